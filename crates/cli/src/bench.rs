@@ -1,0 +1,97 @@
+//! `writ bench`: throughput and latency figures, reported, never asserted.
+
+use crate::args::{BenchArgs, BenchWhat};
+use crate::exit::{CmdResult, ExitCode, Failure};
+use crate::models::{existing, find_repo, index_dir, load_embedder};
+use anyhow::{anyhow, Context};
+use std::io::Write;
+use std::time::Instant;
+use writ_core::Embedder;
+use writ_index::{IndexOptions, Indexer, SearchOptions, Searcher};
+
+pub fn run(args: BenchArgs) -> CmdResult {
+    match args.what {
+        BenchWhat::Embed { corpus, texts_out, loc } => {
+            let root = existing(&corpus)?;
+            let embedder = load_embedder(&loc)?;
+            let scratch = std::env::temp_dir().join("writ-bench-unused");
+            let indexer = Indexer::new(&root, &scratch, &embedder, IndexOptions::default());
+            let texts = indexer.embed_texts();
+            if texts.is_empty() {
+                return Err(Failure::new(ExitCode::NoInput, anyhow!("no chunks in `{}`", root.display())));
+            }
+            if let Some(path) = &texts_out {
+                let mut f = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+                for t in &texts {
+                    writeln!(f, "{}", serde_json::json!({ "text": t })).context("writing texts")?;
+                }
+            }
+            let max = embedder.info().max_tokens;
+            let mut lens: Vec<usize> = texts.iter().map(|t| embedder.count_tokens(t).min(max)).collect();
+            let tokens: usize = lens.iter().sum();
+            lens.sort_unstable();
+            let pct = |p: f64| lens[((lens.len() - 1) as f64 * p) as usize];
+            // Same order and batching as the indexer: longest first, 128 per call.
+            let mut order: Vec<&str> = texts.iter().map(String::as_str).collect();
+            order.sort_by_key(|t| std::cmp::Reverse(t.len()));
+            let warm: Vec<&str> = order.iter().rev().take(8).copied().collect();
+            embedder.embed(&warm).map_err(anyhow::Error::from)?;
+            let start = Instant::now();
+            for batch in order.chunks(128) {
+                embedder.embed(batch).map_err(anyhow::Error::from)?;
+            }
+            let secs = start.elapsed().as_secs_f64();
+            println!(
+                "writ (candle): {} texts, {} tokens, {:.2} s: {:.1} texts/s, {:.0} tokens/s",
+                texts.len(),
+                tokens,
+                secs,
+                texts.len() as f64 / secs,
+                tokens as f64 / secs
+            );
+            println!(
+                "token lengths (truncated at {max}): mean {:.0}, p10 {}, p50 {}, p90 {}, max {}; {} of {} texts at the cap",
+                tokens as f64 / lens.len() as f64,
+                pct(0.1),
+                pct(0.5),
+                pct(0.9),
+                pct(1.0),
+                lens.iter().filter(|&&l| l >= max).count(),
+                lens.len()
+            );
+            Ok(ExitCode::Ok)
+        }
+        BenchWhat::Search { repo, queries, loc } => {
+            let t0 = Instant::now();
+            let repo = find_repo(repo.as_deref())?;
+            let dir = index_dir(&loc, &repo);
+            let text = std::fs::read_to_string(&queries)
+                .map_err(|e| Failure::new(ExitCode::NoInput, anyhow!("`{}`: {e}", queries.display())))?;
+            let queries: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+            let embedder = load_embedder(&loc)?;
+            let mut searcher = Searcher::open(&dir, &embedder)?;
+            let opened = t0.elapsed().as_secs_f64() * 1000.0;
+            let options = SearchOptions::default();
+            let mut times = Vec::new();
+            for q in &queries {
+                let s = Instant::now();
+                searcher.search(q, &options)?;
+                times.push(s.elapsed().as_secs_f64() * 1000.0);
+            }
+            let first = times.first().copied().unwrap_or(0.0);
+            let mut warm = times.iter().skip(1).copied().collect::<Vec<_>>();
+            warm.sort_by(f64::total_cmp);
+            let pct = |p: f64| warm.get(((warm.len().max(1) - 1) as f64 * p) as usize).copied().unwrap_or(0.0);
+            println!(
+                "search: cold {:.0} ms (model load + open {:.0} ms + first query {:.1} ms); warm over {} queries: p50 {:.1} ms, p99 {:.1} ms",
+                opened + first,
+                opened,
+                first,
+                warm.len(),
+                pct(0.5),
+                pct(0.99)
+            );
+            Ok(ExitCode::Ok)
+        }
+    }
+}

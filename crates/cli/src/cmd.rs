@@ -1,0 +1,252 @@
+//! The commands: each turns parsed arguments into library calls and output.
+
+use crate::args::{Cli, Command, IndexArgs, Mode, SearchArgs, StatusArgs};
+use crate::exit::{CmdResult, ExitCode, Failure};
+use crate::models::{existing, find_repo, index_dir, load_embedder};
+use anyhow::{anyhow, Context};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::{BufRead, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use writ_core::Language;
+use writ_index::{IndexOptions, Indexer, Progress, SearchMode, SearchOptions, Searcher, WalkOptions};
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> CmdResult {
+    match cli.command {
+        Command::Index(args) => index(args),
+        Command::Search(args) => search(args),
+        Command::Status(args) => status(args),
+        Command::Bench(args) => crate::bench::run(args),
+    }
+}
+
+fn index(args: IndexArgs) -> CmdResult {
+    let root = existing(args.path.as_deref().unwrap_or(std::path::Path::new(".")))?;
+    if !root.is_dir() {
+        return Err(Failure::new(ExitCode::NoInput, anyhow!("`{}` is not a folder", root.display())));
+    }
+    let dir = index_dir(&args.loc, &root);
+    let embedder = load_embedder(&args.loc)?;
+    let options = IndexOptions {
+        walk: WalkOptions {
+            hidden: args.hidden,
+            max_file_size: args.max_file_size,
+            ..WalkOptions::default()
+        },
+        rebuild: args.rebuild,
+        ..IndexOptions::default()
+    };
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&cancel);
+    // First Ctrl-C: finish the current batch and publish; second: leave now
+    // (SQLite transactions keep the index whole either way).
+    let _ = ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(ExitCode::Interrupted as i32);
+        }
+        eprintln!("\nwrit: stopping after the current batch (Ctrl-C again to quit now)");
+    });
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{prefix:>9} [{bar:30}] {pos}/{len} {msg} ({per_sec}, eta {eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    let progress = |p: Progress| match p {
+        Progress::Scanned { files } => {
+            bar.set_prefix("scanned");
+            bar.set_message(format!("{files} files"));
+        }
+        Progress::Chunking { done, total } => {
+            bar.set_prefix("chunking");
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+            bar.set_message("files");
+        }
+        Progress::Embedding { done, total } => {
+            if bar.prefix() != "embedding" {
+                bar.set_prefix("embedding");
+                bar.reset();
+            }
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+            bar.set_message("chunks");
+        }
+        Progress::Publishing => bar.set_prefix("writing"),
+    };
+    let report = Indexer::new(&root, &dir, &embedder, options).run(&cancel, &progress);
+    bar.finish_and_clear();
+    let report = report?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report).context("encoding report")?);
+    } else {
+        eprintln!(
+            "indexed {} in {:.1}s: {} files scanned ({} added, {} changed, {} deleted, {} unchanged, {} skipped); \
+             chunks: {} embedded, {} reused, {} removed, {} total; generation {}",
+            dir.display(),
+            report.seconds,
+            report.files_scanned,
+            report.files_added,
+            report.files_changed,
+            report.files_deleted,
+            report.files_unchanged,
+            report.files_skipped,
+            report.chunks_embedded,
+            report.chunks_reused,
+            report.chunks_removed,
+            report.chunks_total,
+            report.generation
+        );
+        if report.vectors_rebuilt {
+            eprintln!("note: the FAISS file did not match the catalog; rebuilt it from SQLite without re-embedding");
+        }
+        if !report.files_lossy.is_empty() {
+            eprintln!("note: invalid UTF-8 replaced in: {}", report.files_lossy.join(", "));
+        }
+    }
+    if report.interrupted {
+        eprintln!(
+            "writ: interrupted; {} files left stale, their finished vectors are kept; run `writ index` again to complete",
+            report.files_pending
+        );
+        return Ok(ExitCode::Interrupted);
+    }
+    Ok(ExitCode::Ok)
+}
+
+fn search_options(k: usize, paths: &[String], langs: &[String], mode: Mode) -> Result<SearchOptions, Failure> {
+    let languages = langs
+        .iter()
+        .map(|l| {
+            Language::parse(l).ok_or_else(|| {
+                Failure::new(ExitCode::Error, anyhow!("unknown language `{l}`"))
+                    .hint("one of: rust, python, javascript, typescript, tsx, go, markdown, text")
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(SearchOptions {
+        k,
+        paths: paths.to_vec(),
+        languages,
+        mode: match mode {
+            Mode::Hybrid => SearchMode::Hybrid,
+            Mode::Vector => SearchMode::Vector,
+            Mode::Lexical => SearchMode::Lexical,
+        },
+    })
+}
+
+fn search(args: SearchArgs) -> CmdResult {
+    let repo = find_repo(args.repo.as_deref())?;
+    let dir = index_dir(&args.loc, &repo);
+    if !dir.join(writ_index::CATALOG_FILE).is_file() {
+        return Err(Failure::from(writ_index::IndexError::NotIndexed { path: dir }));
+    }
+    let options = search_options(args.k, &args.paths, &args.langs, args.mode)?;
+    let embedder = load_embedder(&args.loc)?;
+    let mut searcher = Searcher::open(&dir, &embedder)?;
+    if searcher.vectors_rebuilt() {
+        eprintln!("note: the FAISS file did not match the catalog; rebuilt it from SQLite without re-embedding");
+    }
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if let Some(batch) = &args.batch {
+        let reader: Box<dyn BufRead> = if batch.as_os_str() == "-" {
+            Box::new(std::io::BufReader::new(std::io::stdin()))
+        } else {
+            let f = std::fs::File::open(batch)
+                .map_err(|e| Failure::new(ExitCode::NoInput, anyhow!("`{}`: {e}", batch.display())))?;
+            Box::new(std::io::BufReader::new(f))
+        };
+        for (n, line) in reader.lines().enumerate() {
+            let line = line.context("reading queries")?;
+            let trimmed = line.trim();
+            if trimmed.is_empty() {
+                continue;
+            }
+            let query = if trimmed.starts_with('{') {
+                let v: serde_json::Value = serde_json::from_str(trimmed)
+                    .with_context(|| format!("{}:{}: not a JSON object", batch.display(), n + 1))?;
+                v.get("query")
+                    .and_then(|q| q.as_str())
+                    .map(str::to_string)
+                    .ok_or_else(|| anyhow!("{}:{}: no string `query` field", batch.display(), n + 1))?
+            } else {
+                trimmed.to_string()
+            };
+            let hits = searcher.search(&query, &options)?;
+            let line = serde_json::json!({ "query": query, "hits": hits });
+            writeln!(out, "{line}").context("writing results")?;
+        }
+        return Ok(ExitCode::Ok);
+    }
+    let query = args.query.unwrap_or_default();
+    let hits = searcher.search(&query, &options)?;
+    if args.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&hits).context("encoding hits")?).context("writing")?;
+        return Ok(ExitCode::Ok);
+    }
+    if hits.is_empty() {
+        eprintln!("no hits");
+    }
+    for hit in &hits {
+        writeln!(
+            out,
+            "{}:{}-{}  {:.4}  {}",
+            hit.path,
+            hit.start_line,
+            hit.end_line,
+            hit.score,
+            hit.symbol.as_deref().unwrap_or("")
+        )
+        .context("writing")?;
+        for line in hit.text.lines().filter(|l| !l.trim().is_empty()).take(2) {
+            let short: String = line.chars().take(100).collect();
+            writeln!(out, "    {short}").context("writing")?;
+        }
+    }
+    Ok(ExitCode::Ok)
+}
+
+fn status(args: StatusArgs) -> CmdResult {
+    let repo = find_repo(args.repo.as_deref())?;
+    let dir = index_dir(&args.loc, &repo);
+    let status = writ_index::status(&repo, &dir, &WalkOptions::default())?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&status).context("encoding status")?);
+        return Ok(ExitCode::Ok);
+    }
+    println!("index      {}", status.index_dir);
+    println!("generation {}", status.generation);
+    println!("files      {}", status.files);
+    println!("chunks     {} ({} distinct vectors)", status.chunks, status.vectors);
+    if let Some(m) = &status.manifest {
+        println!(
+            "model      {} (dim {}, sha256 {}), chunker {}, format {}",
+            m.model.id,
+            m.model.dim,
+            m.model.sha256.get(..16).unwrap_or(""),
+            m.chunker,
+            m.format_version
+        );
+    }
+    println!("on disk    {:.1} MiB", status.size_bytes as f64 / (1024.0 * 1024.0));
+    if let Some(t) = status.last_indexed {
+        let age = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+            .saturating_sub(t);
+        println!("indexed    {age}s ago (unix time {t})");
+    }
+    println!("skipped    {} files (reasons: writ status --json)", status.skipped.len());
+    if status.stale.is_empty() {
+        println!("stale      none: the index is up to date");
+    } else {
+        println!("stale      {} files; run `writ index` to update:", status.stale.len());
+        for s in status.stale.iter().take(20) {
+            println!("  {:<8} {}", s.change, s.path);
+        }
+    }
+    Ok(ExitCode::Ok)
+}

@@ -1,0 +1,23 @@
+//! Sentence embeddings on the CPU with candle.
+//!
+//! [`MiniLm`] loads a BERT-family sentence-transformer (all-MiniLM-L6-v2 by
+//! default) from a directory holding `config.json`, `tokenizer.json` and
+//! `model.safetensors`, and implements [`writ_core::Embedder`]: truncation at
+//! 256 tokens, mean pooling over the attention mask, L2 normalisation. Inputs
+//! are sorted by token length and batched under a token budget, so short
+//! texts are not padded to the length of long ones.
+//!
+//! ```no_run
+//! use writ_core::Embedder;
+//! let model = writ_embed::MiniLm::load(std::path::Path::new("models/all-minilm-l6-v2"))?;
+//! let v = model.embed(&["How do I open a file?"])?;
+//! assert_eq!(v.len(), model.info().dim);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![deny(missing_docs)]
+
+mod hash;
+mod minilm;
+
+pub use hash::sha256_file;
+pub use minilm::{LoadError, MiniLm, MiniLmOptions};

@@ -1,0 +1,240 @@
+//! A BERT sentence-transformer (all-MiniLM-L6-v2 and its relatives) on candle.
+
+use candle_core::{DType, Device, Tensor, D};
+use candle_nn::VarBuilder;
+use candle_transformers::models::bert::{BertModel, Config};
+use std::path::{Path, PathBuf};
+use tokenizers::{Tokenizer, TruncationParams, TruncationStrategy};
+use writ_core::{EmbedError, Embedder, ModelInfo};
+
+/// Why a model directory could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// A file the model needs is missing.
+    #[error("model file `{}` is missing", path.display())]
+    Missing {
+        /// The missing file.
+        path: PathBuf,
+    },
+    /// A file could not be read.
+    #[error("cannot read `{}`: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// `config.json` is not a BERT configuration.
+    #[error("`{}` is not a BERT config: {message}", path.display())]
+    Config {
+        /// The config file.
+        path: PathBuf,
+        /// What was wrong.
+        message: String,
+    },
+    /// The tokenizer file could not be used.
+    #[error("tokenizer `{}` cannot be used: {message}", path.display())]
+    Tokenizer {
+        /// The tokenizer file.
+        path: PathBuf,
+        /// What was wrong.
+        message: String,
+    },
+    /// The weights do not fit the configuration.
+    #[error("weights `{}` cannot be loaded: {message}", path.display())]
+    Weights {
+        /// The weights file.
+        path: PathBuf,
+        /// What was wrong.
+        message: String,
+    },
+}
+
+/// Options for [`MiniLm::load_with`]; [`Default`] gives the values
+/// all-MiniLM-L6-v2 was trained with.
+#[derive(Debug, Clone)]
+pub struct MiniLmOptions {
+    /// Model id recorded in index manifests. Default: the folder's name.
+    pub id: Option<String>,
+    /// Truncation length in tokens. Default: 256 (the model's `max_seq_length`).
+    pub max_tokens: usize,
+    /// Upper bound on `batch size * padded length` per forward pass.
+    /// Default: 8,192 tokens (32 texts of 256 tokens).
+    pub batch_tokens: usize,
+}
+
+impl Default for MiniLmOptions {
+    fn default() -> Self {
+        MiniLmOptions {
+            id: None,
+            max_tokens: 256,
+            batch_tokens: 8192,
+        }
+    }
+}
+
+/// A loaded BERT sentence-embedding model.
+pub struct MiniLm {
+    model: BertModel,
+    /// Truncating tokenizer used for embedding.
+    tokenizer: Tokenizer,
+    /// Non-truncating tokenizer used to count tokens.
+    counter: Tokenizer,
+    info: ModelInfo,
+    batch_tokens: usize,
+    device: Device,
+}
+
+impl MiniLm {
+    /// Loads the model in `dir` with default options.
+    pub fn load(dir: &Path) -> Result<MiniLm, LoadError> {
+        MiniLm::load_with(dir, MiniLmOptions::default())
+    }
+
+    /// Loads the model in `dir` (`config.json`, `tokenizer.json`,
+    /// `model.safetensors`).
+    pub fn load_with(dir: &Path, options: MiniLmOptions) -> Result<MiniLm, LoadError> {
+        let file = |name: &str| -> Result<PathBuf, LoadError> {
+            let path = dir.join(name);
+            if path.is_file() {
+                Ok(path)
+            } else {
+                Err(LoadError::Missing { path })
+            }
+        };
+        let config_path = file("config.json")?;
+        let tokenizer_path = file("tokenizer.json")?;
+        let weights_path = file("model.safetensors")?;
+
+        let config_text = std::fs::read_to_string(&config_path).map_err(|source| LoadError::Io {
+            path: config_path.clone(),
+            source,
+        })?;
+        let config: Config =
+            serde_json::from_str(&config_text).map_err(|e| LoadError::Config {
+                path: config_path.clone(),
+                message: e.to_string(),
+            })?;
+        let dim = config.hidden_size;
+
+        let tok_err = |e: tokenizers::Error| LoadError::Tokenizer {
+            path: tokenizer_path.clone(),
+            message: e.to_string(),
+        };
+        let mut counter = Tokenizer::from_file(&tokenizer_path).map_err(tok_err)?;
+        // The shipped tokenizer.json fixes truncation and padding at 128;
+        // writ pads per batch itself and truncates at `max_tokens`.
+        counter.with_padding(None);
+        counter.with_truncation(None).map_err(tok_err)?;
+        let mut tokenizer = counter.clone();
+        tokenizer
+            .with_truncation(Some(TruncationParams {
+                max_length: options.max_tokens,
+                strategy: TruncationStrategy::LongestFirst,
+                stride: 0,
+                ..Default::default()
+            }))
+            .map_err(tok_err)?;
+
+        let device = Device::Cpu;
+        let weights_err = |e: candle_core::Error| LoadError::Weights {
+            path: weights_path.clone(),
+            message: e.to_string(),
+        };
+        let tensors = candle_core::safetensors::load(&weights_path, &device).map_err(weights_err)?;
+        let vb = VarBuilder::from_tensors(tensors, DType::F32, &device);
+        let model = BertModel::load(vb, &config).map_err(weights_err)?;
+
+        let sha256 = crate::sha256_file(&weights_path).map_err(|source| LoadError::Io {
+            path: weights_path.clone(),
+            source,
+        })?;
+        let id = options.id.unwrap_or_else(|| {
+            dir.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "bert".to_string())
+        });
+        Ok(MiniLm {
+            model,
+            tokenizer,
+            counter,
+            info: ModelInfo {
+                id,
+                sha256,
+                dim,
+                max_tokens: options.max_tokens,
+            },
+            batch_tokens: options.batch_tokens.max(options.max_tokens),
+            device,
+        })
+    }
+
+    /// Runs one padded batch; returns `ids.len() * dim` floats.
+    fn forward_batch(&self, ids: &[&[u32]]) -> candle_core::Result<Vec<f32>> {
+        let max_len = ids.iter().map(|t| t.len()).max().unwrap_or(0).max(1);
+        let n = ids.len();
+        let mut flat_ids = vec![0u32; n * max_len];
+        let mut flat_mask = vec![0u32; n * max_len];
+        for (row, toks) in ids.iter().enumerate() {
+            let base = row * max_len;
+            flat_ids[base..base + toks.len()].copy_from_slice(toks);
+            flat_mask[base..base + toks.len()].fill(1);
+        }
+        let input = Tensor::from_vec(flat_ids, (n, max_len), &self.device)?;
+        let mask = Tensor::from_vec(flat_mask, (n, max_len), &self.device)?;
+        let type_ids = input.zeros_like()?;
+        let hidden = self.model.forward(&input, &type_ids, Some(&mask))?;
+        // Mean pooling over real tokens, then L2 normalisation.
+        let mask_f = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
+        let summed = hidden.broadcast_mul(&mask_f)?.sum(1)?;
+        let counts = mask_f.sum(1)?.clamp(1e-9, f64::MAX)?;
+        let mean = summed.broadcast_div(&counts)?;
+        let norm = mean.sqr()?.sum_keepdim(D::Minus1)?.sqrt()?.clamp(1e-12, f64::MAX)?;
+        mean.broadcast_div(&norm)?.flatten_all()?.to_vec1::<f32>()
+    }
+}
+
+impl Embedder for MiniLm {
+    fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    fn count_tokens(&self, text: &str) -> usize {
+        self.counter
+            .encode(text, true)
+            .map(|e| e.len())
+            .unwrap_or_else(|_| text.len() / 3 + 2)
+    }
+
+    fn embed(&self, texts: &[&str]) -> Result<Vec<f32>, EmbedError> {
+        let dim = self.info.dim;
+        let encodings = self
+            .tokenizer
+            .encode_batch(texts.to_vec(), true)
+            .map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
+        // Longest first, so each batch holds texts of similar length and the
+        // batch size adapts to the token budget.
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(encodings[i].len()));
+        let mut out = vec![0f32; texts.len() * dim];
+        let mut start = 0;
+        while start < order.len() {
+            let longest = encodings[order[start]].len().max(1);
+            let fit = (self.batch_tokens / longest).max(1);
+            let end = (start + fit).min(order.len());
+            let batch: Vec<&[u32]> = order[start..end]
+                .iter()
+                .map(|&i| encodings[i].get_ids())
+                .collect();
+            let vectors = self
+                .forward_batch(&batch)
+                .map_err(|e| EmbedError::Model(e.to_string()))?;
+            for (row, &i) in order[start..end].iter().enumerate() {
+                out[i * dim..(i + 1) * dim].copy_from_slice(&vectors[row * dim..(row + 1) * dim]);
+            }
+            start = end;
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,307 @@
+//! Code by syntax: tree-sitter finds functions, methods, classes and impls.
+//!
+//! A definition that fits the token budget is one piece. A container
+//! (class, impl, trait, module) over the budget is opened: its members
+//! become pieces qualified by the container's name, and the lines between
+//! them become pieces named after the container.
+
+use super::Piece;
+use tree_sitter::{Node, Parser};
+use writ_core::Language;
+
+/// What a syntax node is to the chunker.
+struct Def<'t> {
+    kind: &'static str,
+    name: String,
+    /// For containers: the node whose named children are the members.
+    body: Option<Node<'t>>,
+    /// Which node gives the line range (a decorator or `export` wraps the def).
+    outer: Node<'t>,
+}
+
+/// Pieces for a code file, or `None` when the language has no grammar or
+/// the parser fails (the caller falls back to line windows).
+pub(crate) fn pieces(
+    text: &str,
+    lines: &[&str],
+    language: Language,
+    max_tokens: usize,
+    line_tokens: &[usize],
+) -> Option<Vec<Piece>> {
+    let grammar: tree_sitter::Language = match language {
+        Language::Rust => tree_sitter_rust::LANGUAGE.into(),
+        Language::Python => tree_sitter_python::LANGUAGE.into(),
+        Language::JavaScript => tree_sitter_javascript::LANGUAGE.into(),
+        Language::TypeScript => tree_sitter_typescript::LANGUAGE_TYPESCRIPT.into(),
+        Language::Tsx => tree_sitter_typescript::LANGUAGE_TSX.into(),
+        Language::Go => tree_sitter_go::LANGUAGE.into(),
+        Language::Markdown | Language::Text => return None,
+    };
+    let mut parser = Parser::new();
+    parser.set_language(&grammar).ok()?;
+    let tree = parser.parse(text, None)?;
+    let mut cx = Collector {
+        src: text.as_bytes(),
+        language,
+        max_tokens,
+        line_tokens,
+        defs: Vec::new(),
+        scopes: Vec::new(),
+    };
+    cx.collect(tree.root_node(), &[]);
+    Some(fill_gaps(cx.defs, &cx.scopes, lines.len()))
+}
+
+struct Collector<'a> {
+    src: &'a [u8],
+    language: Language,
+    max_tokens: usize,
+    line_tokens: &'a [usize],
+    defs: Vec<Piece>,
+    /// Opened containers: (start, end, qualified name), for naming gaps.
+    scopes: Vec<(usize, usize, String)>,
+}
+
+impl Collector<'_> {
+    fn collect(&mut self, node: Node<'_>, scope: &[String]) {
+        let mut cursor = node.walk();
+        let children: Vec<Node<'_>> = node.named_children(&mut cursor).collect();
+        for child in children {
+            let Some(def) = self.classify(child) else {
+                continue;
+            };
+            let start = def.outer.start_position().row;
+            let end = def.outer.end_position().row;
+            let mut qualified = scope.to_vec();
+            if !def.name.is_empty() {
+                qualified.push(def.name.clone());
+            }
+            let symbol = qualified.join(self.language.scope_separator());
+            let size: usize = self.line_tokens[start..=end.min(self.line_tokens.len() - 1)]
+                .iter()
+                .sum();
+            match def.body {
+                Some(body) if size > self.max_tokens => {
+                    self.scopes.push((start, end, symbol));
+                    self.collect(body, &qualified);
+                }
+                _ => self.defs.push(Piece {
+                    start,
+                    end,
+                    symbol: (!symbol.is_empty()).then_some(symbol),
+                    kind: def.kind,
+                    is_def: true,
+                }),
+            }
+        }
+    }
+
+    fn text(&self, node: Node<'_>) -> String {
+        node.utf8_text(self.src).unwrap_or("").to_string()
+    }
+
+    fn name_of(&self, node: Node<'_>) -> String {
+        node.child_by_field_name("name")
+            .map(|n| self.text(n))
+            .unwrap_or_default()
+    }
+
+    fn classify<'t>(&self, node: Node<'t>) -> Option<Def<'t>> {
+        let leaf = |kind, name| {
+            Some(Def {
+                kind,
+                name,
+                body: None,
+                outer: node,
+            })
+        };
+        let container = |kind, name, body: Option<Node<'t>>| {
+            Some(Def {
+                kind,
+                name,
+                body,
+                outer: node,
+            })
+        };
+        match (self.language, node.kind()) {
+            (Language::Rust, "function_item" | "function_signature_item") => {
+                leaf("function", self.name_of(node))
+            }
+            (
+                Language::Rust,
+                "struct_item" | "enum_item" | "union_item" | "type_item" | "macro_definition"
+                | "const_item" | "static_item",
+            ) => leaf(rust_kind(node.kind()), self.name_of(node)),
+            (Language::Rust, "trait_item" | "mod_item") => container(
+                if node.kind() == "trait_item" { "trait" } else { "module" },
+                self.name_of(node),
+                node.child_by_field_name("body"),
+            ),
+            (Language::Rust, "impl_item") => {
+                let ty = node
+                    .child_by_field_name("type")
+                    .map(|t| base_type_name(&self.text(t)))
+                    .unwrap_or_default();
+                container("impl", ty, node.child_by_field_name("body"))
+            }
+            (Language::Python, "function_definition") => leaf("function", self.name_of(node)),
+            (Language::Python, "class_definition") => {
+                container("class", self.name_of(node), node.child_by_field_name("body"))
+            }
+            (Language::Python, "decorated_definition") => {
+                let inner = node.child_by_field_name("definition")?;
+                self.classify(inner).map(|d| Def { outer: node, ..d })
+            }
+            (
+                Language::JavaScript | Language::TypeScript | Language::Tsx,
+                "function_declaration" | "generator_function_declaration" | "function_signature",
+            ) => leaf("function", self.name_of(node)),
+            (
+                Language::JavaScript | Language::TypeScript | Language::Tsx,
+                "method_definition" | "method_signature" | "abstract_method_signature",
+            ) => leaf("method", self.name_of(node)),
+            (
+                Language::JavaScript | Language::TypeScript | Language::Tsx,
+                "class_declaration" | "abstract_class_declaration" | "class",
+            ) => container("class", self.name_of(node), node.child_by_field_name("body")),
+            (
+                Language::TypeScript | Language::Tsx,
+                "interface_declaration" | "type_alias_declaration" | "enum_declaration",
+            ) => leaf("type", self.name_of(node)),
+            (
+                Language::JavaScript | Language::TypeScript | Language::Tsx,
+                "export_statement",
+            ) => {
+                let inner = node.child_by_field_name("declaration")?;
+                self.classify(inner).map(|d| Def { outer: node, ..d })
+            }
+            (
+                Language::JavaScript | Language::TypeScript | Language::Tsx,
+                "lexical_declaration" | "variable_declaration",
+            ) => {
+                // `const f = () => {…}` and `const C = class {…}` are definitions.
+                let mut cursor = node.walk();
+                let declarators: Vec<Node<'_>> = node.named_children(&mut cursor).collect();
+                declarators.into_iter().find_map(|d| {
+                    let value = d.child_by_field_name("value")?;
+                    let kind = match value.kind() {
+                        "arrow_function" | "function_expression" | "function" => "function",
+                        "class" => "class",
+                        _ => return None,
+                    };
+                    leaf(kind, self.name_of(d))
+                })
+            }
+            (Language::Go, "function_declaration") => leaf("function", self.name_of(node)),
+            (Language::Go, "method_declaration") => {
+                let receiver = node
+                    .child_by_field_name("receiver")
+                    .map(|r| go_receiver_type(&self.text(r)))
+                    .unwrap_or_default();
+                let name = self.name_of(node);
+                let name = if receiver.is_empty() {
+                    name
+                } else {
+                    format!("{receiver}.{name}")
+                };
+                leaf("method", name)
+            }
+            (Language::Go, "type_declaration") => {
+                let mut cursor = node.walk();
+                let name = node
+                    .named_children(&mut cursor)
+                    .find(|c| c.kind() == "type_spec" || c.kind() == "type_alias")
+                    .map(|s| self.name_of(s))
+                    .unwrap_or_default();
+                leaf("type", name)
+            }
+            _ => None,
+        }
+    }
+}
+
+fn rust_kind(kind: &str) -> &'static str {
+    match kind {
+        "struct_item" => "struct",
+        "enum_item" => "enum",
+        "union_item" => "union",
+        "type_item" => "type",
+        "macro_definition" => "macro",
+        _ => "item",
+    }
+}
+
+/// `Foo<T>` → `Foo`, `&'a mut Bar` → `Bar`, `crate::x::Baz` → `Baz`.
+fn base_type_name(ty: &str) -> String {
+    let no_generics = ty.split('<').next().unwrap_or(ty);
+    let last = no_generics.rsplit("::").next().unwrap_or(no_generics);
+    last.trim_start_matches(['&', '\'', '*'])
+        .split_whitespace()
+        .last()
+        .unwrap_or("")
+        .to_string()
+}
+
+/// `(s *Server[T])` → `Server`.
+fn go_receiver_type(receiver: &str) -> String {
+    let inner = receiver.trim().trim_start_matches('(').trim_end_matches(')');
+    let ty = inner.split_whitespace().last().unwrap_or("");
+    ty.trim_start_matches('*')
+        .split('[')
+        .next()
+        .unwrap_or("")
+        .to_string()
+}
+
+/// Adds pieces for the lines no definition covers, named after the
+/// innermost opened container around them.
+fn fill_gaps(mut defs: Vec<Piece>, scopes: &[(usize, usize, String)], n_lines: usize) -> Vec<Piece> {
+    defs.sort_by_key(|p| (p.start, p.end));
+    let mut out = Vec::with_capacity(defs.len() * 2);
+    let mut next = 0;
+    let gap = |start: usize, end: usize, out: &mut Vec<Piece>| {
+        // Split the gap where the innermost scope changes.
+        let mut s = start;
+        while s <= end {
+            let scope_at = |line: usize| {
+                scopes
+                    .iter()
+                    .filter(|(a, b, _)| *a <= line && line <= *b)
+                    .min_by_key(|(a, b, _)| b - a)
+                    .map(|(_, _, n)| n.clone())
+            };
+            let here = scope_at(s);
+            let mut e = s;
+            while e < end && scope_at(e + 1) == here {
+                e += 1;
+            }
+            out.push(Piece {
+                start: s,
+                end: e,
+                symbol: here,
+                kind: "code",
+                is_def: false,
+            });
+            s = e + 1;
+        }
+    };
+    for def in defs {
+        if def.start < next {
+            // Overlapping definitions on one line: keep the first.
+            if def.end >= next {
+                out.push(Piece { start: next, ..def });
+                next = out.last().map_or(next, |p| p.end + 1);
+            }
+            continue;
+        }
+        if def.start > next {
+            gap(next, def.start - 1, &mut out);
+        }
+        next = def.end + 1;
+        out.push(def);
+    }
+    if next < n_lines {
+        gap(next, n_lines - 1, &mut out);
+    }
+    out
+}

@@ -1,0 +1,203 @@
+//! Cutting files into chunks: syntax-aware for code, by headings for
+//! Markdown, by line windows for other text.
+//!
+//! Every chunker produces [`Piece`]s (line ranges with a symbol); the shared
+//! passes here then merge small neighbours and split pieces over the token
+//! budget, so every language obeys the same size rules.
+
+mod code;
+mod markdown;
+
+use writ_core::Language;
+
+/// Version of the chunking rules. Stored in the index manifest: an index cut
+/// by other rules is refused rather than mixed.
+pub const CHUNKER_VERSION: &str = "writ-chunker-1";
+
+/// A chunk of a file: a line range with its text and qualified symbol.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chunk {
+    /// First line, 1-based.
+    pub start_line: usize,
+    /// Last line, 1-based and inclusive.
+    pub end_line: usize,
+    /// Qualified symbol (`Type::method`, `Class.method`, `Intro > Install`),
+    /// or `None` for code outside any definition.
+    pub symbol: Option<String>,
+    /// What the chunk is: `function`, `class`, `impl`, `section`, `lines`…
+    pub kind: String,
+    /// The chunk's lines, joined with `\n`.
+    pub text: String,
+}
+
+/// How big chunks may be, in tokens of the embedding model.
+pub struct ChunkBudget<'a> {
+    /// Most tokens a chunk's text may have (headers excluded).
+    pub max_tokens: usize,
+    /// Chunks under this many tokens are merged with a neighbour when the
+    /// result still fits.
+    pub min_tokens: usize,
+    /// Counts the tokens of a text.
+    pub count: &'a dyn Fn(&str) -> usize,
+}
+
+/// A line range found by a language chunker, before size rules apply.
+#[derive(Debug, Clone)]
+pub(crate) struct Piece {
+    /// First line, 0-based.
+    pub start: usize,
+    /// Last line, 0-based and inclusive.
+    pub end: usize,
+    pub symbol: Option<String>,
+    pub kind: &'static str,
+    /// True for a definition (function, class…); false for the code between.
+    pub is_def: bool,
+}
+
+/// Cuts `text` (a file in `language`) into chunks within `budget`.
+pub fn chunk_file(text: &str, language: Language, budget: &ChunkBudget<'_>) -> Vec<Chunk> {
+    let lines: Vec<&str> = text.lines().collect();
+    if lines.iter().all(|l| l.trim().is_empty()) {
+        return Vec::new();
+    }
+    let line_tokens: Vec<usize> = lines.iter().map(|l| (budget.count)(l).saturating_sub(2)).collect();
+    let pieces = match language {
+        Language::Markdown => markdown::pieces(&lines),
+        Language::Text => vec![Piece {
+            start: 0,
+            end: lines.len() - 1,
+            symbol: None,
+            kind: "lines",
+            is_def: false,
+        }],
+        code_lang => code::pieces(text, &lines, code_lang, budget.max_tokens, &line_tokens)
+            .unwrap_or_else(|| {
+                vec![Piece {
+                    start: 0,
+                    end: lines.len() - 1,
+                    symbol: None,
+                    kind: "lines",
+                    is_def: false,
+                }]
+            }),
+    };
+    let pieces = drop_blank(pieces, &lines);
+    let pieces = merge_small(pieces, &line_tokens, budget);
+    let mut chunks = Vec::new();
+    for piece in pieces {
+        split_piece(&piece, &lines, &line_tokens, budget.max_tokens, &mut chunks);
+    }
+    chunks
+}
+
+fn tokens(line_tokens: &[usize], start: usize, end: usize) -> usize {
+    line_tokens[start..=end].iter().sum()
+}
+
+/// Trims blank lines off both ends of each piece and drops blank pieces.
+fn drop_blank(pieces: Vec<Piece>, lines: &[&str]) -> Vec<Piece> {
+    pieces
+        .into_iter()
+        .filter_map(|mut p| {
+            while p.start <= p.end && lines[p.start].trim().is_empty() {
+                p.start += 1;
+            }
+            while p.end > p.start && lines[p.end].trim().is_empty() {
+                p.end -= 1;
+            }
+            (p.start <= p.end && !lines[p.start].trim().is_empty()).then_some(p)
+        })
+        .collect()
+}
+
+/// Merges pieces under `min_tokens` into a neighbour while the result fits.
+/// Code between definitions (comments, attributes, imports) joins the
+/// definition that follows it, so a doc comment stays with its function.
+fn merge_small(pieces: Vec<Piece>, line_tokens: &[usize], budget: &ChunkBudget<'_>) -> Vec<Piece> {
+    let mut out: Vec<Piece> = Vec::with_capacity(pieces.len());
+    let mut pending: Option<Piece> = None;
+    for piece in pieces {
+        let Some(prev) = pending.take() else {
+            pending = Some(piece);
+            continue;
+        };
+        let prev_t = tokens(line_tokens, prev.start, prev.end);
+        let cur_t = tokens(line_tokens, piece.start, piece.end);
+        let merged_t = tokens(line_tokens, prev.start, piece.end);
+        let small = prev_t < budget.min_tokens || (cur_t < budget.min_tokens && !piece.is_def);
+        if small && merged_t <= budget.max_tokens {
+            pending = Some(join(prev, piece));
+        } else {
+            out.push(prev);
+            pending = Some(piece);
+        }
+    }
+    if let Some(last) = pending {
+        // A small tail joins the piece before it when that fits.
+        match out.last_mut() {
+            Some(prev)
+                if tokens(line_tokens, last.start, last.end) < budget.min_tokens
+                    && tokens(line_tokens, prev.start, last.end) <= budget.max_tokens =>
+            {
+                *prev = join(prev.clone(), last);
+            }
+            _ => out.push(last),
+        }
+    }
+    out
+}
+
+fn join(a: Piece, b: Piece) -> Piece {
+    let symbol = match (a.symbol, b.symbol) {
+        (Some(x), Some(y)) if x != y && a.is_def && b.is_def => Some(format!("{x}, {y}")),
+        (Some(x), Some(_)) if a.is_def || !b.is_def => Some(x),
+        (_, Some(y)) => Some(y),
+        (x, None) => x,
+    };
+    let (kind, is_def) = if b.is_def && !a.is_def {
+        (b.kind, true)
+    } else {
+        (a.kind, a.is_def || b.is_def)
+    };
+    Piece {
+        start: a.start,
+        end: b.end,
+        symbol,
+        kind,
+        is_def,
+    }
+}
+
+/// Emits `piece` as one chunk, or as consecutive line windows of at most
+/// `max_tokens` each (a single longer line stays whole; the model truncates).
+fn split_piece(
+    piece: &Piece,
+    lines: &[&str],
+    line_tokens: &[usize],
+    max_tokens: usize,
+    out: &mut Vec<Chunk>,
+) {
+    let mut start = piece.start;
+    while start <= piece.end {
+        let mut end = start;
+        let mut used = line_tokens[start];
+        while end < piece.end && used + line_tokens[end + 1] <= max_tokens {
+            end += 1;
+            used += line_tokens[end];
+        }
+        // Skip windows that hold only blank lines.
+        if lines[start..=end].iter().any(|l| !l.trim().is_empty()) {
+            out.push(Chunk {
+                start_line: start + 1,
+                end_line: end + 1,
+                symbol: piece.symbol.clone(),
+                kind: piece.kind.to_string(),
+                text: lines[start..=end].join("\n"),
+            });
+        }
+        start = end + 1;
+    }
+}
+
+#[cfg(test)]
+mod tests;

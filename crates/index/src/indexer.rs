@@ -1,0 +1,539 @@
+//! Incremental indexing: walk, diff against the catalog, embed only new
+//! content, then publish a new generation.
+//!
+//! Crash safety, in order of events:
+//! 1. vectors are committed to SQLite batch by batch as they are embedded,
+//!    keyed by content hash, so work done before a crash or Ctrl-C is kept;
+//! 2. the file/chunk changes and the generation bump are one SQLite
+//!    transaction; the FAISS file of the new generation is written (temp +
+//!    rename) before that transaction commits;
+//! 3. readers see the generation committed last; a FAISS file that does not
+//!    match it is rebuilt from SQLite.
+
+use crate::chunk::{chunk_file, ChunkBudget, CHUNKER_VERSION};
+use crate::error::{IndexError, Result, SqlContext};
+use crate::store::{Catalog, FileUpdate, Manifest, NewChunk, FORMAT_VERSION};
+use crate::terms::lexical_terms;
+use crate::vectors::{remove_stale, VectorIndex};
+use crate::walk::{walk, WalkOptions, WalkedFile};
+use rusqlite::params;
+use serde::Serialize;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+use writ_core::Embedder;
+
+/// Options of [`Indexer`].
+#[derive(Debug, Clone)]
+pub struct IndexOptions {
+    /// What the walk includes. Default: [`WalkOptions::default`].
+    pub walk: WalkOptions,
+    /// Drop everything and start over (needed after a model change).
+    /// Default: false.
+    pub rebuild: bool,
+    /// Chunks embedded and committed per batch; Ctrl-C stops between
+    /// batches. Default: 128.
+    pub batch: usize,
+    /// Chunks under this many tokens merge with a neighbour. Default: 48.
+    pub min_chunk_tokens: usize,
+}
+
+impl Default for IndexOptions {
+    fn default() -> Self {
+        IndexOptions {
+            walk: WalkOptions::default(),
+            rebuild: false,
+            batch: 128,
+            min_chunk_tokens: 48,
+        }
+    }
+}
+
+/// Progress reports while indexing.
+#[derive(Debug, Clone, Copy)]
+pub enum Progress {
+    /// The walk is done: this many files to look at.
+    Scanned {
+        /// Files found.
+        files: usize,
+    },
+    /// Chunking: `done` of `total` changed files.
+    Chunking {
+        /// Files chunked so far.
+        done: usize,
+        /// Changed files.
+        total: usize,
+    },
+    /// Embedding: `done` of `total` chunks.
+    Embedding {
+        /// Chunks embedded so far.
+        done: usize,
+        /// Chunks to embed.
+        total: usize,
+    },
+    /// Writing the new generation.
+    Publishing,
+}
+
+/// What an index run did, for humans and `--json`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct IndexReport {
+    /// Files the walk found.
+    pub files_scanned: usize,
+    /// Files new since the last generation.
+    pub files_added: usize,
+    /// Files whose content changed.
+    pub files_changed: usize,
+    /// Files gone since the last generation.
+    pub files_deleted: usize,
+    /// Files unchanged.
+    pub files_unchanged: usize,
+    /// Files skipped, with reasons listed by `writ status --json`.
+    pub files_skipped: usize,
+    /// Files left stale because the run was interrupted.
+    pub files_pending: usize,
+    /// Chunks whose vectors were computed in this run.
+    pub chunks_embedded: usize,
+    /// Chunks of new or changed files whose vectors were reused.
+    pub chunks_reused: usize,
+    /// Chunks removed with changed or deleted files.
+    pub chunks_removed: usize,
+    /// Chunks in the index after the run.
+    pub chunks_total: u64,
+    /// Files read with invalid UTF-8 replaced.
+    pub files_lossy: Vec<String>,
+    /// The generation now published.
+    pub generation: i64,
+    /// True when FAISS was rebuilt from SQLite rather than updated.
+    pub vectors_rebuilt: bool,
+    /// True when Ctrl-C stopped the run early (the work done is kept).
+    pub interrupted: bool,
+    /// Wall time.
+    pub seconds: f64,
+}
+
+/// Indexes one repository into one index folder.
+pub struct Indexer<'a> {
+    root: PathBuf,
+    dir: PathBuf,
+    embedder: &'a dyn Embedder,
+    options: IndexOptions,
+}
+
+/// A changed file, chunked, before publication.
+struct Pending {
+    file: WalkedFile,
+    update: FileUpdate,
+}
+
+impl<'a> Indexer<'a> {
+    /// An indexer for `root` storing into `dir` with `embedder`.
+    pub fn new(root: &Path, dir: &Path, embedder: &'a dyn Embedder, options: IndexOptions) -> Self {
+        Indexer {
+            root: root.to_path_buf(),
+            dir: dir.to_path_buf(),
+            embedder,
+            options,
+        }
+    }
+
+    /// The manifest this indexer writes.
+    fn manifest(&self) -> Manifest {
+        Manifest {
+            format_version: FORMAT_VERSION,
+            model: self.embedder.info().clone(),
+            chunker: CHUNKER_VERSION.to_string(),
+        }
+    }
+
+    /// Runs one incremental index. `cancel` set (by Ctrl-C) stops after the
+    /// current batch; what was finished is published.
+    pub fn run(&self, cancel: &AtomicBool, progress: &dyn Fn(Progress)) -> Result<IndexReport> {
+        let started = Instant::now();
+        let _lock = crate::lock::IndexLock::acquire(&self.dir)?;
+        let mut catalog = Catalog::open(&self.dir)?;
+        let wanted = self.manifest();
+        match catalog.manifest()? {
+            Some(found) if found != wanted && !self.options.rebuild => {
+                return Err(mismatch(&self.dir, &found, &wanted));
+            }
+            _ if self.options.rebuild => {
+                catalog.wipe()?;
+                remove_stale(&self.dir, -1);
+            }
+            _ => {}
+        }
+
+        let walked = walk(&self.root, Some(&self.dir), &self.options.walk);
+        progress(Progress::Scanned {
+            files: walked.files.len(),
+        });
+        let known = catalog.files()?;
+        let mut report = IndexReport {
+            files_scanned: walked.files.len(),
+            files_skipped: walked.skipped.len(),
+            ..Default::default()
+        };
+
+        // Diff against the catalog: (size, mtime) first, content hash second.
+        let mut touched = Vec::new(); // same content, new mtime
+        let mut changed = Vec::new();
+        for file in &walked.files {
+            match known.get(&file.rel) {
+                Some(row) if row.size == file.size && row.mtime_ns == file.mtime_ns => {
+                    report.files_unchanged += 1;
+                }
+                _ => changed.push(file.clone()),
+            }
+        }
+        let present: HashSet<&str> = walked.files.iter().map(|f| f.rel.as_str()).collect();
+        let deleted: Vec<String> = known
+            .keys()
+            .filter(|p| !present.contains(p.as_str()))
+            .cloned()
+            .collect();
+
+        let mut pending = Vec::new();
+        let total = changed.len();
+        for (i, file) in changed.into_iter().enumerate() {
+            progress(Progress::Chunking { done: i, total });
+            let bytes = std::fs::read(&file.abs).map_err(|source| IndexError::Io {
+                path: file.abs.clone(),
+                source,
+            })?;
+            let hash = blake3::hash(&bytes).to_hex().to_string();
+            if let Some(row) = known.get(&file.rel) {
+                if row.hash == hash {
+                    touched.push((row.id, file.size, file.mtime_ns));
+                    report.files_unchanged += 1;
+                    continue;
+                }
+                report.files_changed += 1;
+            } else {
+                report.files_added += 1;
+            }
+            let update = self.chunk(&file, &bytes, hash);
+            if update.lossy {
+                report.files_lossy.push(file.rel.clone());
+            }
+            pending.push(Pending { file, update });
+        }
+
+        // Embed what no stored vector covers, longest first so batches are
+        // of similar length, committing each batch.
+        let mut have = catalog.vector_hashes()?;
+        let mut to_embed: Vec<(&str, String)> = Vec::new();
+        let mut queued = HashSet::new();
+        for p in &pending {
+            for c in &p.update.chunks {
+                if have.contains(&c.content_hash) || !queued.insert(c.content_hash.as_str()) {
+                    report.chunks_reused += 1;
+                } else {
+                    to_embed.push((c.content_hash.as_str(), embed_text(&p.file.rel, c)));
+                }
+            }
+        }
+        to_embed.sort_by_key(|(_, text)| std::cmp::Reverse(text.len()));
+        let dim = self.embedder.info().dim;
+        let total = to_embed.len();
+        progress(Progress::Embedding { done: 0, total });
+        for batch in to_embed.chunks(self.options.batch.max(1)) {
+            if cancel.load(Ordering::SeqCst) {
+                report.interrupted = true;
+                break;
+            }
+            let texts: Vec<&str> = batch.iter().map(|(_, t)| t.as_str()).collect();
+            let hashes: Vec<&str> = batch.iter().map(|(h, _)| *h).collect();
+            let vectors = self.embedder.embed(&texts)?;
+            catalog.put_vectors(&hashes, &vectors, dim)?;
+            have.extend(hashes.iter().map(|h| h.to_string()));
+            report.chunks_embedded += batch.len();
+            progress(Progress::Embedding {
+                done: report.chunks_embedded,
+                total,
+            });
+        }
+
+        // Publish: only files whose every chunk has a vector.
+        progress(Progress::Publishing);
+        let (ready, waiting): (Vec<Pending>, Vec<Pending>) = pending
+            .into_iter()
+            .partition(|p| p.update.chunks.iter().all(|c| have.contains(&c.content_hash)));
+        report.files_pending = waiting.len();
+        self.publish(&mut catalog, &ready, &deleted, &touched, &walked.skipped, &mut report)?;
+        report.files_deleted = deleted.len();
+        if !report.interrupted {
+            catalog.prune_vectors()?;
+        }
+        report.chunks_total = catalog.count("chunks")?;
+        report.seconds = started.elapsed().as_secs_f64();
+        Ok(report)
+    }
+
+    /// The texts this indexer would embed for the whole tree, in walk order
+    /// (for benchmarks: no index is read or written).
+    pub fn embed_texts(&self) -> Vec<String> {
+        let walked = walk(&self.root, Some(&self.dir), &self.options.walk);
+        let mut texts = Vec::new();
+        for file in &walked.files {
+            let Ok(bytes) = std::fs::read(&file.abs) else {
+                continue;
+            };
+            let update = self.chunk(file, &bytes, String::new());
+            texts.extend(update.chunks.iter().map(|c| embed_text(&file.rel, c)));
+        }
+        texts
+    }
+
+    /// Reads and chunks one file.
+    fn chunk(&self, file: &WalkedFile, bytes: &[u8], hash: String) -> FileUpdate {
+        let (text, lossy) = match std::str::from_utf8(bytes) {
+            Ok(t) => (t.to_string(), false),
+            Err(_) => (String::from_utf8_lossy(bytes).into_owned(), true),
+        };
+        let count = |s: &str| self.embedder.count_tokens(s);
+        let header_tokens = self.embedder.count_tokens(&file.rel) + 8;
+        let budget = ChunkBudget {
+            max_tokens: self
+                .embedder
+                .info()
+                .max_tokens
+                .saturating_sub(header_tokens)
+                .max(32),
+            min_tokens: self.options.min_chunk_tokens,
+            count: &count,
+        };
+        let chunks = chunk_file(&text, file.language, &budget)
+            .into_iter()
+            .map(|c| {
+                let content_hash = content_hash(file.language.name(), c.symbol.as_deref(), &c.text);
+                let terms = lexical_terms(&format!(
+                    "{} {} {}",
+                    file.rel,
+                    c.symbol.as_deref().unwrap_or(""),
+                    c.text
+                ));
+                NewChunk {
+                    start_line: c.start_line,
+                    end_line: c.end_line,
+                    symbol: c.symbol,
+                    kind: c.kind,
+                    text: c.text,
+                    content_hash,
+                    terms,
+                }
+            })
+            .collect();
+        FileUpdate {
+            path: file.rel.clone(),
+            hash,
+            size: file.size,
+            mtime_ns: file.mtime_ns,
+            language: file.language.name().to_string(),
+            lossy,
+            chunks,
+        }
+    }
+
+    /// One transaction: replace changed files' chunks, drop deleted files,
+    /// bump the generation; the new FAISS file is in place before commit.
+    fn publish(
+        &self,
+        catalog: &mut Catalog,
+        ready: &[Pending],
+        deleted: &[String],
+        touched: &[(i64, u64, i64)],
+        skipped: &[crate::Skipped],
+        report: &mut IndexReport,
+    ) -> Result<()> {
+        let dim = self.embedder.info().dim;
+        let old_generation = catalog.generation()?;
+        let manifest = serde_json::to_string(&self.manifest()).unwrap_or_default();
+        // The previous generation's vectors, updated in place, or rebuilt.
+        let (mut vectors, rebuilt) =
+            VectorIndex::load_or_rebuild(catalog, &self.dir, old_generation, dim)?;
+        report.vectors_rebuilt = rebuilt && old_generation > 0;
+        let nothing_changed = ready.is_empty() && deleted.is_empty();
+        let path = catalog.path().to_path_buf();
+        let new_generation = if nothing_changed { old_generation.max(1) } else { old_generation + 1 };
+        let tx = catalog.begin()?;
+        let mut removed_ids: Vec<i64> = Vec::new();
+        let mut added_ids: Vec<i64> = Vec::new();
+        let mut added_vecs: Vec<f32> = Vec::new();
+        {
+            let mut chunk_ids = tx
+                .prepare_cached(
+                    "SELECT c.id FROM chunks c JOIN files f ON f.id = c.file_id WHERE f.path = ?1",
+                )
+                .at(&path)?;
+            for p in deleted.iter().chain(ready.iter().map(|r| &r.update.path)) {
+                let ids = chunk_ids
+                    .query_map([p], |r| r.get::<_, i64>(0))
+                    .at(&path)?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                    .at(&path)?;
+                removed_ids.extend(ids);
+            }
+            let mut del_fts = tx.prepare_cached("DELETE FROM chunks_fts WHERE rowid = ?1").at(&path)?;
+            let mut del_chunk = tx.prepare_cached("DELETE FROM chunks WHERE id = ?1").at(&path)?;
+            for id in &removed_ids {
+                del_fts.execute([id]).at(&path)?;
+                del_chunk.execute([id]).at(&path)?;
+            }
+            let mut del_file = tx.prepare_cached("DELETE FROM files WHERE path = ?1").at(&path)?;
+            for p in deleted {
+                del_file.execute([p]).at(&path)?;
+            }
+            let mut upsert_file = tx
+                .prepare_cached(
+                    "INSERT INTO files (path, hash, size, mtime_ns, language, lossy)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT(path) DO UPDATE SET hash = excluded.hash, size = excluded.size,
+                       mtime_ns = excluded.mtime_ns, language = excluded.language, lossy = excluded.lossy
+                     RETURNING id",
+                )
+                .at(&path)?;
+            let mut insert_chunk = tx
+                .prepare_cached(
+                    "INSERT INTO chunks (file_id, start_line, end_line, symbol, kind, language, text, content_hash)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )
+                .at(&path)?;
+            let mut insert_fts = tx
+                .prepare_cached("INSERT INTO chunks_fts (rowid, terms) VALUES (?1, ?2)")
+                .at(&path)?;
+            let mut get_vector = tx
+                .prepare_cached("SELECT data FROM vectors WHERE content_hash = ?1")
+                .at(&path)?;
+            for p in ready {
+                let u = &p.update;
+                let file_id: i64 = upsert_file
+                    .query_row(
+                        params![u.path, u.hash, u.size as i64, u.mtime_ns, u.language, u.lossy],
+                        |r| r.get(0),
+                    )
+                    .at(&path)?;
+                for c in &u.chunks {
+                    insert_chunk
+                        .execute(params![
+                            file_id,
+                            c.start_line as i64,
+                            c.end_line as i64,
+                            c.symbol,
+                            c.kind,
+                            u.language,
+                            c.text,
+                            c.content_hash
+                        ])
+                        .at(&path)?;
+                    let id = tx.last_insert_rowid();
+                    insert_fts.execute(params![id, c.terms]).at(&path)?;
+                    let blob: Vec<u8> = get_vector.query_row([&c.content_hash], |r| r.get(0)).at(&path)?;
+                    added_ids.push(id);
+                    added_vecs.extend(crate::store::bytes_to_f32s(&blob));
+                }
+            }
+            let mut touch = tx
+                .prepare_cached("UPDATE files SET size = ?2, mtime_ns = ?3 WHERE id = ?1")
+                .at(&path)?;
+            for (id, size, mtime) in touched {
+                touch.execute(params![id, *size as i64, mtime]).at(&path)?;
+            }
+            tx.execute("DELETE FROM skipped", []).at(&path)?;
+            let mut skip = tx
+                .prepare_cached("INSERT OR REPLACE INTO skipped (path, reason) VALUES (?1, ?2)")
+                .at(&path)?;
+            for s in skipped {
+                skip.execute(params![s.path, s.reason]).at(&path)?;
+            }
+            let mut meta = tx
+                .prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")
+                .at(&path)?;
+            meta.execute(params!["manifest", manifest]).at(&path)?;
+            meta.execute(params!["generation", new_generation.to_string()]).at(&path)?;
+            meta.execute(params!["last_indexed", unix_now().to_string()]).at(&path)?;
+        }
+        // Loaded or rebuilt, `vectors` reflects the old generation: apply
+        // this run's changes on top.
+        vectors.remove(&removed_ids, &self.dir)?;
+        vectors.add(&added_ids, &added_vecs, &self.dir)?;
+        if rebuilt || !nothing_changed || !crate::vectors::faiss_path(&self.dir, new_generation).is_file() {
+            vectors.write(&self.dir, new_generation)?;
+        }
+        tx.commit().at(&path)?;
+        remove_stale(&self.dir, new_generation);
+        report.chunks_removed = removed_ids.len();
+        report.generation = new_generation;
+        Ok(())
+    }
+}
+
+/// The text embedded for a chunk: path and symbol as a header, then the code.
+pub fn embed_text(path: &str, chunk: &NewChunk) -> String {
+    match &chunk.symbol {
+        Some(symbol) => format!("{path} {symbol}\n{}", chunk.text),
+        None => format!("{path}\n{}", chunk.text),
+    }
+}
+
+/// The vector key of a chunk: its language, symbol and text, not its path,
+/// so an unchanged chunk in a renamed file keeps its vector.
+fn content_hash(language: &str, symbol: Option<&str>, text: &str) -> String {
+    let mut h = blake3::Hasher::new();
+    h.update(language.as_bytes());
+    h.update(&[0]);
+    h.update(symbol.unwrap_or("").as_bytes());
+    h.update(&[0]);
+    h.update(text.as_bytes());
+    h.finalize().to_hex().to_string()
+}
+
+fn mismatch(dir: &Path, found: &Manifest, wanted: &Manifest) -> IndexError {
+    if found.format_version != wanted.format_version {
+        return IndexError::Format {
+            path: dir.to_path_buf(),
+            found: found.format_version,
+            wanted: wanted.format_version,
+        };
+    }
+    let describe = |m: &Manifest| {
+        format!(
+            "model `{}` (sha256 {}…, dim {}) and chunker `{}`",
+            m.model.id,
+            m.model.sha256.get(..12).unwrap_or(""),
+            m.model.dim,
+            m.chunker
+        )
+    };
+    IndexError::Mismatch {
+        path: dir.to_path_buf(),
+        found: describe(found),
+        wanted: describe(wanted),
+    }
+}
+
+pub(crate) fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Checks that `dir`'s manifest matches `embedder`, for readers.
+pub fn check_manifest(catalog: &Catalog, dir: &Path, embedder: &dyn Embedder) -> Result<Manifest> {
+    let Some(found) = catalog.manifest()? else {
+        return Err(IndexError::NotIndexed {
+            path: dir.to_path_buf(),
+        });
+    };
+    let wanted = Manifest {
+        format_version: FORMAT_VERSION,
+        model: embedder.info().clone(),
+        chunker: CHUNKER_VERSION.to_string(),
+    };
+    // Readers only need the same vectors; the chunker matters to writers.
+    if found.format_version != wanted.format_version || found.model != wanted.model {
+        return Err(mismatch(dir, &found, &wanted));
+    }
+    Ok(found)
+}

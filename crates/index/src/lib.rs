@@ -1,0 +1,45 @@
+//! Indexing and searching a repository.
+//!
+//! Layout:
+//! - [`walk`](walk()) finds the files to index (`.gitignore`, `.ignore`,
+//!   `.writignore`, writ's default exclusions), with a reason for each skip;
+//! - [`chunk`] cuts files into syntax-aware chunks (tree-sitter for Rust,
+//!   Python, JavaScript/TypeScript and Go; headings for Markdown; line
+//!   windows for other text);
+//! - [`Catalog`] is the SQLite source of truth: files, chunks, vectors,
+//!   FTS5 terms, the manifest and the generation number;
+//! - [`VectorIndex`] is the FAISS file of one generation, rebuilt from the
+//!   catalog whenever it does not match;
+//! - [`Indexer`] runs incremental indexing; [`Searcher`] runs hybrid search.
+//!
+//! Invariant: this crate knows embedding models only through
+//! [`writ_core::Embedder`]; it never loads a model itself.
+//!
+//! ```
+//! use writ_index::chunk::{chunk_file, ChunkBudget};
+//! let count = |s: &str| s.split_whitespace().count() + 2;
+//! let budget = ChunkBudget { max_tokens: 200, min_tokens: 1, count: &count };
+//! let chunks = chunk_file("fn a() {}\n\nfn b() {}\n", writ_core::Language::Rust, &budget);
+//! assert_eq!(chunks[0].symbol.as_deref(), Some("a"));
+//! ```
+#![deny(missing_docs)]
+
+pub mod chunk;
+mod error;
+mod indexer;
+mod lock;
+mod search;
+mod status;
+mod store;
+pub mod terms;
+mod vectors;
+mod walk;
+
+pub use error::{IndexError, Result};
+pub use indexer::{embed_text, IndexOptions, IndexReport, Indexer, Progress};
+pub use lock::{IndexLock, LOCK_FILE};
+pub use search::{Hit, SearchMode, SearchOptions, Searcher};
+pub use status::{status, StaleFile, Status};
+pub use store::{Catalog, Manifest, CATALOG_FILE, FORMAT_VERSION};
+pub use vectors::{faiss_path, VectorIndex};
+pub use walk::{walk, Skipped, WalkOptions, WalkResult, WalkedFile};

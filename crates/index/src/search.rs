@@ -1,0 +1,295 @@
+//! Hybrid search: FAISS (meaning) and FTS5/BM25 (exact words and
+//! identifiers), fused by reciprocal rank.
+//!
+//! Filters (`--path`, `--lang`) restrict the candidate set *before* either
+//! engine takes its top k, so a filtered search returns in-filter hits even
+//! when the global top k has none. Ties break by path, then line, then
+//! chunk id, so the order never depends on the engines' internals.
+
+use crate::error::{IndexError, Result, SqlContext};
+use crate::indexer::check_manifest;
+use crate::store::Catalog;
+use crate::terms::fts_query;
+use crate::vectors::VectorIndex;
+use globset::{Glob, GlobSetBuilder};
+use rusqlite::types::Value;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use writ_core::{Embedder, Language};
+
+/// Which engines a search uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SearchMode {
+    /// Vector and lexical, fused. The default.
+    #[default]
+    Hybrid,
+    /// FAISS only.
+    Vector,
+    /// FTS5/BM25 only.
+    Lexical,
+}
+
+/// What to search for.
+#[derive(Debug, Clone)]
+pub struct SearchOptions {
+    /// How many hits. Default: 10.
+    pub k: usize,
+    /// Only chunks whose path matches one of these globs (`src/**`, `*.py`).
+    pub paths: Vec<String>,
+    /// Only chunks in one of these languages.
+    pub languages: Vec<Language>,
+    /// Engines to use.
+    pub mode: SearchMode,
+}
+
+impl Default for SearchOptions {
+    fn default() -> Self {
+        SearchOptions {
+            k: 10,
+            paths: Vec::new(),
+            languages: Vec::new(),
+            mode: SearchMode::Hybrid,
+        }
+    }
+}
+
+/// One search result.
+#[derive(Debug, Clone, Serialize)]
+pub struct Hit {
+    /// Path relative to the repository root.
+    pub path: String,
+    /// First line, 1-based.
+    pub start_line: usize,
+    /// Last line, inclusive.
+    pub end_line: usize,
+    /// Qualified symbol, if any.
+    pub symbol: Option<String>,
+    /// Language name.
+    pub language: String,
+    /// Fused score (higher is better): reciprocal-rank fusion in hybrid
+    /// mode, cosine similarity in vector mode, negated BM25 in lexical mode.
+    pub score: f64,
+    /// Stable chunk id, the handle proposals cite.
+    pub chunk_id: i64,
+    /// Cosine similarity to the query, when the vector engine ranked it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub similarity: Option<f32>,
+    /// The chunk's text.
+    #[serde(skip)]
+    pub text: String,
+}
+
+/// Reciprocal-rank-fusion constant (the usual 60).
+const RRF_K: f64 = 60.0;
+/// How deep each engine ranks before fusion.
+const DEPTH: usize = 100;
+
+/// A read-only view of one index generation.
+pub struct Searcher<'e> {
+    catalog: Catalog,
+    dir: PathBuf,
+    vectors: VectorIndex,
+    generation: i64,
+    rebuilt: bool,
+    embedder: &'e dyn Embedder,
+}
+
+impl<'e> Searcher<'e> {
+    /// Opens the last complete generation of the index in `dir`. The view
+    /// stays on that generation while later indexing runs publish others.
+    pub fn open(dir: &Path, embedder: &'e dyn Embedder) -> Result<Searcher<'e>> {
+        let catalog = Catalog::open_read_only(dir)?;
+        // One read transaction for the searcher's life: a consistent snapshot.
+        catalog.conn().execute_batch("BEGIN").at(catalog.path())?;
+        let generation = catalog.generation()?;
+        if generation == 0 {
+            return Err(IndexError::NotIndexed {
+                path: dir.to_path_buf(),
+            });
+        }
+        let manifest = check_manifest(&catalog, dir, embedder)?;
+        let (vectors, rebuilt) =
+            VectorIndex::load_or_rebuild(&catalog, dir, generation, manifest.model.dim)?;
+        if rebuilt {
+            // Best effort: the next search need not rebuild again.
+            let _ = vectors.write(dir, generation);
+        }
+        Ok(Searcher {
+            catalog,
+            dir: dir.to_path_buf(),
+            vectors,
+            generation,
+            rebuilt,
+            embedder,
+        })
+    }
+
+    /// The generation this searcher sees.
+    pub fn generation(&self) -> i64 {
+        self.generation
+    }
+
+    /// True when the FAISS file did not match the catalog and was rebuilt
+    /// from SQLite on open.
+    pub fn vectors_rebuilt(&self) -> bool {
+        self.rebuilt
+    }
+
+    /// Runs one query.
+    pub fn search(&mut self, query: &str, options: &SearchOptions) -> Result<Vec<Hit>> {
+        let allowed = self.allowed_ids(options)?;
+        let mut vector_hits = Vec::new();
+        if options.mode != SearchMode::Lexical {
+            let q = self.embedder.embed(&[query])?;
+            vector_hits = self
+                .vectors
+                .search(&q, DEPTH.max(options.k), allowed.as_deref(), &self.dir)?;
+        }
+        let mut lexical_hits = Vec::new();
+        if options.mode != SearchMode::Vector {
+            lexical_hits = self.lexical(query, DEPTH.max(options.k), allowed.as_deref())?;
+        }
+        let mut scores: HashMap<i64, (f64, Option<f32>)> = HashMap::new();
+        match options.mode {
+            SearchMode::Vector => {
+                for (id, sim) in &vector_hits {
+                    scores.insert(*id, (f64::from(*sim), Some(*sim)));
+                }
+            }
+            SearchMode::Lexical => {
+                for (id, bm25) in &lexical_hits {
+                    scores.insert(*id, (-bm25, None));
+                }
+            }
+            SearchMode::Hybrid => {
+                for (rank, (id, sim)) in vector_hits.iter().enumerate() {
+                    let e = scores.entry(*id).or_insert((0.0, None));
+                    e.0 += 1.0 / (RRF_K + rank as f64 + 1.0);
+                    e.1 = Some(*sim);
+                }
+                for (rank, (id, _)) in lexical_hits.iter().enumerate() {
+                    scores.entry(*id).or_insert((0.0, None)).0 += 1.0 / (RRF_K + rank as f64 + 1.0);
+                }
+            }
+        }
+        let mut hits = self.hydrate(&scores)?;
+        hits.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then_with(|| a.path.cmp(&b.path))
+                .then_with(|| a.start_line.cmp(&b.start_line))
+                .then_with(|| a.chunk_id.cmp(&b.chunk_id))
+        });
+        hits.truncate(options.k);
+        Ok(hits)
+    }
+
+    /// Chunk ids passing the path and language filters; `None` when no
+    /// filter is set.
+    fn allowed_ids(&self, options: &SearchOptions) -> Result<Option<Vec<i64>>> {
+        if options.paths.is_empty() && options.languages.is_empty() {
+            return Ok(None);
+        }
+        let mut builder = GlobSetBuilder::new();
+        for glob in &options.paths {
+            let g = Glob::new(glob).map_err(|e| IndexError::Glob {
+                glob: glob.clone(),
+                message: e.kind().to_string(),
+            })?;
+            builder.add(g);
+        }
+        let globs = builder.build().map_err(|e| IndexError::Glob {
+            glob: options.paths.join(", "),
+            message: e.to_string(),
+        })?;
+        let langs: Vec<&str> = options.languages.iter().map(|l| l.name()).collect();
+        let path = self.catalog.path().to_path_buf();
+        let mut stmt = self
+            .catalog
+            .conn()
+            .prepare_cached("SELECT c.id, f.path, c.language FROM chunks c JOIN files f ON f.id = c.file_id")
+            .at(&path)?;
+        let mut rows = stmt.query([]).at(&path)?;
+        let mut ids = Vec::new();
+        while let Some(row) = rows.next().at(&path)? {
+            let file: String = row.get(1).at(&path)?;
+            let lang: String = row.get(2).at(&path)?;
+            let path_ok = options.paths.is_empty() || globs.is_match(&file);
+            let lang_ok = langs.is_empty() || langs.contains(&lang.as_str());
+            if path_ok && lang_ok {
+                ids.push(row.get(0).at(&path)?);
+            }
+        }
+        Ok(Some(ids))
+    }
+
+    /// BM25 top `k` as (chunk id, bm25) with lower bm25 better.
+    fn lexical(&self, query: &str, k: usize, allowed: Option<&[i64]>) -> Result<Vec<(i64, f64)>> {
+        let Some(fts) = fts_query(query) else {
+            return Ok(Vec::new());
+        };
+        let path = self.catalog.path().to_path_buf();
+        let conn = self.catalog.conn();
+        let map = |r: &rusqlite::Row<'_>| Ok((r.get::<_, i64>(0)?, r.get::<_, f64>(1)?));
+        let rows = match allowed {
+            None => {
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT rowid, bm25(chunks_fts) AS s FROM chunks_fts WHERE chunks_fts MATCH ?1
+                         ORDER BY s, rowid LIMIT ?2",
+                    )
+                    .at(&path)?;
+                let rows = stmt.query_map(rusqlite::params![fts, k as i64], map).at(&path)?;
+                rows.collect::<rusqlite::Result<Vec<_>>>().at(&path)?
+            }
+            Some(ids) => {
+                let ids: Rc<Vec<Value>> = Rc::new(ids.iter().map(|&i| Value::Integer(i)).collect());
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT rowid, bm25(chunks_fts) AS s FROM chunks_fts WHERE chunks_fts MATCH ?1
+                         AND rowid IN rarray(?3) ORDER BY s, rowid LIMIT ?2",
+                    )
+                    .at(&path)?;
+                let rows = stmt
+                    .query_map(rusqlite::params![fts, k as i64, ids], map)
+                    .at(&path)?;
+                rows.collect::<rusqlite::Result<Vec<_>>>().at(&path)?
+            }
+        };
+        Ok(rows)
+    }
+
+    /// Loads path, lines and text for scored chunk ids.
+    fn hydrate(&self, scores: &HashMap<i64, (f64, Option<f32>)>) -> Result<Vec<Hit>> {
+        let path = self.catalog.path().to_path_buf();
+        let ids: Rc<Vec<Value>> = Rc::new(scores.keys().map(|&i| Value::Integer(i)).collect());
+        let mut stmt = self
+            .catalog
+            .conn()
+            .prepare_cached(
+                "SELECT c.id, f.path, c.start_line, c.end_line, c.symbol, c.language, c.text
+                 FROM chunks c JOIN files f ON f.id = c.file_id WHERE c.id IN rarray(?1)",
+            )
+            .at(&path)?;
+        let rows = stmt
+            .query_map([ids], |r| {
+                let id: i64 = r.get(0)?;
+                let (score, similarity) = scores.get(&id).copied().unwrap_or((0.0, None));
+                Ok(Hit {
+                    chunk_id: id,
+                    path: r.get(1)?,
+                    start_line: r.get::<_, i64>(2)?.max(0) as usize,
+                    end_line: r.get::<_, i64>(3)?.max(0) as usize,
+                    symbol: r.get(4)?,
+                    language: r.get(5)?,
+                    text: r.get(6)?,
+                    score,
+                    similarity,
+                })
+            })
+            .at(&path)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().at(&path)
+    }
+}

@@ -1,0 +1,329 @@
+//! The SQLite catalog: the source of truth for files, chunks and vectors.
+//!
+//! Vectors are content-addressed by the blake3 hash of a chunk's symbol and
+//! text, so an unchanged chunk is never embedded twice, even when its file
+//! moves. Schema and versioning: `index/FORMAT.md` at the top of the repo.
+
+use crate::error::{IndexError, Result, SqlContext};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use writ_core::ModelInfo;
+
+/// On-disk format version of the catalog. Bump on any schema change.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Name of the catalog file inside the index folder.
+pub const CATALOG_FILE: &str = "catalog.sqlite";
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS files (
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL UNIQUE,
+    hash TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    language TEXT NOT NULL,
+    lossy INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    file_id INTEGER NOT NULL REFERENCES files(id),
+    start_line INTEGER NOT NULL,
+    end_line INTEGER NOT NULL,
+    symbol TEXT,
+    kind TEXT NOT NULL,
+    language TEXT NOT NULL,
+    text TEXT NOT NULL,
+    content_hash TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_file ON chunks(file_id);
+CREATE INDEX IF NOT EXISTS chunks_hash ON chunks(content_hash);
+CREATE TABLE IF NOT EXISTS vectors (
+    content_hash TEXT PRIMARY KEY,
+    data BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS skipped (path TEXT PRIMARY KEY, reason TEXT NOT NULL);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
+    terms, tokenize = 'porter unicode61', content = '', contentless_delete = 1
+);
+";
+
+/// What an index was built with; a mismatch refuses the index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Catalog format version.
+    pub format_version: u32,
+    /// The embedding model.
+    pub model: ModelInfo,
+    /// The chunker version (`CHUNKER_VERSION`).
+    pub chunker: String,
+}
+
+/// A file as the catalog last saw it.
+#[derive(Debug, Clone)]
+pub struct FileRow {
+    /// Row id.
+    pub id: i64,
+    /// blake3 of the content.
+    pub hash: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Modification time in ns.
+    pub mtime_ns: i64,
+}
+
+/// A chunk ready to be stored.
+#[derive(Debug, Clone)]
+pub struct NewChunk {
+    /// First line, 1-based.
+    pub start_line: usize,
+    /// Last line, inclusive.
+    pub end_line: usize,
+    /// Qualified symbol.
+    pub symbol: Option<String>,
+    /// Chunk kind.
+    pub kind: String,
+    /// The chunk's text.
+    pub text: String,
+    /// Key of its vector.
+    pub content_hash: String,
+    /// Terms for FTS5.
+    pub terms: String,
+}
+
+/// A new or changed file with its chunks.
+#[derive(Debug, Clone)]
+pub struct FileUpdate {
+    /// Relative path.
+    pub path: String,
+    /// blake3 of the content.
+    pub hash: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Modification time in ns.
+    pub mtime_ns: i64,
+    /// Language name.
+    pub language: String,
+    /// True when invalid UTF-8 was replaced.
+    pub lossy: bool,
+    /// The file's chunks.
+    pub chunks: Vec<NewChunk>,
+}
+
+/// The SQLite catalog of one index.
+pub struct Catalog {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Catalog {
+    /// Opens (creating if needed) the catalog in `dir` for writing.
+    pub fn open(dir: &Path) -> Result<Catalog> {
+        std::fs::create_dir_all(dir).map_err(|source| IndexError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let path = dir.join(CATALOG_FILE);
+        let conn = Connection::open(&path).at(&path)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;",
+        )
+        .at(&path)?;
+        conn.execute_batch(SCHEMA).at(&path)?;
+        rusqlite::vtab::array::load_module(&conn).at(&path)?;
+        Ok(Catalog { conn, path })
+    }
+
+    /// Opens an existing catalog in `dir` read-only.
+    pub fn open_read_only(dir: &Path) -> Result<Catalog> {
+        let path = dir.join(CATALOG_FILE);
+        if !path.is_file() {
+            return Err(IndexError::NotIndexed {
+                path: dir.to_path_buf(),
+            });
+        }
+        let conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .at(&path)?;
+        conn.execute_batch("PRAGMA busy_timeout = 5000;").at(&path)?;
+        rusqlite::vtab::array::load_module(&conn).at(&path)?;
+        Ok(Catalog { conn, path })
+    }
+
+    /// The connection, for queries in sibling modules.
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A meta value.
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        self.conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+            .at(&self.path)
+    }
+
+    /// The manifest, or `None` for a new index.
+    pub fn manifest(&self) -> Result<Option<Manifest>> {
+        let Some(text) = self.meta("manifest")? else {
+            return Ok(None);
+        };
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|_| IndexError::Format {
+                path: self.path.clone(),
+                found: 0,
+                wanted: FORMAT_VERSION,
+            })
+    }
+
+    /// The committed generation (0 before the first index).
+    pub fn generation(&self) -> Result<i64> {
+        Ok(self
+            .meta("generation")?
+            .and_then(|g| g.parse().ok())
+            .unwrap_or(0))
+    }
+
+    /// Every file the catalog knows, by path.
+    pub fn files(&self) -> Result<HashMap<String, FileRow>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT path, id, hash, size, mtime_ns FROM files")
+            .at(&self.path)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    FileRow {
+                        id: r.get(1)?,
+                        hash: r.get(2)?,
+                        size: r.get::<_, i64>(3)?.max(0) as u64,
+                        mtime_ns: r.get(4)?,
+                    },
+                ))
+            })
+            .at(&self.path)?;
+        rows.collect::<rusqlite::Result<_>>().at(&self.path)
+    }
+
+    /// Content hashes that already have a vector.
+    pub fn vector_hashes(&self) -> Result<HashSet<String>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT content_hash FROM vectors")
+            .at(&self.path)?;
+        let rows = stmt.query_map([], |r| r.get(0)).at(&self.path)?;
+        rows.collect::<rusqlite::Result<_>>().at(&self.path)
+    }
+
+    /// Stores vectors, one transaction; `data` is `hashes.len() * dim` floats.
+    pub fn put_vectors(&mut self, hashes: &[&str], data: &[f32], dim: usize) -> Result<()> {
+        let tx = self.conn.transaction().at(&self.path)?;
+        {
+            let mut stmt = tx
+                .prepare_cached("INSERT OR REPLACE INTO vectors (content_hash, data) VALUES (?1, ?2)")
+                .at(&self.path)?;
+            for (i, hash) in hashes.iter().enumerate() {
+                let blob = f32s_to_bytes(&data[i * dim..(i + 1) * dim]);
+                stmt.execute(params![hash, blob]).at(&self.path)?;
+            }
+        }
+        tx.commit().at(&self.path)
+    }
+
+    /// Starts the transaction that publishes a new generation.
+    pub(crate) fn begin(&mut self) -> Result<rusqlite::Transaction<'_>> {
+        let path = self.path.clone();
+        self.conn.transaction().at(&path)
+    }
+
+    /// Drops every file, chunk, vector and the manifest (for `--rebuild`).
+    pub fn wipe(&mut self) -> Result<()> {
+        self.conn
+            .execute_batch(
+                "BEGIN; DELETE FROM chunks_fts; DELETE FROM chunks; DELETE FROM files;
+                 DELETE FROM vectors; DELETE FROM skipped; DELETE FROM meta; COMMIT;",
+            )
+            .at(&self.path)
+    }
+
+    /// Deletes vectors no chunk refers to.
+    pub fn prune_vectors(&self) -> Result<usize> {
+        self.conn
+            .execute(
+                "DELETE FROM vectors WHERE content_hash NOT IN (SELECT content_hash FROM chunks)",
+                [],
+            )
+            .at(&self.path)
+    }
+
+    /// Every (chunk id, vector) pair, for rebuilding FAISS.
+    pub fn all_vectors(&self, dim: usize) -> Result<(Vec<i64>, Vec<f32>)> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT c.id, v.data FROM chunks c JOIN vectors v ON v.content_hash = c.content_hash
+                 ORDER BY c.id",
+            )
+            .at(&self.path)?;
+        let mut ids = Vec::new();
+        let mut data = Vec::new();
+        let mut rows = stmt.query([]).at(&self.path)?;
+        while let Some(row) = rows.next().at(&self.path)? {
+            let blob: Vec<u8> = row.get(1).at(&self.path)?;
+            if blob.len() != dim * 4 {
+                continue;
+            }
+            ids.push(row.get(0).at(&self.path)?);
+            data.extend(bytes_to_f32s(&blob));
+        }
+        Ok((ids, data))
+    }
+
+    /// Files skipped by the last index, with reasons.
+    pub fn skipped(&self) -> Result<Vec<crate::Skipped>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT path, reason FROM skipped ORDER BY path")
+            .at(&self.path)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(crate::Skipped {
+                    path: r.get(0)?,
+                    reason: r.get(1)?,
+                })
+            })
+            .at(&self.path)?;
+        rows.collect::<rusqlite::Result<_>>().at(&self.path)
+    }
+
+    /// Number of rows in `table` (a constant name from this crate).
+    pub(crate) fn count(&self, table: &str) -> Result<u64> {
+        self.conn
+            .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get::<_, i64>(0))
+            .map(|n| n.max(0) as u64)
+            .at(&self.path)
+    }
+}
+
+/// Little-endian bytes of `v`.
+pub(crate) fn f32s_to_bytes(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// Floats from little-endian bytes.
+pub(crate) fn bytes_to_f32s(b: &[u8]) -> impl Iterator<Item = f32> + '_ {
+    b.chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+}

@@ -1,0 +1,250 @@
+//! Walking a repository: which files writ indexes, and why it skips others.
+//!
+//! Filter order: (1) `.gitignore`, `.ignore`, `.writignore` and git's
+//! excludes, via the `ignore` crate (these files are not listed: they are
+//! the repository's own choice); (2) hidden files and folders, unless
+//! [`WalkOptions::hidden`]; (3) writ's defaults below, each recorded as a
+//! [`Skipped`] with its reason. Symbolic links are never followed, so a
+//! link loop cannot hang the walk and no link leads outside the repository.
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use serde::Serialize;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use writ_core::Language;
+
+/// Folders that hold other people's code or build output; skipped whole.
+const VENDORED_DIRS: &[&str] = &[
+    "node_modules", "vendor", "third_party", "third-party", "bower_components", "target",
+    "dist", "__pycache__", ".venv", "venv", "site-packages",
+];
+
+/// Generated files that say nothing about the code.
+const DEFAULT_EXCLUDES: &[(&str, &str)] = &[
+    ("**/*.lock", "lock file"),
+    ("**/package-lock.json", "lock file"),
+    ("**/pnpm-lock.yaml", "lock file"),
+    ("**/go.sum", "lock file"),
+    ("**/*.min.js", "minified"),
+    ("**/*.min.css", "minified"),
+    ("**/*.map", "source map"),
+];
+
+/// Options of [`walk`]; [`Default`] documents each default.
+#[derive(Debug, Clone)]
+pub struct WalkOptions {
+    /// Index hidden files and folders. Default: false.
+    pub hidden: bool,
+    /// Largest file indexed, in bytes. Default: 1 MiB.
+    pub max_file_size: u64,
+    /// Folder names never walked (besides `.git` and the index folder).
+    /// Default: the usual vendored and build folders.
+    pub vendored_dirs: Vec<String>,
+}
+
+impl Default for WalkOptions {
+    fn default() -> Self {
+        WalkOptions {
+            hidden: false,
+            max_file_size: 1 << 20,
+            vendored_dirs: VENDORED_DIRS.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+}
+
+/// A file the walk found worth indexing.
+#[derive(Debug, Clone)]
+pub struct WalkedFile {
+    /// Path relative to the root, with `/` separators.
+    pub rel: String,
+    /// Absolute path.
+    pub abs: PathBuf,
+    /// Its language.
+    pub language: Language,
+    /// Size in bytes.
+    pub size: u64,
+    /// Modification time, nanoseconds since the epoch (0 when unknown).
+    pub mtime_ns: i64,
+}
+
+/// A file or folder the walk passed over, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Skipped {
+    /// Path relative to the root.
+    pub path: String,
+    /// Why: `lock file`, `binary`, `too large (N bytes > M)`, `vendored folder`…
+    pub reason: String,
+}
+
+/// Everything a walk found.
+#[derive(Debug, Default)]
+pub struct WalkResult {
+    /// Files to index, sorted by path.
+    pub files: Vec<WalkedFile>,
+    /// Files and folders passed over, sorted by path.
+    pub skipped: Vec<Skipped>,
+}
+
+/// Walks `root`, never entering `exclude_dir` (the index folder).
+pub fn walk(root: &Path, exclude_dir: Option<&Path>, options: &WalkOptions) -> WalkResult {
+    let excludes = default_excludes();
+    let exclude_dir = exclude_dir.and_then(|d| d.canonicalize().ok());
+    let mut result = WalkResult::default();
+    let mut builder = ignore::WalkBuilder::new(root);
+    builder
+        .hidden(!options.hidden)
+        .follow_links(false)
+        .git_ignore(true)
+        .git_exclude(true)
+        .git_global(false)
+        .ignore(true)
+        .parents(false)
+        .require_git(false)
+        .add_custom_ignore_filename(".writignore")
+        .sort_by_file_path(|a, b| a.cmp(b));
+    let vendored = options.vendored_dirs.clone();
+    let skip_dir = exclude_dir.clone();
+    let pruned = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Skipped>::new()));
+    let pruned_in = std::sync::Arc::clone(&pruned);
+    let root_owned = root.to_path_buf();
+    builder.filter_entry(move |entry| {
+        if !entry.file_type().is_some_and(|t| t.is_dir()) || entry.depth() == 0 {
+            return true;
+        }
+        let name = entry.file_name().to_string_lossy();
+        if name == ".git" || name == ".writ" {
+            return false;
+        }
+        if let (Some(skip), Ok(canon)) = (&skip_dir, entry.path().canonicalize()) {
+            if &canon == skip {
+                return false;
+            }
+        }
+        if vendored.iter().any(|v| v == name.as_ref()) {
+            if let Ok(mut list) = pruned_in.lock() {
+                list.push(Skipped {
+                    path: format!("{}/", relative(&root_owned, entry.path())),
+                    reason: "vendored or build folder".into(),
+                });
+            }
+            return false;
+        }
+        true
+    });
+    for entry in builder.build() {
+        let Ok(entry) = entry else { continue };
+        let Some(file_type) = entry.file_type() else {
+            continue;
+        };
+        let rel = relative(root, entry.path());
+        if rel.is_empty() {
+            continue;
+        }
+        if file_type.is_dir() {
+            continue;
+        }
+        if file_type.is_symlink() {
+            result.skipped.push(Skipped {
+                path: rel,
+                reason: "symbolic link (not followed)".into(),
+            });
+            continue;
+        }
+        if !file_type.is_file() {
+            continue;
+        }
+        let skip = |reason: String, result: &mut WalkResult| {
+            result.skipped.push(Skipped {
+                path: rel.clone(),
+                reason,
+            })
+        };
+        if let Some(i) = excludes.0.matches(&rel).first() {
+            skip(excludes.1[*i].to_string(), &mut result);
+            continue;
+        }
+        let Ok(meta) = entry.metadata() else {
+            skip("unreadable metadata".into(), &mut result);
+            continue;
+        };
+        if meta.len() > options.max_file_size {
+            skip(
+                format!("too large ({} bytes > {})", meta.len(), options.max_file_size),
+                &mut result,
+            );
+            continue;
+        }
+        let Some(language) = Language::from_path(&rel) else {
+            skip("not a recognised text or code file".into(), &mut result);
+            continue;
+        };
+        match looks_binary(entry.path()) {
+            Ok(false) => {}
+            Ok(true) => {
+                skip("binary (NUL byte in the first 8 KiB)".into(), &mut result);
+                continue;
+            }
+            Err(e) => {
+                skip(format!("unreadable: {e}"), &mut result);
+                continue;
+            }
+        }
+        let mtime_ns = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+        result.files.push(WalkedFile {
+            rel,
+            abs: entry.path().to_path_buf(),
+            language,
+            size: meta.len(),
+            mtime_ns,
+        });
+    }
+    if let Ok(mut list) = pruned.lock() {
+        result.skipped.append(&mut list);
+    }
+    result.files.sort_by(|a, b| a.rel.cmp(&b.rel));
+    result.skipped.sort_by(|a, b| a.path.cmp(&b.path));
+    result
+}
+
+fn default_excludes() -> (GlobSet, Vec<&'static str>) {
+    let mut builder = GlobSetBuilder::new();
+    let mut reasons = Vec::new();
+    for (glob, reason) in DEFAULT_EXCLUDES {
+        // The patterns are constants checked by a test; a bad one is skipped.
+        if let Ok(g) = Glob::new(glob) {
+            builder.add(g);
+            reasons.push(*reason);
+        }
+    }
+    (builder.build().unwrap_or_else(|_| GlobSet::empty()), reasons)
+}
+
+/// Path of `path` relative to `root`, `/`-separated.
+pub(crate) fn relative(root: &Path, path: &Path) -> String {
+    let rel = path.strip_prefix(root).unwrap_or(path);
+    rel.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+fn looks_binary(path: &Path) -> std::io::Result<bool> {
+    let mut buf = [0u8; 8192];
+    let mut file = std::fs::File::open(path)?;
+    let n = file.read(&mut buf)?;
+    Ok(buf[..n].contains(&0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_exclude_globs_all_compile() {
+        assert_eq!(default_excludes().1.len(), DEFAULT_EXCLUDES.len());
+    }
+}

