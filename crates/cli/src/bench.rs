@@ -11,23 +11,34 @@ use writ_index::{IndexOptions, Indexer, SearchOptions, Searcher};
 
 pub fn run(args: BenchArgs) -> CmdResult {
     match args.what {
-        BenchWhat::Embed { corpus, texts_out, loc } => {
+        BenchWhat::Embed {
+            corpus,
+            texts_out,
+            loc,
+        } => {
             let root = existing(&corpus)?;
             let embedder = load_embedder(&loc)?;
             let scratch = std::env::temp_dir().join("writ-bench-unused");
             let indexer = Indexer::new(&root, &scratch, &embedder, IndexOptions::default());
             let texts = indexer.embed_texts();
             if texts.is_empty() {
-                return Err(Failure::new(ExitCode::NoInput, anyhow!("no chunks in `{}`", root.display())));
+                return Err(Failure::new(
+                    ExitCode::NoInput,
+                    anyhow!("no chunks in `{}`", root.display()),
+                ));
             }
             if let Some(path) = &texts_out {
-                let mut f = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+                let mut f = std::fs::File::create(path)
+                    .with_context(|| format!("creating {}", path.display()))?;
                 for t in &texts {
                     writeln!(f, "{}", serde_json::json!({ "text": t })).context("writing texts")?;
                 }
             }
             let max = embedder.info().max_tokens;
-            let mut lens: Vec<usize> = texts.iter().map(|t| embedder.count_tokens(t).min(max)).collect();
+            let mut lens: Vec<usize> = texts
+                .iter()
+                .map(|t| embedder.count_tokens(t).min(max))
+                .collect();
             let tokens: usize = lens.iter().sum();
             lens.sort_unstable();
             let pct = |p: f64| lens[((lens.len() - 1) as f64 * p) as usize];
@@ -65,8 +76,9 @@ pub fn run(args: BenchArgs) -> CmdResult {
             let t0 = Instant::now();
             let repo = find_repo(repo.as_deref())?;
             let dir = index_dir(&loc, &repo);
-            let text = std::fs::read_to_string(&queries)
-                .map_err(|e| Failure::new(ExitCode::NoInput, anyhow!("`{}`: {e}", queries.display())))?;
+            let text = std::fs::read_to_string(&queries).map_err(|e| {
+                Failure::new(ExitCode::NoInput, anyhow!("`{}`: {e}", queries.display()))
+            })?;
             let queries: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
             let embedder = load_embedder(&loc)?;
             let mut searcher = Searcher::open(&dir, &embedder)?;
@@ -81,7 +93,11 @@ pub fn run(args: BenchArgs) -> CmdResult {
             let first = times.first().copied().unwrap_or(0.0);
             let mut warm = times.iter().skip(1).copied().collect::<Vec<_>>();
             warm.sort_by(f64::total_cmp);
-            let pct = |p: f64| warm.get(((warm.len().max(1) - 1) as f64 * p) as usize).copied().unwrap_or(0.0);
+            let pct = |p: f64| {
+                warm.get(((warm.len().max(1) - 1) as f64 * p) as usize)
+                    .copied()
+                    .unwrap_or(0.0)
+            };
             println!(
                 "search: cold {:.0} ms (model load + open {:.0} ms + first query {:.1} ms); warm over {} queries: p50 {:.1} ms, p99 {:.1} ms",
                 opened + first,

@@ -9,7 +9,9 @@ use std::io::{BufRead, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use writ_core::Language;
-use writ_index::{IndexOptions, Indexer, Progress, SearchMode, SearchOptions, Searcher, WalkOptions};
+use writ_index::{
+    IndexOptions, Indexer, Progress, SearchMode, SearchOptions, Searcher, WalkOptions,
+};
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> CmdResult {
@@ -24,7 +26,10 @@ pub fn run(cli: Cli) -> CmdResult {
 fn index(args: IndexArgs) -> CmdResult {
     let root = existing(args.path.as_deref().unwrap_or(std::path::Path::new(".")))?;
     if !root.is_dir() {
-        return Err(Failure::new(ExitCode::NoInput, anyhow!("`{}` is not a folder", root.display())));
+        return Err(Failure::new(
+            ExitCode::NoInput,
+            anyhow!("`{}` is not a folder", root.display()),
+        ));
     }
     let dir = index_dir(&args.loc, &root);
     let embedder = load_embedder(&args.loc)?;
@@ -49,9 +54,11 @@ fn index(args: IndexArgs) -> CmdResult {
     });
     let bar = ProgressBar::new(0);
     bar.set_style(
-        ProgressStyle::with_template("{prefix:>9} [{bar:30}] {pos}/{len} {msg} ({per_sec}, eta {eta})")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{prefix:>9} [{bar:30}] {pos}/{len} {msg} ({per_sec}, eta {eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
     );
     let progress = |p: Progress| match p {
         Progress::Scanned { files } => {
@@ -79,7 +86,10 @@ fn index(args: IndexArgs) -> CmdResult {
     bar.finish_and_clear();
     let report = report?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report).context("encoding report")?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).context("encoding report")?
+        );
     } else {
         eprintln!(
             "indexed {} in {:.1}s: {} files scanned ({} added, {} changed, {} deleted, {} unchanged, {} skipped); \
@@ -102,7 +112,10 @@ fn index(args: IndexArgs) -> CmdResult {
             eprintln!("note: the FAISS file did not match the catalog; rebuilt it from SQLite without re-embedding");
         }
         if !report.files_lossy.is_empty() {
-            eprintln!("note: invalid UTF-8 replaced in: {}", report.files_lossy.join(", "));
+            eprintln!(
+                "note: invalid UTF-8 replaced in: {}",
+                report.files_lossy.join(", ")
+            );
         }
     }
     if report.interrupted {
@@ -115,7 +128,12 @@ fn index(args: IndexArgs) -> CmdResult {
     Ok(ExitCode::Ok)
 }
 
-fn search_options(k: usize, paths: &[String], langs: &[String], mode: Mode) -> Result<SearchOptions, Failure> {
+fn search_options(
+    k: usize,
+    paths: &[String],
+    langs: &[String],
+    mode: Mode,
+) -> Result<SearchOptions, Failure> {
     let languages = langs
         .iter()
         .map(|l| {
@@ -141,7 +159,9 @@ fn search(args: SearchArgs) -> CmdResult {
     let repo = find_repo(args.repo.as_deref())?;
     let dir = index_dir(&args.loc, &repo);
     if !dir.join(writ_index::CATALOG_FILE).is_file() {
-        return Err(Failure::from(writ_index::IndexError::NotIndexed { path: dir }));
+        return Err(Failure::from(writ_index::IndexError::NotIndexed {
+            path: dir,
+        }));
     }
     let options = search_options(args.k, &args.paths, &args.langs, args.mode)?;
     let embedder = load_embedder(&args.loc)?;
@@ -155,8 +175,9 @@ fn search(args: SearchArgs) -> CmdResult {
         let reader: Box<dyn BufRead> = if batch.as_os_str() == "-" {
             Box::new(std::io::BufReader::new(std::io::stdin()))
         } else {
-            let f = std::fs::File::open(batch)
-                .map_err(|e| Failure::new(ExitCode::NoInput, anyhow!("`{}`: {e}", batch.display())))?;
+            let f = std::fs::File::open(batch).map_err(|e| {
+                Failure::new(ExitCode::NoInput, anyhow!("`{}`: {e}", batch.display()))
+            })?;
             Box::new(std::io::BufReader::new(f))
         };
         for (n, line) in reader.lines().enumerate() {
@@ -171,7 +192,9 @@ fn search(args: SearchArgs) -> CmdResult {
                 v.get("query")
                     .and_then(|q| q.as_str())
                     .map(str::to_string)
-                    .ok_or_else(|| anyhow!("{}:{}: no string `query` field", batch.display(), n + 1))?
+                    .ok_or_else(|| {
+                        anyhow!("{}:{}: no string `query` field", batch.display(), n + 1)
+                    })?
             } else {
                 trimmed.to_string()
             };
@@ -184,7 +207,12 @@ fn search(args: SearchArgs) -> CmdResult {
     let query = args.query.unwrap_or_default();
     let hits = searcher.search(&query, &options)?;
     if args.json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&hits).context("encoding hits")?).context("writing")?;
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&hits).context("encoding hits")?
+        )
+        .context("writing")?;
         return Ok(ExitCode::Ok);
     }
     if hits.is_empty() {
@@ -214,13 +242,19 @@ fn status(args: StatusArgs) -> CmdResult {
     let dir = index_dir(&args.loc, &repo);
     let status = writ_index::status(&repo, &dir, &WalkOptions::default())?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&status).context("encoding status")?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&status).context("encoding status")?
+        );
         return Ok(ExitCode::Ok);
     }
     println!("index      {}", status.index_dir);
     println!("generation {}", status.generation);
     println!("files      {}", status.files);
-    println!("chunks     {} ({} distinct vectors)", status.chunks, status.vectors);
+    println!(
+        "chunks     {} ({} distinct vectors)",
+        status.chunks, status.vectors
+    );
     if let Some(m) = &status.manifest {
         println!(
             "model      {} (dim {}, sha256 {}), chunker {}, format {}",
@@ -231,7 +265,10 @@ fn status(args: StatusArgs) -> CmdResult {
             m.format_version
         );
     }
-    println!("on disk    {:.1} MiB", status.size_bytes as f64 / (1024.0 * 1024.0));
+    println!(
+        "on disk    {:.1} MiB",
+        status.size_bytes as f64 / (1024.0 * 1024.0)
+    );
     if let Some(t) = status.last_indexed {
         let age = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -239,11 +276,17 @@ fn status(args: StatusArgs) -> CmdResult {
             .saturating_sub(t);
         println!("indexed    {age}s ago (unix time {t})");
     }
-    println!("skipped    {} files (reasons: writ status --json)", status.skipped.len());
+    println!(
+        "skipped    {} files (reasons: writ status --json)",
+        status.skipped.len()
+    );
     if status.stale.is_empty() {
         println!("stale      none: the index is up to date");
     } else {
-        println!("stale      {} files; run `writ index` to update:", status.stale.len());
+        println!(
+            "stale      {} files; run `writ index` to update:",
+            status.stale.len()
+        );
         for s in status.stale.iter().take(20) {
             println!("  {:<8} {}", s.change, s.path);
         }

@@ -11,7 +11,16 @@ mod models;
 use clap::Parser;
 use exit::Failure;
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
+    // candle's CPU pool spin-waits between ops; writ parallelises embedding
+    // across batches instead (one worker per core), which measured 1.3x
+    // faster. A value the user set wins.
+    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
+        std::env::set_var("CANDLE_NUM_THREADS", "1");
+    }
     let cli = args::Cli::parse();
     let code = match cmd::run(cli) {
         Ok(code) => code,

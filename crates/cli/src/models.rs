@@ -53,14 +53,20 @@ pub fn cache_dir(loc: &Locations) -> PathBuf {
 }
 
 fn manifest() -> Result<Manifest, Failure> {
-    toml::from_str(MANIFEST).map_err(|e| Failure::new(ExitCode::Error, anyhow!("built-in model manifest: {e}")))
+    toml::from_str(MANIFEST)
+        .map_err(|e| Failure::new(ExitCode::Error, anyhow!("built-in model manifest: {e}")))
 }
 
 /// Loads the embedding model: `--embed-model DIR` as given, or the pinned
 /// model from the cache, whose weights must match the manifest's sha256.
 pub fn load_embedder(loc: &Locations) -> Result<MiniLm, Failure> {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     if let Some(dir) = &loc.embed_model {
-        return MiniLm::load(dir).map_err(|e| {
+        let options = MiniLmOptions {
+            workers,
+            ..MiniLmOptions::default()
+        };
+        return MiniLm::load_with(dir, options).map_err(|e| {
             Failure::new(ExitCode::Models, e).hint(format!(
                 "`--embed-model {}` must hold config.json, tokenizer.json and model.safetensors of a BERT sentence-transformer",
                 dir.display()
@@ -84,7 +90,11 @@ pub fn load_embedder(loc: &Locations) -> Result<MiniLm, Failure> {
         if !dir.join(&f.dest).is_file() {
             return Err(Failure::new(
                 ExitCode::Models,
-                anyhow!("embedding model `{}` is missing from `{}`", entry.id, dir.display()),
+                anyhow!(
+                    "embedding model `{}` is missing from `{}`",
+                    entry.id,
+                    dir.display()
+                ),
             )
             .hint(fetch_hint()));
         }
@@ -93,6 +103,7 @@ pub fn load_embedder(loc: &Locations) -> Result<MiniLm, Failure> {
         &dir,
         MiniLmOptions {
             id: Some(entry.id.clone()),
+            workers,
             ..MiniLmOptions::default()
         },
     )

@@ -27,18 +27,29 @@ pub enum Language {
 
 /// Extensions of plain-text files writ indexes by line windows.
 const TEXT_EXTENSIONS: &[&str] = &[
-    "txt", "rst", "adoc", "toml", "yaml", "yml", "json", "cfg", "ini", "conf", "sh", "bash",
-    "zsh", "fish", "c", "h", "cc", "cpp", "cxx", "hpp", "hh", "java", "kt", "kts", "scala",
-    "rb", "php", "cs", "swift", "m", "mm", "lua", "pl", "pm", "r", "sql", "html", "htm",
-    "css", "scss", "less", "vue", "svelte", "xml", "proto", "graphql", "tf", "nix", "el",
-    "clj", "ex", "exs", "erl", "hs", "ml", "mli", "zig", "dart", "jl", "cmake", "gradle",
-    "bat", "ps1", "pyi", "pyx", "tex", "org",
+    "txt", "rst", "adoc", "toml", "yaml", "yml", "json", "cfg", "ini", "conf", "sh", "bash", "zsh",
+    "fish", "c", "h", "cc", "cpp", "cxx", "hpp", "hh", "java", "kt", "kts", "scala", "rb", "php",
+    "cs", "swift", "m", "mm", "lua", "pl", "pm", "r", "sql", "html", "htm", "css", "scss", "less",
+    "vue", "svelte", "xml", "proto", "graphql", "tf", "nix", "el", "clj", "ex", "exs", "erl", "hs",
+    "ml", "mli", "zig", "dart", "jl", "cmake", "gradle", "bat", "ps1", "pyi", "pyx", "tex", "org",
 ];
 
 /// File names without a telling extension that are still text worth indexing.
 const TEXT_NAMES: &[&str] = &[
-    "Makefile", "Dockerfile", "Justfile", "Rakefile", "Gemfile", "LICENSE", "COPYING",
-    "README", "CHANGELOG", "AUTHORS", "CONTRIBUTING", "NOTICE", "MANIFEST.in", ".gitignore",
+    "Makefile",
+    "Dockerfile",
+    "Justfile",
+    "Rakefile",
+    "Gemfile",
+    "LICENSE",
+    "COPYING",
+    "README",
+    "CHANGELOG",
+    "AUTHORS",
+    "CONTRIBUTING",
+    "NOTICE",
+    "MANIFEST.in",
+    ".gitignore",
     ".writignore",
 ];
 

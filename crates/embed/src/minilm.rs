@@ -60,8 +60,11 @@ pub struct MiniLmOptions {
     /// Truncation length in tokens. Default: 256 (the model's `max_seq_length`).
     pub max_tokens: usize,
     /// Upper bound on `batch size * padded length` per forward pass.
-    /// Default: 8,192 tokens (32 texts of 256 tokens).
+    /// Default: 2,048 tokens (8 texts of 256 tokens): attention tensors stay
+    /// small enough to be reused by the allocator instead of page-faulted.
     pub batch_tokens: usize,
+    /// Batches run at once, each on its own thread. Default: 1.
+    pub workers: usize,
 }
 
 impl Default for MiniLmOptions {
@@ -69,7 +72,8 @@ impl Default for MiniLmOptions {
         MiniLmOptions {
             id: None,
             max_tokens: 256,
-            batch_tokens: 8192,
+            batch_tokens: 2048,
+            workers: 1,
         }
     }
 }
@@ -83,6 +87,7 @@ pub struct MiniLm {
     counter: Tokenizer,
     info: ModelInfo,
     batch_tokens: usize,
+    workers: usize,
     device: Device,
 }
 
@@ -107,15 +112,15 @@ impl MiniLm {
         let tokenizer_path = file("tokenizer.json")?;
         let weights_path = file("model.safetensors")?;
 
-        let config_text = std::fs::read_to_string(&config_path).map_err(|source| LoadError::Io {
-            path: config_path.clone(),
-            source,
-        })?;
-        let config: Config =
-            serde_json::from_str(&config_text).map_err(|e| LoadError::Config {
+        let config_text =
+            std::fs::read_to_string(&config_path).map_err(|source| LoadError::Io {
                 path: config_path.clone(),
-                message: e.to_string(),
+                source,
             })?;
+        let config: Config = serde_json::from_str(&config_text).map_err(|e| LoadError::Config {
+            path: config_path.clone(),
+            message: e.to_string(),
+        })?;
         let dim = config.hidden_size;
 
         let tok_err = |e: tokenizers::Error| LoadError::Tokenizer {
@@ -142,7 +147,8 @@ impl MiniLm {
             path: weights_path.clone(),
             message: e.to_string(),
         };
-        let tensors = candle_core::safetensors::load(&weights_path, &device).map_err(weights_err)?;
+        let tensors =
+            candle_core::safetensors::load(&weights_path, &device).map_err(weights_err)?;
         let vb = VarBuilder::from_tensors(tensors, DType::F32, &device);
         let model = BertModel::load(vb, &config).map_err(weights_err)?;
 
@@ -166,6 +172,7 @@ impl MiniLm {
                 max_tokens: options.max_tokens,
             },
             batch_tokens: options.batch_tokens.max(options.max_tokens),
+            workers: options.workers.max(1),
             device,
         })
     }
@@ -190,7 +197,11 @@ impl MiniLm {
         let summed = hidden.broadcast_mul(&mask_f)?.sum(1)?;
         let counts = mask_f.sum(1)?.clamp(1e-9, f64::MAX)?;
         let mean = summed.broadcast_div(&counts)?;
-        let norm = mean.sqr()?.sum_keepdim(D::Minus1)?.sqrt()?.clamp(1e-12, f64::MAX)?;
+        let norm = mean
+            .sqr()?
+            .sum_keepdim(D::Minus1)?
+            .sqrt()?
+            .clamp(1e-12, f64::MAX)?;
         mean.broadcast_div(&norm)?.flatten_all()?.to_vec1::<f32>()
     }
 }
@@ -217,23 +228,50 @@ impl Embedder for MiniLm {
         // batch size adapts to the token budget.
         let mut order: Vec<usize> = (0..texts.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(encodings[i].len()));
-        let mut out = vec![0f32; texts.len() * dim];
+        // Cut the sorted order into batches under the token budget.
+        let mut batches: Vec<&[usize]> = Vec::new();
         let mut start = 0;
         while start < order.len() {
             let longest = encodings[order[start]].len().max(1);
-            let fit = (self.batch_tokens / longest).max(1);
-            let end = (start + fit).min(order.len());
-            let batch: Vec<&[u32]> = order[start..end]
-                .iter()
-                .map(|&i| encodings[i].get_ids())
-                .collect();
-            let vectors = self
-                .forward_batch(&batch)
-                .map_err(|e| EmbedError::Model(e.to_string()))?;
-            for (row, &i) in order[start..end].iter().enumerate() {
+            let end = (start + (self.batch_tokens / longest).max(1)).min(order.len());
+            batches.push(&order[start..end]);
+            start = end;
+        }
+        let run = |batch: &[usize]| -> Result<Vec<f32>, EmbedError> {
+            let ids: Vec<&[u32]> = batch.iter().map(|&i| encodings[i].get_ids()).collect();
+            self.forward_batch(&ids)
+                .map_err(|e| EmbedError::Model(e.to_string()))
+        };
+        // Workers take batches in turn; results land by batch index.
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let results: Vec<std::sync::Mutex<Option<Result<Vec<f32>, EmbedError>>>> = batches
+            .iter()
+            .map(|_| std::sync::Mutex::new(None))
+            .collect();
+        let work = || loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some(batch) = batches.get(i) else { break };
+            let r = run(batch);
+            if let Ok(mut slot) = results[i].lock() {
+                *slot = Some(r);
+            }
+        };
+        std::thread::scope(|scope| {
+            for _ in 1..self.workers.min(batches.len()) {
+                scope.spawn(work);
+            }
+            work();
+        });
+        let mut out = vec![0f32; texts.len() * dim];
+        for (batch, slot) in batches.iter().zip(results) {
+            let vectors = slot
+                .into_inner()
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| Err(EmbedError::Model("a worker thread died".into())))?;
+            for (row, &i) in batch.iter().enumerate() {
                 out[i * dim..(i + 1) * dim].copy_from_slice(&vectors[row * dim..(row + 1) * dim]);
             }
-            start = end;
         }
         Ok(out)
     }

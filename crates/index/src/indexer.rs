@@ -257,11 +257,21 @@ impl<'a> Indexer<'a> {
 
         // Publish: only files whose every chunk has a vector.
         progress(Progress::Publishing);
-        let (ready, waiting): (Vec<Pending>, Vec<Pending>) = pending
-            .into_iter()
-            .partition(|p| p.update.chunks.iter().all(|c| have.contains(&c.content_hash)));
+        let (ready, waiting): (Vec<Pending>, Vec<Pending>) = pending.into_iter().partition(|p| {
+            p.update
+                .chunks
+                .iter()
+                .all(|c| have.contains(&c.content_hash))
+        });
         report.files_pending = waiting.len();
-        self.publish(&mut catalog, &ready, &deleted, &touched, &walked.skipped, &mut report)?;
+        self.publish(
+            &mut catalog,
+            &ready,
+            &deleted,
+            &touched,
+            &walked.skipped,
+            &mut report,
+        )?;
         report.files_deleted = deleted.len();
         if !report.interrupted {
             catalog.prune_vectors()?;
@@ -356,7 +366,11 @@ impl<'a> Indexer<'a> {
         report.vectors_rebuilt = rebuilt && old_generation > 0;
         let nothing_changed = ready.is_empty() && deleted.is_empty();
         let path = catalog.path().to_path_buf();
-        let new_generation = if nothing_changed { old_generation.max(1) } else { old_generation + 1 };
+        let new_generation = if nothing_changed {
+            old_generation.max(1)
+        } else {
+            old_generation + 1
+        };
         let tx = catalog.begin()?;
         let mut removed_ids: Vec<i64> = Vec::new();
         let mut added_ids: Vec<i64> = Vec::new();
@@ -375,13 +389,19 @@ impl<'a> Indexer<'a> {
                     .at(&path)?;
                 removed_ids.extend(ids);
             }
-            let mut del_fts = tx.prepare_cached("DELETE FROM chunks_fts WHERE rowid = ?1").at(&path)?;
-            let mut del_chunk = tx.prepare_cached("DELETE FROM chunks WHERE id = ?1").at(&path)?;
+            let mut del_fts = tx
+                .prepare_cached("DELETE FROM chunks_fts WHERE rowid = ?1")
+                .at(&path)?;
+            let mut del_chunk = tx
+                .prepare_cached("DELETE FROM chunks WHERE id = ?1")
+                .at(&path)?;
             for id in &removed_ids {
                 del_fts.execute([id]).at(&path)?;
                 del_chunk.execute([id]).at(&path)?;
             }
-            let mut del_file = tx.prepare_cached("DELETE FROM files WHERE path = ?1").at(&path)?;
+            let mut del_file = tx
+                .prepare_cached("DELETE FROM files WHERE path = ?1")
+                .at(&path)?;
             for p in deleted {
                 del_file.execute([p]).at(&path)?;
             }
@@ -410,7 +430,14 @@ impl<'a> Indexer<'a> {
                 let u = &p.update;
                 let file_id: i64 = upsert_file
                     .query_row(
-                        params![u.path, u.hash, u.size as i64, u.mtime_ns, u.language, u.lossy],
+                        params![
+                            u.path,
+                            u.hash,
+                            u.size as i64,
+                            u.mtime_ns,
+                            u.language,
+                            u.lossy
+                        ],
                         |r| r.get(0),
                     )
                     .at(&path)?;
@@ -429,7 +456,9 @@ impl<'a> Indexer<'a> {
                         .at(&path)?;
                     let id = tx.last_insert_rowid();
                     insert_fts.execute(params![id, c.terms]).at(&path)?;
-                    let blob: Vec<u8> = get_vector.query_row([&c.content_hash], |r| r.get(0)).at(&path)?;
+                    let blob: Vec<u8> = get_vector
+                        .query_row([&c.content_hash], |r| r.get(0))
+                        .at(&path)?;
                     added_ids.push(id);
                     added_vecs.extend(crate::store::bytes_to_f32s(&blob));
                 }
@@ -451,14 +480,19 @@ impl<'a> Indexer<'a> {
                 .prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")
                 .at(&path)?;
             meta.execute(params!["manifest", manifest]).at(&path)?;
-            meta.execute(params!["generation", new_generation.to_string()]).at(&path)?;
-            meta.execute(params!["last_indexed", unix_now().to_string()]).at(&path)?;
+            meta.execute(params!["generation", new_generation.to_string()])
+                .at(&path)?;
+            meta.execute(params!["last_indexed", unix_now().to_string()])
+                .at(&path)?;
         }
         // Loaded or rebuilt, `vectors` reflects the old generation: apply
         // this run's changes on top.
         vectors.remove(&removed_ids, &self.dir)?;
         vectors.add(&added_ids, &added_vecs, &self.dir)?;
-        if rebuilt || !nothing_changed || !crate::vectors::faiss_path(&self.dir, new_generation).is_file() {
+        if rebuilt
+            || !nothing_changed
+            || !crate::vectors::faiss_path(&self.dir, new_generation).is_file()
+        {
             vectors.write(&self.dir, new_generation)?;
         }
         tx.commit().at(&path)?;

@@ -143,9 +143,9 @@ impl<'e> Searcher<'e> {
         let mut vector_hits = Vec::new();
         if options.mode != SearchMode::Lexical {
             let q = self.embedder.embed(&[query])?;
-            vector_hits = self
-                .vectors
-                .search(&q, DEPTH.max(options.k), allowed.as_deref(), &self.dir)?;
+            vector_hits =
+                self.vectors
+                    .search(&q, DEPTH.max(options.k), allowed.as_deref(), &self.dir)?;
         }
         let mut lexical_hits = Vec::new();
         if options.mode != SearchMode::Vector {
@@ -209,7 +209,9 @@ impl<'e> Searcher<'e> {
         let mut stmt = self
             .catalog
             .conn()
-            .prepare_cached("SELECT c.id, f.path, c.language FROM chunks c JOIN files f ON f.id = c.file_id")
+            .prepare_cached(
+                "SELECT c.id, f.path, c.language FROM chunks c JOIN files f ON f.id = c.file_id",
+            )
             .at(&path)?;
         let mut rows = stmt.query([]).at(&path)?;
         let mut ids = Vec::new();
@@ -241,7 +243,9 @@ impl<'e> Searcher<'e> {
                          ORDER BY s, rowid LIMIT ?2",
                     )
                     .at(&path)?;
-                let rows = stmt.query_map(rusqlite::params![fts, k as i64], map).at(&path)?;
+                let rows = stmt
+                    .query_map(rusqlite::params![fts, k as i64], map)
+                    .at(&path)?;
                 rows.collect::<rusqlite::Result<Vec<_>>>().at(&path)?
             }
             Some(ids) => {

@@ -70,7 +70,10 @@ pub fn status(root: &Path, dir: &Path, options: &WalkOptions) -> Result<Status> 
         }
     }
     let present: HashSet<&str> = walked.files.iter().map(|f| f.rel.as_str()).collect();
-    let mut deleted: Vec<&String> = known.keys().filter(|p| !present.contains(p.as_str())).collect();
+    let mut deleted: Vec<&String> = known
+        .keys()
+        .filter(|p| !present.contains(p.as_str()))
+        .collect();
     deleted.sort();
     stale.extend(deleted.into_iter().map(|p| StaleFile {
         path: p.clone(),

@@ -150,7 +150,8 @@ impl Catalog {
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .at(&path)?;
-        conn.execute_batch("PRAGMA busy_timeout = 5000;").at(&path)?;
+        conn.execute_batch("PRAGMA busy_timeout = 5000;")
+            .at(&path)?;
         rusqlite::vtab::array::load_module(&conn).at(&path)?;
         Ok(Catalog { conn, path })
     }
@@ -232,7 +233,9 @@ impl Catalog {
         let tx = self.conn.transaction().at(&self.path)?;
         {
             let mut stmt = tx
-                .prepare_cached("INSERT OR REPLACE INTO vectors (content_hash, data) VALUES (?1, ?2)")
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO vectors (content_hash, data) VALUES (?1, ?2)",
+                )
                 .at(&self.path)?;
             for (i, hash) in hashes.iter().enumerate() {
                 let blob = f32s_to_bytes(&data[i * dim..(i + 1) * dim]);
@@ -311,7 +314,9 @@ impl Catalog {
     /// Number of rows in `table` (a constant name from this crate).
     pub(crate) fn count(&self, table: &str) -> Result<u64> {
         self.conn
-            .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get::<_, i64>(0))
+            .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| {
+                r.get::<_, i64>(0)
+            })
             .map(|n| n.max(0) as u64)
             .at(&self.path)
     }

@@ -44,9 +44,9 @@ pub fn fts_query(query: &str) -> Option<String> {
 
 /// Common English words that carry no signal in a code search.
 const STOPWORDS: &[&str] = &[
-    "a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "if", "in", "into", "is",
-    "it", "its", "of", "on", "or", "that", "the", "this", "to", "was", "will", "with", "which",
-    "we", "you", "do", "does", "how", "what", "where", "when", "why", "can", "should",
+    "a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "if", "in", "into", "is", "it",
+    "its", "of", "on", "or", "that", "the", "this", "to", "was", "will", "with", "which", "we",
+    "you", "do", "does", "how", "what", "where", "when", "why", "can", "should",
 ];
 
 fn push(out: &mut String, word: &str) {
@@ -76,7 +76,9 @@ pub fn split_identifier(word: &str) -> Vec<&str> {
             let boundary = (prev.is_lowercase() && c.is_uppercase())
                 || (prev.is_alphabetic() && c.is_ascii_digit())
                 || (prev.is_ascii_digit() && c.is_alphabetic())
-                || (prev.is_uppercase() && c.is_uppercase() && next.is_some_and(char::is_lowercase));
+                || (prev.is_uppercase()
+                    && c.is_uppercase()
+                    && next.is_some_and(char::is_lowercase));
             if boundary {
                 parts.push(&segment[start..pos]);
                 start = pos;
@@ -95,7 +97,10 @@ mod tests {
     fn splits_identifiers() {
         assert_eq!(split_identifier("getUserName"), ["get", "User", "Name"]);
         assert_eq!(split_identifier("HTTPServer2"), ["HTTP", "Server", "2"]);
-        assert_eq!(split_identifier("snake_case_name"), ["snake", "case", "name"]);
+        assert_eq!(
+            split_identifier("snake_case_name"),
+            ["snake", "case", "name"]
+        );
         assert_eq!(split_identifier("plain"), ["plain"]);
     }
 

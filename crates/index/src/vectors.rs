@@ -102,7 +102,8 @@ impl VectorIndex {
         if ids.is_empty() {
             return Ok(());
         }
-        let sel = faiss::selector::IdSelector::batch(&to_idx(ids)).map_err(|e| faiss_err(dir, e))?;
+        let sel =
+            faiss::selector::IdSelector::batch(&to_idx(ids)).map_err(|e| faiss_err(dir, e))?;
         self.index.remove_ids(&sel).map_err(|e| faiss_err(dir, e))?;
         Ok(())
     }
@@ -117,7 +118,9 @@ impl VectorIndex {
             path: path.clone(),
             source,
         };
-        std::fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(io)?;
+        std::fs::File::open(&tmp)
+            .and_then(|f| f.sync_all())
+            .map_err(io)?;
         std::fs::rename(&tmp, &path).map_err(io)?;
         Ok(())
     }

@@ -15,8 +15,17 @@ use writ_core::Language;
 
 /// Folders that hold other people's code or build output; skipped whole.
 const VENDORED_DIRS: &[&str] = &[
-    "node_modules", "vendor", "third_party", "third-party", "bower_components", "target",
-    "dist", "__pycache__", ".venv", "venv", "site-packages",
+    "node_modules",
+    "vendor",
+    "third_party",
+    "third-party",
+    "bower_components",
+    "target",
+    "dist",
+    "__pycache__",
+    ".venv",
+    "venv",
+    "site-packages",
 ];
 
 /// Generated files that say nothing about the code.
@@ -169,7 +178,11 @@ pub fn walk(root: &Path, exclude_dir: Option<&Path>, options: &WalkOptions) -> W
         };
         if meta.len() > options.max_file_size {
             skip(
-                format!("too large ({} bytes > {})", meta.len(), options.max_file_size),
+                format!(
+                    "too large ({} bytes > {})",
+                    meta.len(),
+                    options.max_file_size
+                ),
                 &mut result,
             );
             continue;
@@ -220,7 +233,10 @@ fn default_excludes() -> (GlobSet, Vec<&'static str>) {
             reasons.push(*reason);
         }
     }
-    (builder.build().unwrap_or_else(|_| GlobSet::empty()), reasons)
+    (
+        builder.build().unwrap_or_else(|_| GlobSet::empty()),
+        reasons,
+    )
 }
 
 /// Path of `path` relative to `root`, `/`-separated.

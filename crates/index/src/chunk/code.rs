@@ -49,6 +49,9 @@ pub(crate) fn pieces(
         scopes: Vec::new(),
     };
     cx.collect(tree.root_node(), &[]);
+    for def in &mut cx.defs {
+        def.start = attach_leading_comments(lines, def.start);
+    }
     Some(fill_gaps(cx.defs, &cx.scopes, lines.len()))
 }
 
@@ -58,8 +61,8 @@ struct Collector<'a> {
     max_tokens: usize,
     line_tokens: &'a [usize],
     defs: Vec<Piece>,
-    /// Opened containers: (start, end, qualified name), for naming gaps.
-    scopes: Vec<(usize, usize, String)>,
+    /// Opened containers, for naming the lines between their members.
+    scopes: Vec<Scope>,
 }
 
 impl Collector<'_> {
@@ -82,7 +85,12 @@ impl Collector<'_> {
                 .sum();
             match def.body {
                 Some(body) if size > self.max_tokens => {
-                    self.scopes.push((start, end, symbol));
+                    self.scopes.push(Scope {
+                        start,
+                        end,
+                        name: symbol,
+                        kind: def.kind,
+                    });
                     self.collect(body, &qualified);
                 }
                 _ => self.defs.push(Piece {
@@ -133,7 +141,11 @@ impl Collector<'_> {
                 | "const_item" | "static_item",
             ) => leaf(rust_kind(node.kind()), self.name_of(node)),
             (Language::Rust, "trait_item" | "mod_item") => container(
-                if node.kind() == "trait_item" { "trait" } else { "module" },
+                if node.kind() == "trait_item" {
+                    "trait"
+                } else {
+                    "module"
+                },
                 self.name_of(node),
                 node.child_by_field_name("body"),
             ),
@@ -145,9 +157,11 @@ impl Collector<'_> {
                 container("impl", ty, node.child_by_field_name("body"))
             }
             (Language::Python, "function_definition") => leaf("function", self.name_of(node)),
-            (Language::Python, "class_definition") => {
-                container("class", self.name_of(node), node.child_by_field_name("body"))
-            }
+            (Language::Python, "class_definition") => container(
+                "class",
+                self.name_of(node),
+                node.child_by_field_name("body"),
+            ),
             (Language::Python, "decorated_definition") => {
                 let inner = node.child_by_field_name("definition")?;
                 self.classify(inner).map(|d| Def { outer: node, ..d })
@@ -163,15 +177,16 @@ impl Collector<'_> {
             (
                 Language::JavaScript | Language::TypeScript | Language::Tsx,
                 "class_declaration" | "abstract_class_declaration" | "class",
-            ) => container("class", self.name_of(node), node.child_by_field_name("body")),
+            ) => container(
+                "class",
+                self.name_of(node),
+                node.child_by_field_name("body"),
+            ),
             (
                 Language::TypeScript | Language::Tsx,
                 "interface_declaration" | "type_alias_declaration" | "enum_declaration",
             ) => leaf("type", self.name_of(node)),
-            (
-                Language::JavaScript | Language::TypeScript | Language::Tsx,
-                "export_statement",
-            ) => {
+            (Language::JavaScript | Language::TypeScript | Language::Tsx, "export_statement") => {
                 let inner = node.child_by_field_name("declaration")?;
                 self.classify(inner).map(|d| Def { outer: node, ..d })
             }
@@ -244,7 +259,10 @@ fn base_type_name(ty: &str) -> String {
 
 /// `(s *Server[T])` → `Server`.
 fn go_receiver_type(receiver: &str) -> String {
-    let inner = receiver.trim().trim_start_matches('(').trim_end_matches(')');
+    let inner = receiver
+        .trim()
+        .trim_start_matches('(')
+        .trim_end_matches(')');
     let ty = inner.split_whitespace().last().unwrap_or("");
     ty.trim_start_matches('*')
         .split('[')
@@ -253,9 +271,34 @@ fn go_receiver_type(receiver: &str) -> String {
         .to_string()
 }
 
+/// A container that was opened because it was over the budget.
+struct Scope {
+    start: usize,
+    end: usize,
+    name: String,
+    kind: &'static str,
+}
+
+/// Moves a definition's first line up over the comments, attributes and
+/// decorators directly above it (no blank line between), so a doc comment
+/// is embedded with what it documents.
+fn attach_leading_comments(lines: &[&str], mut start: usize) -> usize {
+    while start > 0 {
+        let above = lines[start - 1].trim_start();
+        let is_comment = ["//", "/*", "*", "#", "@", "--"]
+            .iter()
+            .any(|p| above.starts_with(p));
+        if above.is_empty() || !is_comment {
+            break;
+        }
+        start -= 1;
+    }
+    start
+}
+
 /// Adds pieces for the lines no definition covers, named after the
 /// innermost opened container around them.
-fn fill_gaps(mut defs: Vec<Piece>, scopes: &[(usize, usize, String)], n_lines: usize) -> Vec<Piece> {
+fn fill_gaps(mut defs: Vec<Piece>, scopes: &[Scope], n_lines: usize) -> Vec<Piece> {
     defs.sort_by_key(|p| (p.start, p.end));
     let mut out = Vec::with_capacity(defs.len() * 2);
     let mut next = 0;
@@ -266,20 +309,24 @@ fn fill_gaps(mut defs: Vec<Piece>, scopes: &[(usize, usize, String)], n_lines: u
             let scope_at = |line: usize| {
                 scopes
                     .iter()
-                    .filter(|(a, b, _)| *a <= line && line <= *b)
-                    .min_by_key(|(a, b, _)| b - a)
-                    .map(|(_, _, n)| n.clone())
+                    .filter(|sc| sc.start <= line && line <= sc.end)
+                    .min_by_key(|sc| sc.end - sc.start)
+                    .map(|sc| (sc.name.clone(), sc.kind))
             };
             let here = scope_at(s);
             let mut e = s;
             while e < end && scope_at(e + 1) == here {
                 e += 1;
             }
+            let (symbol, kind) = match here {
+                Some((name, kind)) => (Some(name), kind),
+                None => (None, "code"),
+            };
             out.push(Piece {
                 start: s,
                 end: e,
-                symbol: here,
-                kind: "code",
+                symbol,
+                kind,
                 is_def: false,
             });
             s = e + 1;

@@ -40,7 +40,14 @@ pub(crate) fn pieces(lines: &[&str]) -> Vec<Piece> {
             out.push(section(start, i - 1, symbol(&path)));
         }
         path.retain(|(l, _)| *l < level);
-        path.push((level, trimmed[level..].trim().trim_end_matches('#').trim().to_string()));
+        path.push((
+            level,
+            trimmed[level..]
+                .trim()
+                .trim_end_matches('#')
+                .trim()
+                .to_string(),
+        ));
         start = i;
     }
     if start < lines.len() {

@@ -60,7 +60,10 @@ pub fn chunk_file(text: &str, language: Language, budget: &ChunkBudget<'_>) -> V
     if lines.iter().all(|l| l.trim().is_empty()) {
         return Vec::new();
     }
-    let line_tokens: Vec<usize> = lines.iter().map(|l| (budget.count)(l).saturating_sub(2)).collect();
+    let line_tokens: Vec<usize> = lines
+        .iter()
+        .map(|l| (budget.count)(l).saturating_sub(2))
+        .collect();
     let pieces = match language {
         Language::Markdown => markdown::pieces(&lines),
         Language::Text => vec![Piece {
@@ -111,51 +114,66 @@ fn drop_blank(pieces: Vec<Piece>, lines: &[&str]) -> Vec<Piece> {
 }
 
 /// Merges pieces under `min_tokens` into a neighbour while the result fits.
-/// Code between definitions (comments, attributes, imports) joins the
-/// definition that follows it, so a doc comment stays with its function.
+/// First pass: a small stretch between definitions (imports, a container's
+/// header) joins the definition that follows it. Second pass: what is still
+/// small (a closing brace, a one-line helper) joins the piece before it.
 fn merge_small(pieces: Vec<Piece>, line_tokens: &[usize], budget: &ChunkBudget<'_>) -> Vec<Piece> {
-    let mut out: Vec<Piece> = Vec::with_capacity(pieces.len());
-    let mut pending: Option<Piece> = None;
-    for piece in pieces {
-        let Some(prev) = pending.take() else {
-            pending = Some(piece);
-            continue;
-        };
-        let prev_t = tokens(line_tokens, prev.start, prev.end);
-        let cur_t = tokens(line_tokens, piece.start, piece.end);
-        let merged_t = tokens(line_tokens, prev.start, piece.end);
-        let small = prev_t < budget.min_tokens || (cur_t < budget.min_tokens && !piece.is_def);
-        if small && merged_t <= budget.max_tokens {
-            pending = Some(join(prev, piece));
-        } else {
-            out.push(prev);
-            pending = Some(piece);
+    let size = |p: &Piece| tokens(line_tokens, p.start, p.end);
+    let fits = |a: &Piece, b: &Piece| tokens(line_tokens, a.start, b.end) <= budget.max_tokens;
+    // (piece, is a header that could not join its definition)
+    let mut forward: Vec<(Piece, bool)> = Vec::with_capacity(pieces.len());
+    let mut iter = pieces.into_iter().peekable();
+    while let Some(piece) = iter.next() {
+        let leads = !piece.is_def
+            && size(&piece) < budget.min_tokens
+            && iter
+                .peek()
+                .is_some_and(|next| next.is_def && opens(&piece, next));
+        let joins = leads && iter.peek().is_some_and(|next| fits(&piece, next));
+        match iter.next_if(|_| joins) {
+            Some(next) => forward.push((join(piece, next), false)),
+            None => forward.push((piece, leads)),
         }
     }
-    if let Some(last) = pending {
-        // A small tail joins the piece before it when that fits.
+    let mut out: Vec<Piece> = Vec::with_capacity(forward.len());
+    for (piece, header) in forward {
         match out.last_mut() {
             Some(prev)
-                if tokens(line_tokens, last.start, last.end) < budget.min_tokens
-                    && tokens(line_tokens, prev.start, last.end) <= budget.max_tokens =>
+                if !header
+                    && (size(&piece) < budget.min_tokens || size(prev) < budget.min_tokens)
+                    && fits(prev, &piece) =>
             {
-                *prev = join(prev.clone(), last);
+                *prev = join(prev.clone(), piece);
             }
-            _ => out.push(last),
+            _ => out.push(piece),
         }
     }
     out
 }
 
+/// True when `gap` is the header of `def`: both at top level, or `def` a
+/// member of the container `gap` belongs to. A container's closing brace is
+/// followed by a def outside it, so it does not lead into that def.
+fn opens(gap: &Piece, def: &Piece) -> bool {
+    match (&gap.symbol, &def.symbol) {
+        (None, _) => true,
+        (Some(scope), Some(symbol)) => symbol
+            .strip_prefix(scope.as_str())
+            .is_some_and(|rest| rest.starts_with("::") || rest.starts_with('.')),
+        (Some(_), None) => false,
+    }
+}
+
 fn join(a: Piece, b: Piece) -> Piece {
+    let a_top = a.symbol.is_none();
     let symbol = match (a.symbol, b.symbol) {
         (Some(x), Some(y)) if x != y && a.is_def && b.is_def => Some(format!("{x}, {y}")),
         (Some(x), Some(_)) if a.is_def || !b.is_def => Some(x),
         (_, Some(y)) => Some(y),
         (x, None) => x,
     };
-    let (kind, is_def) = if b.is_def && !a.is_def {
-        (b.kind, true)
+    let (kind, is_def) = if (b.is_def && !a.is_def) || a_top {
+        (b.kind, a.is_def || b.is_def)
     } else {
         (a.kind, a.is_def || b.is_def)
     };
