@@ -240,7 +240,7 @@ fn search(args: SearchArgs) -> CmdResult {
 fn status(args: StatusArgs) -> CmdResult {
     let repo = find_repo(args.repo.as_deref())?;
     let dir = index_dir(&args.loc, &repo);
-    let status = writ_index::status(&repo, &dir, &WalkOptions::default())?;
+    let status = writ_index::status(&repo, &dir)?;
     if args.json {
         println!(
             "{}",

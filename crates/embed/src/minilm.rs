@@ -206,6 +206,9 @@ impl MiniLm {
     }
 }
 
+/// Where a worker leaves one batch's vectors.
+type BatchSlot = std::sync::Mutex<Option<Result<Vec<f32>, EmbedError>>>;
+
 impl Embedder for MiniLm {
     fn info(&self) -> &ModelInfo {
         &self.info
@@ -244,7 +247,7 @@ impl Embedder for MiniLm {
         };
         // Workers take batches in turn; results land by batch index.
         let next = std::sync::atomic::AtomicUsize::new(0);
-        let results: Vec<std::sync::Mutex<Option<Result<Vec<f32>, EmbedError>>>> = batches
+        let results: Vec<BatchSlot> = batches
             .iter()
             .map(|_| std::sync::Mutex::new(None))
             .collect();

@@ -484,6 +484,9 @@ impl<'a> Indexer<'a> {
                 .at(&path)?;
             meta.execute(params!["last_indexed", unix_now().to_string()])
                 .at(&path)?;
+            let walk_options = serde_json::to_string(&self.options.walk).unwrap_or_default();
+            meta.execute(params!["walk_options", walk_options])
+                .at(&path)?;
         }
         // Loaded or rebuilt, `vectors` reflects the old generation: apply
         // this run's changes on top.

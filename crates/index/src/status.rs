@@ -43,11 +43,16 @@ pub struct Status {
     pub stale: Vec<StaleFile>,
 }
 
-/// Reports on the index in `dir` for the tree at `root`.
-pub fn status(root: &Path, dir: &Path, options: &WalkOptions) -> Result<Status> {
+/// Reports on the index in `dir` for the tree at `root`, walking it with
+/// the options of the last index run.
+pub fn status(root: &Path, dir: &Path) -> Result<Status> {
     let catalog = Catalog::open_read_only(dir)?;
     let known = catalog.files()?;
-    let walked = walk(root, Some(dir), options);
+    let options: WalkOptions = catalog
+        .meta("walk_options")?
+        .and_then(|s| serde_json::from_str(&s).ok())
+        .unwrap_or_default();
+    let walked = walk(root, Some(dir), &options);
     let mut stale = Vec::new();
     for f in &walked.files {
         match known.get(&f.rel) {

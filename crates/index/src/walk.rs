@@ -39,8 +39,9 @@ const DEFAULT_EXCLUDES: &[(&str, &str)] = &[
     ("**/*.map", "source map"),
 ];
 
-/// Options of [`walk`]; [`Default`] documents each default.
-#[derive(Debug, Clone)]
+/// Options of [`walk`]; [`Default`] documents each default. The options of
+/// the last index run are stored in the catalog, so `status` walks alike.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct WalkOptions {
     /// Index hidden files and folders. Default: false.
     pub hidden: bool,

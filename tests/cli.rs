@@ -1,0 +1,129 @@
+//! Exit codes and messages for bad input (documented in the README).
+
+#![allow(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests fail by panicking"
+)]
+
+mod common;
+use common::{text, Repo};
+
+fn repo() -> Repo {
+    let repo = Repo::new();
+    repo.write("a.py", "def alpha():\n    return 'alpha'\n");
+    repo.commit_all();
+    repo
+}
+
+#[test]
+fn missing_path_exits_7_naming_it() {
+    let repo = repo();
+    let out = repo.writ(&["index", "no/such/dir"]);
+    assert_eq!(out.status.code(), Some(7));
+    assert!(
+        text(&out.stderr).contains("`no/such/dir` does not exist"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn missing_models_exit_3_with_the_fetch_command() {
+    let repo = repo();
+    let out = common::writ_cmd(repo.path(), &["index"])
+        .env("WRIT_MODELS", repo.path().join("no-models"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("embedding model `all-MiniLM-L6-v2` is missing"),
+        "{err}"
+    );
+    assert!(err.contains("models/fetch.sh all-minilm-l6-v2"), "{err}");
+}
+
+#[test]
+fn a_locked_index_exits_4() {
+    let repo = repo();
+    std::fs::create_dir_all(repo.path().join(".writ")).unwrap();
+    let lock = std::fs::File::create(repo.path().join(".writ/lock")).unwrap();
+    lock.try_lock().unwrap();
+    let out = repo.writ(&["index"]);
+    assert_eq!(out.status.code(), Some(4));
+    assert!(
+        text(&out.stderr).contains("is locked by another writ process"),
+        "{}",
+        text(&out.stderr)
+    );
+    drop(lock);
+    common::assert_ok(&repo.writ(&["index"]), &["index"]);
+}
+
+#[test]
+fn an_index_built_with_another_model_exits_5_naming_both() {
+    let repo = repo();
+    repo.writ_json(&["index"]);
+    let conn = rusqlite::Connection::open(repo.catalog()).unwrap();
+    let manifest: String = conn
+        .query_row("SELECT value FROM meta WHERE key = 'manifest'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    let mut m: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+    m["model"]["id"] = "bge-small-en".into();
+    m["model"]["sha256"] = "0".repeat(64).into();
+    conn.execute(
+        "UPDATE meta SET value = ?1 WHERE key = 'manifest'",
+        [m.to_string()],
+    )
+    .unwrap();
+    drop(conn);
+    for args in [&["index"][..], &["search", "alpha"][..]] {
+        let out = repo.writ(args);
+        assert_eq!(out.status.code(), Some(5), "{args:?}");
+        let err = text(&out.stderr);
+        assert!(
+            err.contains("bge-small-en") && err.contains("all-MiniLM-L6-v2"),
+            "{err}"
+        );
+        assert!(err.contains("--rebuild"), "{err}");
+    }
+    let report = repo.writ_json(&["index", "--rebuild"]);
+    assert_eq!(report["chunks_embedded"], 1, "{report}");
+    common::assert_ok(&repo.writ(&["search", "alpha"]), &["search"]);
+}
+
+#[test]
+fn searching_before_indexing_exits_6() {
+    let repo = repo();
+    let out = repo.writ(&["search", "alpha"]);
+    assert_eq!(out.status.code(), Some(6));
+    assert!(
+        text(&out.stderr).contains("writ index"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn a_bad_glob_or_language_is_refused_clearly() {
+    let repo = repo();
+    repo.writ_json(&["index"]);
+    let out = repo.writ(&["search", "alpha", "--lang", "cobol"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("unknown language `cobol`"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = repo.writ(&["search", "alpha", "--path", "a[b"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("bad path glob `a[b`"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -1,0 +1,157 @@
+//! The end-to-end harness: temp git repositories and the real `writ` binary.
+//!
+//! Tests use the real models from the model cache (the test command fetches
+//! them first); a missing model fails the test with the fix, never skips it.
+
+#![allow(
+    dead_code,
+    reason = "each test file uses a different part of the harness"
+)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A git repository in a temp dir.
+pub struct Repo {
+    pub dir: tempfile::TempDir,
+}
+
+impl Repo {
+    pub fn new() -> Repo {
+        let dir = tempfile::Builder::new()
+            .prefix("writ-test-")
+            .tempdir()
+            .unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let repo = Repo { dir };
+        repo.git(&["init", "-q", "-b", "main"]);
+        repo.git(&["config", "user.email", "t@writ.invalid"]);
+        repo.git(&["config", "user.name", "writ test"]);
+        repo
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn write(&self, rel: &str, content: impl AsRef<[u8]>) {
+        let p = self.path().join(rel);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).unwrap_or_else(|e| panic!("mkdir {rel}: {e}"));
+        }
+        std::fs::write(&p, content).unwrap_or_else(|e| panic!("write {rel}: {e}"));
+    }
+
+    pub fn remove(&self, rel: &str) {
+        std::fs::remove_file(self.path().join(rel)).unwrap_or_else(|e| panic!("rm {rel}: {e}"));
+    }
+
+    pub fn rename(&self, from: &str, to: &str) {
+        std::fs::rename(self.path().join(from), self.path().join(to))
+            .unwrap_or_else(|e| panic!("mv {from} {to}: {e}"));
+    }
+
+    pub fn git(&self, args: &[&str]) {
+        let out = Command::new("git")
+            .args(args)
+            .current_dir(self.path())
+            .output()
+            .unwrap_or_else(|e| panic!("git: {e}"));
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    pub fn commit_all(&self) {
+        self.git(&["add", "-A"]);
+        self.git(&["commit", "-qm", "test"]);
+    }
+
+    /// `writ ARGS` run in the repository.
+    pub fn writ(&self, args: &[&str]) -> Output {
+        writ_cmd(self.path(), args)
+            .output()
+            .unwrap_or_else(|e| panic!("running writ: {e}"))
+    }
+
+    /// `writ ARGS --json`, which must succeed, parsed.
+    pub fn writ_json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        let out = self.writ(&all);
+        assert_ok(&out, &all);
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "writ {all:?}: stdout is not JSON ({e}): {}",
+                text(&out.stdout)
+            )
+        })
+    }
+
+    pub fn catalog(&self) -> PathBuf {
+        self.path().join(".writ").join("catalog.sqlite")
+    }
+}
+
+/// A `writ` command in `dir` with the test environment.
+pub fn writ_cmd(dir: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_writ"));
+    cmd.args(args).current_dir(dir);
+    cmd
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+pub fn assert_ok(out: &Output, args: &[&str]) {
+    assert!(
+        out.status.success(),
+        "writ {args:?} failed ({:?}):\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
+/// The pinned third-party corpus the test command fetched (requests 2.32.3).
+pub fn corpus() -> PathBuf {
+    let p = std::env::var_os("WRIT_TEST_CORPUS").map(PathBuf::from).unwrap_or_else(|| {
+        panic!("WRIT_TEST_CORPUS is not set: run the tests with scripts/test.sh, which fetches the pinned corpus")
+    });
+    assert!(
+        p.is_dir(),
+        "WRIT_TEST_CORPUS `{}` is not a folder",
+        p.display()
+    );
+    p
+}
+
+/// Copies every file under `from` into `to`.
+pub fn copy_tree(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from)
+        .unwrap_or_else(|e| panic!("{}: {e}", from.display()))
+        .flatten()
+    {
+        let target = to.join(entry.file_name());
+        let ty = entry.file_type().unwrap_or_else(|e| panic!("{e}"));
+        if ty.is_dir() {
+            std::fs::create_dir_all(&target).unwrap_or_else(|e| panic!("{e}"));
+            copy_tree(&entry.path(), &target);
+        } else if ty.is_file() {
+            std::fs::copy(entry.path(), &target).unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+}
+
+/// Hits' paths from `writ search --json` output.
+pub fn hit_paths(hits: &serde_json::Value) -> Vec<String> {
+    hits.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|h| h["path"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}

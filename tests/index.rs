@@ -1,0 +1,289 @@
+//! `writ index`, `writ search`, `writ status` end to end: real models, real
+//! FAISS and SQLite, git repositories made in temp dirs.
+
+#![allow(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests fail by panicking"
+)]
+
+mod common;
+use common::{hit_paths, Repo};
+
+const RUST: &str = r#"/// Parses a configuration file into key/value settings.
+pub fn parse_config(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect()
+}
+
+pub struct Cache { entries: Vec<u64> }
+
+impl Cache {
+    /// Evicts the oldest entry when the cache is full.
+    pub fn evict_oldest(&mut self) -> Option<u64> {
+        if self.entries.is_empty() { None } else { Some(self.entries.remove(0)) }
+    }
+}
+"#;
+
+const PYTHON: &str = r#"import hashlib
+
+
+class Downloader:
+    def fetch_url(self, url, retries=3):
+        for attempt in range(retries):
+            try:
+                return self.session.get(url, timeout=10)
+            except ConnectionError:
+                continue
+        raise RuntimeError("giving up on " + url)
+
+
+def checksum(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+"#;
+
+fn small_repo() -> Repo {
+    let repo = Repo::new();
+    repo.write("src/config.rs", RUST);
+    repo.write("tools/download.py", PYTHON);
+    repo.write(
+        "web/store.ts",
+        "export class CartStore {\n  total(items: number[]): number {\n    return items.reduce((a, b) => a + b, 0);\n  }\n}\n",
+    );
+    repo.write(
+        "server/main.go",
+        "package main\n\nimport \"net/http\"\n\n// ServeHealth answers the health check endpoint.\nfunc ServeHealth(w http.ResponseWriter, r *http.Request) {\n\tw.WriteHeader(200)\n}\n",
+    );
+    repo.write(
+        "README.md",
+        "# Demo\n\nA demo project.\n\n## Installing\n\nRun make install to build and copy the binary.\n",
+    );
+    repo.commit_all();
+    repo
+}
+
+#[test]
+fn walk_honours_ignores_and_records_skip_reasons() {
+    let repo = small_repo();
+    repo.write(".gitignore", "ignored/\n");
+    repo.write("ignored/secret.py", "def leaked(): pass\n");
+    repo.write(".writignore", "generated.py\n");
+    repo.write("generated.py", "def generated_code(): pass\n");
+    repo.write("Cargo.lock", "# lock\n");
+    repo.write("app.min.js", "var a=1;\n");
+    repo.write("node_modules/lib/index.js", "module.exports = 1;\n");
+    repo.write("blob.txt", b"binary\x00data\x00".as_slice());
+    repo.write("huge.txt", "x".repeat(5000));
+    repo.write(
+        "latin1.py",
+        b"def caf\xe9():\n    return 'na\xefve'\n".as_slice(),
+    );
+    repo.write(".hidden/conf.py", "def hidden(): pass\n");
+    std::os::unix::fs::symlink(".", repo.path().join("loop")).unwrap();
+    std::os::unix::fs::symlink("/etc", repo.path().join("outside")).unwrap();
+
+    let report = repo.writ_json(&["index", "--max-file-size", "4096"]);
+    assert_eq!(report["files_scanned"], 6, "{report}");
+    let status = repo.writ_json(&["status"]);
+    let skipped: Vec<(String, String)> = status["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["path"].as_str().unwrap().to_string(),
+                s["reason"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let reason = |path: &str| {
+        skipped
+            .iter()
+            .find(|(p, _)| p == path)
+            .map(|(_, r)| r.clone())
+            .unwrap_or_else(|| panic!("`{path}` not in skipped: {skipped:?}"))
+    };
+    assert_eq!(reason("Cargo.lock"), "lock file");
+    assert_eq!(reason("app.min.js"), "minified");
+    assert_eq!(reason("node_modules/"), "vendored or build folder");
+    assert!(reason("blob.txt").starts_with("binary"));
+    assert!(reason("huge.txt").starts_with("too large"));
+    assert!(reason("loop").contains("symbolic link"));
+    assert!(reason("outside").contains("symbolic link"));
+    assert_eq!(status["lossy"], serde_json::json!(["latin1.py"]));
+    assert_eq!(status["stale"], serde_json::json!([]));
+    let all = repo.writ_json(&["search", "def", "-k", "50", "--mode", "lexical"]);
+    let paths = hit_paths(&all);
+    for never in ["ignored/secret.py", "generated.py", ".hidden/conf.py"] {
+        assert!(
+            !paths.iter().any(|p| p == never),
+            "{never} was indexed: {paths:?}"
+        );
+    }
+    assert!(paths.iter().any(|p| p == "latin1.py"), "{paths:?}");
+}
+
+#[test]
+fn search_finds_by_meaning_with_symbols_and_json_shape() {
+    let repo = small_repo();
+    repo.writ_json(&["index"]);
+    let hits = repo.writ_json(&["search", "retry downloading a web page", "-k", "3"]);
+    let first = &hits[0];
+    assert_eq!(first["path"], "tools/download.py", "{hits}");
+    // A class that fits the token budget is one chunk, named after it.
+    assert!(
+        first["symbol"].as_str().unwrap().starts_with("Downloader"),
+        "{hits}"
+    );
+    assert_eq!(first["language"], "python");
+    for key in ["start_line", "end_line", "score", "chunk_id"] {
+        assert!(first[key].is_number(), "missing {key}: {first}");
+    }
+    // Exact identifiers are found through the lexical side.
+    let hits = repo.writ_json(&["search", "evict_oldest", "-k", "1"]);
+    assert_eq!(hits[0]["symbol"], "Cache", "{hits}");
+    assert!(
+        hits[0]["start_line"].as_u64().unwrap() <= 13
+            && hits[0]["end_line"].as_u64().unwrap() >= 15
+    );
+    // Language filter.
+    let hits = repo.writ_json(&["search", "health check", "--lang", "go"]);
+    assert!(
+        hit_paths(&hits).iter().all(|p| p.ends_with(".go")),
+        "{hits}"
+    );
+    // Human output: path:start-end  score  symbol.
+    let out = repo.writ(&["search", "install the binary", "-k", "1"]);
+    let line = common::text(&out.stdout);
+    // Small sections merge; the symbol names every heading inside.
+    assert!(line.starts_with("README.md:1-7  "), "{line}");
+    assert!(
+        line.lines().next().unwrap().ends_with("Demo > Installing"),
+        "{line}"
+    );
+}
+
+#[test]
+fn batch_search_answers_in_input_order() {
+    let repo = small_repo();
+    repo.writ_json(&["index"]);
+    let input = "evict the oldest cache entry\n{\"query\": \"sha256 of a file\"}\n";
+    let queries = repo.path().join("q.txt");
+    std::fs::write(&queries, input).unwrap();
+    let out = repo.writ(&["search", "--batch", queries.to_str().unwrap(), "-k", "2"]);
+    common::assert_ok(&out, &["search", "--batch"]);
+    let lines: Vec<serde_json::Value> = common::text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["query"], "evict the oldest cache entry");
+    assert_eq!(lines[0]["hits"][0]["symbol"], "Cache");
+    assert_eq!(lines[1]["query"], "sha256 of a file");
+    assert_eq!(lines[1]["hits"][0]["path"], "tools/download.py");
+}
+
+#[test]
+fn reindex_touches_only_what_changed() {
+    let repo = small_repo();
+    let first = repo.writ_json(&["index"]);
+    assert_eq!(first["files_added"], 5);
+    let total = first["chunks_total"].as_u64().unwrap();
+
+    // Nothing changed: nothing embedded, generation kept.
+    let again = repo.writ_json(&["index"]);
+    assert_eq!(again["chunks_embedded"], 0, "{again}");
+    assert_eq!(again["files_unchanged"], 5);
+    assert_eq!(again["generation"], first["generation"]);
+
+    // Modify one function, delete one file, rename one file.
+    repo.write(
+        "src/config.rs",
+        RUST.replace("Evicts the oldest entry", "Drops the least recent entry"),
+    );
+    repo.remove("web/store.ts");
+    repo.rename("tools/download.py", "tools/fetcher.py");
+    let report = repo.writ_json(&["index"]);
+    assert_eq!(report["files_changed"], 1, "{report}");
+    assert_eq!(report["files_added"], 1, "{report}");
+    assert_eq!(report["files_deleted"], 2, "{report}");
+    // Only the edited method is new content; the rename reuses its vectors.
+    assert_eq!(report["chunks_embedded"], 1, "{report}");
+    assert!(report["chunks_reused"].as_u64().unwrap() >= 2, "{report}");
+    assert!(report["chunks_total"].as_u64().unwrap() < total, "{report}");
+
+    let hits = repo.writ_json(&["search", "least recent entry", "-k", "1"]);
+    assert_eq!(hits[0]["symbol"], "Cache", "{hits}");
+    assert!(hits[0]["similarity"].as_f64().unwrap() > 0.3, "{hits}");
+    let hits = repo.writ_json(&["search", "checksum of a file", "-k", "20"]);
+    let paths = hit_paths(&hits);
+    assert!(paths.contains(&"tools/fetcher.py".to_string()), "{paths:?}");
+    assert!(
+        !paths
+            .iter()
+            .any(|p| p == "tools/download.py" || p == "web/store.ts"),
+        "{paths:?}"
+    );
+    let status = repo.writ_json(&["status"]);
+    assert_eq!(status["stale"], serde_json::json!([]));
+}
+
+#[test]
+fn path_filter_applies_before_top_k() {
+    let repo = Repo::new();
+    for i in 0..12 {
+        repo.write(
+            &format!("pkg/parser{i}.py"),
+            format!("def parse_config_file_{i}(path):\n    \"\"\"Parse the configuration file.\"\"\"\n    return open(path).read().split('=')\n"),
+        );
+    }
+    repo.write(
+        "docs/guide.md",
+        "# Guide\n\nSettings live in a text file that writ reads at start.\n",
+    );
+    repo.commit_all();
+    repo.writ_json(&["index"]);
+    let global = repo.writ_json(&["search", "parse the configuration file", "-k", "3"]);
+    assert!(
+        !hit_paths(&global).iter().any(|p| p.starts_with("docs/")),
+        "{global}"
+    );
+    let filtered = repo.writ_json(&[
+        "search",
+        "parse the configuration file",
+        "-k",
+        "3",
+        "--path",
+        "docs/**",
+    ]);
+    assert_eq!(hit_paths(&filtered), ["docs/guide.md"], "{filtered}");
+}
+
+#[test]
+fn a_missing_faiss_file_is_rebuilt_from_sqlite_without_reembedding() {
+    let repo = small_repo();
+    let report = repo.writ_json(&["index"]);
+    let faiss = repo
+        .path()
+        .join(format!(".writ/vectors-{}.faiss", report["generation"]));
+    assert!(faiss.is_file());
+    std::fs::remove_file(&faiss).unwrap();
+    let out = repo.writ(&["search", "health check endpoint", "-k", "1", "--json"]);
+    common::assert_ok(&out, &["search"]);
+    assert!(
+        common::text(&out.stderr).contains("rebuilt it from SQLite"),
+        "{}",
+        common::text(&out.stderr)
+    );
+    let hits: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(hits[0]["symbol"], "ServeHealth");
+    std::fs::remove_file(&faiss).unwrap_or(());
+    let report = repo.writ_json(&["index"]);
+    assert_eq!(report["chunks_embedded"], 0, "{report}");
+    assert!(faiss.is_file());
+}
