@@ -160,8 +160,8 @@ fn search_finds_by_meaning_with_symbols_and_json_shape() {
     // Human output: path:start-end  score  symbol.
     let out = repo.writ(&["search", "install the binary", "-k", "1"]);
     let line = common::text(&out.stdout);
-    // Small sections merge; the symbol names every heading inside.
-    assert!(line.starts_with("README.md:1-7  "), "{line}");
+    // Each heading section is its own chunk, named by its heading path.
+    assert!(line.starts_with("README.md:5-7  "), "{line}");
     assert!(
         line.lines().next().unwrap().ends_with("Demo > Installing"),
         "{line}"

@@ -1,9 +1,10 @@
 //! Code by syntax: tree-sitter finds functions, methods, classes and impls.
 //!
 //! A definition that fits the token budget is one piece. A container
-//! (class, impl, trait, module) over the budget is opened: its members
-//! become pieces qualified by the container's name, and the lines between
-//! them become pieces named after the container.
+//! (class, impl, trait, module) over the budget, or holding more than one
+//! definition, is opened: its members become pieces qualified by the
+//! container's name (one embedding per method, not one blurred over the
+//! class), and the lines between them become pieces named after the container.
 
 use super::Piece;
 use tree_sitter::{Node, Parser};
@@ -84,7 +85,7 @@ impl Collector<'_> {
                 .iter()
                 .sum();
             match def.body {
-                Some(body) if size > self.max_tokens => {
+                Some(body) if size > self.max_tokens || self.members(body) > 1 => {
                     self.scopes.push(Scope {
                         start,
                         end,
@@ -102,6 +103,16 @@ impl Collector<'_> {
                 }),
             }
         }
+    }
+
+    /// How many definitions a container's body holds directly.
+    fn members(&self, body: Node<'_>) -> usize {
+        let mut cursor = body.walk();
+        let children: Vec<Node<'_>> = body.named_children(&mut cursor).collect();
+        children
+            .into_iter()
+            .filter(|c| self.classify(*c).is_some())
+            .count()
     }
 
     fn text(&self, node: Node<'_>) -> String {

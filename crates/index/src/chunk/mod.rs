@@ -12,7 +12,7 @@ use writ_core::Language;
 
 /// Version of the chunking rules. Stored in the index manifest: an index cut
 /// by other rules is refused rather than mixed.
-pub const CHUNKER_VERSION: &str = "writ-chunker-1";
+pub const CHUNKER_VERSION: &str = "writ-chunker-2";
 
 /// A chunk of a file: a line range with its text and qualified symbol.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,10 +113,12 @@ fn drop_blank(pieces: Vec<Piece>, lines: &[&str]) -> Vec<Piece> {
         .collect()
 }
 
-/// Merges pieces under `min_tokens` into a neighbour while the result fits.
-/// First pass: a small stretch between definitions (imports, a container's
-/// header) joins the definition that follows it. Second pass: what is still
-/// small (a closing brace, a one-line helper) joins the piece before it.
+/// Merges the small stretches between definitions into a neighbour while
+/// the result fits; definitions themselves stay whole, since merging two
+/// functions blurs both their embeddings (measured: MRR@10 0.46 -> 0.41).
+/// First pass: a small stretch (imports, a container's header) joins the
+/// definition that follows it. Second pass: what is still small (a closing
+/// brace, a trailing statement) joins the piece before it.
 fn merge_small(pieces: Vec<Piece>, line_tokens: &[usize], budget: &ChunkBudget<'_>) -> Vec<Piece> {
     let size = |p: &Piece| tokens(line_tokens, p.start, p.end);
     let fits = |a: &Piece, b: &Piece| tokens(line_tokens, a.start, b.end) <= budget.max_tokens;
@@ -140,7 +142,8 @@ fn merge_small(pieces: Vec<Piece>, line_tokens: &[usize], budget: &ChunkBudget<'
         match out.last_mut() {
             Some(prev)
                 if !header
-                    && (size(&piece) < budget.min_tokens || size(prev) < budget.min_tokens)
+                    && ((!piece.is_def && size(&piece) < budget.min_tokens)
+                        || (!prev.is_def && size(prev) < budget.min_tokens))
                     && fits(prev, &piece) =>
             {
                 *prev = join(prev.clone(), piece);

@@ -64,10 +64,10 @@ fn rust_opens_large_impls_and_qualifies_methods() {
 }
 
 #[test]
-fn rust_keeps_small_impls_whole() {
+fn rust_opens_impls_with_several_methods_and_keeps_single_ones_whole() {
     assert_eq!(
         snapshot(RUST, Language::Rust, 400),
-        "1-7 struct Point\n9-19 impl Point\n21-25 impl Point"
+        "1-7 struct Point\n9-13 function Point::new\n15-19 function Point::norm\n21-25 impl Point"
     );
 }
 
