@@ -12,3 +12,6 @@ echo "== cargo clippy -D warnings"
 cargo clippy --release --locked --quiet --workspace --all-targets -- -D warnings
 echo "== cargo test (real models, real FAISS and SQLite, requests 2.32.3 as corpus)"
 cargo test --release --locked --workspace --no-fail-fast
+echo "== writ rules test (the default rule set against rules/tests)"
+"$WRIT_BIN" rules check --rules rules
+"$WRIT_BIN" rules test --rules rules

@@ -36,6 +36,36 @@ pub enum Command {
     Status(StatusArgs),
     /// Measure writ (embedding throughput, search latency)
     Bench(BenchArgs),
+    /// Check and test rule files
+    Rules(RulesArgs),
+    /// Print a JSON Schema (`writ schema proposal`)
+    Schema {
+        /// Which schema: proposal
+        #[arg(value_parser = ["proposal"])]
+        name: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct RulesArgs {
+    #[command(subcommand)]
+    pub what: RulesWhat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RulesWhat {
+    /// Validate the rule files; errors give file:line:col and a hint
+    Check {
+        /// Rules folder (*.toml) [default: ./rules]
+        #[arg(long, default_value = "rules")]
+        rules: PathBuf,
+    },
+    /// Run the rule set against the fixtures in <rules>/tests/*.toml
+    Test {
+        /// Rules folder (*.toml) [default: ./rules]
+        #[arg(long, default_value = "rules")]
+        rules: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -20,6 +20,69 @@ pub fn run(cli: Cli) -> CmdResult {
         Command::Search(args) => search(args),
         Command::Status(args) => status(args),
         Command::Bench(args) => crate::bench::run(args),
+        Command::Rules(args) => rules(args),
+        Command::Schema { .. } => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&writ_proposal::schema())
+                    .context("encoding schema")?
+            );
+            Ok(ExitCode::Ok)
+        }
+    }
+}
+
+fn load_rules(dir: &std::path::Path) -> Result<writ_rules::RuleSet, Failure> {
+    writ_rules::RuleSet::load_dir(dir).map_err(|e| {
+        Failure::new(
+            ExitCode::Rules,
+            anyhow!("the rule set is refused, nothing can be gated until it is fixed:\n{e}"),
+        )
+    })
+}
+
+fn rules(args: crate::args::RulesArgs) -> CmdResult {
+    use crate::args::RulesWhat;
+    match args.what {
+        RulesWhat::Check { rules } => {
+            let set = load_rules(&rules)?;
+            println!(
+                "{} rules ok (rule-set hash {})",
+                set.rules().len(),
+                set.hash()
+            );
+            Ok(ExitCode::Ok)
+        }
+        RulesWhat::Test { rules } => {
+            let set = load_rules(&rules)?;
+            let report = writ_rules::run_tests(&set, &rules.join("tests"))
+                .map_err(|e| Failure::new(ExitCode::Rules, anyhow!(e)))?;
+            for f in &report.failures {
+                println!("FAIL {f}");
+            }
+            if !report.unexercised.is_empty() {
+                println!("rules no test exercises: {}", report.unexercised.join(", "));
+            }
+            println!(
+                "{} passed, {} failed",
+                report.ran - report.failures.len(),
+                report.failures.len()
+            );
+            if report.ran == 0 {
+                return Err(Failure::new(
+                    ExitCode::Rules,
+                    anyhow!(
+                        "no rule test ran: add cases to `{}`",
+                        rules.join("tests").display()
+                    ),
+                ));
+            }
+            Ok(if report.passed() {
+                ExitCode::Ok
+            } else {
+                ExitCode::Rules
+            })
+        }
     }
 }
 

@@ -21,6 +21,8 @@ pub enum ExitCode {
     NotIndexed = 6,
     /// An input path does not exist.
     NoInput = 7,
+    /// A rule file is refused, or a rule test failed.
+    Rules = 8,
     /// Interrupted by Ctrl-C (the work done is kept).
     Interrupted = 130,
 }

@@ -1,0 +1,293 @@
+//! Validation: the one door from [`Proposal`] to [`ValidProposal`].
+
+use crate::diff::{parse_diff, stats, DiffStats, FilePatch};
+use crate::{Kind, Proposal, PROPOSAL_VERSION};
+use std::path::{Component, Path};
+
+/// What validation needs to know about the world.
+pub struct ValidationContext<'a> {
+    /// The repository root (diff paths must stay inside it).
+    pub repo: &'a Path,
+    /// Whether a chunk id names a real chunk (of this retrieval run, for a
+    /// model; of the index, for other proposers).
+    pub known_chunk: &'a dyn Fn(i64) -> bool,
+}
+
+/// Why a proposal was refused: every reason found, not just the first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// One line per problem.
+    pub reasons: Vec<String>,
+}
+
+/// A proposal that passed validation.
+///
+/// INVARIANT (validated): only [`validate`] constructs this type; its
+/// fields are private, so holding one proves the checks ran.
+#[derive(Debug, Clone)]
+pub struct ValidProposal {
+    proposal: Proposal,
+    patches: Vec<FilePatch>,
+    targets: Vec<String>,
+    stats: DiffStats,
+}
+
+impl ValidProposal {
+    /// The proposal as received.
+    pub fn proposal(&self) -> &Proposal {
+        &self.proposal
+    }
+
+    /// The parsed diff, one entry per file (empty unless `edit`).
+    pub fn patches(&self) -> &[FilePatch] {
+        &self.patches
+    }
+
+    /// Normalised repository-relative paths the diff touches.
+    pub fn targets(&self) -> &[String] {
+        &self.targets
+    }
+
+    /// Diff size.
+    pub fn stats(&self) -> DiffStats {
+        self.stats
+    }
+}
+
+/// Validates `proposal` in `cx`; a refusal carries every reason.
+pub fn validate(proposal: Proposal, cx: &ValidationContext<'_>) -> Result<ValidProposal, Refusal> {
+    let mut reasons = Vec::new();
+    if proposal.version != PROPOSAL_VERSION {
+        reasons.push(format!(
+            "version {} is not supported (this writ reads version {PROPOSAL_VERSION})",
+            proposal.version
+        ));
+    }
+    if proposal.title.trim().is_empty() {
+        reasons.push("`title` is empty".into());
+    }
+    if proposal.title.chars().count() > 200 {
+        reasons.push("`title` is longer than 200 characters".into());
+    }
+    if proposal.rationale.trim().is_empty() {
+        reasons.push("`rationale` is empty".into());
+    }
+    let (needs, present) = match proposal.kind {
+        Kind::Edit => ("diff", proposal.diff.is_some()),
+        Kind::Note => ("text", proposal.text.is_some()),
+        Kind::Command => ("argv", proposal.argv.is_some()),
+    };
+    if !present {
+        reasons.push(format!(
+            "a `{}` proposal needs `{needs}`",
+            proposal.kind.name()
+        ));
+    }
+    for (field, set) in [
+        ("diff", proposal.diff.is_some()),
+        ("text", proposal.text.is_some()),
+        ("argv", proposal.argv.is_some()),
+    ] {
+        if set && field != needs {
+            reasons.push(format!(
+                "`{field}` does not belong in a `{}` proposal",
+                proposal.kind.name()
+            ));
+        }
+    }
+    if let Some(argv) = &proposal.argv {
+        if argv.is_empty() || argv[0].trim().is_empty() {
+            reasons.push("`argv` is empty".into());
+        }
+    }
+    if proposal
+        .text
+        .as_deref()
+        .is_some_and(|t| t.trim().is_empty())
+    {
+        reasons.push("`text` is empty".into());
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for &id in &proposal.citations {
+        if !seen.insert(id) {
+            reasons.push(format!("citation {id} is listed twice"));
+        } else if !(cx.known_chunk)(id) {
+            reasons.push(format!(
+                "citation {id} names no chunk of the retrieval run or index"
+            ));
+        }
+    }
+    let mut patches = Vec::new();
+    let mut targets = Vec::new();
+    if let (Kind::Edit, Some(diff)) = (proposal.kind, &proposal.diff) {
+        match parse_diff(diff) {
+            Err(e) => reasons.push(format!("the diff is malformed: {e}")),
+            Ok(parsed) => {
+                for patch in &parsed {
+                    for path in patch.paths() {
+                        match normalise(path, cx.repo) {
+                            Ok(p) if !targets.contains(&p) => targets.push(p),
+                            Ok(_) => {}
+                            Err(e) => reasons.push(format!("diff path `{path}` {e}")),
+                        }
+                    }
+                }
+                patches = parsed;
+            }
+        }
+    }
+    if !reasons.is_empty() {
+        return Err(Refusal { reasons });
+    }
+    let stats = stats(&patches);
+    // INVARIANT (validated): the only construction site.
+    Ok(ValidProposal {
+        proposal,
+        patches,
+        targets,
+        stats,
+    })
+}
+
+/// A relative path with no `.`/`..`, inside `repo`, not through a symlink
+/// that leaves it.
+fn normalise(path: &str, repo: &Path) -> Result<String, String> {
+    if path.is_empty() {
+        return Err("is empty".into());
+    }
+    let p = Path::new(path);
+    let mut parts = Vec::new();
+    for c in p.components() {
+        match c {
+            Component::Normal(s) => parts.push(s.to_string_lossy().into_owned()),
+            Component::CurDir => {}
+            Component::ParentDir => return Err("leaves the repository (`..`)".into()),
+            Component::RootDir | Component::Prefix(_) => {
+                return Err("is absolute; diff paths are relative to the repository".into())
+            }
+        }
+    }
+    if parts.is_empty() {
+        return Err("names the repository itself".into());
+    }
+    let root = repo
+        .canonicalize()
+        .map_err(|e| format!("cannot be checked: repository `{}`: {e}", repo.display()))?;
+    // Every existing prefix must resolve inside the repository.
+    let mut here = repo.to_path_buf();
+    for part in &parts {
+        here.push(part);
+        match std::fs::symlink_metadata(&here) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let target = here.canonicalize().map_err(|_| {
+                    format!("goes through a dangling symbolic link `{}`", here.display())
+                })?;
+                if !target.starts_with(&root) {
+                    return Err(format!(
+                        "goes through a symbolic link that leaves the repository (to `{}`)",
+                        target.display()
+                    ));
+                }
+            }
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    Ok(parts.join("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn edit(diff: &str, citations: Vec<i64>) -> Proposal {
+        Proposal {
+            version: 1,
+            kind: Kind::Edit,
+            title: "t".into(),
+            rationale: "r".into(),
+            citations,
+            diff: Some(diff.into()),
+            text: None,
+            argv: None,
+        }
+    }
+
+    fn check(p: Proposal, repo: &Path) -> Result<ValidProposal, Refusal> {
+        let known = |id: i64| id == 7;
+        validate(
+            p,
+            &ValidationContext {
+                repo,
+                known_chunk: &known,
+            },
+        )
+    }
+
+    fn diff_for(path: &str) -> String {
+        format!("--- a/{path}\n+++ b/{path}\n@@ -1 +1 @@\n-a\n+b\n")
+    }
+
+    #[test]
+    fn refuses_bad_paths_citations_and_diffs() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        std::os::unix::fs::symlink("/etc", dir.path().join("out"))?;
+        let reason = |p: Proposal| {
+            check(p, dir.path())
+                .err()
+                .map(|r| r.reasons.join("; "))
+                .unwrap_or_default()
+        };
+        assert!(reason(edit(&diff_for("../x"), vec![])).contains("leaves the repository"));
+        assert!(reason(edit(
+            "--- /etc/passwd\n+++ /etc/passwd\n@@ -1 +1 @@\n-a\n+b\n",
+            vec![]
+        ))
+        .contains("is absolute"));
+        assert!(reason(edit(&diff_for("out/passwd"), vec![])).contains("symbolic link that leaves"));
+        assert!(reason(edit(&diff_for("ok.md"), vec![99])).contains("citation 99 names no chunk"));
+        assert!(reason(edit("not a diff", vec![])).contains("the diff is malformed"));
+        let ok = check(
+            edit(
+                &diff_for("./docs/../docs/ok.md").replace("../docs/", ""),
+                vec![7],
+            ),
+            dir.path(),
+        );
+        assert_eq!(
+            ok.map(|v| v.targets().to_vec()).map_err(|r| r.reasons),
+            Ok(vec!["docs/ok.md".to_string()])
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn kind_fields_must_match() {
+        let mut p = edit("x", vec![]);
+        p.kind = Kind::Command;
+        p.diff = None;
+        p.text = Some("hi".into());
+        let r = check(p, Path::new("."))
+            .err()
+            .map(|r| r.reasons)
+            .unwrap_or_default();
+        assert!(
+            r.contains(&"a `command` proposal needs `argv`".to_string()),
+            "{r:?}"
+        );
+        assert!(
+            r.contains(&"`text` does not belong in a `command` proposal".to_string()),
+            "{r:?}"
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_at_parse() {
+        let e = Proposal::from_json(
+            r#"{"kind":"note","title":"t","rationale":"r","citations":[],"text":"x","confidence":0.99}"#,
+        );
+        assert!(e
+            .err()
+            .is_some_and(|e| e.message.contains("unknown field `confidence`")));
+    }
+}

@@ -1,0 +1,40 @@
+//! The gate: declarative rules decide whether a proposal is allowed,
+//! forbidden or held for a person.
+//!
+//! Precedence is order-independent, in the manner of Cedar and Claude
+//! Code's permission rules: any matching `forbid` gives forbid; else any
+//! matching `hold` gives hold; else any matching `allow` gives allow; no
+//! match gives hold. A rule that cannot be evaluated (a fact writ could not
+//! compute) never allows: it forces at least hold, and the error is kept.
+//!
+//! Invariant: only this crate constructs a [`Decision`] (private fields, no
+//! deserialisation), and it reads nothing but the rules and the [`Facts`],
+//! which writ computes itself; a model's words never reach a predicate.
+//!
+//! ```
+//! use writ_rules::{Facts, Outcome, RuleSet};
+//! let rules = RuleSet::parse_str("inline.toml", r#"
+//! [[rule]]
+//! id = "no-commands"
+//! effect = "hold"
+//! why = "commands are for people to run"
+//! when = { kind = ["command"] }
+//! "#)?;
+//! let facts = Facts { kind: writ_proposal::Kind::Command, ..Facts::default() };
+//! assert_eq!(rules.decide(&facts).outcome(), Outcome::Hold);
+//! # Ok::<(), writ_rules::RuleErrors>(())
+//! ```
+#![deny(missing_docs)]
+
+mod decide;
+mod facts;
+mod load;
+mod testing;
+
+pub use decide::{Decision, Outcome, RuleRef};
+pub use facts::Facts;
+pub use load::{Effect, Rule, RuleError, RuleErrors, RuleSet, When};
+pub use testing::{run_tests, TestReport};
+
+/// The rule crate's version, recorded in every decision.
+pub const RULES_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,363 @@
+//! Reading rule files: TOML in, a validated [`RuleSet`] out, or every
+//! problem with `file:line:col` and a hint.
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use toml::Spanned;
+use writ_proposal::Kind;
+
+/// What a matching rule asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Effect {
+    /// The proposal becomes a recorded action.
+    Allow,
+    /// The proposal is refused; only a rule change can alter that.
+    Forbid,
+    /// A person decides (`writ review`).
+    Hold,
+}
+
+/// The predicates of a rule; all that are present must hold. A closed set:
+/// any other key is refused at load.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct When {
+    /// The proposal's kind is one of these.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<Vec<Kind>>,
+    /// Some target matches one of these globs (no targets: no match).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paths_any: Option<Vec<String>>,
+    /// Every target matches one of these globs (no targets: no match).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paths_all: Option<Vec<String>>,
+    /// At most this many files touched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_files: Option<usize>,
+    /// At most this many lines added plus removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_lines: Option<usize>,
+    /// At most this many lines added.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_added: Option<usize>,
+    /// At most this many lines removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_removed: Option<usize>,
+    /// At least this many citations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_citations: Option<usize>,
+    /// At most this many citations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_citations: Option<usize>,
+    /// Every cited chunk was in the retrieval run (or, with `false`, not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub citations_in_run: Option<bool>,
+    /// Every cited chunk scored at least this (cosine, computed by writ).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_citation_score: Option<f32>,
+    /// The diff applies cleanly to the working tree (or, with `false`, not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applies_cleanly: Option<bool>,
+    /// Every target is tracked by git (or, with `false`, some is not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub targets_tracked: Option<bool>,
+    /// The proposer matches one of these globs (`model:*`, `external:ci`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proposer: Option<Vec<String>>,
+}
+
+/// An example a rule carries, checked at load.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Example {
+    facts: crate::Facts,
+    matches: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    id: Spanned<String>,
+    effect: Effect,
+    why: String,
+    when: Spanned<When>,
+    #[serde(default)]
+    example: Vec<Spanned<Example>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    #[serde(default)]
+    rule: Vec<RawRule>,
+}
+
+/// One rule, validated.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    /// Unique id, named in decisions.
+    pub id: String,
+    /// What a match asks for.
+    pub effect: Effect,
+    /// Shown with every decision this rule determines.
+    pub why: String,
+    /// The predicates.
+    pub when: When,
+    /// `file:line` of the rule, for messages.
+    pub origin: String,
+    pub(crate) any: Option<GlobSet>,
+    pub(crate) all: Option<GlobSet>,
+    pub(crate) proposers: Option<GlobSet>,
+}
+
+/// A problem in a rule file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}:{line}:{col}: {message}{}", hint.as_ref().map(|h| format!(" (hint: {h})")).unwrap_or_default())]
+pub struct RuleError {
+    /// The file.
+    pub file: String,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub col: usize,
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it.
+    pub hint: Option<String>,
+}
+
+/// Every problem found in a rule set; one is enough to refuse it whole.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))]
+pub struct RuleErrors(pub Vec<RuleError>);
+
+/// A validated set of rules.
+#[derive(Debug, Clone)]
+pub struct RuleSet {
+    pub(crate) rules: Vec<Rule>,
+    pub(crate) hash: String,
+}
+
+fn position(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+fn globset(globs: &[String]) -> Result<GlobSet, String> {
+    let mut b = GlobSetBuilder::new();
+    for g in globs {
+        b.add(Glob::new(g).map_err(|e| format!("bad glob `{g}`: {}", e.kind()))?);
+    }
+    b.build().map_err(|e| e.to_string())
+}
+
+/// Why a `when` can never match, if it cannot.
+fn never_matches(w: &When) -> Option<String> {
+    let empty = |name: &str, v: &Option<Vec<String>>| {
+        v.as_ref()
+            .filter(|v| v.is_empty())
+            .map(|_| format!("`{name}` is an empty list"))
+    };
+    if w.kind.as_ref().is_some_and(Vec::is_empty) {
+        return Some("`kind` is an empty list".into());
+    }
+    if let Some(m) = empty("paths_any", &w.paths_any)
+        .or(empty("paths_all", &w.paths_all))
+        .or(empty("proposer", &w.proposer))
+    {
+        return Some(m);
+    }
+    if let (Some(lo), Some(hi)) = (w.min_citations, w.max_citations) {
+        if lo > hi {
+            return Some(format!("`min_citations` {lo} exceeds `max_citations` {hi}"));
+        }
+    }
+    let edit_only = w.paths_any.is_some()
+        || w.paths_all.is_some()
+        || w.applies_cleanly == Some(true)
+        || w.targets_tracked.is_some();
+    if edit_only && w.kind.as_ref().is_some_and(|k| !k.contains(&Kind::Edit)) {
+        return Some(
+            "path and diff predicates only match `edit` proposals, which `kind` excludes".into(),
+        );
+    }
+    None
+}
+
+impl RuleSet {
+    /// Loads every `*.toml` directly in `dir` (not `dir/tests/`).
+    pub fn load_dir(dir: &Path) -> Result<RuleSet, RuleErrors> {
+        let fail = |message: String| {
+            RuleErrors(vec![RuleError {
+                file: dir.display().to_string(),
+                line: 0,
+                col: 0,
+                message,
+                hint: Some("point writ at the rules folder with --rules DIR".into()),
+            }])
+        };
+        let entries = std::fs::read_dir(dir)
+            .map_err(|e| fail(format!("cannot read the rules folder: {e}")))?;
+        let mut files: Vec<_> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "toml"))
+            .collect();
+        files.sort();
+        let mut sources = Vec::new();
+        for f in files {
+            let text = std::fs::read_to_string(&f)
+                .map_err(|e| fail(format!("cannot read `{}`: {e}", f.display())))?;
+            sources.push((f.display().to_string(), text));
+        }
+        if sources.is_empty() {
+            return Err(fail("no rule files (*.toml) in the rules folder".into()));
+        }
+        RuleSet::parse_many(&sources)
+    }
+
+    /// Parses one file's text (`name` is used in messages).
+    pub fn parse_str(name: &str, text: &str) -> Result<RuleSet, RuleErrors> {
+        RuleSet::parse_many(&[(name.to_string(), text.to_string())])
+    }
+
+    /// Parses several files as one rule set.
+    pub fn parse_many(sources: &[(String, String)]) -> Result<RuleSet, RuleErrors> {
+        let mut errors = Vec::new();
+        let mut rules: Vec<Rule> = Vec::new();
+        for (file, text) in sources {
+            let err = |offset: usize, message: String, hint: Option<&str>| {
+                let (line, col) = position(text, offset);
+                RuleError {
+                    file: file.clone(),
+                    line,
+                    col,
+                    message,
+                    hint: hint.map(str::to_string),
+                }
+            };
+            let raw: RawFile = match toml::from_str(text) {
+                Ok(r) => r,
+                Err(e) => {
+                    let offset = e.span().map_or(0, |s| s.start);
+                    errors.push(err(
+                        offset,
+                        e.message().trim().to_string(),
+                        Some("rules/README.md lists the keys a rule and its `when` may have"),
+                    ));
+                    continue;
+                }
+            };
+            for r in raw.rule {
+                let at = r.id.span().start;
+                let id = r.id.get_ref().trim().to_string();
+                if id.is_empty() {
+                    errors.push(err(at, "rule id is empty".into(), None));
+                    continue;
+                }
+                if let Some(prev) = rules.iter().find(|x| x.id == id) {
+                    errors.push(err(
+                        at,
+                        format!("duplicate rule id `{id}`"),
+                        Some(&format!("first defined at {}", prev.origin)),
+                    ));
+                    continue;
+                }
+                let when = r.when.get_ref().clone();
+                let when_at = r.when.span().start;
+                if let Some(why) = never_matches(&when) {
+                    errors.push(err(
+                        when_at,
+                        format!("rule `{id}` can never match: {why}"),
+                        Some("fix or delete the rule"),
+                    ));
+                    continue;
+                }
+                let sets = (
+                    when.paths_any.as_deref().map(globset).transpose(),
+                    when.paths_all.as_deref().map(globset).transpose(),
+                    when.proposer.as_deref().map(globset).transpose(),
+                );
+                let (any, all, proposers) = match sets {
+                    (Ok(a), Ok(b), Ok(c)) => (a, b, c),
+                    (Err(m), _, _) | (_, Err(m), _) | (_, _, Err(m)) => {
+                        errors.push(err(
+                            when_at,
+                            format!("rule `{id}`: {m}"),
+                            Some("globs follow globset syntax: `**/*.md`, `docs/**`"),
+                        ));
+                        continue;
+                    }
+                };
+                let (line, _) = position(text, at);
+                let rule = Rule {
+                    id: id.clone(),
+                    effect: r.effect,
+                    why: r.why.trim().to_string(),
+                    when,
+                    origin: format!("{file}:{line}"),
+                    any,
+                    all,
+                    proposers,
+                };
+                for ex in &r.example {
+                    let got = rule.eval(&ex.get_ref().facts);
+                    let matched = matches!(got, Ok(true));
+                    if matched != ex.get_ref().matches {
+                        errors.push(err(
+                            ex.span().start,
+                            format!(
+                                "example of rule `{id}` expects {} but the rule {}",
+                                if ex.get_ref().matches {
+                                    "a match"
+                                } else {
+                                    "no match"
+                                },
+                                match got {
+                                    Ok(true) => "matches".to_string(),
+                                    Ok(false) => "does not match".to_string(),
+                                    Err(e) => format!("errors: {e}"),
+                                }
+                            ),
+                            Some("fix the rule or its example"),
+                        ));
+                    }
+                }
+                rules.push(rule);
+            }
+        }
+        if !errors.is_empty() {
+            return Err(RuleErrors(errors));
+        }
+        rules.sort_by(|a, b| a.id.cmp(&b.id));
+        let hash = canonical_hash(&rules);
+        Ok(RuleSet { rules, hash })
+    }
+
+    /// The rules, sorted by id.
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// blake3 of the canonical rule set: rules sorted by id, each as
+    /// canonical JSON (id, effect, why, when). File names, order and
+    /// formatting do not change it; any change to a rule does.
+    pub fn hash(&self) -> &str {
+        &self.hash
+    }
+}
+
+fn canonical_hash(rules: &[Rule]) -> String {
+    let canon: Vec<serde_json::Value> = rules
+        .iter()
+        .map(
+            |r| serde_json::json!({ "id": r.id, "effect": r.effect, "why": r.why, "when": r.when }),
+        )
+        .collect();
+    let text = serde_json::to_string(&canon).unwrap_or_default();
+    blake3::hash(text.as_bytes()).to_hex().to_string()
+}

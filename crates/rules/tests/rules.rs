@@ -1,0 +1,185 @@
+//! Precedence, order independence, hashing, load errors, and the default
+//! rule set in `rules/` against its fixtures.
+
+#![allow(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests fail by panicking"
+)]
+
+use writ_proposal::Kind;
+use writ_rules::{run_tests, Facts, Outcome, RuleSet};
+
+fn rule(id: &str, effect: &str, when: &str) -> String {
+    format!("[[rule]]\nid = \"{id}\"\neffect = \"{effect}\"\nwhy = \"because {id}\"\nwhen = {{ {when} }}\n\n")
+}
+
+fn edit(target: &str) -> Facts {
+    Facts {
+        kind: Kind::Edit,
+        targets: vec![target.into()],
+        added: 1,
+        citations: 1,
+        applies_cleanly: Some(true),
+        ..Facts::default()
+    }
+}
+
+fn decide(src: &str, facts: &Facts) -> (Outcome, Vec<String>) {
+    let d = RuleSet::parse_str("t.toml", src).unwrap().decide(facts);
+    (
+        d.outcome(),
+        d.determining().iter().map(|r| r.id.clone()).collect(),
+    )
+}
+
+#[test]
+fn forbid_beats_allow() {
+    let src = rule("ok", "allow", "kind = [\"edit\"]")
+        + &rule("no", "forbid", "paths_any = [\"**/*.md\"]");
+    assert_eq!(
+        decide(&src, &edit("a.md")),
+        (Outcome::Forbid, vec!["no".into()])
+    );
+}
+
+#[test]
+fn hold_beats_allow() {
+    let src = rule("ok", "allow", "kind = [\"edit\"]") + &rule("wait", "hold", "max_lines = 5");
+    assert_eq!(
+        decide(&src, &edit("a.md")),
+        (Outcome::Hold, vec!["wait".into()])
+    );
+}
+
+#[test]
+fn no_match_holds() {
+    let src = rule("ok", "allow", "kind = [\"note\"]");
+    let d = RuleSet::parse_str("t.toml", &src)
+        .unwrap()
+        .decide(&edit("a.md"));
+    assert_eq!(d.outcome(), Outcome::Hold);
+    assert!(d.determining().is_empty());
+    assert_eq!(d.reason(), "no rule matched: held by default");
+}
+
+#[test]
+fn an_evaluation_error_holds_never_allows() {
+    let src = rule("ok", "allow", "kind = [\"edit\"]")
+        + &rule("clean", "allow", "applies_cleanly = true");
+    let mut facts = edit("a.md");
+    facts.applies_cleanly = None;
+    facts.errors = vec![("applies_cleanly".into(), "a.md unreadable".into())];
+    let d = RuleSet::parse_str("t.toml", &src).unwrap().decide(&facts);
+    assert_eq!(d.outcome(), Outcome::Hold);
+    assert_eq!(d.matched(), ["ok"]);
+    assert!(
+        d.errors()[0].contains("a.md unreadable"),
+        "{:?}",
+        d.errors()
+    );
+}
+
+#[test]
+fn order_whitespace_and_files_do_not_change_decision_or_hash() {
+    let a = rule("a", "allow", "kind = [\"edit\"]");
+    let b = rule("b", "forbid", "paths_any = [\"secret/**\"]");
+    let c = rule("c", "hold", "max_lines = 0");
+    let one = RuleSet::parse_str("x.toml", &format!("{a}{b}{c}")).unwrap();
+    let shuffled = RuleSet::parse_many(&[
+        ("y.toml".into(), format!("{c}\n\n{a}")),
+        ("z.toml".into(), b.replace(" = ", "=").replace('\n', "\n\n")),
+    ])
+    .unwrap();
+    assert_eq!(one.hash(), shuffled.hash());
+    for facts in [edit("secret/k"), edit("a.md"), Facts::default()] {
+        assert_eq!(
+            one.decide(&facts).outcome(),
+            shuffled.decide(&facts).outcome()
+        );
+    }
+    let changed = RuleSet::parse_str(
+        "x.toml",
+        &format!("{a}{}{c}", b.replace("secret/**", "secrets/**")),
+    )
+    .unwrap();
+    assert_ne!(one.hash(), changed.hash());
+}
+
+fn load_error(src: &str) -> String {
+    RuleSet::parse_str("bad.toml", src)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default()
+}
+
+#[test]
+fn bad_rule_files_are_refused_with_file_line_col() {
+    let ok = rule("a", "allow", "kind = [\"edit\"]");
+    let e = load_error(&format!(
+        "{ok}[[rule]]\nid = \"b\"\neffect = \"hold\"\nwhy = \"x\"\nwhen = {{ confidence = 0.9 }}\n"
+    ));
+    assert!(
+        e.starts_with("bad.toml:11:") && e.contains("unknown field `confidence`"),
+        "{e}"
+    );
+    let e = load_error(
+        "[[rule]]\nid = \"a\"\neffect = \"allow\"\nwhy = \"x\"\nwhen = { max_lines = \"ten\" }\n",
+    );
+    assert!(
+        e.starts_with("bad.toml:5:") && e.contains("invalid type"),
+        "{e}"
+    );
+    let e = load_error("[[rule]]\nid = \"a\"\neffect = \"permit\"\nwhy = \"x\"\nwhen = {}\n");
+    assert!(e.starts_with("bad.toml:3:") && e.contains("permit"), "{e}");
+    let e = load_error(&rule("g", "forbid", "paths_any = [\"a[b\"]"));
+    assert!(
+        e.starts_with("bad.toml:5:") && e.contains("bad glob `a[b`"),
+        "{e}"
+    );
+    let e = load_error(&format!("{ok}{ok}"));
+    assert!(
+        e.starts_with("bad.toml:8:")
+            && e.contains("duplicate rule id `a`")
+            && e.contains("first defined at bad.toml:2"),
+        "{e}"
+    );
+    let e = load_error(&rule(
+        "n",
+        "allow",
+        "kind = [\"note\"], paths_any = [\"**\"]",
+    ));
+    assert!(
+        e.starts_with("bad.toml:5:") && e.contains("can never match"),
+        "{e}"
+    );
+    let e = load_error(&rule("n", "allow", "min_citations = 3, max_citations = 1"));
+    assert!(
+        e.contains("can never match: `min_citations` 3 exceeds `max_citations` 1"),
+        "{e}"
+    );
+    let e = load_error(&format!(
+        "{}\nexample = [{{ facts = {{ kind = \"note\" }}, matches = true }}]\n",
+        rule("x", "hold", "kind = [\"edit\"]").trim_end()
+    ));
+    assert!(
+        e.contains("bad.toml:6:") && e.contains("example of rule `x` expects a match"),
+        "{e}"
+    );
+}
+
+#[test]
+fn the_default_rule_set_passes_its_fixtures_and_every_rule_is_exercised() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules");
+    let rules = RuleSet::load_dir(&root).unwrap_or_else(|e| panic!("{e}"));
+    let report = run_tests(&rules, &root.join("tests")).unwrap();
+    assert!(report.ran >= 10, "{report:?}");
+    assert!(report.failures.is_empty(), "{:#?}", report.failures);
+    assert!(
+        report.unexercised.is_empty(),
+        "rules no fixture exercises: {:?}",
+        report.unexercised
+    );
+    assert!(report.passed());
+}

@@ -1,0 +1,128 @@
+//! The dependency graph enforces writ's invariants (ARCHITECTURE.md): a
+//! crate cannot do what it cannot reach.
+
+#![allow(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests fail by panicking"
+)]
+
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The host platform, from `rustc -vV` (other platforms' crates need not
+/// be downloaded to answer).
+fn host() -> String {
+    let out = std::process::Command::new("rustc")
+        .arg("-vV")
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("host: "))
+        .unwrap()
+        .to_string()
+}
+
+/// Package name -> names of its normal (non-dev) dependencies, from `cargo metadata`.
+fn graph() -> BTreeMap<String, BTreeSet<String>> {
+    let out = std::process::Command::new(env!("CARGO"))
+        .args(["metadata", "--format-version", "1", "--locked"])
+        .args(["--filter-platform", &host()])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: BTreeMap<String, String> = meta["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["id"].as_str().unwrap().to_string(),
+                p["name"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    meta["resolve"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            let deps = n["deps"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|d| {
+                    d["dep_kinds"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|k| k["kind"].is_null())
+                })
+                .map(|d| names[d["pkg"].as_str().unwrap()].clone())
+                .collect();
+            (names[n["id"].as_str().unwrap()].clone(), deps)
+        })
+        .collect()
+}
+
+fn reachable(graph: &BTreeMap<String, BTreeSet<String>>, from: &str) -> BTreeSet<String> {
+    let mut seen = BTreeSet::new();
+    let mut stack = vec![from.to_string()];
+    while let Some(p) = stack.pop() {
+        for d in graph.get(&p).into_iter().flatten() {
+            if seen.insert(d.clone()) {
+                stack.push(d.clone());
+            }
+        }
+    }
+    seen
+}
+
+#[test]
+fn the_rule_crate_cannot_reach_models_indexes_or_stores() {
+    let g = graph();
+    let r = reachable(&g, "writ-rules");
+    for banned in [
+        "candle-core",
+        "candle-transformers",
+        "faiss",
+        "rusqlite",
+        "writ-index",
+        "writ-embed",
+        "tokenizers",
+    ] {
+        assert!(!r.contains(banned), "writ-rules reaches {banned}");
+    }
+}
+
+#[test]
+fn the_proposal_crate_is_plain_data() {
+    let g = graph();
+    let r = reachable(&g, "writ-proposal");
+    for banned in [
+        "candle-core",
+        "faiss",
+        "rusqlite",
+        "writ-rules",
+        "writ-index",
+        "writ-embed",
+    ] {
+        assert!(!r.contains(banned), "writ-proposal reaches {banned}");
+    }
+}
+
+#[test]
+fn the_index_never_loads_a_model_itself() {
+    let g = graph();
+    let r = reachable(&g, "writ-index");
+    for banned in ["candle-core", "writ-embed", "writ-rules", "writ-proposal"] {
+        assert!(!r.contains(banned), "writ-index reaches {banned}");
+    }
+}
