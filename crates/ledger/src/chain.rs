@@ -1,0 +1,155 @@
+//! The hash chain and its verification.
+
+use crate::store::LedgerError;
+use rusqlite::Connection;
+use serde::{Deserialize, Serialize};
+
+/// The hash of the chain before its first event.
+pub(crate) const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The fields of an event that its hash covers, in order.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one argument per hashed field keeps the order explicit"
+)]
+pub(crate) fn event_hash(
+    seq: i64,
+    proposal_id: &str,
+    kind: &str,
+    from: &str,
+    to: &str,
+    actor: &str,
+    reason: &str,
+    payload_hash: &str,
+    at: i64,
+    prev: &str,
+) -> String {
+    let mut h = blake3::Hasher::new();
+    for field in [
+        seq.to_string().as_str(),
+        proposal_id,
+        kind,
+        from,
+        to,
+        actor,
+        reason,
+        payload_hash,
+        at.to_string().as_str(),
+        prev,
+    ] {
+        h.update(&(field.len() as u64).to_le_bytes());
+        h.update(field.as_bytes());
+    }
+    h.finalize().to_hex().to_string()
+}
+
+/// The head of the chain, kept outside the database to detect a wholesale
+/// rewrite.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// Events covered.
+    pub count: i64,
+    /// Hash of the last covered event.
+    pub head: String,
+}
+
+/// What `verify` found.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyReport {
+    /// Events checked.
+    pub count: i64,
+    /// Hash of the last event.
+    pub head: String,
+    /// Sequence number of the first event whose hash, link or payload does
+    /// not check out.
+    pub first_broken: Option<i64>,
+    /// What was wrong there.
+    pub problem: Option<String>,
+}
+
+impl VerifyReport {
+    /// True when the whole chain checks out.
+    pub fn ok(&self) -> bool {
+        self.first_broken.is_none()
+    }
+}
+
+/// Recomputes every hash and link, and each `proposed` event's payload
+/// against the stored proposal.
+pub fn verify(conn: &Connection) -> Result<VerifyReport, LedgerError> {
+    let mut stmt = conn.prepare(
+        "SELECT e.seq, e.proposal_id, e.kind, COALESCE(e.from_state, ''), e.to_state, e.actor, e.reason,
+                e.payload, e.payload_hash, e.at, e.prev_hash, e.hash, p.body, p.provenance
+         FROM events e LEFT JOIN proposals p ON p.id = e.proposal_id ORDER BY e.seq",
+    )?;
+    let mut rows = stmt.query([])?;
+    let mut prev = GENESIS.to_string();
+    let mut expected_seq = 1;
+    let mut report = VerifyReport {
+        count: 0,
+        head: GENESIS.to_string(),
+        first_broken: None,
+        problem: None,
+    };
+    while let Some(r) = rows.next()? {
+        let seq: i64 = r.get(0)?;
+        let (pid, kind, from, to, actor, reason): (String, String, String, String, String, String) = (
+            r.get(1)?,
+            r.get(2)?,
+            r.get(3)?,
+            r.get(4)?,
+            r.get(5)?,
+            r.get(6)?,
+        );
+        let (payload, payload_hash, at, prev_hash, hash): (String, String, i64, String, String) =
+            (r.get(7)?, r.get(8)?, r.get(9)?, r.get(10)?, r.get(11)?);
+        let body: Option<String> = r.get(12)?;
+        let provenance: Option<String> = r.get(13)?;
+        let mut broken = |why: String| {
+            if report.first_broken.is_none() {
+                report.first_broken = Some(seq);
+                report.problem = Some(why);
+            }
+        };
+        if seq != expected_seq {
+            broken(format!("sequence jumps from {} to {seq}", expected_seq - 1));
+        }
+        if prev_hash != prev {
+            broken("previous-hash link does not match the event before".into());
+        }
+        if blake3::hash(payload.as_bytes()).to_hex().as_str() != payload_hash {
+            broken("payload does not match its hash".into());
+        }
+        if to == "proposed" && kind == "transition" {
+            let bound = crate::store::proposal_payload(
+                body.as_deref().unwrap_or(""),
+                provenance.as_deref().unwrap_or(""),
+            );
+            if bound != payload {
+                broken(format!(
+                    "proposal `{pid}` differs from what its first event recorded"
+                ));
+            }
+        }
+        let recomputed = event_hash(
+            seq,
+            &pid,
+            &kind,
+            &from,
+            &to,
+            &actor,
+            &reason,
+            &payload_hash,
+            at,
+            &prev_hash,
+        );
+        if recomputed != hash {
+            broken("event hash does not match its fields".into());
+        }
+        prev = hash;
+        expected_seq = seq + 1;
+        report.count += 1;
+    }
+    report.head = prev;
+    Ok(report)
+}

@@ -1,0 +1,37 @@
+//! The ledger: every proposal, decision, review and action, append-only and
+//! hash-chained in SQLite, so anyone can reconstruct why an action exists.
+//!
+//! One lifecycle, one transition table ([`allowed_transition`]):
+//! `proposed -> allowed | forbidden | held | refused`; `held -> approved |
+//! rejected` (a person); `allowed | approved -> recorded` (the action);
+//! `recorded -> applied`. Any other transition is refused, and the refusal
+//! is itself recorded.
+//!
+//! Invariants:
+//! - every state change is an event row in the same SQLite transaction as
+//!   the state it produces; if the ledger write fails, the change did not
+//!   happen;
+//! - triggers reject UPDATE and DELETE on events, proposals and actions;
+//! - only this crate creates an [`Action`] (private fields and
+//!   constructor), and only from an allow [`writ_rules::Decision`] or a
+//!   recorded human approval.
+#![deny(missing_docs)]
+
+mod chain;
+mod store;
+
+pub use chain::{verify, Checkpoint, VerifyReport};
+pub use store::{Action, Event, Ledger, LedgerError, ProposalRow, State};
+
+/// Whether `from -> to` is in the lifecycle (`None`: a new proposal).
+pub fn allowed_transition(from: Option<State>, to: State) -> bool {
+    use State::*;
+    matches!(
+        (from, to),
+        (None, Proposed)
+            | (Some(Proposed), Allowed | Forbidden | Held | Refused)
+            | (Some(Held), Approved | Rejected)
+            | (Some(Allowed | Approved), Recorded)
+            | (Some(Recorded), Applied)
+    )
+}
