@@ -36,14 +36,112 @@ pub enum Command {
     Status(StatusArgs),
     /// Measure writ (embedding throughput, search latency)
     Bench(BenchArgs),
-    /// Check and test rule files
+    /// Check, test and explain rules
     Rules(RulesArgs),
+    /// Submit a proposal (JSON) from any tool or person through the gate
+    Propose(ProposeArgs),
+    /// List held proposals; show, approve or reject one
+    Review(ReviewArgs),
+    /// Show why a proposal or action exists: the whole causal chain
+    Explain(ExplainArgs),
+    /// Recompute the ledger's hash chain; optionally write or check a checkpoint
+    Verify(VerifyArgs),
+    /// List recorded actions
+    Actions(GateArgs),
+    /// Apply a recorded edit action to the working tree (only if it still applies cleanly)
+    Apply(ApplyArgs),
     /// Print a JSON Schema (`writ schema proposal`)
     Schema {
         /// Which schema: proposal
         #[arg(value_parser = ["proposal"])]
         name: String,
     },
+}
+
+/// Where the gate looks: repository, index (holds the ledger), rules.
+#[derive(Debug, Args, Clone)]
+pub struct GateArgs {
+    /// Repository root [default: the nearest folder upwards holding .writ, else .]
+    #[arg(long)]
+    pub repo: Option<PathBuf>,
+    /// Index folder, which also holds the ledger [default: <repo>/.writ]
+    #[arg(long, value_name = "DIR")]
+    pub index: Option<PathBuf>,
+    /// Rules folder [default: <repo>/rules if it exists, else writ's default rules]
+    #[arg(long, value_name = "DIR")]
+    pub rules: Option<PathBuf>,
+    /// JSON output
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ProposeArgs {
+    /// The proposal JSON (`-` for stdin); see `writ schema proposal`
+    #[arg(long, value_name = "FILE")]
+    pub file: PathBuf,
+    /// Who is proposing (recorded as `external:NAME`)
+    #[arg(long, default_value = "cli")]
+    pub source: String,
+    #[command(flatten)]
+    pub gate: GateArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ReviewArgs {
+    #[command(subcommand)]
+    pub what: Option<ReviewWhat>,
+    #[command(flatten)]
+    pub gate: GateArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReviewWhat {
+    /// The proposal, its diff, its citations with the cited text, the decision trace
+    Show { id: String },
+    /// Approve a held proposal (re-checks that its diff still applies)
+    Approve {
+        id: String,
+        #[arg(long)]
+        reason: String,
+        /// Reviewer name [default: git config user.name]
+        #[arg(long = "as")]
+        reviewer: Option<String>,
+    },
+    /// Reject a held proposal
+    Reject {
+        id: String,
+        #[arg(long)]
+        reason: String,
+        /// Reviewer name [default: git config user.name]
+        #[arg(long = "as")]
+        reviewer: Option<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// A proposal id (P1) or an action id (A1)
+    pub id: String,
+    #[command(flatten)]
+    pub gate: GateArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Checkpoint file outside the database: written if absent, checked if present
+    #[arg(long, value_name = "FILE")]
+    pub checkpoint: Option<PathBuf>,
+    #[command(flatten)]
+    pub gate: GateArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// An action id (A1) or its proposal id
+    pub id: String,
+    #[command(flatten)]
+    pub gate: GateArgs,
 }
 
 #[derive(Debug, Args)]
@@ -65,6 +163,13 @@ pub enum RulesWhat {
         /// Rules folder (*.toml) [default: ./rules]
         #[arg(long, default_value = "rules")]
         rules: PathBuf,
+    },
+    /// Show how the rules decide a proposal, recording nothing
+    Explain {
+        /// The proposal JSON (`-` for stdin)
+        file: PathBuf,
+        #[command(flatten)]
+        gate: GateArgs,
     },
 }
 

@@ -21,6 +21,12 @@ pub fn run(cli: Cli) -> CmdResult {
         Command::Status(args) => status(args),
         Command::Bench(args) => crate::bench::run(args),
         Command::Rules(args) => rules(args),
+        Command::Propose(args) => crate::review::propose(args),
+        Command::Review(args) => crate::review::review(args),
+        Command::Explain(args) => crate::review::explain(args),
+        Command::Verify(args) => crate::review::verify(args),
+        Command::Actions(args) => crate::review::actions(args),
+        Command::Apply(args) => crate::review::apply(args),
         Command::Schema { .. } => {
             println!(
                 "{}",
@@ -32,20 +38,11 @@ pub fn run(cli: Cli) -> CmdResult {
     }
 }
 
-fn load_rules(dir: &std::path::Path) -> Result<writ_rules::RuleSet, Failure> {
-    writ_rules::RuleSet::load_dir(dir).map_err(|e| {
-        Failure::new(
-            ExitCode::Rules,
-            anyhow!("the rule set is refused, nothing can be gated until it is fixed:\n{e}"),
-        )
-    })
-}
-
 fn rules(args: crate::args::RulesArgs) -> CmdResult {
     use crate::args::RulesWhat;
     match args.what {
         RulesWhat::Check { rules } => {
-            let set = load_rules(&rules)?;
+            let set = crate::gate::load_rules(&rules)?;
             println!(
                 "{} rules ok (rule-set hash {})",
                 set.rules().len(),
@@ -54,7 +51,7 @@ fn rules(args: crate::args::RulesArgs) -> CmdResult {
             Ok(ExitCode::Ok)
         }
         RulesWhat::Test { rules } => {
-            let set = load_rules(&rules)?;
+            let set = crate::gate::load_rules(&rules)?;
             let report = writ_rules::run_tests(&set, &rules.join("tests"))
                 .map_err(|e| Failure::new(ExitCode::Rules, anyhow!(e)))?;
             for f in &report.failures {
@@ -82,6 +79,28 @@ fn rules(args: crate::args::RulesArgs) -> CmdResult {
             } else {
                 ExitCode::Rules
             })
+        }
+        RulesWhat::Explain { file, gate } => {
+            let places = crate::gate::Places::from_args(&gate)?;
+            let text = std::fs::read_to_string(&file).map_err(|e| {
+                Failure::new(ExitCode::NoInput, anyhow!("`{}`: {e}", file.display()))
+            })?;
+            let rules = places.rule_set()?;
+            let out = match crate::gate::check(&text, &places) {
+                Err((_, reasons)) => {
+                    serde_json::json!({ "validation": "refused", "reasons": reasons })
+                }
+                Ok(valid) => {
+                    let facts = crate::gate::facts(&valid, &places.repo, "external:explain");
+                    serde_json::json!({ "validation": "passed", "facts": facts, "decision": rules.decide(&facts) })
+                }
+            };
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&out).context("encoding")?
+            );
+            println!("(nothing was recorded)");
+            Ok(ExitCode::Ok)
         }
     }
 }

@@ -23,6 +23,14 @@ pub enum ExitCode {
     NoInput = 7,
     /// A rule file is refused, or a rule test failed.
     Rules = 8,
+    /// `writ verify` found the ledger's chain broken or rewritten.
+    Verify = 9,
+    /// The proposal was recorded and held for review.
+    Held = 10,
+    /// The proposal was recorded as forbidden by a rule.
+    Forbidden = 11,
+    /// The proposal was recorded as refused (it failed validation).
+    Refused = 12,
     /// Interrupted by Ctrl-C (the work done is kept).
     Interrupted = 130,
 }

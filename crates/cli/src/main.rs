@@ -6,7 +6,9 @@ mod args;
 mod bench;
 mod cmd;
 mod exit;
+mod gate;
 mod models;
+mod review;
 
 use clap::Parser;
 use exit::Failure;

@@ -126,6 +126,7 @@ impl Catalog {
             path: dir.to_path_buf(),
             source,
         })?;
+        ignore_self(dir);
         let path = dir.join(CATALOG_FILE);
         let conn = Connection::open(&path).at(&path)?;
         conn.execute_batch(
@@ -294,6 +295,18 @@ impl Catalog {
         Ok((ids, data))
     }
 
+    /// A chunk by id: (path, start line, end line, text), if it exists.
+    pub fn chunk(&self, id: i64) -> Result<Option<(String, usize, usize, String)>> {
+        self.conn
+            .query_row(
+                "SELECT f.path, c.start_line, c.end_line, c.text FROM chunks c JOIN files f ON f.id = c.file_id WHERE c.id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get::<_, i64>(1)?.max(0) as usize, r.get::<_, i64>(2)?.max(0) as usize, r.get(3)?)),
+            )
+            .optional()
+            .at(&self.path)
+    }
+
     /// Files skipped by the last index, with reasons.
     pub fn skipped(&self) -> Result<Vec<crate::Skipped>> {
         let mut stmt = self
@@ -319,6 +332,16 @@ impl Catalog {
             })
             .map(|n| n.max(0) as u64)
             .at(&self.path)
+    }
+}
+
+/// Makes the index folder ignore itself in git (a `.gitignore` of `*`
+/// inside it), so index data never shows up as untracked or gets committed.
+pub fn ignore_self(dir: &Path) {
+    let marker = dir.join(".gitignore");
+    if !marker.exists() {
+        // Best effort: a read-only folder only loses the convenience.
+        let _ = std::fs::write(marker, "# writ's index and ledger: never committed\n*\n");
     }
 }
 

@@ -1,0 +1,279 @@
+//! Intake and gating: a proposal from any proposer is parsed, validated,
+//! turned into facts writ computes itself, decided by the rules and
+//! recorded in the ledger. Every proposer goes through `intake`.
+
+use crate::exit::{ExitCode, Failure};
+use anyhow::anyhow;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use writ_ledger::{Ledger, State};
+use writ_proposal::{validate, Proposal, ValidProposal, ValidationContext};
+use writ_rules::{Decision, Facts, RuleSet};
+
+/// Where the gate's inputs live.
+pub struct Places {
+    pub repo: PathBuf,
+    pub index: PathBuf,
+    /// A rules folder, or `None` for writ's built-in default rules.
+    pub rules: Option<PathBuf>,
+}
+
+/// writ's default rules, compiled in for repositories without their own.
+const DEFAULT_RULES: &str = include_str!("../../../rules/default.toml");
+
+impl Places {
+    /// Resolves `--repo`, `--index` and `--rules` (default: `<repo>/rules`
+    /// when it exists, else the built-in default rules).
+    pub fn from_args(args: &crate::args::GateArgs) -> Result<Places, Failure> {
+        let repo = crate::models::find_repo(args.repo.as_deref())?;
+        let index = args.index.clone().unwrap_or_else(|| repo.join(".writ"));
+        let rules = args
+            .rules
+            .clone()
+            .or_else(|| Some(repo.join("rules")).filter(|p| p.is_dir()));
+        Ok(Places { repo, index, rules })
+    }
+
+    pub fn rule_set(&self) -> Result<RuleSet, Failure> {
+        match &self.rules {
+            Some(dir) => load_rules(dir),
+            None => {
+                RuleSet::parse_str("<built-in rules/default.toml>", DEFAULT_RULES).map_err(|e| {
+                    Failure::new(
+                        ExitCode::Rules,
+                        anyhow!("the built-in rule set is refused:\n{e}"),
+                    )
+                })
+            }
+        }
+    }
+}
+
+impl Places {
+    pub fn ledger(&self) -> Result<Ledger, Failure> {
+        std::fs::create_dir_all(&self.index).map_err(|e| {
+            Failure::new(ExitCode::Error, anyhow!("`{}`: {e}", self.index.display()))
+        })?;
+        writ_index::ignore_self(&self.index);
+        Ledger::open(&self.index.join("ledger.sqlite"))
+            .map_err(|e| Failure::new(ExitCode::Error, e))
+    }
+
+    /// The index catalog, when there is one (citations are checked against it).
+    pub fn catalog(&self) -> Option<writ_index::Catalog> {
+        writ_index::Catalog::open_read_only(&self.index).ok()
+    }
+}
+
+pub fn load_rules(dir: &Path) -> Result<RuleSet, Failure> {
+    RuleSet::load_dir(dir).map_err(|e| {
+        Failure::new(
+            ExitCode::Rules,
+            anyhow!("the rule set is refused, nothing can be gated until it is fixed:\n{e}"),
+        )
+    })
+}
+
+/// The outcome of an intake, for output.
+#[derive(serde::Serialize)]
+pub struct Intake {
+    pub id: String,
+    pub state: State,
+    pub decision: Option<Decision>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
+}
+
+/// A proposal that failed parsing or validation: what parsed, and why.
+pub type Rejected = (Option<Box<Proposal>>, Vec<String>);
+
+/// Parses and validates `text` against the repository and index.
+pub fn check(text: &str, places: &Places) -> Result<ValidProposal, Rejected> {
+    let proposal = Proposal::from_json(text).map_err(|e| (None, vec![e.to_string()]))?;
+    let catalog = places.catalog();
+    let known = |id: i64| {
+        catalog
+            .as_ref()
+            .is_some_and(|c| c.chunk(id).ok().flatten().is_some())
+    };
+    let cx = ValidationContext {
+        repo: &places.repo,
+        known_chunk: &known,
+    };
+    validate(proposal.clone(), &cx).map_err(|r| (Some(Box::new(proposal)), r.reasons))
+}
+
+/// Facts writ computes about a valid proposal; never taken from the proposer.
+pub fn facts(valid: &ValidProposal, repo: &Path, proposer: &str) -> Facts {
+    let p = valid.proposal();
+    let stats = valid.stats();
+    let mut errors = vec![
+        (
+            "citations_in_run".to_string(),
+            "no retrieval run: the proposal did not come from `writ ask`".to_string(),
+        ),
+        (
+            "min_citation_score".to_string(),
+            "no retrieval run: the proposal did not come from `writ ask`".to_string(),
+        ),
+    ];
+    let applies_cleanly = match applies(valid, repo) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            errors.push(("applies_cleanly".into(), e));
+            None
+        }
+    };
+    let targets_tracked = match tracked(valid.targets(), repo) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            errors.push(("targets_tracked".into(), e));
+            None
+        }
+    };
+    Facts {
+        kind: p.kind,
+        targets: valid.targets().to_vec(),
+        files: stats.files,
+        added: stats.added,
+        removed: stats.removed,
+        citations: p.citations.len(),
+        citations_in_run: None,
+        min_citation_score: None,
+        applies_cleanly,
+        targets_tracked,
+        proposer: proposer.to_string(),
+        errors,
+    }
+}
+
+/// What applying a diff to the working tree would do.
+pub enum Patched {
+    /// Every file's new content (`None`: the file is deleted).
+    Clean(Vec<(PathBuf, Option<String>)>),
+    /// It does not apply cleanly, and why.
+    Conflict(String),
+}
+
+/// Applies the diff in memory; `Err` when the tree cannot even be read.
+pub fn patched(valid: &ValidProposal, repo: &Path) -> Result<Patched, String> {
+    let mut out = Vec::new();
+    for patch in valid.patches() {
+        let base = match &patch.old_path {
+            None => String::new(),
+            Some(old) => match std::fs::read_to_string(repo.join(old)) {
+                Ok(t) => t,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Ok(Patched::Conflict(format!("`{old}` does not exist")))
+                }
+                Err(e) => return Err(format!("`{old}` cannot be read: {e}")),
+            },
+        };
+        match patch.apply(&base) {
+            None => {
+                return Ok(Patched::Conflict(format!(
+                    "the diff does not apply cleanly to `{}`",
+                    patch.paths().join(", ")
+                )))
+            }
+            Some(new) => match &patch.new_path {
+                Some(path) => out.push((repo.join(path), Some(new))),
+                None => out.push((repo.join(patch.old_path.as_deref().unwrap_or("")), None)),
+            },
+        }
+    }
+    Ok(Patched::Clean(out))
+}
+
+fn applies(valid: &ValidProposal, repo: &Path) -> Result<bool, String> {
+    if valid.patches().is_empty() {
+        return Ok(false);
+    }
+    patched(valid, repo).map(|r| matches!(r, Patched::Clean(_)))
+}
+
+fn tracked(targets: &[String], repo: &Path) -> Result<bool, String> {
+    if targets.is_empty() {
+        return Ok(false);
+    }
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(repo)
+        .args(["ls-files", "--error-unmatch", "--"])
+        .args(targets)
+        .output()
+        .map_err(|e| format!("git cannot run: {e}"))?;
+    if out.status.success() {
+        return Ok(true);
+    }
+    let err = String::from_utf8_lossy(&out.stderr);
+    if err.contains("did not match") {
+        Ok(false)
+    } else {
+        Err(format!("git ls-files failed: {}", err.trim()))
+    }
+}
+
+/// Records `text` from `source` and sends it through the gate. A proposal
+/// that does not parse or validate is recorded as refused; a refused rule
+/// set leaves it `proposed` and fails with the rule errors.
+pub fn intake(
+    text: &str,
+    source: &str,
+    provenance: serde_json::Value,
+    places: &Places,
+) -> Result<Intake, Failure> {
+    let mut ledger = places.ledger()?;
+    let checked = check(text, places);
+    let (kind, title) = match &checked {
+        Ok(v) => (
+            v.proposal().kind.name().to_string(),
+            v.proposal().title.clone(),
+        ),
+        Err((Some(p), _)) => (p.kind.name().to_string(), p.title.clone()),
+        Err((None, _)) => ("unknown".to_string(), "(not a proposal)".to_string()),
+    };
+    let id = ledger
+        .submit(source, &kind, &title, text, &provenance)
+        .map_err(|e| Failure::new(ExitCode::Error, e))?;
+    let valid = match checked {
+        Ok(v) => v,
+        Err((_, reasons)) => {
+            let state = ledger
+                .refuse(&id, &reasons)
+                .map_err(|e| Failure::new(ExitCode::Error, e))?;
+            return Ok(Intake {
+                id,
+                state,
+                decision: None,
+                reasons,
+            });
+        }
+    };
+    let rules = places.rule_set().map_err(|f| Failure {
+        error: f
+            .error
+            .context(format!("proposal {id} is recorded and stays `proposed`")),
+        ..f
+    })?;
+    let decision = rules.decide(&facts(&valid, &places.repo, source));
+    let state = ledger
+        .gate(&id, &decision)
+        .map_err(|e| Failure::new(ExitCode::Error, e))?;
+    Ok(Intake {
+        id,
+        state,
+        decision: Some(decision),
+        reasons: Vec::new(),
+    })
+}
+
+/// The exit code that tells a script what happened to a proposal.
+pub fn state_code(state: State) -> ExitCode {
+    match state {
+        State::Held => ExitCode::Held,
+        State::Forbidden => ExitCode::Forbidden,
+        State::Refused => ExitCode::Refused,
+        _ => ExitCode::Ok,
+    }
+}

@@ -1,0 +1,474 @@
+//! The gate's commands: propose, review, explain, verify, actions, apply.
+
+use crate::args::{
+    ApplyArgs, ExplainArgs, GateArgs, ProposeArgs, ReviewArgs, ReviewWhat, VerifyArgs,
+};
+use crate::exit::{CmdResult, ExitCode, Failure};
+use crate::gate::{check, intake, patched, state_code, Patched, Places};
+use anyhow::{anyhow, Context};
+use std::io::Read;
+use std::path::Path;
+use writ_ledger::{Checkpoint, Ledger, State};
+
+fn read_input(file: &Path) -> Result<String, Failure> {
+    if file.as_os_str() == "-" {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .context("reading stdin")?;
+        return Ok(s);
+    }
+    std::fs::read_to_string(file).map_err(|e| {
+        Failure::new(ExitCode::NoInput, anyhow!("`{}`: {e}", file.display()))
+            .hint("give a proposal file, or - for stdin")
+    })
+}
+
+fn ledger_err(e: writ_ledger::LedgerError) -> Failure {
+    let code = match e {
+        writ_ledger::LedgerError::Unknown(_) => ExitCode::NoInput,
+        _ => ExitCode::Error,
+    };
+    Failure::new(code, e)
+}
+
+pub fn propose(args: ProposeArgs) -> CmdResult {
+    let places = Places::from_args(&args.gate)?;
+    let text = read_input(&args.file)?;
+    let source = format!("external:{}", args.source);
+    let provenance = serde_json::json!({ "via": "writ propose", "source": source, "file": args.file.display().to_string() });
+    let result = intake(&text, &source, provenance, &places)?;
+    if args.gate.json {
+        println!("{}", serde_json::to_string(&result).context("encoding")?);
+    } else {
+        println!("{}  {}", result.id, result.state.name());
+        for r in &result.reasons {
+            println!("  refused: {r}");
+        }
+        if let Some(d) = &result.decision {
+            print_decision(d);
+        }
+    }
+    Ok(state_code(result.state))
+}
+
+fn print_decision(d: &writ_rules::Decision) {
+    println!("  decision: {:?}: {}", d.outcome(), d.reason());
+    for r in d.determining() {
+        println!("    rule {}: {}", r.id, r.why);
+    }
+    for e in d.errors() {
+        println!("    error: {e}");
+    }
+}
+
+/// The decision recorded by the gate for a proposal, as JSON.
+fn recorded_decision(ledger: &Ledger, id: &str) -> Option<serde_json::Value> {
+    ledger
+        .events(id)
+        .ok()?
+        .into_iter()
+        .find_map(|e| e.payload.get("decision").cloned())
+}
+
+fn reviewer(given: Option<String>, repo: &Path) -> String {
+    given
+        .or_else(|| {
+            let out = std::process::Command::new("git")
+                .arg("-C")
+                .arg(repo)
+                .args(["config", "user.name"])
+                .output()
+                .ok()?;
+            let name = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            (!name.is_empty()).then_some(name)
+        })
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+pub fn review(args: ReviewArgs) -> CmdResult {
+    let places = Places::from_args(&args.gate)?;
+    let mut ledger = places.ledger()?;
+    match args.what {
+        None => {
+            let held = ledger.proposals(Some(State::Held)).map_err(ledger_err)?;
+            if args.gate.json {
+                let rows: Vec<_> = held
+                    .iter()
+                    .map(|p| serde_json::json!({ "id": p.id, "kind": p.kind, "title": p.title, "source": p.source, "seq": p.first_seq, "decision": recorded_decision(&ledger, &p.id) }))
+                    .collect();
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&rows).context("encoding")?
+                );
+                return Ok(ExitCode::Ok);
+            }
+            if held.is_empty() {
+                println!("nothing is held for review");
+            }
+            for p in &held {
+                let rules: Vec<String> = recorded_decision(&ledger, &p.id)
+                    .and_then(|d| d.get("determining").cloned())
+                    .and_then(|d| d.as_array().cloned())
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|r| r.get("id").and_then(|i| i.as_str()).map(str::to_string))
+                    .collect();
+                let why = if rules.is_empty() {
+                    "no rule matched (held by default)".to_string()
+                } else {
+                    rules.join(", ")
+                };
+                println!("{:<5} {:<8} {:<50} [{}]", p.id, p.kind, p.title, why);
+            }
+            Ok(ExitCode::Ok)
+        }
+        Some(ReviewWhat::Show { id }) => {
+            let p = ledger.proposal(&id).map_err(ledger_err)?;
+            println!(
+                "{}  {}  {}  (from {})",
+                p.id,
+                p.kind,
+                p.state.name(),
+                p.source
+            );
+            println!("title: {}", p.title);
+            if let Ok(prop) = writ_proposal::Proposal::from_json(&p.body) {
+                println!("rationale: {}", prop.rationale);
+                if let Some(d) = &prop.diff {
+                    println!("--- diff\n{}", d.trim_end());
+                }
+                if let Some(t) = &prop.text {
+                    println!("--- text\n{t}");
+                }
+                if let Some(a) = &prop.argv {
+                    println!("--- command (never run by writ)\n{}", a.join(" "));
+                }
+                let catalog = places.catalog();
+                for c in &prop.citations {
+                    match catalog
+                        .as_ref()
+                        .and_then(|cat| cat.chunk(*c).ok().flatten())
+                    {
+                        Some((path, s, e, text)) => {
+                            println!("--- citation {c}: {path}:{s}-{e}");
+                            for line in text.lines().take(12) {
+                                println!("    {line}");
+                            }
+                        }
+                        None => println!("--- citation {c}: no longer in the index"),
+                    }
+                }
+            }
+            if let Some(d) = recorded_decision(&ledger, &p.id) {
+                println!(
+                    "--- decision\n{}",
+                    serde_json::to_string_pretty(&d).context("encoding")?
+                );
+            }
+            Ok(ExitCode::Ok)
+        }
+        Some(ReviewWhat::Approve {
+            id,
+            reason,
+            reviewer: who,
+        }) => {
+            let who = reviewer(who, &places.repo);
+            let p = ledger.proposal(&id).map_err(ledger_err)?;
+            // Re-run the deterministic checks: the tree may have moved on.
+            if p.state == State::Held && p.kind == "edit" {
+                let problem = match check(&p.body, &places) {
+                    Err((_, reasons)) => Some(reasons.join("; ")),
+                    Ok(valid) => match patched(&valid, &places.repo) {
+                        Ok(Patched::Clean(_)) => None,
+                        Ok(Patched::Conflict(why)) | Err(why) => Some(why),
+                    },
+                };
+                if let Some(why) = problem {
+                    let e = ledger.refuse_transition(
+                        &p.id,
+                        State::Approved,
+                        &format!("human:{who}"),
+                        &format!("re-check failed: {why}"),
+                    );
+                    return Err(Failure::new(ExitCode::Error, e)
+                        .hint("the proposal stays held; reject it, or propose a fresh diff"));
+                }
+            }
+            let state = ledger
+                .review(&p.id, &who, true, &reason)
+                .map_err(ledger_err)?;
+            let action = ledger.action_of(&p.id).map_err(ledger_err)?;
+            println!(
+                "{} {} by {who}{}",
+                p.id,
+                state.name(),
+                action
+                    .map(|a| format!(": action {}", a.id()))
+                    .unwrap_or_default()
+            );
+            Ok(ExitCode::Ok)
+        }
+        Some(ReviewWhat::Reject {
+            id,
+            reason,
+            reviewer: who,
+        }) => {
+            let who = reviewer(who, &places.repo);
+            let state = ledger
+                .review(&id, &who, false, &reason)
+                .map_err(ledger_err)?;
+            println!("{id} {} by {who}", state.name());
+            Ok(ExitCode::Ok)
+        }
+    }
+}
+
+pub fn explain(args: ExplainArgs) -> CmdResult {
+    let places = Places::from_args(&args.gate)?;
+    let ledger = places.ledger()?;
+    let pid = ledger.resolve(&args.id).map_err(ledger_err)?;
+    let p = ledger.proposal(&pid).map_err(ledger_err)?;
+    let events = ledger.events(&pid).map_err(ledger_err)?;
+    let action = ledger.action_of(&pid).map_err(ledger_err)?;
+    let from_ask = p.provenance.get("question").is_some();
+    let na = |what: &str| {
+        format!(
+            "not applicable: {} came from {} ({}), not `writ ask`, so it has no {what}",
+            p.id,
+            p.provenance
+                .get("via")
+                .and_then(|v| v.as_str())
+                .unwrap_or("outside"),
+            p.source
+        )
+    };
+    let chain = serde_json::json!({
+        "proposal": { "id": p.id, "kind": p.kind, "title": p.title, "source": p.source, "state": p.state, "body": p.body, "seq": p.first_seq },
+        "question": if from_ask { p.provenance["question"].clone() } else { na("question").into() },
+        "retrieval": if from_ask { p.provenance["retrieval"].clone() } else { na("retrieval run").into() },
+        "prompt": if from_ask { p.provenance["prompt"].clone() } else { na("prompt").into() },
+        "model": if from_ask { p.provenance["model"].clone() } else { na("model").into() },
+        "provenance": p.provenance,
+        "events": events,
+        "action": action,
+    });
+    if args.gate.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&chain).context("encoding")?
+        );
+        return Ok(ExitCode::Ok);
+    }
+    println!(
+        "{} `{}` ({}, from {}), now {}",
+        p.id,
+        p.title,
+        p.kind,
+        p.source,
+        p.state.name()
+    );
+    for part in ["question", "retrieval", "prompt", "model"] {
+        match &chain[part] {
+            serde_json::Value::String(s) => println!("{part:<10} {s}"),
+            v => println!("{part:<10} {v}"),
+        }
+    }
+    for e in &events {
+        let what = if e.kind == "transition" {
+            ""
+        } else {
+            " (REFUSED)"
+        };
+        println!(
+            "#{:<4} {} -> {}{what}  by {}  {}",
+            e.seq,
+            e.from.as_deref().unwrap_or("(new)"),
+            e.to,
+            e.actor,
+            e.reason
+        );
+        if let Some(reasons) = e.payload.get("reasons").and_then(|r| r.as_array()) {
+            for r in reasons {
+                println!("       validation: {}", r.as_str().unwrap_or_default());
+            }
+        }
+        if let Some(d) = e.payload.get("decision") {
+            println!("       validation: passed");
+            for r in d["determining"].as_array().into_iter().flatten() {
+                println!(
+                    "       rule {}: {}",
+                    r["id"].as_str().unwrap_or(""),
+                    r["why"].as_str().unwrap_or("")
+                );
+            }
+            println!(
+                "       matched {}; rule set {}; writ-rules {}",
+                d["matched"],
+                d["ruleset_hash"].as_str().unwrap_or(""),
+                d["rules_version"].as_str().unwrap_or("")
+            );
+            for err in d["errors"].as_array().into_iter().flatten() {
+                println!("       error: {}", err.as_str().unwrap_or(""));
+            }
+        }
+    }
+    match &action {
+        Some(a) => println!(
+            "action     {} recorded at #{} on the basis of #{}",
+            a.id(),
+            a.seq(),
+            a.basis_seq()
+        ),
+        None => println!("action     none"),
+    }
+    Ok(ExitCode::Ok)
+}
+
+pub fn verify(args: VerifyArgs) -> CmdResult {
+    let places = Places::from_args(&args.gate)?;
+    let ledger = places.ledger()?;
+    let report = ledger.verify().map_err(ledger_err)?;
+    if let Some(seq) = report.first_broken {
+        return Err(Failure::new(
+            ExitCode::Verify,
+            anyhow!(
+                "ledger chain broken at event #{seq}: {}",
+                report.problem.clone().unwrap_or_default()
+            ),
+        )
+        .hint("the ledger was changed outside writ; restore it from a backup"));
+    }
+    if let Some(file) = &args.checkpoint {
+        if file.is_file() {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let cp: Checkpoint = serde_json::from_str(&text)
+                .with_context(|| format!("`{}` is not a checkpoint", file.display()))?;
+            let at = ledger.hash_at(cp.count).map_err(ledger_err)?;
+            let extends = cp.count == 0 || at.as_deref() == Some(cp.head.as_str());
+            if cp.count > report.count || !extends {
+                return Err(Failure::new(
+                    ExitCode::Verify,
+                    anyhow!(
+                        "the ledger does not extend checkpoint `{}` (event #{} should hash to {})",
+                        file.display(),
+                        cp.count,
+                        cp.head
+                    ),
+                )
+                .hint("the ledger was rewritten or truncated since the checkpoint"));
+            }
+            println!(
+                "checkpoint `{}` ok: the ledger extends it ({} -> {} events)",
+                file.display(),
+                cp.count,
+                report.count
+            );
+        } else {
+            let cp = Checkpoint {
+                count: report.count,
+                head: report.head.clone(),
+            };
+            std::fs::write(file, serde_json::to_string_pretty(&cp).context("encoding")?)
+                .with_context(|| format!("writing {}", file.display()))?;
+            println!("checkpoint written to `{}`", file.display());
+        }
+    }
+    println!("ledger ok: {} events, head {}", report.count, report.head);
+    Ok(ExitCode::Ok)
+}
+
+pub fn actions(args: GateArgs) -> CmdResult {
+    let places = Places::from_args(&args)?;
+    let ledger = places.ledger()?;
+    let mut rows = Vec::new();
+    for a in ledger.actions().map_err(ledger_err)? {
+        let p = ledger.proposal(a.proposal_id()).map_err(ledger_err)?;
+        rows.push(serde_json::json!({ "action": a.id(), "proposal": p.id, "kind": p.kind, "title": p.title, "state": p.state, "seq": a.seq(), "basis_seq": a.basis_seq() }));
+    }
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&rows).context("encoding")?
+        );
+    } else {
+        for r in &rows {
+            println!(
+                "{:<5} {:<5} {:<8} {:<9} {}",
+                r["action"].as_str().unwrap_or(""),
+                r["proposal"].as_str().unwrap_or(""),
+                r["kind"].as_str().unwrap_or(""),
+                r["state"].as_str().unwrap_or(""),
+                r["title"].as_str().unwrap_or("")
+            );
+        }
+    }
+    Ok(ExitCode::Ok)
+}
+
+pub fn apply(args: ApplyArgs) -> CmdResult {
+    let places = Places::from_args(&args.gate)?;
+    let mut ledger = places.ledger()?;
+    let pid = ledger.resolve(&args.id).map_err(ledger_err)?;
+    let p = ledger.proposal(&pid).map_err(ledger_err)?;
+    let refuse = |ledger: &mut Ledger, why: String| {
+        let e = ledger.refuse_transition(&pid, State::Applied, "writ:apply", &why);
+        Failure::new(ExitCode::Error, e)
+    };
+    if p.kind != "edit" {
+        return Err(refuse(
+            &mut ledger,
+            format!("only edit actions are applied; {} is a {}", p.id, p.kind),
+        ));
+    }
+    if p.state != State::Recorded {
+        return Err(refuse(
+            &mut ledger,
+            format!("{} is {}, not a recorded action", p.id, p.state.name()),
+        ));
+    }
+    let valid = check(&p.body, &places).map_err(|(_, r)| refuse(&mut ledger, r.join("; ")))?;
+    let dirty = std::process::Command::new("git")
+        .arg("-C")
+        .arg(&places.repo)
+        .args(["status", "--porcelain", "--"])
+        .args(valid.targets())
+        .output()
+        .map_err(|e| refuse(&mut ledger, format!("git cannot run: {e}")))?;
+    let dirty = String::from_utf8_lossy(&dirty.stdout).trim().to_string();
+    if !dirty.is_empty() {
+        return Err(refuse(
+            &mut ledger,
+            format!(
+                "the touched files have uncommitted changes: {}",
+                dirty.replace('\n', ", ")
+            ),
+        ));
+    }
+    let writes = match patched(&valid, &places.repo) {
+        Ok(Patched::Clean(w)) => w,
+        Ok(Patched::Conflict(why)) | Err(why) => return Err(refuse(&mut ledger, why)),
+    };
+    for (path, content) in &writes {
+        let result = match content {
+            Some(text) => path
+                .parent()
+                .map_or(Ok(()), std::fs::create_dir_all)
+                .and_then(|_| std::fs::write(path, text)),
+            None => std::fs::remove_file(path),
+        };
+        result.with_context(|| format!("writing `{}`", path.display()))?;
+    }
+    let files: Vec<&String> = valid.targets().iter().collect();
+    ledger
+        .applied(
+            &pid,
+            &format!("human:{}", reviewer(None, &places.repo)),
+            serde_json::json!({ "files": files }),
+        )
+        .map_err(ledger_err)?;
+    println!("{} applied: {}", p.id, valid.targets().join(", "));
+    Ok(ExitCode::Ok)
+}

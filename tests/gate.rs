@@ -1,0 +1,334 @@
+//! The gate end to end through the CLI, in a temp git repository:
+//! propose, gate, review, approve, apply, explain, verify.
+
+#![allow(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests fail by panicking"
+)]
+
+mod common;
+use common::{text, Repo};
+use serde_json::json;
+
+fn repo() -> (Repo, i64) {
+    let repo = Repo::new();
+    repo.write("docs/guide.md", "# Guide\n\nRun the tool.\n");
+    repo.write("src/main.rs", "fn main() {}\n");
+    repo.write(".env", "SECRET=1\n");
+    repo.write(".github/workflows/ci.yml", "on: push\n");
+    repo.commit_all();
+    repo.writ_json(&["index"]);
+    let hits = repo.writ_json(&["search", "guide run the tool", "-k", "1"]);
+    let cid = hits[0]["chunk_id"].as_i64().unwrap();
+    (repo, cid)
+}
+
+fn edit(path: &str, old: &str, new: &str, citations: &[i64]) -> serde_json::Value {
+    json!({
+        "kind": "edit",
+        "title": format!("edit {path}"),
+        "rationale": "because",
+        "citations": citations,
+        "diff": format!("--- a/{path}\n+++ b/{path}\n@@ -1 +1 @@\n-{old}\n+{new}\n"),
+    })
+}
+
+/// `writ propose --json` of `proposal`: (exit code, output).
+fn propose(repo: &Repo, proposal: &serde_json::Value) -> (i32, serde_json::Value) {
+    let file = repo.path().join(format!("p{}.json", rand_suffix()));
+    std::fs::write(&file, proposal.to_string()).unwrap();
+    let out = repo.writ(&[
+        "propose",
+        "--file",
+        file.to_str().unwrap(),
+        "--source",
+        "test-agent",
+        "--json",
+    ]);
+    std::fs::remove_file(&file).unwrap();
+    let v = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {} {}", text(&out.stdout), text(&out.stderr)));
+    (out.status.code().unwrap(), v)
+}
+
+fn rand_suffix() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
+
+#[test]
+fn default_rules_decide_by_path_kind_and_grounding() {
+    let (repo, cid) = repo();
+    let doc = json!({"kind": "edit", "title": "clarify", "rationale": "terse", "citations": [cid],
+        "diff": "--- a/docs/guide.md\n+++ b/docs/guide.md\n@@ -1,3 +1,3 @@\n # Guide\n \n-Run the tool.\n+Run the tool on a path.\n"});
+    let (code, out) = propose(&repo, &doc);
+    assert_eq!(
+        (code, out["state"].as_str()),
+        (0, Some("recorded")),
+        "{out}"
+    );
+    assert_eq!(
+        out["decision"]["determining"][0]["id"],
+        "allow-small-grounded-docs-and-tests"
+    );
+
+    let (code, out) = propose(&repo, &edit(".env", "SECRET=1", "SECRET=2", &[cid]));
+    assert_eq!(
+        (code, out["state"].as_str()),
+        (11, Some("forbidden")),
+        "{out}"
+    );
+    let (code, out) = propose(
+        &repo,
+        &edit(
+            ".github/workflows/ci.yml",
+            "on: push",
+            "on: pull_request",
+            &[cid],
+        ),
+    );
+    assert_eq!((code, out["state"].as_str()), (10, Some("held")), "{out}");
+    assert_eq!(
+        out["decision"]["determining"][0]["id"],
+        "hold-ci-build-and-dependencies"
+    );
+    let (code, out) = propose(
+        &repo,
+        &json!({"kind": "command", "title": "t", "rationale": "r", "citations": [], "argv": ["rm", "-rf", "/"]}),
+    );
+    assert_eq!((code, out["state"].as_str()), (10, Some("held")), "{out}");
+    let (code, out) = propose(
+        &repo,
+        &edit("src/main.rs", "fn main() {}", "fn main() { }", &[cid]),
+    );
+    assert_eq!(
+        (code, out["decision"]["reason"].as_str()),
+        (10, Some("no rule matched: held by default")),
+        "{out}"
+    );
+    // Ungrounded doc edit: held, not allowed.
+    let (code, _) = propose(&repo, &edit("docs/guide.md", "# Guide", "# The guide", &[]));
+    assert_eq!(code, 10);
+}
+
+#[test]
+fn invalid_proposals_are_recorded_as_refused_with_reasons() {
+    let (repo, cid) = repo();
+    std::os::unix::fs::symlink("/etc", repo.path().join("etc-link")).unwrap();
+    let cases = [
+        (
+            edit("../outside.md", "a", "b", &[cid]),
+            "leaves the repository",
+        ),
+        (
+            json!({"kind": "edit", "title": "t", "rationale": "r", "citations": [], "diff": "--- /etc/passwd\n+++ /etc/passwd\n@@ -1 +1 @@\n-a\n+b\n"}),
+            "is absolute",
+        ),
+        (
+            edit("etc-link/passwd", "a", "b", &[cid]),
+            "symbolic link that leaves the repository",
+        ),
+        (
+            edit("docs/guide.md", "a", "b", &[424242]),
+            "citation 424242 names no chunk",
+        ),
+        (
+            json!({"kind": "edit", "title": "t", "rationale": "r", "citations": [], "diff": "this is not a diff"}),
+            "the diff is malformed",
+        ),
+        (
+            json!({"kind": "note", "title": "t", "rationale": "r", "citations": [], "text": "x", "confidence": 0.99}),
+            "unknown field `confidence`",
+        ),
+    ];
+    for (proposal, reason) in cases {
+        let (code, out) = propose(&repo, &proposal);
+        assert_eq!(
+            (code, out["state"].as_str()),
+            (12, Some("refused")),
+            "{out}"
+        );
+        let reasons = out["reasons"].to_string();
+        assert!(reasons.contains(reason), "{reason}: {reasons}");
+        let explained = repo.writ_json(&["explain", out["id"].as_str().unwrap()]);
+        assert_eq!(explained["events"][1]["to"], "refused", "{explained}");
+    }
+    assert!(repo.writ_json(&["actions"]).as_array().unwrap().is_empty());
+    common::assert_ok(&repo.writ(&["verify"]), &["verify"]);
+}
+
+#[test]
+fn review_approve_apply_explain_verify() {
+    let (repo, cid) = repo();
+    let (_, held) = propose(
+        &repo,
+        &edit(
+            "src/main.rs",
+            "fn main() {}",
+            "fn main() { println!(\"hi\"); }",
+            &[cid],
+        ),
+    );
+    let id = held["id"].as_str().unwrap().to_string();
+    let queue = repo.writ_json(&["review"]);
+    assert_eq!(queue[0]["id"], id.as_str());
+    let show = repo.writ(&["review", "show", &id]);
+    assert!(text(&show.stdout).contains("+fn main() { println!(\"hi\"); }"));
+    assert!(
+        text(&show.stdout).contains(&format!("citation {cid}: docs/guide.md:")),
+        "{}",
+        text(&show.stdout)
+    );
+
+    let out = repo.writ(&[
+        "review",
+        "approve",
+        &id,
+        "--reason",
+        "small and right",
+        "--as",
+        "ana",
+    ]);
+    common::assert_ok(&out, &["review", "approve"]);
+    assert!(
+        text(&out.stdout).contains("recorded by ana: action A1"),
+        "{}",
+        text(&out.stdout)
+    );
+    let actions = repo.writ_json(&["actions"]);
+    assert_eq!(actions[0]["action"], "A1");
+    common::assert_ok(&repo.writ(&["apply", "A1"]), &["apply"]);
+    assert_eq!(
+        std::fs::read_to_string(repo.path().join("src/main.rs")).unwrap(),
+        "fn main() { println!(\"hi\"); }\n"
+    );
+
+    let chain = repo.writ_json(&["explain", "A1"]);
+    let tos: Vec<&str> = chain["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["to"].as_str().unwrap())
+        .collect();
+    assert_eq!(tos, ["proposed", "held", "approved", "recorded", "applied"]);
+    assert_eq!(chain["events"][2]["actor"], "human:ana");
+    assert!(chain["prompt"]
+        .as_str()
+        .unwrap()
+        .starts_with("not applicable"));
+    assert_eq!(chain["action"]["basis_seq"], chain["events"][2]["seq"]);
+
+    let cp = repo.path().join("checkpoint.json");
+    common::assert_ok(
+        &repo.writ(&["verify", "--checkpoint", cp.to_str().unwrap()]),
+        &["verify"],
+    );
+    common::assert_ok(
+        &repo.writ(&["verify", "--checkpoint", cp.to_str().unwrap()]),
+        &["verify"],
+    );
+    // The index folder ignores itself.
+    let status = std::process::Command::new("git")
+        .args(["status", "--porcelain"])
+        .current_dir(repo.path())
+        .output()
+        .unwrap();
+    assert!(
+        !text(&status.stdout).contains(".writ"),
+        "{}",
+        text(&status.stdout)
+    );
+}
+
+#[test]
+fn approval_rechecks_and_forbidden_cannot_be_approved() {
+    let (repo, cid) = repo();
+    let (_, held) = propose(
+        &repo,
+        &edit("src/main.rs", "fn main() {}", "fn main() { }", &[cid]),
+    );
+    let id = held["id"].as_str().unwrap();
+    // The tree moves on: the diff no longer applies, so approval is refused.
+    repo.write("src/main.rs", "fn main() { todo!() }\n");
+    let out = repo.writ(&["review", "approve", id, "--reason", "ok", "--as", "ana"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("re-check failed"),
+        "{}",
+        text(&out.stderr)
+    );
+    let (_, forbidden) = propose(&repo, &edit(".env", "SECRET=1", "SECRET=2", &[cid]));
+    let fid = forbidden["id"].as_str().unwrap();
+    let out = repo.writ(&[
+        "review", "approve", fid, "--reason", "please", "--as", "ana",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("forbidden to approved"),
+        "{}",
+        text(&out.stderr)
+    );
+    for pid in [id, fid] {
+        let chain = repo.writ_json(&["explain", pid]);
+        let last = chain["events"].as_array().unwrap().last().unwrap().clone();
+        assert_eq!(
+            (last["kind"].as_str(), last["to"].as_str()),
+            (Some("refused-transition"), Some("approved")),
+            "{chain}"
+        );
+    }
+    assert!(repo.writ_json(&["actions"]).as_array().unwrap().is_empty());
+}
+
+#[test]
+fn tampering_is_caught_by_verify_with_its_sequence_number() {
+    let (repo, cid) = repo();
+    propose(
+        &repo,
+        &edit("src/main.rs", "fn main() {}", "fn main() { }", &[cid]),
+    );
+    let cp = repo.path().join("cp.json");
+    common::assert_ok(
+        &repo.writ(&["verify", "--checkpoint", cp.to_str().unwrap()]),
+        &["verify"],
+    );
+    let conn = rusqlite::Connection::open(repo.path().join(".writ/ledger.sqlite")).unwrap();
+    conn.execute_batch("DROP TRIGGER events_append_only_u; UPDATE events SET actor = 'human:mallory' WHERE seq = 2;").unwrap();
+    drop(conn);
+    let out = repo.writ(&["verify"]);
+    assert_eq!(out.status.code(), Some(9));
+    assert!(
+        text(&out.stderr).contains("broken at event #2"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn a_broken_rule_file_gates_nothing_and_names_file_line() {
+    let (repo, cid) = repo();
+    repo.write(
+        "rules/bad.toml",
+        "[[rule]]\nid = \"x\"\neffect = \"allow\"\nwhy = \"y\"\nwhen = { pathz = [\"**\"] }\n",
+    );
+    let file = repo.path().join("p.json");
+    std::fs::write(
+        &file,
+        edit("docs/guide.md", "# Guide", "# G", &[cid]).to_string(),
+    )
+    .unwrap();
+    let out = repo.writ(&["propose", "--file", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(8));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("rules/bad.toml:5:") && err.contains("unknown field `pathz`"),
+        "{err}"
+    );
+    assert!(err.contains("stays `proposed`"), "{err}");
+    let chain = repo.writ_json(&["explain", "P1"]);
+    assert_eq!(chain["proposal"]["state"], "proposed");
+}
