@@ -332,3 +332,79 @@ fn a_broken_rule_file_gates_nothing_and_names_file_line() {
     let chain = repo.writ_json(&["explain", "P1"]);
     assert_eq!(chain["proposal"]["state"], "proposed");
 }
+
+#[test]
+fn always_allow_is_a_reviewed_rule_change_not_a_silent_allow_list() {
+    let (repo, cid) = repo();
+    let proposal = edit("src/main.rs", "fn main() {}", "fn main() { }", &[cid]);
+    let (code, _) = propose(&repo, &proposal);
+    assert_eq!(code, 10);
+    let out = repo.writ(&["rules", "suggest", "P1", "--as", "ana", "--json"]);
+    assert_eq!(out.status.code(), Some(10), "{}", text(&out.stderr));
+    let suggested: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        suggested["decision"]["determining"][0]["id"],
+        "hold-rule-changes"
+    );
+    // Nothing changed in the rules until a person approves and applies it.
+    assert!(!repo.path().join("rules").exists());
+    let (code, _) = propose(&repo, &proposal);
+    assert_eq!(code, 10, "still held before approval");
+    common::assert_ok(
+        &repo.writ(&["review", "approve", "P2", "--reason", "fine", "--as", "ana"]),
+        &["approve"],
+    );
+    common::assert_ok(&repo.writ(&["apply", "P2"]), &["apply"]);
+    common::assert_ok(
+        &repo.writ(&["rules", "check", "--rules", "rules"]),
+        &["rules", "check"],
+    );
+    repo.commit_all();
+    let (code, out) = propose(&repo, &proposal);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(out["decision"]["determining"][0]["id"], "allow-like-P1");
+    // The built-in defaults came along: secrets are still forbidden.
+    let (code, _) = propose(&repo, &edit(".env", "SECRET=1", "SECRET=2", &[cid]));
+    assert_eq!(code, 11);
+}
+
+#[test]
+fn a_rule_change_outside_the_rules_folder_or_breaking_them_is_refused() {
+    let (repo, _) = repo();
+    let outside = json!({"kind": "rule-change", "title": "t", "rationale": "r", "citations": [],
+        "diff": "--- a/src/main.rs\n+++ b/src/main.rs\n@@ -1 +1 @@\n-fn main() {}\n+fn main() { }\n"});
+    let (code, out) = propose(&repo, &outside);
+    assert_eq!(code, 12, "{out}");
+    assert!(
+        out["reasons"]
+            .to_string()
+            .contains("may only touch *.toml files directly in `rules/`"),
+        "{out}"
+    );
+    // With no rules folder yet, a change that does not carry the built-in
+    // rules along would silently drop them.
+    let dropping = json!({"kind": "rule-change", "title": "t", "rationale": "r", "citations": [],
+        "diff": "--- /dev/null\n+++ b/rules/local.toml\n@@ -0,0 +1,5 @@\n+[[rule]]\n+id = \"x\"\n+effect = \"allow\"\n+why = \"y\"\n+when = {}\n"});
+    let (code, out) = propose(&repo, &dropping);
+    assert_eq!(code, 12, "{out}");
+    assert!(
+        out["reasons"]
+            .to_string()
+            .contains("would replace writ's built-in rules"),
+        "{out}"
+    );
+    repo.write(
+        "rules/default.toml",
+        "[[rule]]\nid = \"h\"\neffect = \"hold\"\nwhy = \"w\"\nwhen = {}\n",
+    );
+    let broken = json!({"kind": "rule-change", "title": "t", "rationale": "r", "citations": [],
+        "diff": "--- /dev/null\n+++ b/rules/local.toml\n@@ -0,0 +1,2 @@\n+[[rule]]\n+id = 3\n"});
+    let (code, out) = propose(&repo, &broken);
+    assert_eq!(code, 12, "{out}");
+    assert!(
+        out["reasons"]
+            .to_string()
+            .contains("the rules would not load after this change"),
+        "{out}"
+    );
+}

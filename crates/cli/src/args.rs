@@ -164,6 +164,17 @@ pub enum RulesWhat {
         #[arg(long, default_value = "rules")]
         rules: PathBuf,
     },
+    /// Draft a rule allowing proposals like ID, as a `rule-change` proposal
+    /// that is gated and reviewed like anything else (never a silent allow-list)
+    Suggest {
+        /// The proposal to generalise from (P1)
+        id: String,
+        /// Who asks [default: git config user.name]
+        #[arg(long = "as")]
+        reviewer: Option<String>,
+        #[command(flatten)]
+        gate: GateArgs,
+    },
     /// Show how the rules decide a proposal, recording nothing
     Explain {
         /// The proposal JSON (`-` for stdin)

@@ -80,6 +80,7 @@ fn rules(args: crate::args::RulesArgs) -> CmdResult {
                 ExitCode::Rules
             })
         }
+        RulesWhat::Suggest { id, reviewer, gate } => crate::review::suggest(&id, reviewer, &gate),
         RulesWhat::Explain { file, gate } => {
             let places = crate::gate::Places::from_args(&gate)?;
             let text = std::fs::read_to_string(&file).map_err(|e| {

@@ -19,7 +19,7 @@ pub struct Places {
 }
 
 /// writ's default rules, compiled in for repositories without their own.
-const DEFAULT_RULES: &str = include_str!("../../../rules/default.toml");
+pub const DEFAULT_RULES: &str = include_str!("../../../rules/default.toml");
 
 impl Places {
     /// Resolves `--repo`, `--index` and `--rules` (default: `<repo>/rules`
@@ -32,6 +32,38 @@ impl Places {
             .clone()
             .or_else(|| Some(repo.join("rules")).filter(|p| p.is_dir()));
         Ok(Places { repo, index, rules })
+    }
+
+    /// The rules folder a rule change writes to: `--rules`, else `<repo>/rules`.
+    pub fn rules_dir(&self) -> PathBuf {
+        self.rules
+            .clone()
+            .unwrap_or_else(|| self.repo.join("rules"))
+    }
+
+    /// The rule files as (name, text), with the built-in set standing in
+    /// for a repository without its own.
+    fn rule_sources(&self) -> Vec<(String, String)> {
+        let dir = self.rules_dir();
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        files.sort();
+        if files.is_empty() {
+            return vec![(
+                dir.join("default.toml").display().to_string(),
+                DEFAULT_RULES.to_string(),
+            )];
+        }
+        files
+            .into_iter()
+            .filter_map(|f| Some((f.display().to_string(), std::fs::read_to_string(&f).ok()?)))
+            .collect()
     }
 
     pub fn rule_set(&self) -> Result<RuleSet, Failure> {
@@ -100,7 +132,68 @@ pub fn check(text: &str, places: &Places) -> Result<ValidProposal, Rejected> {
         repo: &places.repo,
         known_chunk: &known,
     };
-    validate(proposal.clone(), &cx).map_err(|r| (Some(Box::new(proposal)), r.reasons))
+    let valid = validate(proposal.clone(), &cx)
+        .map_err(|r| (Some(Box::new(proposal.clone())), r.reasons))?;
+    if valid.proposal().kind == writ_proposal::Kind::RuleChange {
+        let reasons = check_rule_change(&valid, places);
+        if !reasons.is_empty() {
+            return Err((Some(Box::new(proposal)), reasons));
+        }
+    }
+    Ok(valid)
+}
+
+/// A rule change may only touch `*.toml` files in the rules folder, and
+/// the rule set it leaves behind must load.
+fn check_rule_change(valid: &ValidProposal, places: &Places) -> Vec<String> {
+    let dir = places.rules_dir();
+    let rel = dir
+        .strip_prefix(&places.repo)
+        .map(|p| p.to_string_lossy().replace('\\', "/"))
+        .unwrap_or_default();
+    let mut reasons: Vec<String> = valid
+        .targets()
+        .iter()
+        .filter(|t| {
+            rel.is_empty()
+                || !t.starts_with(&format!("{rel}/"))
+                || !t.ends_with(".toml")
+                || t[rel.len() + 1..].contains('/')
+        })
+        .map(|t| {
+            format!("a rule change may only touch *.toml files directly in `{rel}/`, not `{t}`")
+        })
+        .collect();
+    if !reasons.is_empty() {
+        return reasons;
+    }
+    let default_file = format!("{rel}/default.toml");
+    if !dir.is_dir() && !valid.targets().contains(&default_file) {
+        // The first rule file replaces the built-in rules: it must carry them.
+        return vec![format!(
+            "`{rel}/` does not exist yet, so this change would replace writ's built-in rules; create `{default_file}` with them too (as `writ rules suggest` does)"
+        )];
+    }
+    let mut sources = places.rule_sources();
+    match patched(valid, &places.repo) {
+        Ok(Patched::Clean(writes)) => {
+            for (path, content) in writes {
+                let name = path.display().to_string();
+                sources.retain(|(n, _)| *n != name);
+                if let Some(text) = content {
+                    sources.push((name, text));
+                }
+            }
+            if let Err(e) = RuleSet::parse_many(&sources) {
+                reasons.extend(
+                    e.0.iter()
+                        .map(|e| format!("the rules would not load after this change: {e}")),
+                );
+            }
+        }
+        Ok(Patched::Conflict(why)) | Err(why) => reasons.push(why),
+    }
+    reasons
 }
 
 /// Facts writ computes about a valid proposal; never taken from the proposer.

@@ -71,7 +71,7 @@ fn recorded_decision(ledger: &Ledger, id: &str) -> Option<serde_json::Value> {
         .find_map(|e| e.payload.get("decision").cloned())
 }
 
-fn reviewer(given: Option<String>, repo: &Path) -> String {
+pub fn reviewer(given: Option<String>, repo: &Path) -> String {
     given
         .or_else(|| {
             let out = std::process::Command::new("git")
@@ -177,7 +177,7 @@ pub fn review(args: ReviewArgs) -> CmdResult {
             let who = reviewer(who, &places.repo);
             let p = ledger.proposal(&id).map_err(ledger_err)?;
             // Re-run the deterministic checks: the tree may have moved on.
-            if p.state == State::Held && p.kind == "edit" {
+            if p.state == State::Held && (p.kind == "edit" || p.kind == "rule-change") {
                 let problem = match check(&p.body, &places) {
                     Err((_, reasons)) => Some(reasons.join("; ")),
                     Ok(valid) => match patched(&valid, &places.repo) {
@@ -417,10 +417,13 @@ pub fn apply(args: ApplyArgs) -> CmdResult {
         let e = ledger.refuse_transition(&pid, State::Applied, "writ:apply", &why);
         Failure::new(ExitCode::Error, e)
     };
-    if p.kind != "edit" {
+    if p.kind != "edit" && p.kind != "rule-change" {
         return Err(refuse(
             &mut ledger,
-            format!("only edit actions are applied; {} is a {}", p.id, p.kind),
+            format!(
+                "only edit and rule-change actions are applied; {} is a {}",
+                p.id, p.kind
+            ),
         ));
     }
     if p.state != State::Recorded {
@@ -471,4 +474,117 @@ pub fn apply(args: ApplyArgs) -> CmdResult {
         .map_err(ledger_err)?;
     println!("{} applied: {}", p.id, valid.targets().join(", "));
     Ok(ExitCode::Ok)
+}
+
+/// `writ rules suggest ID`: drafts an allow rule as narrow as the proposal
+/// (its exact paths, its size), as a `rule-change` diff to
+/// `<rules>/local.toml`, and sends it through the gate.
+pub fn suggest(id: &str, who: Option<String>, args: &GateArgs) -> CmdResult {
+    let places = Places::from_args(args)?;
+    let ledger = places.ledger()?;
+    let p = ledger.proposal(id).map_err(ledger_err)?;
+    drop(ledger);
+    let valid = check(&p.body, &places).map_err(|(_, r)| {
+        Failure::new(
+            ExitCode::Error,
+            anyhow!("{} is not a valid proposal: {}", p.id, r.join("; ")),
+        )
+    })?;
+    if valid.proposal().kind != writ_proposal::Kind::Edit {
+        return Err(Failure::new(
+            ExitCode::Error,
+            anyhow!(
+                "only edit proposals can seed a rule; {} is a {}",
+                p.id,
+                p.kind
+            ),
+        )
+        .hint("commands are held by rule and a rule cannot lift a hold"));
+    }
+    let q = |s: &str| serde_json::to_string(s).unwrap_or_default();
+    let stats = valid.stats();
+    let paths: Vec<String> = valid.targets().iter().map(|t| q(t)).collect();
+    let rule = format!(
+        "\n[[rule]]\nid = {}\neffect = \"allow\"\nwhy = {}\nwhen = {{ kind = [\"edit\"], paths_all = [{}], max_lines = {}, min_citations = 1, applies_cleanly = true }}\n",
+        q(&format!("allow-like-{}", p.id)),
+        q(&format!("Drafted by `writ rules suggest {}` ({}): edits this small to exactly these files.", p.id, p.title)),
+        paths.join(", "),
+        stats.added + stats.removed,
+    );
+    let dir = places.rules_dir();
+    let rel = dir
+        .strip_prefix(&places.repo)
+        .map(|r| r.to_string_lossy().into_owned())
+        .map_err(|_| {
+            Failure::new(
+                ExitCode::Error,
+                anyhow!(
+                    "the rules folder `{}` is outside the repository",
+                    dir.display()
+                ),
+            )
+        })?;
+    let mut diff = String::new();
+    if !dir.is_dir() {
+        // Writing the first rule file must not drop the built-in rules.
+        diff += &file_diff(
+            &format!("{rel}/default.toml"),
+            "",
+            crate::gate::DEFAULT_RULES,
+        );
+    }
+    let local = dir.join("local.toml");
+    let old = std::fs::read_to_string(&local).unwrap_or_default();
+    let header = if old.is_empty() {
+        "# Rules added through reviewed `rule-change` proposals.\n"
+    } else {
+        ""
+    };
+    diff += &file_diff(
+        &format!("{rel}/local.toml"),
+        &old,
+        &format!("{old}{header}{rule}"),
+    );
+    let proposal = serde_json::json!({
+        "kind": "rule-change",
+        "title": format!("Rule: allow edits like {}", p.id),
+        "rationale": format!("{} was held; this rule would allow edits to {} of at most {} changed lines.", p.id, valid.targets().join(", "), stats.added + stats.removed),
+        "citations": [],
+        "diff": diff,
+    });
+    let who = format!("human:{}", reviewer(who, &places.repo));
+    let provenance =
+        serde_json::json!({ "via": "writ rules suggest", "from_proposal": p.id, "source": who });
+    let result = intake(&proposal.to_string(), &who, provenance, &places)?;
+    if args.json {
+        println!("{}", serde_json::to_string(&result).context("encoding")?);
+    } else {
+        println!(
+            "{}  {}  (rule change drafted from {})\n{diff}",
+            result.id,
+            result.state.name(),
+            p.id
+        );
+        for r in &result.reasons {
+            println!("  refused: {r}");
+        }
+        if let Some(d) = &result.decision {
+            print_decision(d);
+        }
+    }
+    Ok(state_code(result.state))
+}
+
+/// A unified diff of one file, `old` to `new` (`old` empty: a new file).
+fn file_diff(path: &str, old: &str, new: &str) -> String {
+    let patch = diffy::create_patch(old, new).to_string();
+    let body = patch
+        .split_once("+++ modified\n")
+        .map_or(patch.as_str(), |(_, b)| b);
+    let from = if old.is_empty() {
+        "/dev/null".to_string()
+    } else {
+        format!("a/{path}")
+    };
+    format!("--- {from}\n+++ b/{path}\n{body}")
 }

@@ -39,6 +39,10 @@ pub enum Kind {
     Note,
     /// Suggest a command for a person to run; writ never runs it.
     Command,
+    /// Change the rules themselves: a diff confined to the rules folder,
+    /// drafted by `writ rules suggest` and reviewed like anything else.
+    #[serde(rename = "rule-change")]
+    RuleChange,
 }
 
 impl Kind {
@@ -48,7 +52,13 @@ impl Kind {
             Kind::Edit => "edit",
             Kind::Note => "note",
             Kind::Command => "command",
+            Kind::RuleChange => "rule-change",
         }
+    }
+
+    /// True for kinds that carry a diff (`edit`, `rule-change`).
+    pub fn has_diff(self) -> bool {
+        matches!(self, Kind::Edit | Kind::RuleChange)
     }
 }
 

@@ -28,6 +28,7 @@ pub fn schema() -> Value {
         "oneOf": [
             base("edit", "diff", json!({ "type": "string", "minLength": 1, "description": "unified diff, paths relative to the repository" })),
             base("note", "text", json!({ "type": "string", "minLength": 1 })),
+            base("rule-change", "diff", json!({ "type": "string", "minLength": 1, "description": "unified diff to *.toml files in the rules folder" })),
             base("command", "argv", json!({ "type": "array", "minItems": 1, "items": { "type": "string" }, "description": "suggested command; writ never runs it" })),
         ]
     })

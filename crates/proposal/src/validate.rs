@@ -73,7 +73,7 @@ pub fn validate(proposal: Proposal, cx: &ValidationContext<'_>) -> Result<ValidP
         reasons.push("`rationale` is empty".into());
     }
     let (needs, present) = match proposal.kind {
-        Kind::Edit => ("diff", proposal.diff.is_some()),
+        Kind::Edit | Kind::RuleChange => ("diff", proposal.diff.is_some()),
         Kind::Note => ("text", proposal.text.is_some()),
         Kind::Command => ("argv", proposal.argv.is_some()),
     };
@@ -119,7 +119,7 @@ pub fn validate(proposal: Proposal, cx: &ValidationContext<'_>) -> Result<ValidP
     }
     let mut patches = Vec::new();
     let mut targets = Vec::new();
-    if let (Kind::Edit, Some(diff)) = (proposal.kind, &proposal.diff) {
+    if let (true, Some(diff)) = (proposal.kind.has_diff(), &proposal.diff) {
         match parse_diff(diff) {
             Err(e) => reasons.push(format!("the diff is malformed: {e}")),
             Ok(parsed) => {

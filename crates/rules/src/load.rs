@@ -180,9 +180,14 @@ fn never_matches(w: &When) -> Option<String> {
         || w.paths_all.is_some()
         || w.applies_cleanly == Some(true)
         || w.targets_tracked.is_some();
-    if edit_only && w.kind.as_ref().is_some_and(|k| !k.contains(&Kind::Edit)) {
+    if edit_only
+        && w.kind
+            .as_ref()
+            .is_some_and(|k| !k.iter().any(|k| k.has_diff()))
+    {
         return Some(
-            "path and diff predicates only match `edit` proposals, which `kind` excludes".into(),
+            "path and diff predicates only match `edit` and `rule-change` proposals, which `kind` excludes"
+                .into(),
         );
     }
     None
