@@ -408,3 +408,61 @@ fn a_rule_change_outside_the_rules_folder_or_breaking_them_is_refused() {
         "{out}"
     );
 }
+
+#[test]
+fn sigkill_during_proposals_leaves_every_proposal_in_a_defined_state() {
+    let (repo, cid) = repo();
+    let file = repo.path().join("p.json");
+    std::fs::write(
+        &file,
+        edit("src/main.rs", "fn main() {}", "fn main() { }", &[cid]).to_string(),
+    )
+    .unwrap();
+    // Start proposals and kill them at staggered moments, several at once.
+    for round in 0..6u64 {
+        let children: Vec<_> = (0..3)
+            .map(|_| {
+                common::writ_cmd(repo.path(), &["propose", "--file", file.to_str().unwrap()])
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        std::thread::sleep(std::time::Duration::from_millis(5 + round * 7));
+        for mut c in children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+    common::assert_ok(&repo.writ(&["verify"]), &["verify"]);
+    let conn = rusqlite::Connection::open(repo.path().join(".writ/ledger.sqlite")).unwrap();
+    // Every proposal has a state, and it is the target of its last transition.
+    let orphans: i64 = conn
+        .query_row("SELECT COUNT(*) FROM proposals p LEFT JOIN state s ON s.proposal_id = p.id WHERE s.state IS NULL", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(orphans, 0);
+    let mismatched: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM state s WHERE s.state != (SELECT to_state FROM events e WHERE e.proposal_id = s.proposal_id AND e.kind = 'transition' ORDER BY seq DESC LIMIT 1)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(mismatched, 0);
+    // A killed intake never leaves an allowed proposal without its action.
+    let allowed_without_action: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM state s WHERE s.state IN ('allowed', 'approved')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(allowed_without_action, 0);
+    // And the ledger still works afterwards.
+    let (code, _) = propose(
+        &repo,
+        &edit("src/main.rs", "fn main() {}", "fn main() { }", &[cid]),
+    );
+    assert_eq!(code, 10);
+}
