@@ -130,3 +130,26 @@ fn the_index_never_loads_a_model_itself() {
         &["candle-core", "writ-embed", "writ-rules", "writ-proposal"],
     );
 }
+
+#[test]
+fn the_inference_crate_can_only_generate() {
+    assert_cannot_reach(
+        "writ-llm",
+        &[
+            "writ-ledger",
+            "writ-rules",
+            "writ-index",
+            "writ-proposal",
+            "rusqlite",
+            "faiss",
+        ],
+    );
+}
+
+#[test]
+fn the_ledger_cannot_reach_a_model() {
+    assert_cannot_reach(
+        "writ-ledger",
+        &["candle-core", "writ-llm", "writ-embed", "faiss"],
+    );
+}

@@ -1,8 +1,9 @@
 //! writ's shared vocabulary: plain-data types and the traits that let the
 //! index and the CLI talk about models without depending on a model runtime.
 //!
-//! Invariant: this crate does no I/O and depends on no model runtime, store
-//! or index, so every other crate may depend on it.
+//! Invariant: this crate depends on no model runtime, store or index, so
+//! every other crate may depend on it. Its one piece of I/O is
+//! [`sha256_file`], which every model crate needs to identify its weights.
 //!
 //! ```
 //! use writ_core::Language;
@@ -12,7 +13,9 @@
 #![deny(missing_docs)]
 
 mod embedder;
+mod hash;
 mod language;
 
 pub use embedder::{EmbedError, Embedder, ModelInfo};
+pub use hash::sha256_file;
 pub use language::Language;

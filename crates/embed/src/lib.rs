@@ -16,8 +16,7 @@
 //! ```
 #![deny(missing_docs)]
 
-mod hash;
 mod minilm;
 
-pub use hash::sha256_file;
 pub use minilm::{LoadError, MiniLm, MiniLmOptions};
+pub use writ_core::sha256_file;

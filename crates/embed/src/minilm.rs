@@ -152,7 +152,7 @@ impl MiniLm {
         let vb = VarBuilder::from_tensors(tensors, DType::F32, &device);
         let model = BertModel::load(vb, &config).map_err(weights_err)?;
 
-        let sha256 = crate::sha256_file(&weights_path).map_err(|source| LoadError::Io {
+        let sha256 = writ_core::sha256_file(&weights_path).map_err(|source| LoadError::Io {
             path: weights_path.clone(),
             source,
         })?;

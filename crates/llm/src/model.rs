@@ -1,0 +1,379 @@
+//! Loading a GGUF model and generating from it.
+
+use crate::chat::{ChatTemplate, Message};
+use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
+use candle_core::{Device, Tensor};
+use candle_transformers::generation::LogitsProcessor;
+use candle_transformers::models::{quantized_llama, quantized_qwen2};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use tokenizers::Tokenizer;
+
+/// Why a model could not be loaded or run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LlmError {
+    /// The file could not be read.
+    #[error("`{}`: {source}", path.display())]
+    Io {
+        /// The model file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The file is not a GGUF model writ can run.
+    #[error("`{}` cannot be used: {message}", path.display())]
+    Unsupported {
+        /// The model file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// Tokenizing or running the model failed.
+    #[error("generation failed: {0}")]
+    Run(String),
+}
+
+/// Identity of a loaded model, recorded with every proposal it makes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LlmInfo {
+    /// The GGUF file.
+    pub path: PathBuf,
+    /// sha256 of the file.
+    pub sha256: String,
+    /// `general.architecture`: `llama` or `qwen2`.
+    pub architecture: String,
+    /// `general.name`.
+    pub name: String,
+    /// Context window in tokens.
+    pub context_length: usize,
+    /// The chat format.
+    pub template: ChatTemplate,
+}
+
+/// How to generate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GenerateOptions {
+    /// Most tokens to generate. Default: 256.
+    pub max_tokens: usize,
+    /// Sampling temperature; `None` (the default) is greedy decoding.
+    pub temperature: Option<f64>,
+    /// Seed for sampling (ignored when greedy). Default: 0.
+    pub seed: u64,
+}
+
+impl Default for GenerateOptions {
+    fn default() -> Self {
+        GenerateOptions {
+            max_tokens: 256,
+            temperature: None,
+            seed: 0,
+        }
+    }
+}
+
+/// Why generation stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// An end-of-turn token.
+    EndOfTurn,
+    /// `max_tokens` reached.
+    MaxTokens,
+    /// The context window is full.
+    ContextFull,
+}
+
+/// The result of one generation.
+#[derive(Debug, Clone)]
+pub struct Generation {
+    /// Prompt length in tokens.
+    pub prompt_tokens: usize,
+    /// Generated token ids (without the stop token).
+    pub tokens: Vec<u32>,
+    /// Generated text.
+    pub text: String,
+    /// Why it stopped.
+    pub stop: StopReason,
+    /// Seconds spent on the prompt.
+    pub prefill_seconds: f64,
+    /// Seconds spent generating.
+    pub decode_seconds: f64,
+}
+
+enum Weights {
+    Llama(quantized_llama::ModelWeights),
+    Qwen2(quantized_qwen2::ModelWeights),
+}
+
+impl Weights {
+    fn forward(&mut self, x: &Tensor, pos: usize) -> candle_core::Result<Tensor> {
+        match self {
+            Weights::Llama(m) => m.forward(x, pos),
+            Weights::Qwen2(m) => m.forward(x, pos),
+        }
+    }
+
+    /// Drops the KV cache: each generation starts from an empty context.
+    fn reset(&mut self) {
+        match self {
+            Weights::Llama(m) => m.clear_kv_cache(),
+            Weights::Qwen2(m) => m.clear_kv_cache(),
+        }
+    }
+}
+
+/// How to load a model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// Re-encode Q4_1 weights as Q8_0 at load. candle has SIMD kernels for
+    /// Q8_0 and none for Q4_1, so prompt processing is several times
+    /// faster, for about twice the weight memory; Q8_0 holds every Q4_1
+    /// value almost exactly. Default: true.
+    pub requantize_q4_1: bool,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            requantize_q4_1: true,
+        }
+    }
+}
+
+/// Re-encodes the Q4_1 tensors of `content` as Q8_0 into an in-memory GGUF.
+fn requantize(
+    content: &gguf_file::Content,
+    file: &mut std::fs::File,
+    device: &Device,
+) -> candle_core::Result<(gguf_file::Content, std::io::Cursor<Vec<u8>>)> {
+    let mut names: Vec<&String> = content.tensor_infos.keys().collect();
+    names.sort();
+    let mut tensors = Vec::with_capacity(names.len());
+    for name in names {
+        let q = content.tensor(file, name, device)?;
+        let q = if q.dtype() == GgmlDType::Q4_1 {
+            QTensor::quantize(&q.dequantize(device)?, GgmlDType::Q8_0)?
+        } else {
+            q
+        };
+        tensors.push((name.as_str(), q));
+    }
+    let metadata: Vec<(&str, &gguf_file::Value)> = content
+        .metadata
+        .iter()
+        .map(|(k, v)| (k.as_str(), v))
+        .collect();
+    let refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(n, q)| (*n, q)).collect();
+    let mut buf = std::io::Cursor::new(Vec::new());
+    gguf_file::write(&mut buf, &metadata, &refs)?;
+    buf.set_position(0);
+    let content = gguf_file::Content::read(&mut buf)?;
+    Ok((content, buf))
+}
+
+/// Builds the model of `architecture` from GGUF `content` read from `reader`.
+fn build<R: std::io::Read + std::io::Seek>(
+    architecture: &str,
+    content: gguf_file::Content,
+    reader: &mut R,
+    device: &Device,
+) -> Result<Weights, String> {
+    match architecture {
+        "llama" => quantized_llama::ModelWeights::from_gguf(content, reader, device)
+            .map(Weights::Llama)
+            .map_err(|e| e.to_string()),
+        "qwen2" => quantized_qwen2::ModelWeights::from_gguf(content, reader, device)
+            .map(Weights::Qwen2)
+            .map_err(|e| e.to_string()),
+        other => Err(format!(
+            "architecture `{other}` is not supported (llama, qwen2)"
+        )),
+    }
+}
+
+/// A loaded local model.
+pub struct LocalLlm {
+    weights: Weights,
+    tokenizer: Tokenizer,
+    info: LlmInfo,
+    stop_ids: Vec<u32>,
+    device: Device,
+}
+
+fn meta_str(ct: &gguf_file::Content, key: &str) -> Option<String> {
+    ct.metadata
+        .get(key)
+        .and_then(|v| v.to_string().ok())
+        .cloned()
+}
+
+impl LocalLlm {
+    /// Loads a GGUF model file with the default options.
+    pub fn load(path: &Path) -> Result<LocalLlm, LlmError> {
+        LocalLlm::load_with(path, LoadOptions::default())
+    }
+
+    /// Loads a GGUF model file.
+    pub fn load_with(path: &Path, options: LoadOptions) -> Result<LocalLlm, LlmError> {
+        let io = |source| LlmError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let unsupported = |message: String| LlmError::Unsupported {
+            path: path.to_path_buf(),
+            message,
+        };
+        let mut file = std::fs::File::open(path).map_err(io)?;
+        let content = gguf_file::Content::read(&mut file)
+            .map_err(|e| unsupported(format!("not a GGUF file: {e}")))?;
+        let tokenizer = crate::tokenizer::tokenizer_from_gguf(&content)
+            .map_err(|e| unsupported(format!("tokenizer: {e}")))?;
+        let architecture = meta_str(&content, "general.architecture").unwrap_or_default();
+        let name = meta_str(&content, "general.name").unwrap_or_default();
+        let template_text = meta_str(&content, "tokenizer.chat_template").unwrap_or_default();
+        let template = ChatTemplate::detect(&template_text).ok_or_else(|| {
+            unsupported("no ChatML or Llama 3 chat template in the GGUF metadata".into())
+        })?;
+        let context_length = content
+            .metadata
+            .get(&format!("{architecture}.context_length"))
+            .and_then(|v| v.to_u32().ok())
+            .unwrap_or(2048) as usize;
+        let device = Device::Cpu;
+        let has_q4_1 = content
+            .tensor_infos
+            .values()
+            .any(|t| t.ggml_dtype == GgmlDType::Q4_1);
+        let weights = if options.requantize_q4_1 && has_q4_1 {
+            let (content, mut buf) = requantize(&content, &mut file, &device)
+                .map_err(|e| unsupported(format!("requantizing: {e}")))?;
+            build(&architecture, content, &mut buf, &device)
+        } else {
+            build(&architecture, content, &mut file, &device)
+        }
+        .map_err(unsupported)?;
+        let stop_ids = template
+            .stop_tokens()
+            .iter()
+            .filter_map(|t| tokenizer.token_to_id(t))
+            .collect();
+        let sha256 = writ_core::sha256_file(path).map_err(io)?;
+        Ok(LocalLlm {
+            weights,
+            tokenizer,
+            info: LlmInfo {
+                path: path.to_path_buf(),
+                sha256,
+                architecture,
+                name,
+                context_length,
+                template,
+            },
+            stop_ids,
+            device,
+        })
+    }
+
+    /// The model's identity.
+    pub fn info(&self) -> &LlmInfo {
+        &self.info
+    }
+
+    /// The model's tokenizer.
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    /// Token ids of `text` (special tokens in it are recognised).
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>, LlmError> {
+        self.tokenizer
+            .encode(text, false)
+            .map(|e| e.get_ids().to_vec())
+            .map_err(|e| LlmError::Run(e.to_string()))
+    }
+
+    /// Renders a conversation in the model's chat format.
+    pub fn render(&self, messages: &[Message]) -> String {
+        self.info.template.render(messages)
+    }
+
+    /// Generates a continuation of `prompt`; `on_text` receives each new
+    /// piece of text as it is decoded.
+    pub fn generate(
+        &mut self,
+        prompt: &str,
+        options: &GenerateOptions,
+        on_text: &mut dyn FnMut(&str),
+    ) -> Result<Generation, LlmError> {
+        let run = |e: candle_core::Error| LlmError::Run(e.to_string());
+        self.weights.reset();
+        let prompt_ids = self.encode(prompt)?;
+        if prompt_ids.is_empty() {
+            return Err(LlmError::Run("empty prompt".into()));
+        }
+        if prompt_ids.len() >= self.info.context_length {
+            return Err(LlmError::Run(format!(
+                "prompt of {} tokens does not fit the context window of {}",
+                prompt_ids.len(),
+                self.info.context_length
+            )));
+        }
+        let mut sampler = LogitsProcessor::new(options.seed, options.temperature, None);
+        let started = Instant::now();
+        let input = Tensor::new(prompt_ids.as_slice(), &self.device)
+            .and_then(|t| t.unsqueeze(0))
+            .map_err(run)?;
+        let logits = self
+            .weights
+            .forward(&input, 0)
+            .and_then(|l| l.squeeze(0))
+            .map_err(run)?;
+        let mut next = sampler.sample(&logits).map_err(run)?;
+        let prefill_seconds = started.elapsed().as_secs_f64();
+        let started = Instant::now();
+        let mut tokens = Vec::new();
+        let mut printed = 0;
+        let stop = loop {
+            if self.stop_ids.contains(&next) {
+                break StopReason::EndOfTurn;
+            }
+            tokens.push(next);
+            let text = self
+                .tokenizer
+                .decode(&tokens, true)
+                .map_err(|e| LlmError::Run(e.to_string()))?;
+            if text.len() > printed && text.is_char_boundary(printed) {
+                on_text(&text[printed..]);
+                printed = text.len();
+            }
+            if tokens.len() >= options.max_tokens {
+                break StopReason::MaxTokens;
+            }
+            let pos = prompt_ids.len() + tokens.len() - 1;
+            if pos + 1 >= self.info.context_length {
+                break StopReason::ContextFull;
+            }
+            let input = Tensor::new(&[next], &self.device)
+                .and_then(|t| t.unsqueeze(0))
+                .map_err(run)?;
+            let logits = self
+                .weights
+                .forward(&input, pos)
+                .and_then(|l| l.squeeze(0))
+                .map_err(run)?;
+            next = sampler.sample(&logits).map_err(run)?;
+        };
+        let text = self
+            .tokenizer
+            .decode(&tokens, true)
+            .map_err(|e| LlmError::Run(e.to_string()))?;
+        Ok(Generation {
+            prompt_tokens: prompt_ids.len(),
+            tokens,
+            text,
+            stop,
+            prefill_seconds,
+            decode_seconds: started.elapsed().as_secs_f64(),
+        })
+    }
+}

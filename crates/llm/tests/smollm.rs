@@ -1,0 +1,86 @@
+//! The pinned SmolLM2-135M-Instruct GGUF, for real: tokenizer ids as the
+//! model was trained (checked against llama.cpp's tokenizer), round trips,
+//! and reproducible greedy generation.
+
+#![allow(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests fail by panicking"
+)]
+
+use std::path::PathBuf;
+use writ_llm::{ChatTemplate, GenerateOptions, LocalLlm, Message, StopReason};
+
+fn model_path() -> PathBuf {
+    let cache = std::env::var_os("WRIT_MODELS")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/writ/models")))
+        .unwrap();
+    let p = cache.join("smollm2-135m-instruct-q4_1/model.gguf");
+    assert!(
+        p.is_file(),
+        "`{}` is missing: the test command fetches it (models/fetch.sh)",
+        p.display()
+    );
+    p
+}
+
+/// A fixed text and its ids from llama.cpp (llama-cpp-python 0.3,
+/// `Llama(vocab_only=True).tokenize(text, add_bos=False, special=True)`).
+const TEXT: &str =
+    "<|im_start|>user\nFix the bug in parse_config() at line 2024, please!<|im_end|>";
+const LLAMA_CPP_IDS: &[u32] = &[
+    1, 4093, 198, 54, 1088, 260, 15630, 281, 12865, 79, 3797, 1000, 418, 1761, 216, 34, 32, 34, 36,
+    28, 5361, 17, 2,
+];
+
+#[test]
+fn tokenizer_matches_llama_cpp_and_round_trips() {
+    let llm = LocalLlm::load(&model_path()).unwrap();
+    assert_eq!(llm.info().template, ChatTemplate::ChatMl);
+    assert_eq!(llm.info().architecture, "llama");
+    let ids = llm.encode(TEXT).unwrap();
+    assert_eq!(ids, LLAMA_CPP_IDS, "ids differ from llama.cpp's");
+    // Special tokens are single ids; digits are split one by one.
+    assert_eq!(llm.encode("<|im_start|>").unwrap().len(), 1);
+    assert_eq!(llm.encode("2024").unwrap().len(), 4);
+    // No prefix space: "hello" alone is not " hello".
+    assert_ne!(llm.encode("hello").unwrap(), llm.encode(" hello").unwrap());
+    let back = llm.tokenizer().decode(&ids, false).unwrap();
+    assert_eq!(back, TEXT);
+}
+
+#[test]
+fn greedy_generation_is_reproducible_and_bounded() {
+    let mut llm = LocalLlm::load(&model_path()).unwrap();
+    let prompt = llm.render(&[Message::new(
+        "user",
+        "What is the capital of France? Answer in one sentence.",
+    )]);
+    let options = GenerateOptions {
+        max_tokens: 24,
+        ..Default::default()
+    };
+    let mut streamed = String::new();
+    let a = llm
+        .generate(&prompt, &options, &mut |t| streamed.push_str(t))
+        .unwrap();
+    let b = llm.generate(&prompt, &options, &mut |_| {}).unwrap();
+    assert_eq!(a.tokens, b.tokens, "greedy decoding must be deterministic");
+    assert_eq!(a.text, b.text);
+    assert_eq!(streamed, a.text, "streamed pieces add up to the text");
+    assert!(a.text.contains("Paris"), "{}", a.text);
+    assert!(a.tokens.len() <= 24);
+    let short = llm
+        .generate(
+            &prompt,
+            &GenerateOptions {
+                max_tokens: 3,
+                ..Default::default()
+            },
+            &mut |_| {},
+        )
+        .unwrap();
+    assert_eq!((short.tokens.len(), short.stop), (3, StopReason::MaxTokens));
+}
