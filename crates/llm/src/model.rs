@@ -297,6 +297,32 @@ impl LocalLlm {
         self.info.template.render(messages)
     }
 
+    /// The model's greedy next-token prediction after each prefix of `ids`
+    /// (teacher forcing, one token at a time through the KV cache): the
+    /// basis for comparing two encodings of the same weights.
+    pub fn predictions(&mut self, ids: &[u32]) -> Result<Vec<u32>, LlmError> {
+        let run = |e: candle_core::Error| LlmError::Run(e.to_string());
+        self.weights.reset();
+        let mut out = Vec::with_capacity(ids.len());
+        for (pos, &id) in ids.iter().enumerate() {
+            let input = Tensor::new(&[id], &self.device)
+                .and_then(|t| t.unsqueeze(0))
+                .map_err(run)?;
+            let logits = self
+                .weights
+                .forward(&input, pos)
+                .and_then(|l| l.squeeze(0))
+                .map_err(run)?;
+            out.push(
+                logits
+                    .argmax(0)
+                    .and_then(|a| a.to_scalar::<u32>())
+                    .map_err(run)?,
+            );
+        }
+        Ok(out)
+    }
+
     /// Generates a continuation of `prompt`; `on_text` receives each new
     /// piece of text as it is decoded.
     pub fn generate(

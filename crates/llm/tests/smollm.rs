@@ -10,7 +10,7 @@
 )]
 
 use std::path::PathBuf;
-use writ_llm::{ChatTemplate, GenerateOptions, LocalLlm, Message, StopReason};
+use writ_llm::{ChatTemplate, GenerateOptions, LoadOptions, LocalLlm, Message, StopReason};
 
 fn model_path() -> PathBuf {
     let cache = std::env::var_os("WRIT_MODELS")
@@ -83,4 +83,35 @@ fn greedy_generation_is_reproducible_and_bounded() {
         )
         .unwrap();
     assert_eq!((short.tokens.len(), short.stop), (3, StopReason::MaxTokens));
+}
+
+#[test]
+fn requantized_weights_predict_like_the_files_own() {
+    // A fixed paragraph of real third-party code (requests' utils.py).
+    // Measured: 109 of 116 next-token predictions agree (0.94).
+    let text = "def get_encoding_from_headers(headers):\n    content_type = headers.get(\"content-type\")\n    if not content_type:\n        return None\n    content_type, params = _parse_content_type_header(content_type)\n    if \"charset\" in params:\n        return params[\"charset\"].strip(\"'\\\"\")\n    if \"text\" in content_type:\n        return \"ISO-8859-1\"\n    if \"application/json\" in content_type:\n        return \"utf-8\"\n";
+    let mut fast = LocalLlm::load(&model_path()).unwrap();
+    let mut exact = LocalLlm::load_with(
+        &model_path(),
+        LoadOptions {
+            requantize_q4_1: false,
+        },
+    )
+    .unwrap();
+    let ids = fast.encode(text).unwrap();
+    assert!(ids.len() > 60);
+    let a = fast.predictions(&ids).unwrap();
+    let b = exact.predictions(&ids).unwrap();
+    let same = a.iter().zip(&b).filter(|(x, y)| x == y).count();
+    let agreement = same as f64 / ids.len() as f64;
+    eprintln!(
+        "top-1 agreement Q8_0 vs Q4_1: {same}/{} = {agreement:.3}",
+        ids.len()
+    );
+    assert!(
+        agreement >= 0.9,
+        "requantization changed {} of {} predictions",
+        ids.len() - same,
+        ids.len()
+    );
 }
