@@ -366,24 +366,9 @@ impl Ledger {
     ) -> Result<LedgerError, LedgerError> {
         let tx = self.conn.transaction()?;
         let from = current(&tx, id)?.ok_or_else(|| LedgerError::Unknown(id.to_string()))?;
-        let seq = append(
-            &tx,
-            id,
-            "refused-transition",
-            Some(from),
-            to,
-            actor,
-            reason,
-            "{}",
-        )?;
+        let refusal = refuse_in(&tx, id, from, to, actor, reason)?;
         tx.commit()?;
-        Ok(LedgerError::Refused {
-            id: id.into(),
-            from: from.name().into(),
-            to: to.name().into(),
-            reason: reason.into(),
-            seq,
-        })
+        Ok(refusal)
     }
 
     /// The one door for state changes: checks the transition table, appends
@@ -401,24 +386,9 @@ impl Ledger {
         let from = current(&tx, id)?.ok_or_else(|| LedgerError::Unknown(id.to_string()))?;
         if !allowed_transition(Some(from), to) {
             let why = format!("{} -> {} is not in the lifecycle", from.name(), to.name());
-            let seq = append(
-                &tx,
-                id,
-                "refused-transition",
-                Some(from),
-                to,
-                actor,
-                &why,
-                "{}",
-            )?;
+            let refusal = refuse_in(&tx, id, from, to, actor, &why)?;
             tx.commit()?;
-            return Err(LedgerError::Refused {
-                id: id.into(),
-                from: from.name().into(),
-                to: to.name().into(),
-                reason: why,
-                seq,
-            });
+            return Err(refusal);
         }
         let basis = append(
             &tx,
@@ -583,6 +553,35 @@ fn row_to_proposal(r: &rusqlite::Row<'_>) -> rusqlite::Result<ProposalRow> {
         provenance: serde_json::from_str(&prov).unwrap_or(serde_json::Value::Null),
         state: State::parse(&state).unwrap_or(State::Proposed),
         first_seq: r.get(7)?,
+    })
+}
+
+/// Appends a refused-transition event (the state does not move) and
+/// returns the error that reports it.
+fn refuse_in(
+    tx: &Transaction<'_>,
+    id: &str,
+    from: State,
+    to: State,
+    actor: &str,
+    reason: &str,
+) -> Result<LedgerError, LedgerError> {
+    let seq = append(
+        tx,
+        id,
+        "refused-transition",
+        Some(from),
+        to,
+        actor,
+        reason,
+        "{}",
+    )?;
+    Ok(LedgerError::Refused {
+        id: id.into(),
+        from: from.name().into(),
+        to: to.name().into(),
+        reason: reason.into(),
+        seq,
     })
 }
 

@@ -297,6 +297,19 @@ impl LocalLlm {
         self.info.template.render(messages)
     }
 
+    /// Feeds one token at position `pos` (the KV cache holds the rest) and
+    /// returns the next-token logits.
+    fn step(&mut self, id: u32, pos: usize) -> Result<Tensor, LlmError> {
+        let run = |e: candle_core::Error| LlmError::Run(e.to_string());
+        let input = Tensor::new(&[id], &self.device)
+            .and_then(|t| t.unsqueeze(0))
+            .map_err(run)?;
+        self.weights
+            .forward(&input, pos)
+            .and_then(|l| l.squeeze(0))
+            .map_err(run)
+    }
+
     /// The model's greedy next-token prediction after each prefix of `ids`
     /// (teacher forcing, one token at a time through the KV cache): the
     /// basis for comparing two encodings of the same weights.
@@ -305,14 +318,7 @@ impl LocalLlm {
         self.weights.reset();
         let mut out = Vec::with_capacity(ids.len());
         for (pos, &id) in ids.iter().enumerate() {
-            let input = Tensor::new(&[id], &self.device)
-                .and_then(|t| t.unsqueeze(0))
-                .map_err(run)?;
-            let logits = self
-                .weights
-                .forward(&input, pos)
-                .and_then(|l| l.squeeze(0))
-                .map_err(run)?;
+            let logits = self.step(id, pos)?;
             out.push(
                 logits
                     .argmax(0)
@@ -379,14 +385,7 @@ impl LocalLlm {
             if pos + 1 >= self.info.context_length {
                 break StopReason::ContextFull;
             }
-            let input = Tensor::new(&[next], &self.device)
-                .and_then(|t| t.unsqueeze(0))
-                .map_err(run)?;
-            let logits = self
-                .weights
-                .forward(&input, pos)
-                .and_then(|l| l.squeeze(0))
-                .map_err(run)?;
+            let logits = self.step(next, pos)?;
             next = sampler.sample(&logits).map_err(run)?;
         };
         let text = self
