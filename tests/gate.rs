@@ -466,3 +466,32 @@ fn sigkill_during_proposals_leaves_every_proposal_in_a_defined_state() {
     );
     assert_eq!(code, 10);
 }
+
+#[test]
+fn concurrent_proposers_are_all_recorded() {
+    // Regression: deferred ledger transactions made 7 of 8 concurrent
+    // `writ propose` fail with "database is locked", losing the proposals.
+    let (repo, cid) = repo();
+    let file = repo.path().join("p.json");
+    std::fs::write(
+        &file,
+        edit("src/main.rs", "fn main() {}", "fn main() { }", &[cid]).to_string(),
+    )
+    .unwrap();
+    let children: Vec<_> = (0..8)
+        .map(|_| {
+            common::writ_cmd(repo.path(), &["propose", "--file", file.to_str().unwrap()])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(10), "{}", text(&out.stderr));
+    }
+    let queue = repo.writ_json(&["review"]);
+    assert_eq!(queue.as_array().unwrap().len(), 8);
+    common::assert_ok(&repo.writ(&["verify"]), &["verify"]);
+}

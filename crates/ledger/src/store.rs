@@ -2,7 +2,7 @@
 
 use crate::allowed_transition;
 use crate::chain::{event_hash, Checkpoint, VerifyReport, GENESIS};
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use writ_rules::{Decision, Outcome};
@@ -243,6 +243,16 @@ impl Ledger {
         })
     }
 
+    /// A write transaction that takes the write lock at once (IMMEDIATE):
+    /// every write here reads (the last hash, the next id) before it writes,
+    /// and a deferred transaction upgrading to a writer fails with "database
+    /// is locked" instead of waiting, so concurrent proposers would lose
+    /// proposals. With the lock taken up front they queue on the busy timeout.
+    fn write(&mut self) -> rusqlite::Result<Transaction<'_>> {
+        self.conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+    }
+
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
@@ -262,7 +272,7 @@ impl Ledger {
         body: &str,
         provenance: &serde_json::Value,
     ) -> Result<String, LedgerError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.write()?;
         let n: i64 = tx.query_row("SELECT COUNT(*) FROM proposals", [], |r| r.get(0))?;
         let id = format!("P{}", n + 1);
         let prov = provenance.to_string();
@@ -364,7 +374,7 @@ impl Ledger {
         actor: &str,
         reason: &str,
     ) -> Result<LedgerError, LedgerError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.write()?;
         let from = current(&tx, id)?.ok_or_else(|| LedgerError::Unknown(id.to_string()))?;
         let refusal = refuse_in(&tx, id, from, to, actor, reason)?;
         tx.commit()?;
@@ -382,7 +392,7 @@ impl Ledger {
         reason: &str,
         payload: serde_json::Value,
     ) -> Result<State, LedgerError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.write()?;
         let from = current(&tx, id)?.ok_or_else(|| LedgerError::Unknown(id.to_string()))?;
         if !allowed_transition(Some(from), to) {
             let why = format!("{} -> {} is not in the lifecycle", from.name(), to.name());
