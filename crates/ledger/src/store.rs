@@ -441,9 +441,7 @@ impl Ledger {
         let id = self.resolve(id)?;
         self.conn
             .query_row(
-                "SELECT p.id, p.source, p.kind, p.title, p.body, p.provenance, s.state,
-                        (SELECT MIN(seq) FROM events e WHERE e.proposal_id = p.id)
-                 FROM proposals p JOIN state s ON s.proposal_id = p.id WHERE p.id = ?1",
+                &format!("{SELECT_PROPOSALS} WHERE p.id = ?1"),
                 [&id],
                 row_to_proposal,
             )
@@ -467,12 +465,9 @@ impl Ledger {
 
     /// Proposals, oldest first, optionally in one state.
     pub fn proposals(&self, state: Option<State>) -> Result<Vec<ProposalRow>, LedgerError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT p.id, p.source, p.kind, p.title, p.body, p.provenance, s.state,
-                    (SELECT MIN(seq) FROM events e WHERE e.proposal_id = p.id) AS first
-             FROM proposals p JOIN state s ON s.proposal_id = p.id
-             WHERE ?1 IS NULL OR s.state = ?1 ORDER BY first",
-        )?;
+        let mut stmt = self.conn.prepare(&format!(
+            "{SELECT_PROPOSALS} WHERE ?1 IS NULL OR s.state = ?1 ORDER BY first"
+        ))?;
         let rows = stmt.query_map([state.map(State::name)], row_to_proposal)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
@@ -550,6 +545,13 @@ impl Ledger {
         })
     }
 }
+
+/// The columns `row_to_proposal` reads, with each proposal's state and
+/// first sequence number (`first`).
+const SELECT_PROPOSALS: &str =
+    "SELECT p.id, p.source, p.kind, p.title, p.body, p.provenance, s.state,
+        (SELECT MIN(seq) FROM events e WHERE e.proposal_id = p.id) AS first
+    FROM proposals p JOIN state s ON s.proposal_id = p.id";
 
 fn row_to_proposal(r: &rusqlite::Row<'_>) -> rusqlite::Result<ProposalRow> {
     let prov: String = r.get(5)?;
