@@ -27,9 +27,12 @@ impl Places {
     pub fn from_args(args: &crate::args::GateArgs) -> Result<Places, Failure> {
         let repo = crate::models::find_repo(args.repo.as_deref())?;
         let index = args.index.clone().unwrap_or_else(|| repo.join(".writ"));
+        // A given --rules folder is made absolute and canonical, so a rule
+        // change's targets can be checked against it relative to the repo.
         let rules = args
             .rules
-            .clone()
+            .as_ref()
+            .map(|r| r.canonicalize().unwrap_or_else(|_| r.clone()))
             .or_else(|| Some(repo.join("rules")).filter(|p| p.is_dir()));
         Ok(Places { repo, index, rules })
     }

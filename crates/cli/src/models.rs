@@ -134,6 +134,9 @@ pub fn find_repo(explicit: Option<&Path>) -> Result<PathBuf, Failure> {
         return existing(p);
     }
     let cwd = std::env::current_dir().map_err(|e| Failure::new(ExitCode::Error, e))?;
+    // Canonical, like an explicit --repo, so paths built from it compare
+    // with other canonical paths (the rules folder, diff targets).
+    let cwd = cwd.canonicalize().unwrap_or(cwd);
     let mut dir = cwd.as_path();
     loop {
         if dir.join(".writ").is_dir() {
