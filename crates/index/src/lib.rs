@@ -40,6 +40,6 @@ pub use indexer::{embed_text, IndexOptions, IndexReport, Indexer, Progress};
 pub use lock::{IndexLock, LOCK_FILE};
 pub use search::{Hit, SearchMode, SearchOptions, Searcher};
 pub use status::{status, StaleFile, Status};
-pub use store::{ignore_self, Catalog, Manifest, CATALOG_FILE, FORMAT_VERSION};
+pub use store::{ignore_self, Catalog, ChunkRecord, Manifest, CATALOG_FILE, FORMAT_VERSION};
 pub use vectors::{faiss_path, VectorIndex};
 pub use walk::{walk, Skipped, WalkOptions, WalkResult, WalkedFile};

@@ -79,6 +79,9 @@ pub struct Hit {
     /// The chunk's text.
     #[serde(skip)]
     pub text: String,
+    /// blake3 of the chunk's language, symbol and text (the catalog's
+    /// content hash): what a recorded citation pins.
+    pub text_hash: String,
 }
 
 /// Reciprocal-rank-fusion constant (the usual 60).
@@ -141,11 +144,13 @@ impl<'e> Searcher<'e> {
     pub fn search(&mut self, query: &str, options: &SearchOptions) -> Result<Vec<Hit>> {
         let allowed = self.allowed_ids(options)?;
         let mut vector_hits = Vec::new();
+        let mut query_vector = None;
         if options.mode != SearchMode::Lexical {
             let q = self.embedder.embed(&[query])?;
             vector_hits =
                 self.vectors
                     .search(&q, DEPTH.max(options.k), allowed.as_deref(), &self.dir)?;
+            query_vector = Some(q);
         }
         let mut lexical_hits = Vec::new();
         if options.mode != SearchMode::Vector {
@@ -174,7 +179,7 @@ impl<'e> Searcher<'e> {
                 }
             }
         }
-        let mut hits = self.hydrate(&scores)?;
+        let mut hits = self.hydrate(&scores, query_vector.as_deref())?;
         hits.sort_by(|a, b| {
             b.score
                 .total_cmp(&a.score)
@@ -265,22 +270,39 @@ impl<'e> Searcher<'e> {
         Ok(rows)
     }
 
-    /// Loads path, lines and text for scored chunk ids.
-    fn hydrate(&self, scores: &HashMap<i64, (f64, Option<f32>)>) -> Result<Vec<Hit>> {
+    /// Loads path, lines and text for scored chunk ids. With the query's
+    /// vector, every hit gets its cosine similarity, including hits only
+    /// the lexical engine found (rules gate on it as `min_citation_score`).
+    fn hydrate(
+        &self,
+        scores: &HashMap<i64, (f64, Option<f32>)>,
+        query: Option<&[f32]>,
+    ) -> Result<Vec<Hit>> {
         let path = self.catalog.path().to_path_buf();
         let ids: Rc<Vec<Value>> = Rc::new(scores.keys().map(|&i| Value::Integer(i)).collect());
         let mut stmt = self
             .catalog
             .conn()
             .prepare_cached(
-                "SELECT c.id, f.path, c.start_line, c.end_line, c.symbol, c.language, c.text
-                 FROM chunks c JOIN files f ON f.id = c.file_id WHERE c.id IN rarray(?1)",
+                "SELECT c.id, f.path, c.start_line, c.end_line, c.symbol, c.language, c.text,
+                        c.content_hash, v.data
+                 FROM chunks c JOIN files f ON f.id = c.file_id
+                 LEFT JOIN vectors v ON v.content_hash = c.content_hash
+                 WHERE c.id IN rarray(?1)",
             )
             .at(&path)?;
         let rows = stmt
             .query_map([ids], |r| {
                 let id: i64 = r.get(0)?;
-                let (score, similarity) = scores.get(&id).copied().unwrap_or((0.0, None));
+                let (score, mut similarity) = scores.get(&id).copied().unwrap_or((0.0, None));
+                if let (None, Some(q), Some(blob)) =
+                    (similarity, query, r.get::<_, Option<Vec<u8>>>(8)?)
+                {
+                    let v: Vec<f32> = crate::store::bytes_to_f32s(&blob).collect();
+                    if v.len() == q.len() {
+                        similarity = Some(v.iter().zip(q).map(|(a, b)| a * b).sum());
+                    }
+                }
                 Ok(Hit {
                     chunk_id: id,
                     path: r.get(1)?,
@@ -289,6 +311,7 @@ impl<'e> Searcher<'e> {
                     symbol: r.get(4)?,
                     language: r.get(5)?,
                     text: r.get(6)?,
+                    text_hash: r.get(7)?,
                     score,
                     similarity,
                 })

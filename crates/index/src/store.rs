@@ -51,6 +51,27 @@ CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
 );
 ";
 
+/// One chunk as stored in the catalog.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChunkRecord {
+    /// Chunk id.
+    pub id: i64,
+    /// File path relative to the repository.
+    pub path: String,
+    /// First line, 1-based.
+    pub start_line: usize,
+    /// Last line, inclusive.
+    pub end_line: usize,
+    /// Qualified symbol, if any.
+    pub symbol: Option<String>,
+    /// Language name.
+    pub language: String,
+    /// The chunk's text.
+    pub text: String,
+    /// blake3 of language, symbol and text.
+    pub content_hash: String,
+}
+
 /// What an index was built with; a mismatch refuses the index.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -302,6 +323,30 @@ impl Catalog {
                 "SELECT f.path, c.start_line, c.end_line, c.text FROM chunks c JOIN files f ON f.id = c.file_id WHERE c.id = ?1",
                 [id],
                 |r| Ok((r.get(0)?, r.get::<_, i64>(1)?.max(0) as usize, r.get::<_, i64>(2)?.max(0) as usize, r.get(3)?)),
+            )
+            .optional()
+            .at(&self.path)
+    }
+
+    /// Everything the index holds about one chunk, if it exists.
+    pub fn chunk_record(&self, id: i64) -> Result<Option<ChunkRecord>> {
+        self.conn
+            .query_row(
+                "SELECT f.path, c.start_line, c.end_line, c.symbol, c.language, c.text, c.content_hash
+                 FROM chunks c JOIN files f ON f.id = c.file_id WHERE c.id = ?1",
+                [id],
+                |r| {
+                    Ok(ChunkRecord {
+                        id,
+                        path: r.get(0)?,
+                        start_line: r.get::<_, i64>(1)?.max(0) as usize,
+                        end_line: r.get::<_, i64>(2)?.max(0) as usize,
+                        symbol: r.get(3)?,
+                        language: r.get(4)?,
+                        text: r.get(5)?,
+                        content_hash: r.get(6)?,
+                    })
+                },
             )
             .optional()
             .at(&self.path)
