@@ -363,6 +363,41 @@ fn canonical_hash(rules: &[Rule]) -> String {
             |r| serde_json::json!({ "id": r.id, "effect": r.effect, "why": r.why, "when": r.when }),
         )
         .collect();
-    let text = serde_json::to_string(&canon).unwrap_or_default();
+    let mut text = String::new();
+    write_sorted(&serde_json::Value::Array(canon), &mut text);
     blake3::hash(text.as_bytes()).to_hex().to_string()
+}
+
+/// JSON with object keys sorted, whatever map type serde_json was built
+/// with (another crate in the build may switch on `preserve_order`, which
+/// would otherwise change the hash between builds).
+fn write_sorted(value: &serde_json::Value, out: &mut String) {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (n, k) in keys.into_iter().enumerate() {
+                if n > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(k.clone()).to_string());
+                out.push(':');
+                write_sorted(&map[k], out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (n, v) in items.iter().enumerate() {
+                if n > 0 {
+                    out.push(',');
+                }
+                write_sorted(v, out);
+            }
+            out.push(']');
+        }
+        other => out.push_str(&other.to_string()),
+    }
 }
