@@ -38,14 +38,19 @@ pub fn sha256_file(path: &Path) -> io::Result<String> {
         }
         hasher.update(&buf[..n]);
     }
-    let digest: String = hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let digest = hex(&hasher.finalize());
     // A cache only: failing to write it changes nothing.
     let _ = fs::write(&sidecar, format!("{key} {digest}\n"));
     Ok(digest)
+}
+
+/// sha256 of `bytes`, lowercase hex (prompt hashes recorded with proposals).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+fn hex(digest: &[u8]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn sidecar_path(path: &Path) -> PathBuf {

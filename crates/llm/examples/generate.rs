@@ -1,5 +1,6 @@
 //! Generates from a GGUF model and prints speed:
-//! `cargo run --release -p writ-llm --example generate -- MODEL.gguf "QUESTION" [MAX_TOKENS]`.
+//! `cargo run --release -p writ-llm --example generate -- MODEL.gguf "QUESTION" [MAX_TOKENS]`,
+//! with `WRIT_SCHEMA=FILE.json` to constrain the output to a JSON Schema.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
@@ -22,7 +23,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         max_tokens,
         ..Default::default()
     };
-    let g = llm.generate(&prompt, &options, &mut |t| eprint!("{t}"))?;
+    // WRIT_SCHEMA=FILE.json constrains the output to that JSON Schema.
+    let mut guide = match std::env::var_os("WRIT_SCHEMA") {
+        Some(f) => Some(llm.json_guide(&serde_json::from_str(&std::fs::read_to_string(f)?)?)?),
+        None => None,
+    };
+    let g = llm.generate_guided(&prompt, &options, guide.as_mut(), &mut |t| eprint!("{t}"))?;
     eprintln!();
     println!(
         "prompt {} tokens: prefill {:.1} tok/s; generated {} tokens: decode {:.1} tok/s ({:?})",

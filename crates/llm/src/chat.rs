@@ -41,6 +41,22 @@ impl ChatTemplate {
         }
     }
 
+    /// A stable name, recorded with every prompt (`chatml`, `llama3`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ChatTemplate::ChatMl => "chatml",
+            ChatTemplate::Llama3 => "llama3",
+        }
+    }
+
+    /// The format with that [`name`](ChatTemplate::name), to re-render a
+    /// recorded prompt without loading the model.
+    pub fn from_name(name: &str) -> Option<ChatTemplate> {
+        [ChatTemplate::ChatMl, ChatTemplate::Llama3]
+            .into_iter()
+            .find(|t| t.name() == name)
+    }
+
     /// The tokens that end an assistant turn.
     pub fn stop_tokens(self) -> &'static [&'static str] {
         match self {

@@ -5,16 +5,20 @@
 //! pre-tokenizer corrected per model family) and chat template. Decoding is
 //! greedy unless a seed and temperature are given, bounded by a token limit,
 //! stops on end-of-turn tokens, and reuses the KV cache within one call.
+//! [`LocalLlm::json_guide`] constrains generation to a JSON Schema
+//! (llguidance), so structured output parses by construction.
 //!
 //! Invariant: this crate only generates text. It cannot reach the ledger,
 //! the rules, the index or any store (checked over `cargo metadata`).
 #![deny(missing_docs)]
 
 mod chat;
+mod guide;
 mod model;
 mod tokenizer;
 
 pub use chat::{ChatTemplate, Message};
+pub use guide::Guide;
 pub use model::{
     GenerateOptions, Generation, LlmError, LlmInfo, LoadOptions, LocalLlm, StopReason,
 };

@@ -1,6 +1,7 @@
 //! Loading a GGUF model and generating from it.
 
 use crate::chat::{ChatTemplate, Message};
+use crate::guide::{Guide, GuideFactory};
 use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
 use candle_transformers::generation::LogitsProcessor;
@@ -60,6 +61,13 @@ pub struct GenerateOptions {
     pub temperature: Option<f64>,
     /// Seed for sampling (ignored when greedy). Default: 0.
     pub seed: u64,
+    /// Divides (or, when negative, multiplies) the logits of tokens seen in
+    /// the last `repeat_last_n` generated tokens, as llama.cpp does; 1.0
+    /// turns it off. Default: 1.0. Deterministic, so greedy runs still
+    /// reproduce.
+    pub repeat_penalty: f32,
+    /// How many recent generated tokens the penalty looks at. Default: 64.
+    pub repeat_last_n: usize,
 }
 
 impl Default for GenerateOptions {
@@ -68,6 +76,8 @@ impl Default for GenerateOptions {
             max_tokens: 256,
             temperature: None,
             seed: 0,
+            repeat_penalty: 1.0,
+            repeat_last_n: 64,
         }
     }
 }
@@ -81,6 +91,20 @@ pub enum StopReason {
     MaxTokens,
     /// The context window is full.
     ContextFull,
+    /// The grammar of a constrained generation is complete.
+    Complete,
+}
+
+impl StopReason {
+    /// A stable name for records (`end-of-turn`, `max-tokens`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            StopReason::EndOfTurn => "end-of-turn",
+            StopReason::MaxTokens => "max-tokens",
+            StopReason::ContextFull => "context-full",
+            StopReason::Complete => "complete",
+        }
+    }
 }
 
 /// The result of one generation.
@@ -198,6 +222,7 @@ pub struct LocalLlm {
     info: LlmInfo,
     stop_ids: Vec<u32>,
     device: Device,
+    guides: Option<GuideFactory>,
 }
 
 fn meta_str(ct: &gguf_file::Content, key: &str) -> Option<String> {
@@ -271,6 +296,7 @@ impl LocalLlm {
             },
             stop_ids,
             device,
+            guides: None,
         })
     }
 
@@ -329,12 +355,76 @@ impl LocalLlm {
         Ok(out)
     }
 
+    /// A guide that holds generation to the JSON Schema `schema` (see
+    /// [`generate_guided`](LocalLlm::generate_guided)). The grammar
+    /// compiler for this model's vocabulary is built on first use.
+    pub fn json_guide(&mut self, schema: &serde_json::Value) -> Result<Guide, LlmError> {
+        if self.guides.is_none() {
+            let end = *self
+                .stop_ids
+                .first()
+                .ok_or_else(|| LlmError::Run("the model has no end-of-turn token".into()))?;
+            self.guides = Some(GuideFactory::new(&self.tokenizer, end)?);
+        }
+        match &self.guides {
+            Some(g) => g.json(schema),
+            None => Err(LlmError::Run("no grammar compiler".into())),
+        }
+    }
+
     /// Generates a continuation of `prompt`; `on_text` receives each new
     /// piece of text as it is decoded.
     pub fn generate(
         &mut self,
         prompt: &str,
         options: &GenerateOptions,
+        on_text: &mut dyn FnMut(&str),
+    ) -> Result<Generation, LlmError> {
+        self.generate_guided(prompt, options, None, on_text)
+    }
+
+    /// Picks the next token: repeats penalised over `recent`, then masked
+    /// by the guide when there is one.
+    fn pick(
+        &self,
+        logits: Tensor,
+        sampler: &mut LogitsProcessor,
+        guide: Option<&mut Guide>,
+        recent: &[u32],
+        penalty: f32,
+    ) -> Result<u32, LlmError> {
+        let run = |e: candle_core::Error| LlmError::Run(e.to_string());
+        if guide.is_none() && (penalty == 1.0 || recent.is_empty()) {
+            return sampler.sample(&logits).map_err(run);
+        }
+        let mut v = logits.to_vec1::<f32>().map_err(run)?;
+        if penalty != 1.0 {
+            let mut seen = std::collections::HashSet::new();
+            for &t in recent {
+                if let (true, Some(l)) = (seen.insert(t), v.get_mut(t as usize)) {
+                    *l = if *l >= 0.0 {
+                        *l / penalty
+                    } else {
+                        *l * penalty
+                    };
+                }
+            }
+        }
+        if let Some(g) = guide {
+            g.mask(&mut v)?;
+        }
+        let logits = Tensor::new(v.as_slice(), &self.device).map_err(run)?;
+        sampler.sample(&logits).map_err(run)
+    }
+
+    /// Like [`generate`](LocalLlm::generate), but every token must be one
+    /// `guide` allows; generation stops when its grammar is complete
+    /// ([`StopReason::Complete`]).
+    pub fn generate_guided(
+        &mut self,
+        prompt: &str,
+        options: &GenerateOptions,
+        mut guide: Option<&mut Guide>,
         on_text: &mut dyn FnMut(&str),
     ) -> Result<Generation, LlmError> {
         let run = |e: candle_core::Error| LlmError::Run(e.to_string());
@@ -360,7 +450,8 @@ impl LocalLlm {
             .forward(&input, 0)
             .and_then(|l| l.squeeze(0))
             .map_err(run)?;
-        let mut next = sampler.sample(&logits).map_err(run)?;
+        let penalty = options.repeat_penalty;
+        let mut next = self.pick(logits, &mut sampler, guide.as_deref_mut(), &[], penalty)?;
         let prefill_seconds = started.elapsed().as_secs_f64();
         let started = Instant::now();
         let mut tokens = Vec::new();
@@ -370,6 +461,9 @@ impl LocalLlm {
                 break StopReason::EndOfTurn;
             }
             tokens.push(next);
+            if let Some(g) = guide.as_deref_mut() {
+                g.accept(next)?;
+            }
             let text = self
                 .tokenizer
                 .decode(&tokens, true)
@@ -377,6 +471,9 @@ impl LocalLlm {
             if text.len() > printed && text.is_char_boundary(printed) {
                 on_text(&text[printed..]);
                 printed = text.len();
+            }
+            if guide.as_deref().is_some_and(Guide::is_complete) {
+                break StopReason::Complete;
             }
             if tokens.len() >= options.max_tokens {
                 break StopReason::MaxTokens;
@@ -386,7 +483,8 @@ impl LocalLlm {
                 break StopReason::ContextFull;
             }
             let logits = self.step(next, pos)?;
-            next = sampler.sample(&logits).map_err(run)?;
+            let recent = &tokens[tokens.len().saturating_sub(options.repeat_last_n)..];
+            next = self.pick(logits, &mut sampler, guide.as_deref_mut(), recent, penalty)?;
         };
         let text = self
             .tokenizer
