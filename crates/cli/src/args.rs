@@ -38,6 +38,13 @@ pub enum Command {
     Bench(BenchArgs),
     /// Check, test and explain rules
     Rules(RulesArgs),
+    /// Ask the local model: retrieve context, generate proposals (only
+    /// proposals), validate them and send each through the gate
+    Ask(AskArgs),
+    /// List stored proposals
+    Proposals(ProposalsArgs),
+    /// Show one proposal with its provenance (retrieval run, prompt, model, raw output)
+    Show(ShowArgs),
     /// Submit a proposal (JSON) from any tool or person through the gate
     Propose(ProposeArgs),
     /// List held proposals; show, approve or reject one
@@ -73,6 +80,75 @@ pub struct GateArgs {
     /// JSON output
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AskArgs {
+    /// The question or request
+    pub question: String,
+    /// Chunks to retrieve as context (the lowest-ranked are dropped first
+    /// when the prompt does not fit the context window)
+    #[arg(short, default_value_t = 6)]
+    pub k: usize,
+    /// Only context from paths matching this glob (repeatable)
+    #[arg(long = "path", value_name = "GLOB")]
+    pub paths: Vec<String>,
+    /// Only context in this language (repeatable)
+    #[arg(long = "lang", value_name = "LANG")]
+    pub langs: Vec<String>,
+    /// A GGUF model file (llama or qwen2 family) instead of the pinned
+    /// SmolLM2 [env: WRIT_LLM]
+    #[arg(long, value_name = "FILE")]
+    pub model: Option<PathBuf>,
+    /// Most proposals in one answer
+    #[arg(long, default_value_t = 2)]
+    pub max_proposals: usize,
+    /// Most tokens the model may generate
+    #[arg(long, default_value_t = 1024)]
+    pub max_tokens: usize,
+    /// Sample at this temperature instead of greedy decoding
+    #[arg(long)]
+    pub temperature: Option<f64>,
+    /// Penalise tokens repeated within the last 64 (1.0: off); small
+    /// models otherwise loop. Deterministic: greedy runs still reproduce
+    #[arg(long, default_value_t = 1.1)]
+    pub repeat_penalty: f64,
+    /// Seed for sampling (recorded; ignored when greedy)
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Let the model write free text instead of schema-bound JSON (for
+    /// diagnosis: what does not parse is recorded as refused)
+    #[arg(long)]
+    pub unconstrained: bool,
+    /// Stream the model's tokens to stderr as they are generated
+    #[arg(long, short)]
+    pub verbose: bool,
+    /// Model cache folder [env: WRIT_MODELS; default: ~/.cache/writ/models]
+    #[arg(long, value_name = "DIR")]
+    pub models: Option<PathBuf>,
+    /// A sentence-embedding model folder instead of the pinned one
+    #[arg(long, value_name = "DIR")]
+    pub embed_model: Option<PathBuf>,
+    #[command(flatten)]
+    pub gate: GateArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ProposalsArgs {
+    /// Only proposals in this state: proposed, refused, allowed, forbidden,
+    /// held, approved, rejected, applied
+    #[arg(long)]
+    pub state: Option<String>,
+    #[command(flatten)]
+    pub gate: GateArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// A proposal id (P1)
+    pub id: String,
+    #[command(flatten)]
+    pub gate: GateArgs,
 }
 
 #[derive(Debug, Args)]
@@ -270,6 +346,19 @@ pub enum BenchWhat {
         /// Write the chunk texts as JSONL here
         #[arg(long, value_name = "FILE")]
         texts_out: Option<PathBuf>,
+        #[command(flatten)]
+        loc: Locations,
+    },
+    /// Language-model prefill and decode speed on the prompt
+    /// `../shared/eval/llamacpp_bench.py` uses, for the requantized and the
+    /// file's own weights, and with the proposal schema's constraint
+    Llm {
+        /// A GGUF file instead of the pinned SmolLM2
+        #[arg(long, value_name = "FILE")]
+        model: Option<PathBuf>,
+        /// Tokens to generate per run
+        #[arg(long, default_value_t = 128)]
+        tokens: usize,
         #[command(flatten)]
         loc: Locations,
     },

@@ -72,6 +72,7 @@ pub fn run(args: BenchArgs) -> CmdResult {
             );
             Ok(ExitCode::Ok)
         }
+        BenchWhat::Llm { model, tokens, loc } => llm(&loc, model.as_deref(), tokens),
         BenchWhat::Search { repo, queries, loc } => {
             let t0 = Instant::now();
             let repo = find_repo(repo.as_deref())?;
@@ -110,4 +111,84 @@ pub fn run(args: BenchArgs) -> CmdResult {
             Ok(ExitCode::Ok)
         }
     }
+}
+
+/// The prompt of `../shared/eval/llamacpp_bench.py`, so both report on the
+/// same tokens.
+fn llamacpp_prompt(chat: writ_llm::ChatTemplate) -> String {
+    let lines: Vec<String> = (0..40)
+        .map(|i| format!("[{i}] src/module_{i}.py: def handler_{i}(request): return process(request, level={i})"))
+        .collect();
+    let user = format!("Context:\n{}\nWhich handler uses level 7?", lines.join("\n"));
+    chat.render(&[
+        writ_llm::Message::new("system", "You are a helpful assistant."),
+        writ_llm::Message::new("user", &user),
+    ])
+}
+
+fn llm(loc: &crate::args::Locations, model: Option<&std::path::Path>, tokens: usize) -> CmdResult {
+    use writ_llm::{GenerateOptions, LoadOptions, LocalLlm};
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let t0 = Instant::now();
+    let mut fast = crate::models::load_llm(loc, model)?;
+    let load_fast = t0.elapsed().as_secs_f64();
+    let path = fast.info().path.clone();
+    let prompt = llamacpp_prompt(fast.info().template);
+    let options = GenerateOptions {
+        max_tokens: tokens,
+        ..GenerateOptions::default()
+    };
+    let fail = |e: writ_llm::LlmError| Failure::new(ExitCode::Error, e);
+    let report = |label: &str, g: &writ_llm::Generation| {
+        println!(
+            "writ (candle, {label}): prefill {} tok in {:.2}s = {:.0} tok/s; decode {} tok in {:.2}s = {:.1} tok/s ({threads} threads, stopped: {})",
+            g.prompt_tokens,
+            g.prefill_seconds,
+            g.prompt_tokens as f64 / g.prefill_seconds.max(1e-9),
+            g.tokens.len(),
+            g.decode_seconds,
+            g.tokens.len() as f64 / g.decode_seconds.max(1e-9),
+            g.stop.name()
+        );
+    };
+    // A warm-up run, then the measured ones.
+    fast.generate(&prompt, &GenerateOptions { max_tokens: 4, ..options.clone() }, &mut |_| {})
+        .map_err(fail)?;
+    let g = fast.generate(&prompt, &options, &mut |_| {}).map_err(fail)?;
+    report(&format!("Q4_1 requantized to Q8_0 at load, {load_fast:.1}s"), &g);
+
+    let paths: Vec<String> = (0..40).map(|i| format!("src/module_{i}.py")).collect();
+    let passages: Vec<crate::prompt::Passage<'_>> = paths
+        .iter()
+        .enumerate()
+        .map(|(i, p)| crate::prompt::Passage {
+            chunk: i as i64 + 1,
+            path: p,
+            start_line: 1,
+            end_line: 1,
+            symbol: None,
+            language: "python",
+            text: "",
+        })
+        .collect();
+    let schema = crate::prompt::schema(&passages, &crate::prompt::Limits { max_proposals: 2 });
+    let t = Instant::now();
+    let mut guide = fast.json_guide(&schema).map_err(fail)?;
+    let compile = t.elapsed().as_secs_f64();
+    let g = fast
+        .generate_guided(&prompt, &options, Some(&mut guide), &mut |_| {})
+        .map_err(fail)?;
+    report(&format!("same, held to the proposal schema; grammar ready in {compile:.2}s"), &g);
+    drop(fast);
+
+    let t0 = Instant::now();
+    let mut exact = LocalLlm::load_with(&path, LoadOptions { requantize_q4_1: false })
+        .map_err(|e| Failure::new(ExitCode::Models, e))?;
+    let load_exact = t0.elapsed().as_secs_f64();
+    exact
+        .generate(&prompt, &GenerateOptions { max_tokens: 4, ..options.clone() }, &mut |_| {})
+        .map_err(fail)?;
+    let g = exact.generate(&prompt, &options, &mut |_| {}).map_err(fail)?;
+    report(&format!("the file's own weights, {load_exact:.1}s"), &g);
+    Ok(ExitCode::Ok)
 }

@@ -21,6 +21,9 @@ pub fn run(cli: Cli) -> CmdResult {
         Command::Status(args) => status(args),
         Command::Bench(args) => crate::bench::run(args),
         Command::Rules(args) => rules(args),
+        Command::Ask(args) => crate::ask::ask(args),
+        Command::Proposals(args) => crate::show::proposals(args),
+        Command::Show(args) => crate::show::show(args),
         Command::Propose(args) => crate::review::propose(args),
         Command::Review(args) => crate::review::review(args),
         Command::Explain(args) => crate::review::explain(args),
@@ -87,12 +90,12 @@ fn rules(args: crate::args::RulesArgs) -> CmdResult {
                 Failure::new(ExitCode::NoInput, anyhow!("`{}`: {e}", file.display()))
             })?;
             let rules = places.rule_set()?;
-            let out = match crate::gate::check(&text, &places) {
+            let out = match crate::gate::check(&text, &places, None) {
                 Err((_, reasons)) => {
                     serde_json::json!({ "validation": "refused", "reasons": reasons })
                 }
                 Ok(valid) => {
-                    let facts = crate::gate::facts(&valid, &places.repo, "external:explain");
+                    let facts = crate::gate::facts(&valid, &places.repo, "external:explain", None);
                     serde_json::json!({ "validation": "passed", "facts": facts, "decision": rules.decide(&facts) })
                 }
             };
@@ -211,7 +214,7 @@ fn index(args: IndexArgs) -> CmdResult {
     Ok(ExitCode::Ok)
 }
 
-fn search_options(
+pub(crate) fn search_options(
     k: usize,
     paths: &[String],
     langs: &[String],

@@ -119,17 +119,45 @@ pub struct Intake {
     pub reasons: Vec<String>,
 }
 
+/// The retrieval run a model proposal came from: each hit's chunk id and
+/// its cosine similarity to the question (computed by writ, not the model).
+pub struct Run {
+    pub hits: std::collections::HashMap<i64, Option<f32>>,
+}
+
+impl Run {
+    /// The run recorded in a proposal's provenance by `writ ask`
+    /// (`retrieval.hits[].chunk` and `.similarity`), if it has one.
+    pub fn from_provenance(provenance: &serde_json::Value) -> Option<Run> {
+        let hits = provenance.get("retrieval")?.get("hits")?.as_array()?;
+        let hits = hits
+            .iter()
+            .filter_map(|h| {
+                let id = h.get("chunk")?.as_i64()?;
+                let sim = h
+                    .get("similarity")
+                    .and_then(|s| s.as_f64())
+                    .map(|s| s as f32);
+                Some((id, sim))
+            })
+            .collect();
+        Some(Run { hits })
+    }
+}
+
 /// A proposal that failed parsing or validation: what parsed, and why.
 pub type Rejected = (Option<Box<Proposal>>, Vec<String>);
 
-/// Parses and validates `text` against the repository and index.
-pub fn check(text: &str, places: &Places) -> Result<ValidProposal, Rejected> {
+/// Parses and validates `text` against the repository and index. With a
+/// retrieval run, citations must be chunks of that run.
+pub fn check(text: &str, places: &Places, run: Option<&Run>) -> Result<ValidProposal, Rejected> {
     let proposal = Proposal::from_json(text).map_err(|e| (None, vec![e.to_string()]))?;
     let catalog = places.catalog();
-    let known = |id: i64| {
-        catalog
+    let known = |id: i64| match run {
+        Some(run) => run.hits.contains_key(&id),
+        None => catalog
             .as_ref()
-            .is_some_and(|c| c.chunk(id).ok().flatten().is_some())
+            .is_some_and(|c| c.chunk(id).ok().flatten().is_some()),
     };
     let cx = ValidationContext {
         repo: &places.repo,
@@ -200,19 +228,37 @@ fn check_rule_change(valid: &ValidProposal, places: &Places) -> Vec<String> {
 }
 
 /// Facts writ computes about a valid proposal; never taken from the proposer.
-pub fn facts(valid: &ValidProposal, repo: &Path, proposer: &str) -> Facts {
+pub fn facts(valid: &ValidProposal, repo: &Path, proposer: &str, run: Option<&Run>) -> Facts {
     let p = valid.proposal();
     let stats = valid.stats();
-    let mut errors = vec![
-        (
-            "citations_in_run".to_string(),
-            "no retrieval run: the proposal did not come from `writ ask`".to_string(),
-        ),
-        (
-            "min_citation_score".to_string(),
-            "no retrieval run: the proposal did not come from `writ ask`".to_string(),
-        ),
-    ];
+    let mut errors = Vec::new();
+    let no_run = "no retrieval run: the proposal did not come from `writ ask`";
+    let (citations_in_run, min_citation_score) = match run {
+        None => {
+            errors.push(("citations_in_run".to_string(), no_run.to_string()));
+            errors.push(("min_citation_score".to_string(), no_run.to_string()));
+            (None, None)
+        }
+        Some(run) => {
+            let in_run = p.citations.iter().all(|c| run.hits.contains_key(c));
+            let scores: Option<Vec<f32>> = p
+                .citations
+                .iter()
+                .map(|c| run.hits.get(c).copied().flatten())
+                .collect();
+            let min = match scores {
+                Some(s) if !s.is_empty() => s.into_iter().reduce(f32::min),
+                _ => {
+                    errors.push((
+                        "min_citation_score".to_string(),
+                        "no cited chunk has a similarity score".to_string(),
+                    ));
+                    None
+                }
+            };
+            (Some(in_run), min)
+        }
+    };
     let applies_cleanly = match applies(valid, repo) {
         Ok(v) => Some(v),
         Err(e) => {
@@ -234,8 +280,8 @@ pub fn facts(valid: &ValidProposal, repo: &Path, proposer: &str) -> Facts {
         added: stats.added,
         removed: stats.removed,
         citations: p.citations.len(),
-        citations_in_run: None,
-        min_citation_score: None,
+        citations_in_run,
+        min_citation_score,
         applies_cleanly,
         targets_tracked,
         proposer: proposer.to_string(),
@@ -318,41 +364,38 @@ pub fn intake(
     source: &str,
     provenance: serde_json::Value,
     places: &Places,
+    run: Option<&Run>,
 ) -> Result<Intake, Failure> {
-    let mut ledger = places.ledger()?;
-    let checked = check(text, places);
-    let (kind, title) = match &checked {
-        Ok(v) => (
-            v.proposal().kind.name().to_string(),
-            v.proposal().title.clone(),
-        ),
-        Err((Some(p), _)) => (p.kind.name().to_string(), p.title.clone()),
-        Err((None, _)) => ("unknown".to_string(), "(not a proposal)".to_string()),
-    };
-    let id = ledger
-        .submit(source, &kind, &title, text, &provenance)
-        .map_err(|e| Failure::new(ExitCode::Error, e))?;
-    let valid = match checked {
+    let valid = match check(text, places, run) {
         Ok(v) => v,
-        Err((_, reasons)) => {
-            let state = ledger
-                .refuse(&id, &reasons)
-                .map_err(|e| Failure::new(ExitCode::Error, e))?;
-            return Ok(Intake {
-                id,
-                state,
-                decision: None,
-                reasons,
-            });
+        Err((parsed, reasons)) => {
+            return refuse(
+                text,
+                parsed.as_deref(),
+                source,
+                provenance,
+                places,
+                &reasons,
+            )
         }
     };
+    let mut ledger = places.ledger()?;
+    let id = ledger
+        .submit(
+            source,
+            valid.proposal().kind.name(),
+            &valid.proposal().title,
+            text,
+            &provenance,
+        )
+        .map_err(|e| Failure::new(ExitCode::Error, e))?;
     let rules = places.rule_set().map_err(|f| Failure {
         error: f
             .error
             .context(format!("proposal {id} is recorded and stays `proposed`")),
         ..f
     })?;
-    let decision = rules.decide(&facts(&valid, &places.repo, source));
+    let decision = rules.decide(&facts(&valid, &places.repo, source, run));
     let state = ledger
         .gate(&id, &decision)
         .map_err(|e| Failure::new(ExitCode::Error, e))?;
@@ -364,6 +407,35 @@ pub fn intake(
     })
 }
 
+/// Records `text` from `source` as refused for `reasons` without gating
+/// it: what failed to parse or validate is kept, never dropped.
+pub fn refuse(
+    text: &str,
+    parsed: Option<&Proposal>,
+    source: &str,
+    provenance: serde_json::Value,
+    places: &Places,
+    reasons: &[String],
+) -> Result<Intake, Failure> {
+    let mut ledger = places.ledger()?;
+    let (kind, title) = match parsed {
+        Some(p) => (p.kind.name(), p.title.as_str()),
+        None => ("unknown", "(not a proposal)"),
+    };
+    let id = ledger
+        .submit(source, kind, title, text, &provenance)
+        .map_err(|e| Failure::new(ExitCode::Error, e))?;
+    let state = ledger
+        .refuse(&id, reasons)
+        .map_err(|e| Failure::new(ExitCode::Error, e))?;
+    Ok(Intake {
+        id,
+        state,
+        decision: None,
+        reasons: reasons.to_vec(),
+    })
+}
+
 /// The exit code that tells a script what happened to a proposal.
 pub fn state_code(state: State) -> ExitCode {
     match state {
@@ -371,5 +443,51 @@ pub fn state_code(state: State) -> ExitCode {
         State::Forbidden => ExitCode::Forbidden,
         State::Refused => ExitCode::Refused,
         _ => ExitCode::Ok,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+    use super::*;
+
+    fn note(citations: &[i64]) -> String {
+        serde_json::json!({ "kind": "note", "title": "t", "rationale": "r", "citations": citations, "text": "x" })
+            .to_string()
+    }
+
+    #[test]
+    fn a_run_bounds_citations_and_supplies_the_run_facts() {
+        let dir = tempfile::tempdir().unwrap();
+        let places = Places {
+            repo: dir.path().to_path_buf(),
+            index: dir.path().join(".writ"),
+            rules: None,
+        };
+        let run = Run {
+            hits: [(5, Some(0.5)), (8, Some(0.25)), (9, None)]
+                .into_iter()
+                .collect(),
+        };
+        // A chunk outside the run is refused, whatever the index holds.
+        let (_, reasons) = check(&note(&[5, 6]), &places, Some(&run)).unwrap_err();
+        assert!(reasons.iter().any(|r| r.contains('6')), "{reasons:?}");
+
+        let valid = check(&note(&[5, 8]), &places, Some(&run)).unwrap();
+        let f = facts(&valid, &places.repo, "model:x", Some(&run));
+        assert_eq!(f.citations_in_run, Some(true));
+        assert_eq!(f.min_citation_score, Some(0.25));
+        assert!(f.errors.is_empty(), "{:?}", f.errors);
+
+        // A cited chunk without a similarity: the fact is unavailable, and
+        // says why (a rule using it then holds).
+        let valid = check(&note(&[5, 9]), &places, Some(&run)).unwrap();
+        let f = facts(&valid, &places.repo, "model:x", Some(&run));
+        assert_eq!(f.min_citation_score, None);
+        assert!(f.errors.iter().any(|(k, _)| k == "min_citation_score"));
+
+        // Without a run, both facts are unavailable.
+        let f = facts(&valid, &places.repo, "external:x", None);
+        assert_eq!((f.citations_in_run, f.min_citation_score), (None, None));
     }
 }

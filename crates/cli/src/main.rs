@@ -3,12 +3,15 @@
 //! the library crates under `crates/`.
 
 mod args;
+mod ask;
 mod bench;
 mod cmd;
 mod exit;
 mod gate;
 mod models;
+mod prompt;
 mod review;
+mod show;
 
 use clap::Parser;
 use exit::Failure;
@@ -20,10 +23,19 @@ fn main() {
     // candle's CPU pool spin-waits between ops; writ parallelises embedding
     // across batches instead (one worker per core), which measured 1.3x
     // faster. A value the user set wins.
-    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
+    // `writ ask` runs one model on both cores instead, so it keeps
+    // candle's default pool.
+    let cli = args::Cli::parse();
+    let generates = matches!(
+        &cli.command,
+        args::Command::Ask(_)
+            | args::Command::Bench(args::BenchArgs {
+                what: args::BenchWhat::Llm { .. }
+            })
+    );
+    if std::env::var_os("CANDLE_NUM_THREADS").is_none() && !generates {
         std::env::set_var("CANDLE_NUM_THREADS", "1");
     }
-    let cli = args::Cli::parse();
     let code = match cmd::run(cli) {
         Ok(code) => code,
         Err(failure) => {

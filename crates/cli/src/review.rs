@@ -4,7 +4,7 @@ use crate::args::{
     ApplyArgs, ExplainArgs, GateArgs, ProposeArgs, ReviewArgs, ReviewWhat, VerifyArgs,
 };
 use crate::exit::{CmdResult, ExitCode, Failure};
-use crate::gate::{check, intake, patched, state_code, Patched, Places};
+use crate::gate::{check, intake, patched, state_code, Patched, Places, Run};
 use anyhow::{anyhow, Context};
 use std::io::Read;
 use std::path::Path;
@@ -37,7 +37,7 @@ pub fn propose(args: ProposeArgs) -> CmdResult {
     let text = read_input(&args.file)?;
     let source = format!("external:{}", args.source);
     let provenance = serde_json::json!({ "via": "writ propose", "source": source, "file": args.file.display().to_string() });
-    let result = intake(&text, &source, provenance, &places)?;
+    let result = intake(&text, &source, provenance, &places, None)?;
     if args.gate.json {
         println!("{}", serde_json::to_string(&result).context("encoding")?);
     } else {
@@ -52,7 +52,7 @@ pub fn propose(args: ProposeArgs) -> CmdResult {
     Ok(state_code(result.state))
 }
 
-fn print_decision(d: &writ_rules::Decision) {
+pub fn print_decision(d: &writ_rules::Decision) {
     println!("  decision: {:?}: {}", d.outcome(), d.reason());
     for r in d.determining() {
         println!("    rule {}: {}", r.id, r.why);
@@ -178,7 +178,11 @@ pub fn review(args: ReviewArgs) -> CmdResult {
             let p = ledger.proposal(&id).map_err(ledger_err)?;
             // Re-run the deterministic checks: the tree may have moved on.
             if p.state == State::Held && (p.kind == "edit" || p.kind == "rule-change") {
-                let problem = match check(&p.body, &places) {
+                let problem = match check(
+                    &p.body,
+                    &places,
+                    Run::from_provenance(&p.provenance).as_ref(),
+                ) {
                     Err((_, reasons)) => Some(reasons.join("; ")),
                     Ok(valid) => match patched(&valid, &places.repo) {
                         Ok(Patched::Clean(_)) => None,
@@ -432,7 +436,12 @@ pub fn apply(args: ApplyArgs) -> CmdResult {
             format!("{} is {}, not a recorded action", p.id, p.state.name()),
         ));
     }
-    let valid = check(&p.body, &places).map_err(|(_, r)| refuse(&mut ledger, r.join("; ")))?;
+    let valid = check(
+        &p.body,
+        &places,
+        Run::from_provenance(&p.provenance).as_ref(),
+    )
+    .map_err(|(_, r)| refuse(&mut ledger, r.join("; ")))?;
     let dirty = std::process::Command::new("git")
         .arg("-C")
         .arg(&places.repo)
@@ -484,7 +493,12 @@ pub fn suggest(id: &str, who: Option<String>, args: &GateArgs) -> CmdResult {
     let ledger = places.ledger()?;
     let p = ledger.proposal(id).map_err(ledger_err)?;
     drop(ledger);
-    let valid = check(&p.body, &places).map_err(|(_, r)| {
+    let valid = check(
+        &p.body,
+        &places,
+        Run::from_provenance(&p.provenance).as_ref(),
+    )
+    .map_err(|(_, r)| {
         Failure::new(
             ExitCode::Error,
             anyhow!("{} is not a valid proposal: {}", p.id, r.join("; ")),
@@ -555,7 +569,7 @@ pub fn suggest(id: &str, who: Option<String>, args: &GateArgs) -> CmdResult {
     let who = format!("human:{}", reviewer(who, &places.repo));
     let provenance =
         serde_json::json!({ "via": "writ rules suggest", "from_proposal": p.id, "source": who });
-    let result = intake(&proposal.to_string(), &who, provenance, &places)?;
+    let result = intake(&proposal.to_string(), &who, provenance, &places, None)?;
     if args.json {
         println!("{}", serde_json::to_string(&result).context("encoding")?);
     } else {

@@ -1,0 +1,362 @@
+//! `writ ask`: retrieve, prompt, generate (schema-bound), then hand every
+//! proposal to the same intake as `writ propose`. The model's output is
+//! only ever text passed to the gate; nothing here writes a file.
+
+use crate::args::{AskArgs, Locations, Mode};
+use crate::exit::{CmdResult, ExitCode, Failure};
+use crate::gate::{intake, refuse, state_code, Intake, Places, Run};
+use crate::prompt::{self, Limits, Passage};
+use anyhow::{anyhow, Context};
+use serde_json::{json, Value};
+use writ_index::{Hit, Searcher};
+use writ_llm::{GenerateOptions, Generation, LocalLlm};
+
+/// Retrieval, prompt and model for one ask, before generation.
+struct Prepared {
+    hits: Vec<Hit>,
+    /// How many of `hits` (best first) fit in the prompt.
+    used: usize,
+    prompt: String,
+    prompt_tokens: usize,
+    schema: Value,
+}
+
+pub fn ask(args: AskArgs) -> CmdResult {
+    let places = Places::from_args(&args.gate)?;
+    let loc = Locations {
+        models: args.models.clone(),
+        embed_model: args.embed_model.clone(),
+        index: Some(places.index.clone()),
+    };
+    if !places.index.join(writ_index::CATALOG_FILE).is_file() {
+        return Err(Failure::from(writ_index::IndexError::NotIndexed {
+            path: places.index.clone(),
+        }));
+    }
+    let options = crate::cmd::search_options(args.k, &args.paths, &args.langs, Mode::Hybrid)?;
+    let (hits, generation) = {
+        let embedder = crate::models::load_embedder(&loc)?;
+        let mut searcher = Searcher::open(&places.index, &embedder)?;
+        (
+            searcher.search(&args.question, &options)?,
+            searcher.generation(),
+        )
+    };
+    if hits.is_empty() {
+        return Err(Failure::new(
+            ExitCode::NoInput,
+            anyhow!("nothing in the index matches the question"),
+        )
+        .hint("check `writ status`, or loosen --path/--lang"));
+    }
+    let progress = spinner(&args);
+    progress.set_message("loading the model");
+    let mut llm = crate::models::load_llm(&loc, args.model.as_deref())?;
+    let prepared = prepare(&mut llm, &args, hits)?;
+    if prepared.used < prepared.hits.len() {
+        eprintln!(
+            "writ: dropped the {} lowest-ranked of {} chunks so the prompt fits the model's {}-token window",
+            prepared.hits.len() - prepared.used,
+            prepared.hits.len(),
+            llm.info().context_length
+        );
+    }
+    progress.set_message(format!(
+        "reading {} prompt tokens, then writing",
+        prepared.prompt_tokens
+    ));
+    let gen = generate(&mut llm, &args, &prepared, &progress)?;
+    progress.finish_and_clear();
+    if args.verbose {
+        eprintln!();
+    }
+    eprintln!(
+        "writ: prompt {} tokens ({:.1} tok/s), generated {} tokens ({:.1} tok/s), stopped: {}",
+        gen.prompt_tokens,
+        gen.prompt_tokens as f64 / gen.prefill_seconds.max(1e-9),
+        gen.tokens.len(),
+        gen.tokens.len() as f64 / gen.decode_seconds.max(1e-9),
+        gen.stop.name()
+    );
+    let record = provenance(&args, &llm, &prepared, &gen, generation);
+    let run = Run {
+        hits: prepared.hits[..prepared.used]
+            .iter()
+            .map(|h| (h.chunk_id, h.similarity))
+            .collect(),
+    };
+    let source = format!("model:{}", llm.info().sha256);
+    let mut results = Vec::new();
+    let bodies = split(&gen.text);
+    match &bodies {
+        Some(bodies) => {
+            for (n, body) in bodies.iter().enumerate() {
+                let mut prov = record.clone();
+                prov["output"]["proposal"] = json!(n);
+                results.push(intake(body, &source, prov, &places, Some(&run))?);
+            }
+        }
+        None => {
+            let reasons = unusable(&gen, &args);
+            results.push(refuse(&gen.text, None, &source, record, &places, &reasons)?);
+        }
+    }
+    let bodies = bodies.unwrap_or_else(|| vec![gen.text.clone()]);
+    print(&args, &prepared, &results, &bodies)?;
+    Ok(worst(&results))
+}
+
+/// A spinner on stderr while the model works (hidden when streaming or
+/// when stderr is not a terminal).
+fn spinner(args: &AskArgs) -> indicatif::ProgressBar {
+    if args.verbose {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar
+}
+
+fn passages(hits: &[Hit]) -> Vec<Passage<'_>> {
+    hits.iter()
+        .map(|h| Passage {
+            chunk: h.chunk_id,
+            path: &h.path,
+            start_line: h.start_line,
+            end_line: h.end_line,
+            symbol: h.symbol.as_deref(),
+            language: &h.language,
+            text: &h.text,
+        })
+        .collect()
+}
+
+/// Builds the prompt within the context window, dropping the
+/// lowest-ranked chunks first.
+fn prepare(llm: &mut LocalLlm, args: &AskArgs, hits: Vec<Hit>) -> Result<Prepared, Failure> {
+    let window = llm.info().context_length;
+    let budget = window.saturating_sub(args.max_tokens);
+    let chat = llm.info().template;
+    let mut used = hits.len();
+    loop {
+        let prompt = prompt::render(chat, &args.question, &passages(&hits[..used]));
+        let tokens = llm
+            .encode(&prompt)
+            .map_err(|e| Failure::new(ExitCode::Error, e))?;
+        if tokens.len() <= budget {
+            let limits = Limits {
+                max_proposals: args.max_proposals,
+            };
+            let schema = prompt::schema(&passages(&hits[..used]), &limits);
+            return Ok(Prepared {
+                hits,
+                used,
+                prompt,
+                prompt_tokens: tokens.len(),
+                schema,
+            });
+        }
+        if used <= 1 {
+            return Err(Failure::new(
+                ExitCode::Usage,
+                anyhow!(
+                    "the prompt needs {} tokens with one chunk, but the model's window of {window} leaves {budget} after --max-tokens {}",
+                    tokens.len(),
+                    args.max_tokens
+                ),
+            )
+            .hint("shorten the question, lower --max-tokens, or use a model with a larger window"));
+        }
+        used -= 1;
+    }
+}
+
+/// Recent tokens the repeat penalty looks at (llama.cpp's default).
+const REPEAT_LAST_N: usize = 64;
+
+fn generate(
+    llm: &mut LocalLlm,
+    args: &AskArgs,
+    prepared: &Prepared,
+    progress: &indicatif::ProgressBar,
+) -> Result<Generation, Failure> {
+    let options = GenerateOptions {
+        max_tokens: args.max_tokens,
+        temperature: args.temperature,
+        seed: args.seed,
+        repeat_penalty: args.repeat_penalty as f32,
+        repeat_last_n: REPEAT_LAST_N,
+    };
+    let fail = |e: writ_llm::LlmError| Failure::new(ExitCode::Error, e);
+    let mut guide = if args.unconstrained {
+        None
+    } else {
+        Some(llm.json_guide(&prepared.schema).map_err(fail)?)
+    };
+    let mut written = 0usize;
+    let verbose = args.verbose;
+    llm.generate_guided(&prepared.prompt, &options, guide.as_mut(), &mut |t| {
+        written += 1;
+        if verbose {
+            eprint!("{t}");
+        } else {
+            progress.set_message(format!("writing: {written} pieces"));
+        }
+    })
+    .map_err(fail)
+}
+
+/// The answer's proposals as separate bodies, or `None` when the answer
+/// is not `{"proposals": [...]}` with at least one item.
+fn split(text: &str) -> Option<Vec<String>> {
+    let v: Value = serde_json::from_str(text).ok()?;
+    let items = v.get("proposals")?.as_array()?;
+    (!items.is_empty()).then(|| items.iter().map(Value::to_string).collect())
+}
+
+/// Why an answer that is not a list of proposals is refused.
+fn unusable(gen: &Generation, args: &AskArgs) -> Vec<String> {
+    let mut reasons = Vec::new();
+    match gen.stop {
+        writ_llm::StopReason::MaxTokens => reasons.push(format!(
+            "the model reached --max-tokens {} before finishing its answer",
+            args.max_tokens
+        )),
+        writ_llm::StopReason::ContextFull => {
+            reasons.push("the model filled its context window before finishing".into())
+        }
+        _ => {}
+    }
+    reasons.push(match serde_json::from_str::<Value>(&gen.text) {
+        Err(e) => format!("the answer is not JSON: {e}"),
+        Ok(_) => "the answer is not {\"proposals\": [...]} with at least one proposal".into(),
+    });
+    reasons
+}
+
+/// What `writ show` needs to reconstruct how a proposal came to be.
+fn provenance(
+    args: &AskArgs,
+    llm: &LocalLlm,
+    prepared: &Prepared,
+    gen: &Generation,
+    generation: i64,
+) -> Value {
+    let info = llm.info();
+    let hits: Vec<Value> = prepared
+        .hits
+        .iter()
+        .enumerate()
+        .map(|(rank, h)| {
+            json!({
+                "rank": rank + 1,
+                "chunk": h.chunk_id,
+                "path": h.path,
+                "lines": [h.start_line, h.end_line],
+                "score": h.score,
+                "similarity": h.similarity,
+                "text_hash": h.text_hash,
+                "in_prompt": rank < prepared.used,
+            })
+        })
+        .collect();
+    json!({
+        "via": "writ ask",
+        "question": args.question,
+        "retrieval": {
+            "index_generation": generation,
+            "mode": "hybrid",
+            "k": args.k,
+            "paths": args.paths,
+            "langs": args.langs,
+            "hits": hits,
+        },
+        "prompt": {
+            "template": prompt::TEMPLATE_ID,
+            "version": prompt::TEMPLATE_VERSION,
+            "chat": info.template.name(),
+            "max_proposals": args.max_proposals,
+            "sha256": writ_core::sha256_hex(prepared.prompt.as_bytes()),
+            "tokens": prepared.prompt_tokens,
+        },
+        "model": {
+            "path": info.path.display().to_string(),
+            "sha256": info.sha256,
+            "name": info.name,
+            "architecture": info.architecture,
+        },
+        "sampling": {
+            "temperature": args.temperature,
+            "seed": args.seed,
+            "repeat_penalty": args.repeat_penalty,
+            "repeat_last_n": REPEAT_LAST_N,
+            "max_tokens": args.max_tokens,
+            "constrained": !args.unconstrained,
+            "schema_sha256": writ_core::sha256_hex(prepared.schema.to_string().as_bytes()),
+        },
+        "output": {
+            "raw": gen.text,
+            "stop": gen.stop.name(),
+            "tokens": gen.tokens.len(),
+        },
+    })
+}
+
+fn print(
+    args: &AskArgs,
+    prepared: &Prepared,
+    results: &[Intake],
+    bodies: &[String],
+) -> Result<(), Failure> {
+    if args.gate.json {
+        let rows: Vec<Value> = results
+            .iter()
+            .zip(bodies)
+            .map(|(r, b)| {
+                let proposal = serde_json::from_str::<Value>(b).unwrap_or(Value::Null);
+                json!({ "result": r, "proposal": proposal })
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&rows).context("encoding")?
+        );
+        return Ok(());
+    }
+    let lines = |id: i64| {
+        prepared
+            .hits
+            .iter()
+            .find(|h| h.chunk_id == id)
+            .map(|h| format!("{}:{}-{}", h.path, h.start_line, h.end_line))
+            .unwrap_or_else(|| format!("chunk {id} (not in this run)"))
+    };
+    for (r, body) in results.iter().zip(bodies) {
+        let p: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+        let title = p["title"].as_str().unwrap_or("(not a proposal)");
+        let kind = p["kind"].as_str().unwrap_or("?");
+        println!("{}  {}  {kind}: {title}", r.id, r.state.name());
+        for c in p["citations"].as_array().into_iter().flatten() {
+            if let Some(id) = c.as_i64() {
+                println!("  cites {}", lines(id));
+            }
+        }
+        for reason in &r.reasons {
+            println!("  refused: {reason}");
+        }
+        if let Some(d) = &r.decision {
+            crate::review::print_decision(d);
+        }
+    }
+    Ok(())
+}
+
+/// The exit code of an ask: 0 when everything was allowed, else that of
+/// the most severe outcome (refused, then forbidden, then held).
+fn worst(results: &[Intake]) -> ExitCode {
+    let codes: Vec<ExitCode> = results.iter().map(|r| state_code(r.state)).collect();
+    [ExitCode::Refused, ExitCode::Forbidden, ExitCode::Held]
+        .into_iter()
+        .find(|c| codes.contains(c))
+        .unwrap_or(ExitCode::Ok)
+}

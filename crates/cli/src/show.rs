@@ -1,0 +1,247 @@
+//! `writ proposals` and `writ show`: what is stored, and how it came to be.
+//!
+//! `show` does not only print the recorded provenance: it rebuilds the
+//! prompt from the recorded question and the cited chunks still in the
+//! index and compares its sha256 with the recorded one, and hashes the
+//! model file again, so a reader can trust the record or see where it no
+//! longer matches.
+
+use crate::args::{ProposalsArgs, ShowArgs};
+use crate::exit::{CmdResult, ExitCode, Failure};
+use crate::gate::Places;
+use crate::prompt::{self, Passage};
+use anyhow::{anyhow, Context};
+use serde_json::{json, Value};
+use std::path::Path;
+use writ_ledger::State;
+
+pub fn proposals(args: ProposalsArgs) -> CmdResult {
+    let places = Places::from_args(&args.gate)?;
+    let ledger = places.ledger()?;
+    let state = match &args.state {
+        None => None,
+        Some(s) => Some(State::parse(s).ok_or_else(|| {
+            Failure::new(ExitCode::Usage, anyhow!("unknown state `{s}`")).hint(
+                "one of: proposed, refused, allowed, forbidden, held, approved, rejected, applied",
+            )
+        })?),
+    };
+    let rows = ledger
+        .proposals(state)
+        .map_err(|e| Failure::new(ExitCode::Error, e))?;
+    if args.gate.json {
+        let rows: Vec<Value> = rows
+            .iter()
+            .map(|p| json!({ "id": p.id, "state": p.state.name(), "kind": p.kind, "title": p.title, "source": p.source, "via": p.provenance.get("via") }))
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&rows).context("encoding")?
+        );
+        return Ok(ExitCode::Ok);
+    }
+    if rows.is_empty() {
+        println!("no proposals");
+    }
+    for p in &rows {
+        let via = p.provenance["via"].as_str().unwrap_or("?");
+        println!(
+            "{:<5} {:<9} {:<8} {}  [{via}]",
+            p.id,
+            p.state.name(),
+            p.kind,
+            p.title
+        );
+    }
+    Ok(ExitCode::Ok)
+}
+
+pub fn show(args: ShowArgs) -> CmdResult {
+    let places = Places::from_args(&args.gate)?;
+    let ledger = places.ledger()?;
+    let p = ledger.proposal(&args.id).map_err(|e| {
+        let code = match e {
+            writ_ledger::LedgerError::Unknown(_) => ExitCode::NoInput,
+            _ => ExitCode::Error,
+        };
+        Failure::new(code, e).hint("`writ proposals` lists the ids")
+    })?;
+    let events = ledger
+        .events(&p.id)
+        .map_err(|e| Failure::new(ExitCode::Error, e))?;
+    let checks = json!({
+        "prompt": check_prompt(&p.provenance, &places),
+        "model": check_model(&p.provenance),
+    });
+    if args.gate.json {
+        let events: Vec<Value> = events
+            .iter()
+            .map(|e| json!({ "seq": e.seq, "kind": e.kind, "to": e.to, "actor": e.actor, "payload": e.payload }))
+            .collect();
+        let out = json!({
+            "id": p.id, "state": p.state.name(), "source": p.source, "kind": p.kind,
+            "title": p.title, "body": p.body, "provenance": p.provenance,
+            "events": events, "checks": checks,
+        });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&out).context("encoding")?
+        );
+        return Ok(ExitCode::Ok);
+    }
+    println!("{}  {}  {}: {}", p.id, p.state.name(), p.kind, p.title);
+    println!("source: {}", p.source);
+    let prov = &p.provenance;
+    if prov["via"] == "writ ask" {
+        println!("question: {}", prov["question"].as_str().unwrap_or(""));
+        let r = &prov["retrieval"];
+        println!(
+            "retrieval: index generation {}, {} mode, k {}",
+            r["index_generation"], r["mode"], r["k"]
+        );
+        for h in r["hits"].as_array().into_iter().flatten() {
+            println!(
+                "  #{} chunk {} {}:{}-{} similarity {} {}",
+                h["rank"],
+                h["chunk"],
+                h["path"].as_str().unwrap_or(""),
+                h["lines"][0],
+                h["lines"][1],
+                h["similarity"]
+                    .as_f64()
+                    .map_or("-".into(), |s| format!("{s:.3}")),
+                if h["in_prompt"] == true {
+                    ""
+                } else {
+                    "(dropped: context window)"
+                }
+            );
+        }
+        let pr = &prov["prompt"];
+        println!(
+            "prompt: {} v{} ({}), {} tokens, sha256 {}",
+            pr["template"].as_str().unwrap_or(""),
+            pr["version"],
+            pr["chat"].as_str().unwrap_or(""),
+            pr["tokens"],
+            pr["sha256"].as_str().unwrap_or("")
+        );
+        println!("  rebuilt: {}", checks["prompt"].as_str().unwrap_or(""));
+        let m = &prov["model"];
+        println!(
+            "model: {} ({}), sha256 {}",
+            m["name"].as_str().unwrap_or(""),
+            m["path"].as_str().unwrap_or(""),
+            m["sha256"].as_str().unwrap_or("")
+        );
+        println!("  file now: {}", checks["model"].as_str().unwrap_or(""));
+        println!("sampling: {}", prov["sampling"]);
+        let o = &prov["output"];
+        println!(
+            "output: {} tokens, stopped: {}, proposal #{} of it:",
+            o["tokens"],
+            o["stop"].as_str().unwrap_or(""),
+            o["proposal"]
+        );
+        println!("  {}", o["raw"].as_str().unwrap_or(""));
+    } else {
+        println!("provenance: {prov}");
+    }
+    println!("body: {}", p.body);
+    for e in &events {
+        // The first event's payload is the body and provenance shown above.
+        let payload = if e.to == "proposed" {
+            String::new()
+        } else {
+            e.payload.to_string()
+        };
+        println!(
+            "event {}: {} -> {} by {}  {payload}",
+            e.seq, e.kind, e.to, e.actor
+        );
+    }
+    Ok(ExitCode::Ok)
+}
+
+/// Rebuilds the prompt from the record and the index; says whether its
+/// sha256 matches the recorded one, or why it cannot be rebuilt.
+fn check_prompt(prov: &Value, places: &Places) -> String {
+    match rebuild_prompt(prov, places) {
+        Err(why) => format!("cannot rebuild: {why}"),
+        Ok(text) => {
+            let got = writ_core::sha256_hex(text.as_bytes());
+            if prov["prompt"]["sha256"].as_str() == Some(got.as_str()) {
+                format!("matches (sha256 {got})")
+            } else {
+                format!("DIFFERS: the rebuilt prompt has sha256 {got}")
+            }
+        }
+    }
+}
+
+fn rebuild_prompt(prov: &Value, places: &Places) -> Result<String, String> {
+    if prov["via"] != "writ ask" {
+        return Err("not from `writ ask`".into());
+    }
+    let pr = &prov["prompt"];
+    if pr["template"] != prompt::TEMPLATE_ID
+        || pr["version"].as_u64() != Some(u64::from(prompt::TEMPLATE_VERSION))
+    {
+        return Err(format!(
+            "recorded with template {} v{}, this writ has {} v{}",
+            pr["template"],
+            pr["version"],
+            prompt::TEMPLATE_ID,
+            prompt::TEMPLATE_VERSION
+        ));
+    }
+    let chat = pr["chat"]
+        .as_str()
+        .and_then(writ_llm::ChatTemplate::from_name)
+        .ok_or("unknown chat format")?;
+    let catalog = writ_index::Catalog::open_read_only(&places.index).map_err(|e| e.to_string())?;
+    let mut records = Vec::new();
+    for h in prov["retrieval"]["hits"].as_array().into_iter().flatten() {
+        if h["in_prompt"] != true {
+            continue;
+        }
+        let id = h["chunk"].as_i64().ok_or("a hit without a chunk id")?;
+        let rec = catalog
+            .chunk_record(id)
+            .map_err(|e| e.to_string())?
+            .ok_or(format!("chunk {id} is no longer in the index"))?;
+        if h["text_hash"].as_str() != Some(rec.content_hash.as_str()) {
+            return Err(format!("chunk {id} changed since the proposal was made"));
+        }
+        records.push(rec);
+    }
+    let passages: Vec<Passage<'_>> = records
+        .iter()
+        .map(|r| Passage {
+            chunk: r.id,
+            path: &r.path,
+            start_line: r.start_line,
+            end_line: r.end_line,
+            symbol: r.symbol.as_deref(),
+            language: &r.language,
+            text: &r.text,
+        })
+        .collect();
+    let question = prov["question"].as_str().ok_or("no question recorded")?;
+    Ok(prompt::render(chat, question, &passages))
+}
+
+/// Hashes the recorded model file again.
+fn check_model(prov: &Value) -> String {
+    let (Some(path), Some(want)) = (
+        prov["model"]["path"].as_str(),
+        prov["model"]["sha256"].as_str(),
+    ) else {
+        return "no model recorded".into();
+    };
+    match writ_core::sha256_file(Path::new(path)) {
+        Ok(got) if got == want => "same sha256".into(),
+        Ok(got) => format!("DIFFERS: sha256 {got}"),
+        Err(e) => format!("cannot read: {e}"),
+    }
+}
