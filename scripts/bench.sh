@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # writ's benchmarks, reported (never asserted): embedding throughput against
 # sentence-transformers on the same chunk texts in the same run, full index
-# time, re-index after touching one file, cold and warm search latency.
+# time, re-index after touching one file, cold and warm search latency, and
+# the LLM's prefill/decode speed beside llama.cpp's on the same GGUF.
 # The peer baseline needs sentence-transformers (a large install); set
-# ST_PYTHON to a python that has it, or the baseline is skipped with a note.
+# ST_PYTHON to a python that has it, or the baseline is skipped with a note;
+# LLAMA_PYTHON likewise for llama-cpp-python.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 corpus="$(mktemp -d)/requests"
@@ -27,3 +29,10 @@ printf '%s\n' "send a prepared request" "merge session cookies" "HTTPAdapter" "p
   "retry on connection errors" "guess the encoding of a response" "proxy settings from the environment" \
   "build the multipart body" "check the status code and raise" "stream the response body in chunks" > "$texts.q"
 "$WRIT_BIN" bench search --repo "$corpus" "$texts.q"
+echo "== LLM (the prompt of ../shared/eval/llamacpp_bench.py, $(nproc) threads)"
+"$WRIT_BIN" bench llm
+if [ -n "${LLAMA_PYTHON:-}" ]; then
+  "$LLAMA_PYTHON" "$WRIT_ROOT/../shared/eval/llamacpp_bench.py" "$WRIT_MODELS/smollm2-135m-instruct-q4_1/model.gguf" "$(nproc)"
+else
+  echo "(llama.cpp baseline skipped: set LLAMA_PYTHON to a python with llama-cpp-python)"
+fi

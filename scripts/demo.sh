@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # writ's main job on a built-in default: index real third-party code
-# (requests 2.32.3 from PyPI, as a git repository), search it, then send
+# (requests 2.32.3 from PyPI, as a git repository), search it, ask the local
+# model (its proposals go through the gate like anyone's), send more
 # proposals through the gate, show the review queue, approve one, explain an
 # action and verify the ledger.
 set -euo pipefail
@@ -22,6 +23,13 @@ run search "send a prepared request with retries" -k 5
 run search "how are cookies merged into a session" -k 3 --path 'src/**'
 run search "HTTPAdapter" -k 3 --lang python
 run status
+
+# The local model proposes; the gate decides. Greedy, so this is the same
+# every run; SmolLM2-135M is small, so expect modest answers.
+run ask "How do I set a timeout on a request?"
+run ask "Add an example of a timeout to the README" -k 4 --path '*.md'
+last=$("$WRIT_BIN" proposals --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[-1]["id"])')
+run show "$last"
 
 # Proposals, as any tool could send them (`writ schema proposal`), citing a
 # chunk the search found.
@@ -50,5 +58,6 @@ run review
 held=$("$WRIT_BIN" review --json | python3 -c 'import json,sys; q=json.load(sys.stdin); print(next((p["id"] for p in q if p["kind"] == "edit"), ""))')
 [ -n "$held" ] && run review approve "$held" --reason "version bump checked by hand" --as demo-reviewer
 run actions
+run proposals
 run explain A1
 run verify --checkpoint "$WRIT_CACHE/demo/ledger-checkpoint.json"

@@ -119,7 +119,10 @@ fn llamacpp_prompt(chat: writ_llm::ChatTemplate) -> String {
     let lines: Vec<String> = (0..40)
         .map(|i| format!("[{i}] src/module_{i}.py: def handler_{i}(request): return process(request, level={i})"))
         .collect();
-    let user = format!("Context:\n{}\nWhich handler uses level 7?", lines.join("\n"));
+    let user = format!(
+        "Context:\n{}\nWhich handler uses level 7?",
+        lines.join("\n")
+    );
     chat.render(&[
         writ_llm::Message::new("system", "You are a helpful assistant."),
         writ_llm::Message::new("user", &user),
@@ -152,10 +155,22 @@ fn llm(loc: &crate::args::Locations, model: Option<&std::path::Path>, tokens: us
         );
     };
     // A warm-up run, then the measured ones.
-    fast.generate(&prompt, &GenerateOptions { max_tokens: 4, ..options.clone() }, &mut |_| {})
+    fast.generate(
+        &prompt,
+        &GenerateOptions {
+            max_tokens: 4,
+            ..options.clone()
+        },
+        &mut |_| {},
+    )
+    .map_err(fail)?;
+    let g = fast
+        .generate(&prompt, &options, &mut |_| {})
         .map_err(fail)?;
-    let g = fast.generate(&prompt, &options, &mut |_| {}).map_err(fail)?;
-    report(&format!("Q4_1 requantized to Q8_0 at load, {load_fast:.1}s"), &g);
+    report(
+        &format!("Q4_1 requantized to Q8_0 at load, {load_fast:.1}s"),
+        &g,
+    );
 
     let paths: Vec<String> = (0..40).map(|i| format!("src/module_{i}.py")).collect();
     let passages: Vec<crate::prompt::Passage<'_>> = paths
@@ -178,17 +193,34 @@ fn llm(loc: &crate::args::Locations, model: Option<&std::path::Path>, tokens: us
     let g = fast
         .generate_guided(&prompt, &options, Some(&mut guide), &mut |_| {})
         .map_err(fail)?;
-    report(&format!("same, held to the proposal schema; grammar ready in {compile:.2}s"), &g);
+    report(
+        &format!("same, held to the proposal schema; grammar ready in {compile:.2}s"),
+        &g,
+    );
     drop(fast);
 
     let t0 = Instant::now();
-    let mut exact = LocalLlm::load_with(&path, LoadOptions { requantize_q4_1: false })
-        .map_err(|e| Failure::new(ExitCode::Models, e))?;
+    let mut exact = LocalLlm::load_with(
+        &path,
+        LoadOptions {
+            requantize_q4_1: false,
+        },
+    )
+    .map_err(|e| Failure::new(ExitCode::Models, e))?;
     let load_exact = t0.elapsed().as_secs_f64();
     exact
-        .generate(&prompt, &GenerateOptions { max_tokens: 4, ..options.clone() }, &mut |_| {})
+        .generate(
+            &prompt,
+            &GenerateOptions {
+                max_tokens: 4,
+                ..options.clone()
+            },
+            &mut |_| {},
+        )
         .map_err(fail)?;
-    let g = exact.generate(&prompt, &options, &mut |_| {}).map_err(fail)?;
+    let g = exact
+        .generate(&prompt, &options, &mut |_| {})
+        .map_err(fail)?;
     report(&format!("the file's own weights, {load_exact:.1}s"), &g);
     Ok(ExitCode::Ok)
 }
