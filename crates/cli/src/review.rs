@@ -89,7 +89,7 @@ pub fn reviewer(given: Option<String>, repo: &Path) -> String {
 
 pub fn review(args: ReviewArgs) -> CmdResult {
     let places = Places::from_args(&args.gate)?;
-    let mut ledger = places.ledger()?;
+    let ledger = places.ledger()?;
     match args.what {
         None => {
             let held = ledger.proposals(Some(State::Held)).map_err(ledger_err)?;
@@ -175,42 +175,11 @@ pub fn review(args: ReviewArgs) -> CmdResult {
             reviewer: who,
         }) => {
             let who = reviewer(who, &places.repo);
-            let p = ledger.proposal(&id).map_err(ledger_err)?;
-            // Re-run the deterministic checks: the tree may have moved on.
-            if p.state == State::Held && (p.kind == "edit" || p.kind == "rule-change") {
-                let problem = match check(
-                    &p.body,
-                    &places,
-                    Run::from_provenance(&p.provenance).as_ref(),
-                ) {
-                    Err((_, reasons)) => Some(reasons.join("; ")),
-                    Ok(valid) => match patched(&valid, &places.repo) {
-                        Ok(Patched::Clean(_)) => None,
-                        Ok(Patched::Conflict(why)) | Err(why) => Some(why),
-                    },
-                };
-                if let Some(why) = problem {
-                    let e = ledger.refuse_transition(
-                        &p.id,
-                        State::Approved,
-                        &format!("human:{who}"),
-                        &format!("re-check failed: {why}"),
-                    );
-                    return Err(Failure::new(ExitCode::Error, e)
-                        .hint("the proposal stays held; reject it, or propose a fresh diff"));
-                }
-            }
-            let state = ledger
-                .review(&p.id, &who, true, &reason)
-                .map_err(ledger_err)?;
-            let action = ledger.action_of(&p.id).map_err(ledger_err)?;
+            let (id, state, action) = settle(&places, &id, &who, true, &reason)?;
             println!(
-                "{} {} by {who}{}",
-                p.id,
+                "{id} {} by {who}{}",
                 state.name(),
-                action
-                    .map(|a| format!(": action {}", a.id()))
-                    .unwrap_or_default()
+                action.map(|a| format!(": action {a}")).unwrap_or_default()
             );
             Ok(ExitCode::Ok)
         }
@@ -220,19 +189,64 @@ pub fn review(args: ReviewArgs) -> CmdResult {
             reviewer: who,
         }) => {
             let who = reviewer(who, &places.repo);
-            let state = ledger
-                .review(&id, &who, false, &reason)
-                .map_err(ledger_err)?;
+            let (id, state, _) = settle(&places, &id, &who, false, &reason)?;
             println!("{id} {} by {who}", state.name());
             Ok(ExitCode::Ok)
         }
     }
 }
 
-pub fn explain(args: ExplainArgs) -> CmdResult {
-    let places = Places::from_args(&args.gate)?;
+/// A person's approval or rejection of a held proposal, recorded; an
+/// approval first re-runs the deterministic checks, since the tree may have
+/// moved on. Returns the proposal id, its new state and its action id.
+pub fn settle(
+    places: &Places,
+    id: &str,
+    who: &str,
+    approve: bool,
+    reason: &str,
+) -> Result<(String, State, Option<String>), Failure> {
+    let mut ledger = places.ledger()?;
+    let p = ledger.proposal(id).map_err(ledger_err)?;
+    if approve && p.state == State::Held && (p.kind == "edit" || p.kind == "rule-change") {
+        let problem = match check(
+            &p.body,
+            places,
+            Run::from_provenance(&p.provenance).as_ref(),
+        ) {
+            Err((_, reasons)) => Some(reasons.join("; ")),
+            Ok(valid) => match patched(&valid, &places.repo) {
+                Ok(Patched::Clean(_)) => None,
+                Ok(Patched::Conflict(why)) | Err(why) => Some(why),
+            },
+        };
+        if let Some(why) = problem {
+            let e = ledger.refuse_transition(
+                &p.id,
+                State::Approved,
+                &format!("human:{who}"),
+                &format!("re-check failed: {why}"),
+            );
+            return Err(Failure::new(ExitCode::Error, e)
+                .hint("the proposal stays held; reject it, or propose a fresh diff"));
+        }
+    }
+    let state = ledger
+        .review(&p.id, who, approve, reason)
+        .map_err(ledger_err)?;
+    let action = ledger
+        .action_of(&p.id)
+        .map_err(ledger_err)?
+        .map(|a| a.id().to_string());
+    Ok((p.id, state, action))
+}
+
+/// The causal chain of a proposal (P1) or action (A1) as JSON: the
+/// proposal, its question, retrieval, prompt and model when it came from
+/// `writ ask`, every event, and its action.
+pub fn explain_chain(places: &Places, id: &str) -> Result<serde_json::Value, Failure> {
     let ledger = places.ledger()?;
-    let pid = ledger.resolve(&args.id).map_err(ledger_err)?;
+    let pid = ledger.resolve(id).map_err(ledger_err)?;
     let p = ledger.proposal(&pid).map_err(ledger_err)?;
     let events = ledger.events(&pid).map_err(ledger_err)?;
     let action = ledger.action_of(&pid).map_err(ledger_err)?;
@@ -258,6 +272,12 @@ pub fn explain(args: ExplainArgs) -> CmdResult {
         "events": events,
         "action": action,
     });
+    Ok(chain)
+}
+
+pub fn explain(args: ExplainArgs) -> CmdResult {
+    let places = Places::from_args(&args.gate)?;
+    let chain = explain_chain(&places, &args.id)?;
     if args.gate.json {
         println!(
             "{}",
@@ -265,13 +285,15 @@ pub fn explain(args: ExplainArgs) -> CmdResult {
         );
         return Ok(ExitCode::Ok);
     }
+    let p = &chain["proposal"];
+    let field = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
     println!(
         "{} `{}` ({}, from {}), now {}",
-        p.id,
-        p.title,
-        p.kind,
-        p.source,
-        p.state.name()
+        field(&p["id"]),
+        field(&p["title"]),
+        field(&p["kind"]),
+        field(&p["source"]),
+        field(&p["state"])
     );
     for part in ["question", "retrieval", "prompt", "model"] {
         match &chain[part] {
@@ -279,26 +301,26 @@ pub fn explain(args: ExplainArgs) -> CmdResult {
             v => println!("{part:<10} {v}"),
         }
     }
-    for e in &events {
-        let what = if e.kind == "transition" {
+    for e in chain["events"].as_array().into_iter().flatten() {
+        let what = if e["kind"] == "transition" {
             ""
         } else {
             " (REFUSED)"
         };
         println!(
             "#{:<4} {} -> {}{what}  by {}  {}",
-            e.seq,
-            e.from.as_deref().unwrap_or("(new)"),
-            e.to,
-            e.actor,
-            e.reason
+            e["seq"],
+            e["from"].as_str().unwrap_or("(new)"),
+            field(&e["to"]),
+            field(&e["actor"]),
+            field(&e["reason"])
         );
-        if let Some(reasons) = e.payload.get("reasons").and_then(|r| r.as_array()) {
+        if let Some(reasons) = e["payload"].get("reasons").and_then(|r| r.as_array()) {
             for r in reasons {
                 println!("       validation: {}", r.as_str().unwrap_or_default());
             }
         }
-        if let Some(d) = e.payload.get("decision") {
+        if let Some(d) = e["payload"].get("decision") {
             println!("       validation: passed");
             for r in d["determining"].as_array().into_iter().flatten() {
                 println!(
@@ -318,14 +340,14 @@ pub fn explain(args: ExplainArgs) -> CmdResult {
             }
         }
     }
-    match &action {
-        Some(a) => println!(
+    match &chain["action"] {
+        serde_json::Value::Null => println!("action     none"),
+        a => println!(
             "action     {} recorded at #{} on the basis of #{}",
-            a.id(),
-            a.seq(),
-            a.basis_seq()
+            field(&a["id"]),
+            a["seq"],
+            a["basis_seq"]
         ),
-        None => println!("action     none"),
     }
     Ok(ExitCode::Ok)
 }
