@@ -47,6 +47,11 @@ pub enum Command {
     Show(ShowArgs),
     /// Submit a proposal (JSON) from any tool or person through the gate
     Propose(ProposeArgs),
+    /// Serve the HTTP API (/v1) and the review page (/) on loopback
+    Serve(ServeArgs),
+    /// Speak the Model Context Protocol on stdio: agents may search, ask and
+    /// propose through the gate, never act
+    Mcp(McpArgs),
     /// List held proposals; show, approve or reject one
     Review(ReviewArgs),
     /// Show why a proposal or action exists: the whole causal chain
@@ -123,6 +128,42 @@ pub struct AskArgs {
     /// Stream the model's tokens to stderr as they are generated
     #[arg(long, short)]
     pub verbose: bool,
+    /// Model cache folder [env: WRIT_MODELS; default: ~/.cache/writ/models]
+    #[arg(long, value_name = "DIR")]
+    pub models: Option<PathBuf>,
+    /// A sentence-embedding model folder instead of the pinned one
+    #[arg(long, value_name = "DIR")]
+    pub embed_model: Option<PathBuf>,
+    #[command(flatten)]
+    pub gate: GateArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free one, printed on stdout)
+    #[arg(long, default_value = "127.0.0.1:7878")]
+    pub addr: std::net::SocketAddr,
+    /// Allow a non-loopback address; every route then needs the token
+    #[arg(long)]
+    pub allow_remote: bool,
+    /// A GGUF model for /v1/ask instead of the pinned SmolLM2 [env: WRIT_LLM]
+    #[arg(long, value_name = "FILE")]
+    pub model: Option<PathBuf>,
+    /// Model cache folder [env: WRIT_MODELS; default: ~/.cache/writ/models]
+    #[arg(long, value_name = "DIR")]
+    pub models: Option<PathBuf>,
+    /// A sentence-embedding model folder instead of the pinned one
+    #[arg(long, value_name = "DIR")]
+    pub embed_model: Option<PathBuf>,
+    #[command(flatten)]
+    pub gate: GateArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct McpArgs {
+    /// A GGUF model for the `ask` tool instead of the pinned SmolLM2
+    #[arg(long, value_name = "FILE")]
+    pub model: Option<PathBuf>,
     /// Model cache folder [env: WRIT_MODELS; default: ~/.cache/writ/models]
     #[arg(long, value_name = "DIR")]
     pub models: Option<PathBuf>,

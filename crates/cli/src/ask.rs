@@ -52,7 +52,55 @@ pub fn ask(args: AskArgs) -> CmdResult {
     let progress = spinner(&args);
     progress.set_message("loading the model");
     let mut llm = crate::models::load_llm(&loc, args.model.as_deref())?;
-    let prepared = prepare(&mut llm, &args, hits)?;
+    let verbose = args.verbose;
+    let mut written = 0usize;
+    let answer = answer(&args, &places, hits, generation, &mut llm, &mut |t| {
+        written += 1;
+        if verbose {
+            eprint!("{t}");
+        } else {
+            progress.set_message(format!("writing: {written} pieces"));
+        }
+    })?;
+    progress.finish_and_clear();
+    print(&args, &answer)?;
+    Ok(worst(&answer.results))
+}
+
+/// What one ask produced: the retrieval it used, each recorded proposal
+/// and the body it was recorded with.
+pub struct Answer {
+    pub hits: Vec<Hit>,
+    pub results: Vec<Intake>,
+    pub bodies: Vec<String>,
+}
+
+impl Answer {
+    /// `[{result, proposal}]`, as `writ ask --json` and the server print it.
+    pub fn to_json(&self) -> Value {
+        self.results
+            .iter()
+            .zip(&self.bodies)
+            .map(|(r, b)| {
+                let proposal = serde_json::from_str::<Value>(b).unwrap_or(Value::Null);
+                json!({ "result": r, "proposal": proposal })
+            })
+            .collect()
+    }
+}
+
+/// Prompt, generate and record: every proposal in the model's answer goes
+/// through `intake` with the run as provenance; an answer that is not a
+/// proposal list is recorded refused. `on_text` sees the tokens stream.
+pub fn answer(
+    args: &AskArgs,
+    places: &Places,
+    hits: Vec<Hit>,
+    generation: i64,
+    llm: &mut LocalLlm,
+    on_text: &mut dyn FnMut(&str),
+) -> Result<Answer, Failure> {
+    let prepared = prepare(llm, args, hits)?;
     if prepared.used < prepared.hits.len() {
         eprintln!(
             "writ: dropped the {} lowest-ranked of {} chunks so the prompt fits the model's {}-token window",
@@ -61,12 +109,7 @@ pub fn ask(args: AskArgs) -> CmdResult {
             llm.info().context_length
         );
     }
-    progress.set_message(format!(
-        "reading {} prompt tokens, then writing",
-        prepared.prompt_tokens
-    ));
-    let gen = generate(&mut llm, &args, &prepared, &progress)?;
-    progress.finish_and_clear();
+    let gen = generate(llm, args, &prepared, on_text)?;
     if args.verbose {
         eprintln!();
     }
@@ -78,7 +121,7 @@ pub fn ask(args: AskArgs) -> CmdResult {
         gen.tokens.len() as f64 / gen.decode_seconds.max(1e-9),
         gen.stop.name()
     );
-    let record = provenance(&args, &llm, &prepared, &gen, generation);
+    let record = provenance(args, llm, &prepared, &gen, generation);
     let run = Run {
         hits: prepared.hits[..prepared.used]
             .iter()
@@ -93,17 +136,19 @@ pub fn ask(args: AskArgs) -> CmdResult {
             for (n, body) in bodies.iter().enumerate() {
                 let mut prov = record.clone();
                 prov["output"]["proposal"] = json!(n);
-                results.push(intake(body, &source, prov, &places, Some(&run))?);
+                results.push(intake(body, &source, prov, places, Some(&run))?);
             }
         }
         None => {
-            let reasons = unusable(&gen, &args);
-            results.push(refuse(&gen.text, None, &source, record, &places, &reasons)?);
+            let reasons = unusable(&gen, args);
+            results.push(refuse(&gen.text, None, &source, record, places, &reasons)?);
         }
     }
-    let bodies = bodies.unwrap_or_else(|| vec![gen.text.clone()]);
-    print(&args, &prepared, &results, &bodies)?;
-    Ok(worst(&results))
+    Ok(Answer {
+        hits: prepared.hits,
+        results,
+        bodies: bodies.unwrap_or_else(|| vec![gen.text.clone()]),
+    })
 }
 
 /// A spinner on stderr while the model works (hidden when streaming or
@@ -178,7 +223,7 @@ fn generate(
     llm: &mut LocalLlm,
     args: &AskArgs,
     prepared: &Prepared,
-    progress: &indicatif::ProgressBar,
+    on_text: &mut dyn FnMut(&str),
 ) -> Result<Generation, Failure> {
     let options = GenerateOptions {
         max_tokens: args.max_tokens,
@@ -193,17 +238,8 @@ fn generate(
     } else {
         Some(llm.json_guide(&prepared.schema).map_err(fail)?)
     };
-    let mut written = 0usize;
-    let verbose = args.verbose;
-    llm.generate_guided(&prepared.prompt, &options, guide.as_mut(), &mut |t| {
-        written += 1;
-        if verbose {
-            eprint!("{t}");
-        } else {
-            progress.set_message(format!("writing: {written} pieces"));
-        }
-    })
-    .map_err(fail)
+    llm.generate_guided(&prepared.prompt, &options, guide.as_mut(), on_text)
+        .map_err(fail)
 }
 
 /// The answer's proposals as separate bodies, or `None` when the answer
@@ -302,36 +338,23 @@ fn provenance(
     })
 }
 
-fn print(
-    args: &AskArgs,
-    prepared: &Prepared,
-    results: &[Intake],
-    bodies: &[String],
-) -> Result<(), Failure> {
+fn print(args: &AskArgs, answer: &Answer) -> Result<(), Failure> {
     if args.gate.json {
-        let rows: Vec<Value> = results
-            .iter()
-            .zip(bodies)
-            .map(|(r, b)| {
-                let proposal = serde_json::from_str::<Value>(b).unwrap_or(Value::Null);
-                json!({ "result": r, "proposal": proposal })
-            })
-            .collect();
         println!(
             "{}",
-            serde_json::to_string_pretty(&rows).context("encoding")?
+            serde_json::to_string_pretty(&answer.to_json()).context("encoding")?
         );
         return Ok(());
     }
     let lines = |id: i64| {
-        prepared
+        answer
             .hits
             .iter()
             .find(|h| h.chunk_id == id)
             .map(|h| format!("{}:{}-{}", h.path, h.start_line, h.end_line))
             .unwrap_or_else(|| format!("chunk {id} (not in this run)"))
     };
-    for (r, body) in results.iter().zip(bodies) {
+    for (r, body) in answer.results.iter().zip(&answer.bodies) {
         let p: Value = serde_json::from_str(body).unwrap_or(Value::Null);
         let title = p["title"].as_str().unwrap_or("(not a proposal)");
         let kind = p["kind"].as_str().unwrap_or("?");

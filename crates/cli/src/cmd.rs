@@ -25,6 +25,8 @@ pub fn run(cli: Cli) -> CmdResult {
         Command::Proposals(args) => crate::show::proposals(args),
         Command::Show(args) => crate::show::show(args),
         Command::Propose(args) => crate::review::propose(args),
+        Command::Serve(args) => crate::serve::serve(args),
+        Command::Mcp(args) => crate::mcp::mcp(args),
         Command::Review(args) => crate::review::review(args),
         Command::Explain(args) => crate::review::explain(args),
         Command::Verify(args) => crate::review::verify(args),

@@ -8,9 +8,12 @@ mod bench;
 mod cmd;
 mod exit;
 mod gate;
+mod mcp;
 mod models;
 mod prompt;
 mod review;
+mod serve;
+mod service;
 mod show;
 
 use clap::Parser;
@@ -29,6 +32,8 @@ fn main() {
     let generates = matches!(
         &cli.command,
         args::Command::Ask(_)
+            | args::Command::Serve(_)
+            | args::Command::Mcp(_)
             | args::Command::Bench(args::BenchArgs {
                 what: args::BenchWhat::Llm { .. }
             })

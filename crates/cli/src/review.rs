@@ -406,14 +406,20 @@ pub fn verify(args: VerifyArgs) -> CmdResult {
     Ok(ExitCode::Ok)
 }
 
-pub fn actions(args: GateArgs) -> CmdResult {
-    let places = Places::from_args(&args)?;
+/// Recorded actions with their proposals, as JSON rows.
+pub fn actions_json(places: &Places) -> Result<Vec<serde_json::Value>, Failure> {
     let ledger = places.ledger()?;
     let mut rows = Vec::new();
     for a in ledger.actions().map_err(ledger_err)? {
         let p = ledger.proposal(a.proposal_id()).map_err(ledger_err)?;
         rows.push(serde_json::json!({ "action": a.id(), "proposal": p.id, "kind": p.kind, "title": p.title, "state": p.state, "seq": a.seq(), "basis_seq": a.basis_seq() }));
     }
+    Ok(rows)
+}
+
+pub fn actions(args: GateArgs) -> CmdResult {
+    let places = Places::from_args(&args)?;
+    let rows = actions_json(&places)?;
     if args.json {
         println!(
             "{}",

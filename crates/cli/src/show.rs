@@ -15,80 +15,109 @@ use serde_json::{json, Value};
 use std::path::Path;
 use writ_ledger::State;
 
-pub fn proposals(args: ProposalsArgs) -> CmdResult {
-    let places = Places::from_args(&args.gate)?;
-    let ledger = places.ledger()?;
-    let state = match &args.state {
-        None => None,
-        Some(s) => Some(State::parse(s).ok_or_else(|| {
+/// A state filter from its name.
+pub fn parse_state(s: Option<&str>) -> Result<Option<State>, Failure> {
+    match s {
+        None => Ok(None),
+        Some(s) => State::parse(s).map(Some).ok_or_else(|| {
             Failure::new(ExitCode::Usage, anyhow!("unknown state `{s}`")).hint(
-                "one of: proposed, refused, allowed, forbidden, held, approved, rejected, applied",
+                "one of: proposed, refused, recorded, forbidden, held, approved, rejected, applied",
             )
-        })?),
-    };
-    let rows = ledger
+        }),
+    }
+}
+
+/// Stored proposals (optionally in one state), oldest first, as JSON rows.
+pub fn proposals_json(places: &Places, state: Option<State>) -> Result<Value, Failure> {
+    let rows = places
+        .ledger()?
         .proposals(state)
         .map_err(|e| Failure::new(ExitCode::Error, e))?;
+    Ok(rows
+        .iter()
+        .map(|p| json!({ "id": p.id, "state": p.state.name(), "kind": p.kind, "title": p.title, "source": p.source, "via": p.provenance.get("via"), "seq": p.first_seq }))
+        .collect())
+}
+
+pub fn proposals(args: ProposalsArgs) -> CmdResult {
+    let places = Places::from_args(&args.gate)?;
+    let state = parse_state(args.state.as_deref())?;
+    let rows = proposals_json(&places, state)?;
     if args.gate.json {
-        let rows: Vec<Value> = rows
-            .iter()
-            .map(|p| json!({ "id": p.id, "state": p.state.name(), "kind": p.kind, "title": p.title, "source": p.source, "via": p.provenance.get("via") }))
-            .collect();
         println!(
             "{}",
             serde_json::to_string_pretty(&rows).context("encoding")?
         );
         return Ok(ExitCode::Ok);
     }
+    let rows = rows.as_array().cloned().unwrap_or_default();
     if rows.is_empty() {
         println!("no proposals");
     }
+    let field = |v: &Value| v.as_str().unwrap_or("?").to_string();
     for p in &rows {
-        let via = p.provenance["via"].as_str().unwrap_or("?");
         println!(
-            "{:<5} {:<9} {:<8} {}  [{via}]",
-            p.id,
-            p.state.name(),
-            p.kind,
-            p.title
+            "{:<5} {:<9} {:<8} {}  [{}]",
+            field(&p["id"]),
+            field(&p["state"]),
+            field(&p["kind"]),
+            field(&p["title"]),
+            field(&p["via"])
         );
     }
     Ok(ExitCode::Ok)
 }
 
-pub fn show(args: ShowArgs) -> CmdResult {
-    let places = Places::from_args(&args.gate)?;
+/// One proposal with its provenance, events, recorded decision and the
+/// re-computed checks (prompt rebuilt from the index, model re-hashed).
+pub fn proposal_json(places: &Places, id: &str) -> Result<Value, Failure> {
     let ledger = places.ledger()?;
-    let p = ledger.proposal(&args.id).map_err(|e| {
-        let code = match e {
-            writ_ledger::LedgerError::Unknown(_) => ExitCode::NoInput,
-            _ => ExitCode::Error,
-        };
-        Failure::new(code, e).hint("`writ proposals` lists the ids")
-    })?;
+    let p = ledger.proposal(id).map_err(unknown)?;
     let events = ledger
         .events(&p.id)
         .map_err(|e| Failure::new(ExitCode::Error, e))?;
-    let checks = json!({
-        "prompt": check_prompt(&p.provenance, &places),
-        "model": check_model(&p.provenance),
-    });
+    let events: Vec<Value> = events
+        .iter()
+        .map(|e| json!({ "seq": e.seq, "kind": e.kind, "to": e.to, "actor": e.actor, "reason": e.reason, "payload": e.payload }))
+        .collect();
+    let decision = events
+        .iter()
+        .find_map(|e| e["payload"].get("decision").cloned());
+    Ok(json!({
+        "id": p.id, "state": p.state.name(), "source": p.source, "kind": p.kind,
+        "title": p.title, "body": p.body, "provenance": p.provenance,
+        "events": events, "decision": decision,
+        "checks": {
+            "prompt": check_prompt(&p.provenance, places),
+            "model": check_model(&p.provenance),
+        },
+    }))
+}
+
+fn unknown(e: writ_ledger::LedgerError) -> Failure {
+    let code = match e {
+        writ_ledger::LedgerError::Unknown(_) => ExitCode::NoInput,
+        _ => ExitCode::Error,
+    };
+    Failure::new(code, e).hint("`writ proposals` lists the ids")
+}
+
+pub fn show(args: ShowArgs) -> CmdResult {
+    let places = Places::from_args(&args.gate)?;
+    let out = proposal_json(&places, &args.id)?;
     if args.gate.json {
-        let events: Vec<Value> = events
-            .iter()
-            .map(|e| json!({ "seq": e.seq, "kind": e.kind, "to": e.to, "actor": e.actor, "payload": e.payload }))
-            .collect();
-        let out = json!({
-            "id": p.id, "state": p.state.name(), "source": p.source, "kind": p.kind,
-            "title": p.title, "body": p.body, "provenance": p.provenance,
-            "events": events, "checks": checks,
-        });
         println!(
             "{}",
             serde_json::to_string_pretty(&out).context("encoding")?
         );
         return Ok(ExitCode::Ok);
     }
+    let ledger = places.ledger()?;
+    let p = ledger.proposal(&args.id).map_err(unknown)?;
+    let events = ledger
+        .events(&p.id)
+        .map_err(|e| Failure::new(ExitCode::Error, e))?;
+    let checks = &out["checks"];
     println!("{}  {}  {}: {}", p.id, p.state.name(), p.kind, p.title);
     println!("source: {}", p.source);
     let prov = &p.provenance;

@@ -1,0 +1,126 @@
+//! `writ serve`: the HTTP JSON API under `/v1` and the review page at `/`.
+//!
+//! Loopback only unless `--allow-remote`. Every route that changes state
+//! needs the bearer token writ keeps in the index folder (0600); with
+//! `--allow-remote` every route does. The blocking work (models, SQLite)
+//! runs on tokio's blocking pool; ledger writes are serialised by SQLite's
+//! write lock, so a request either records its whole transition or none.
+
+mod api;
+
+use crate::args::ServeArgs;
+use crate::exit::{CmdResult, ExitCode, Failure};
+use crate::gate::Places;
+use crate::service::Service;
+use anyhow::anyhow;
+use std::io::{Read, Write};
+use std::path::Path;
+use std::sync::Arc;
+
+/// Largest request body accepted.
+pub const MAX_BODY: usize = 1 << 20;
+
+/// Shared by every request.
+pub struct App {
+    pub service: Service,
+    pub token: String,
+    /// Reads need the token too (bound beyond loopback).
+    pub remote: bool,
+}
+
+pub fn serve(args: ServeArgs) -> CmdResult {
+    let places = Places::from_args(&args.gate)?;
+    if !args.addr.ip().is_loopback() && !args.allow_remote {
+        return Err(Failure::new(
+            ExitCode::Usage,
+            anyhow!("refusing to listen on {}: not a loopback address", args.addr),
+        )
+        .hint("writ serves 127.0.0.1 by default; add --allow-remote to expose it (every route then needs the bearer token)"));
+    }
+    let token_file = places.index.join("serve-token");
+    let token = token(&places.index, &token_file)?;
+    let service = Service::open(places, args.models, args.embed_model, args.model)?;
+    let app = Arc::new(App {
+        service,
+        token,
+        remote: args.allow_remote,
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::new(ExitCode::Error, e))?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(args.addr)
+            .await
+            .map_err(|e| Failure::new(ExitCode::Error, anyhow!("binding {}: {e}", args.addr)))?;
+        let local = listener
+            .local_addr()
+            .map_err(|e| Failure::new(ExitCode::Error, e))?;
+        eprintln!(
+            "writ: serving {} on http://{local}/ (review page) and http://{local}/v1/ (API)",
+            app.service.places.repo.display()
+        );
+        eprintln!(
+            "writ: bearer token for state-changing requests in `{}`",
+            token_file.display()
+        );
+        // Scripts (and tests) read the bound address from stdout.
+        println!("listening on {local}");
+        let _ = std::io::stdout().flush();
+        axum::serve(listener, api::router(app))
+            .with_graceful_shutdown(shutdown())
+            .await
+            .map_err(|e| Failure::new(ExitCode::Error, e))
+    })?;
+    eprintln!("writ: stopped cleanly");
+    Ok(ExitCode::Ok)
+}
+
+/// Resolves on Ctrl-C or SIGTERM; in-flight requests then finish.
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+/// The server's bearer token: read from `file`, or made (32 random bytes
+/// from the kernel) and written there with mode 0600 on first start.
+fn token(dir: &Path, file: &Path) -> Result<String, Failure> {
+    if let Ok(t) = std::fs::read_to_string(file) {
+        let t = t.trim().to_string();
+        if t.len() >= 32 {
+            return Ok(t);
+        }
+    }
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Failure::new(ExitCode::Error, anyhow!("`{}`: {e}", dir.display())))?;
+    writ_index::ignore_self(dir);
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(|e| Failure::new(ExitCode::Error, anyhow!("reading /dev/urandom: {e}")))?;
+    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(file)
+        .map_err(|e| Failure::new(ExitCode::Error, anyhow!("`{}`: {e}", file.display())))?;
+    writeln!(f, "{token}")
+        .map_err(|e| Failure::new(ExitCode::Error, anyhow!("`{}`: {e}", file.display())))?;
+    Ok(token)
+}

@@ -1,0 +1,294 @@
+//! What `writ serve` and `writ mcp` offer, with the models loaded once.
+//!
+//! Every operation goes through the same functions as the CLI commands
+//! (`intake`, `settle`, `explain_chain`, …), so a proposal arriving over
+//! HTTP or MCP is validated, gated and recorded exactly like one from
+//! `writ propose`. Nothing here writes to the working tree.
+
+use crate::args::{AskArgs, GateArgs, Locations, Mode};
+use crate::exit::{ExitCode, Failure};
+use crate::gate::{intake, Intake, Places};
+use anyhow::anyhow;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::sync::Mutex;
+use writ_embed::MiniLm;
+use writ_index::{Hit, Searcher};
+use writ_llm::LocalLlm;
+
+/// The loaded models and the open index of one repository.
+pub struct Service {
+    pub places: Places,
+    loc: Locations,
+    model: Option<PathBuf>,
+    embedder: &'static MiniLm,
+    searcher: Mutex<Option<Searcher<'static>>>,
+    llm: Mutex<Option<LocalLlm>>,
+}
+
+/// A search request (HTTP body, MCP arguments).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchRequest {
+    pub query: String,
+    #[serde(default = "default_k")]
+    pub k: usize,
+    #[serde(default)]
+    pub paths: Vec<String>,
+    #[serde(default)]
+    pub langs: Vec<String>,
+}
+
+fn default_k() -> usize {
+    10
+}
+
+/// An ask request.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AskRequest {
+    pub question: String,
+    #[serde(default = "default_ask_k")]
+    pub k: usize,
+    #[serde(default)]
+    pub paths: Vec<String>,
+    #[serde(default = "default_max_proposals")]
+    pub max_proposals: usize,
+    #[serde(default = "default_max_tokens")]
+    pub max_tokens: usize,
+}
+
+fn default_ask_k() -> usize {
+    6
+}
+fn default_max_proposals() -> usize {
+    2
+}
+fn default_max_tokens() -> usize {
+    1024
+}
+
+/// Largest `k` and token budget a remote caller may ask for.
+const MAX_K: usize = 50;
+const MAX_TOKENS: usize = 2048;
+
+impl Service {
+    /// Loads the embedding model (the language model loads on first ask).
+    pub fn open(
+        places: Places,
+        models: Option<PathBuf>,
+        embed_model: Option<PathBuf>,
+        model: Option<PathBuf>,
+    ) -> Result<Service, Failure> {
+        let loc = Locations {
+            models,
+            embed_model,
+            index: Some(places.index.clone()),
+        };
+        // One embedder for the life of the process: searchers borrow it.
+        let embedder: &'static MiniLm = Box::leak(Box::new(crate::models::load_embedder(&loc)?));
+        Ok(Service {
+            places,
+            loc,
+            model,
+            embedder,
+            searcher: Mutex::new(None),
+            llm: Mutex::new(None),
+        })
+    }
+
+    /// Runs `f` with a searcher on the last complete generation, reopening
+    /// it when `writ index` has published a newer one.
+    fn with_searcher<T>(
+        &self,
+        f: impl FnOnce(&mut Searcher<'static>) -> Result<T, Failure>,
+    ) -> Result<T, Failure> {
+        let dir = &self.places.index;
+        if !dir.join(writ_index::CATALOG_FILE).is_file() {
+            return Err(Failure::from(writ_index::IndexError::NotIndexed {
+                path: dir.clone(),
+            }));
+        }
+        let mut guard = self
+            .searcher
+            .lock()
+            .map_err(|_| Failure::new(ExitCode::Error, anyhow!("searcher lock poisoned")))?;
+        let current = writ_index::Catalog::open_read_only(dir)
+            .and_then(|c| c.generation())
+            .ok();
+        let stale = guard
+            .as_ref()
+            .is_none_or(|s| Some(s.generation()) != current);
+        if stale {
+            *guard = Some(Searcher::open(dir, self.embedder)?);
+        }
+        match guard.as_mut() {
+            Some(s) => f(s),
+            None => Err(Failure::new(ExitCode::Error, anyhow!("no searcher"))),
+        }
+    }
+
+    /// Hybrid search.
+    pub fn search(&self, req: &SearchRequest) -> Result<Vec<Hit>, Failure> {
+        let options = crate::cmd::search_options(
+            req.k.clamp(1, MAX_K),
+            &req.paths,
+            &req.langs,
+            Mode::Hybrid,
+        )?;
+        self.with_searcher(|s| Ok(s.search(&req.query, &options)?))
+    }
+
+    /// Hits with their text, for clients that show the code.
+    pub fn search_json(&self, req: &SearchRequest) -> Result<Value, Failure> {
+        let hits = self.search(req)?;
+        Ok(hits
+            .iter()
+            .map(|h| {
+                let mut v = serde_json::to_value(h).unwrap_or(Value::Null);
+                v["text"] = json!(h.text);
+                v
+            })
+            .collect())
+    }
+
+    /// Index status.
+    pub fn status(&self) -> Result<Value, Failure> {
+        let status = writ_index::status(&self.places.repo, &self.places.index)?;
+        Ok(serde_json::to_value(status).unwrap_or(Value::Null))
+    }
+
+    /// `writ ask` on the loaded model: retrieve, generate, gate, record.
+    pub fn ask(&self, req: &AskRequest) -> Result<Value, Failure> {
+        let args = AskArgs {
+            question: req.question.clone(),
+            k: req.k.clamp(1, MAX_K),
+            paths: req.paths.clone(),
+            langs: Vec::new(),
+            model: self.model.clone(),
+            max_proposals: req.max_proposals.clamp(1, 5),
+            max_tokens: req.max_tokens.clamp(16, MAX_TOKENS),
+            temperature: None,
+            repeat_penalty: 1.1,
+            seed: 0,
+            unconstrained: false,
+            verbose: false,
+            models: self.loc.models.clone(),
+            embed_model: self.loc.embed_model.clone(),
+            gate: GateArgs {
+                repo: None,
+                index: None,
+                rules: None,
+                json: true,
+            },
+        };
+        let search = SearchRequest {
+            query: req.question.clone(),
+            k: args.k,
+            paths: req.paths.clone(),
+            langs: Vec::new(),
+        };
+        let options =
+            crate::cmd::search_options(search.k, &search.paths, &search.langs, Mode::Hybrid)?;
+        let (hits, generation) =
+            self.with_searcher(|s| Ok((s.search(&search.query, &options)?, s.generation())))?;
+        if hits.is_empty() {
+            return Err(Failure::new(
+                ExitCode::NoInput,
+                anyhow!("nothing in the index matches the question"),
+            ));
+        }
+        let mut guard = self
+            .llm
+            .lock()
+            .map_err(|_| Failure::new(ExitCode::Error, anyhow!("model lock poisoned")))?;
+        if guard.is_none() {
+            *guard = Some(crate::models::load_llm(&self.loc, self.model.as_deref())?);
+        }
+        let llm = guard
+            .as_mut()
+            .ok_or_else(|| Failure::new(ExitCode::Error, anyhow!("no model")))?;
+        let answer = crate::ask::answer(&args, &self.places, hits, generation, llm, &mut |_| {})?;
+        Ok(answer.to_json())
+    }
+
+    /// Submits a proposal from `source` through validation and the gate.
+    pub fn propose(&self, proposal: &Value, source: &str) -> Result<Intake, Failure> {
+        let provenance = json!({ "via": "writ serve", "source": source });
+        intake(
+            &proposal.to_string(),
+            source,
+            provenance,
+            &self.places,
+            None,
+        )
+    }
+
+    /// The text of an indexed file inside the repository, for MCP
+    /// resources: anything else (outside, unindexed) is refused.
+    pub fn indexed_file(&self, rel: &str) -> Result<String, Failure> {
+        let catalog = writ_index::Catalog::open_read_only(&self.places.index)?;
+        let files = catalog.files()?;
+        if !files.contains_key(rel) {
+            return Err(Failure::new(
+                ExitCode::NoInput,
+                anyhow!("`{rel}` is not an indexed file of this repository"),
+            ));
+        }
+        let root = self
+            .places
+            .repo
+            .canonicalize()
+            .map_err(|e| Failure::new(ExitCode::Error, e))?;
+        let path = root
+            .join(rel)
+            .canonicalize()
+            .map_err(|e| Failure::new(ExitCode::NoInput, anyhow!("`{rel}`: {e}")))?;
+        if !path.starts_with(&root) {
+            return Err(Failure::new(
+                ExitCode::NoInput,
+                anyhow!("`{rel}` resolves outside the repository"),
+            ));
+        }
+        std::fs::read_to_string(&path)
+            .map_err(|e| Failure::new(ExitCode::NoInput, anyhow!("`{rel}`: {e}")))
+    }
+
+    /// Paths of the indexed files, sorted.
+    pub fn indexed_files(&self) -> Result<Vec<String>, Failure> {
+        let catalog = writ_index::Catalog::open_read_only(&self.places.index)?;
+        let mut files: Vec<String> = catalog.files()?.into_keys().collect();
+        files.sort();
+        Ok(files)
+    }
+
+    /// A chunk's location and text (for a reviewer looking at citations).
+    pub fn chunk(&self, id: i64) -> Result<Value, Failure> {
+        let catalog = writ_index::Catalog::open_read_only(&self.places.index)?;
+        let rec = catalog.chunk_record(id)?.ok_or_else(|| {
+            Failure::new(ExitCode::NoInput, anyhow!("chunk {id} is not in the index"))
+        })?;
+        Ok(json!({
+            "id": rec.id, "path": rec.path, "start_line": rec.start_line,
+            "end_line": rec.end_line, "symbol": rec.symbol, "language": rec.language,
+            "text": rec.text,
+        }))
+    }
+
+    /// Recomputes the ledger's chain.
+    pub fn verify(&self) -> Result<Value, Failure> {
+        let report = self
+            .places
+            .ledger()?
+            .verify()
+            .map_err(|e| Failure::new(ExitCode::Error, e))?;
+        Ok(json!({
+            "ok": report.first_broken.is_none(),
+            "events": report.count,
+            "head": report.head,
+            "first_broken": report.first_broken,
+            "problem": report.problem,
+        }))
+    }
+}
