@@ -36,3 +36,43 @@ if [ -n "${LLAMA_PYTHON:-}" ]; then
 else
   echo "(llama.cpp baseline skipped: set LLAMA_PYTHON to a python with llama-cpp-python)"
 fi
+echo "== writ serve: warm search latency over HTTP, then mixed load (4 clients)"
+"$WRIT_BIN" serve --repo "$corpus" --addr 127.0.0.1:0 > "$texts.serve" 2>/dev/null &
+serve_pid=$!
+for _ in $(seq 100); do grep -q "listening on" "$texts.serve" 2>/dev/null && break; sleep 0.2; done
+python3 - "$(sed -n 's/listening on //p' "$texts.serve")" "$(cat "$corpus/.writ/serve-token")" "$texts.q" <<'PY'
+import json, sys, threading, time, urllib.parse, urllib.request
+addr, token, qfile = sys.argv[1], sys.argv[2], sys.argv[3]
+queries = [q for q in open(qfile).read().splitlines() if q]
+def get(path):
+    with urllib.request.urlopen(f"http://{addr}{path}") as r:
+        return json.load(r)
+def post(path, body):
+    req = urllib.request.Request(f"http://{addr}{path}", json.dumps(body).encode(),
+                                 {"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(req) as r:
+        return json.load(r)
+def pct(xs, p):
+    xs = sorted(xs); return xs[int((len(xs) - 1) * p)]
+get("/v1/search?q=warm+up")
+times = []
+for i in range(200):
+    t = time.perf_counter(); get("/v1/search?" + urllib.parse.urlencode({"q": queries[i % len(queries)], "k": 10})); times.append((time.perf_counter() - t) * 1000)
+print(f"warm search over HTTP, 200 queries: p50 {pct(times, .5):.1f} ms, p99 {pct(times, .99):.1f} ms")
+lat, lock = [], threading.Lock()
+def client(c):
+    last = None
+    for i in range(75):
+        t = time.perf_counter()
+        if i % 3 == 0: get("/v1/search?" + urllib.parse.urlencode({"q": queries[i % len(queries)]}))
+        elif i % 3 == 1: last = post("/v1/proposals", {"source": f"bench{c}", "proposal": {"kind": "note", "title": f"n{i}", "rationale": "r", "citations": [], "text": "t"}})["id"]
+        elif last: post(f"/v1/proposals/{last}/approve", {"reviewer": "bench", "reason": "load"})
+        with lock: lat.append((time.perf_counter() - t) * 1000)
+t0 = time.perf_counter()
+ts = [threading.Thread(target=client, args=(c,)) for c in range(4)]
+[t.start() for t in ts]; [t.join() for t in ts]
+secs = time.perf_counter() - t0
+v = get("/v1/verify")
+print(f"mixed load: {len(lat)} requests in {secs:.2f}s = {len(lat)/secs:.0f} req/s; p50 {pct(lat, .5):.1f} ms, p99 {pct(lat, .99):.1f} ms; ledger ok={v['ok']} events={v['events']}")
+PY
+kill -TERM "$serve_pid"; wait "$serve_pid" || true

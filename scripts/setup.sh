@@ -42,6 +42,11 @@ install_packages() {
   command -v python3 >/dev/null || missing+=(python3)
   python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
   dpkg -s libopenblas-dev >/dev/null 2>&1 || missing+=(libopenblas-dev)
+  # The test command drives the review page in a real headless browser.
+  if [ "${WRIT_BROWSER:-0}" = 1 ]; then
+    command -v chromium >/dev/null || missing+=(chromium)
+    command -v chromedriver >/dev/null || missing+=(chromium-driver)
+  fi
   if [ ${#missing[@]} -gt 0 ]; then
     log "installing Debian packages: ${missing[*]}"
     as_root apt-get update -qq

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian machine: installs what is
-# missing (scripts/setup.sh), then checks formatting and lints and runs every
-# test with the real models and the real corpus.
+# missing (scripts/setup.sh, here with chromium for the browser test), then
+# checks formatting and lints and runs every test with the real models and
+# the real corpus.
 set -euo pipefail
+# The browser test of the review page needs chromium and chromedriver.
+export WRIT_BROWSER=1
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 cd "$WRIT_ROOT"
 
@@ -15,3 +18,4 @@ cargo test --release --locked --workspace --no-fail-fast
 echo "== writ rules test (the default rule set against rules/tests)"
 "$WRIT_BIN" rules check --rules rules
 "$WRIT_BIN" rules test --rules rules
+echo "== artifacts: screenshots of the review page in $CARGO_TARGET_DIR/tmp/artifacts/"

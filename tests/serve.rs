@@ -1,0 +1,325 @@
+//! `writ serve` end to end on a free loopback port: the API and its
+//! errors, the token, concurrency under load, SIGTERM and SIGKILL.
+
+#![allow(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests fail by panicking"
+)]
+
+mod common;
+use common::server::{raw, request, Server};
+use common::{text, Repo};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+fn repo() -> Repo {
+    let repo = Repo::new();
+    repo.write("docs/guide.md", "# Guide\n\nRun the tool.\n");
+    repo.write(
+        "src/lib.rs",
+        "/// Adds.\npub fn add(a: i32, b: i32) -> i32 {\n    a + b\n}\n",
+    );
+    repo.commit_all();
+    repo.writ_json(&["index"]);
+    repo
+}
+
+fn note(title: &str) -> Value {
+    json!({ "kind": "note", "title": title, "rationale": "r", "citations": [], "text": "t" })
+}
+
+fn submit(server: &Server, proposal: &Value) -> (u16, Value) {
+    server.post(
+        "/v1/proposals",
+        &json!({ "source": "test", "proposal": proposal }).to_string(),
+    )
+}
+
+#[test]
+fn the_api_answers_with_json_and_guards_every_change() {
+    let repo = repo();
+    let server = Server::start(repo.path());
+
+    // The token file is private.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(repo.path().join(".writ/serve-token"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    let (code, doc) = server.get("/v1/openapi.json");
+    assert_eq!(code, 200);
+    for p in [
+        "/v1/status",
+        "/v1/search",
+        "/v1/ask",
+        "/v1/proposals",
+        "/v1/proposals/{id}",
+        "/v1/proposals/{id}/approve",
+        "/v1/proposals/{id}/reject",
+        "/v1/explain/{id}",
+        "/v1/verify",
+        "/v1/actions",
+    ] {
+        assert!(doc["paths"].get(p).is_some(), "openapi lacks {p}");
+    }
+    let (code, status) = server.get("/v1/status");
+    assert_eq!((code, status["files"].as_u64()), (200, Some(2)));
+    let (code, hits) = server.get("/v1/search?q=add+two+numbers&k=1");
+    assert_eq!(code, 200);
+    assert_eq!(hits[0]["path"], "src/lib.rs");
+    let (code, hits) = server.post(
+        "/v1/search",
+        &json!({ "query": "guide", "k": 3, "paths": ["docs/**"] }).to_string(),
+    );
+    assert_eq!(code, 200);
+    assert!(hits
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|h| h["path"] == "docs/guide.md"));
+
+    // Writes need the token; errors are JSON naming the problem.
+    let body = json!({ "source": "test", "proposal": note("n") }).to_string();
+    let (code, e) = request(&server.addr, "POST", "/v1/proposals", &[], &body);
+    assert_eq!(code, 401);
+    assert!(e["error"].as_str().unwrap().contains("token"));
+    let (code, e) = request(
+        &server.addr,
+        "POST",
+        "/v1/proposals",
+        &[("Authorization", "Bearer wrong")],
+        &body,
+    );
+    assert_eq!(code, 401, "{e}");
+    let (code, e) = server.post("/v1/proposals", "{not json");
+    assert_eq!(code, 400);
+    assert!(e["error"].as_str().unwrap().contains("request body"), "{e}");
+    let (code, e) = server.post(
+        "/v1/proposals",
+        &json!({ "source": "t", "proposal": note("n"), "extra": 1 }).to_string(),
+    );
+    assert_eq!(code, 400);
+    assert!(e["error"].as_str().unwrap().contains("extra"), "{e}");
+    let big = vec![b'x'; 2 << 20];
+    let auth = format!("Bearer {}", server.token);
+    let (code, e) = raw(
+        &server.addr,
+        "POST",
+        "/v1/proposals",
+        &[("Authorization", &auth)],
+        &big,
+    );
+    assert_eq!(code, 413, "{e}");
+    assert!(e.contains("error"), "{e}");
+    let (code, e) = server.get("/v1/proposals/P404");
+    assert_eq!(code, 404);
+    assert!(e["error"].as_str().unwrap().contains("P404"));
+    let (code, _) = server.get("/v1/search");
+    assert_eq!(code, 400);
+    let (code, _) = server.get("/v1/no-such-route");
+    assert_eq!(code, 404);
+
+    // A proposal through the same gate as `writ propose`.
+    let (code, held) = submit(&server, &note("a held note"));
+    assert_eq!(code, 201, "{held}");
+    assert_eq!(held["state"], "held");
+    let id = held["id"].as_str().unwrap().to_string();
+    let (code, refused) = submit(&server, &json!({ "kind": "note" }));
+    assert_eq!(
+        (code, refused["state"].as_str()),
+        (201, Some("refused")),
+        "{refused}"
+    );
+    let (code, listed) = server.get("/v1/proposals?state=held");
+    assert_eq!(code, 200);
+    assert!(listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["id"] == id.as_str()));
+
+    // Review: a reason is required, another origin is refused, then approve.
+    let path = format!("/v1/proposals/{id}/approve");
+    let (code, _) = server.post(
+        &path,
+        &json!({ "reviewer": "ann", "reason": " " }).to_string(),
+    );
+    assert_eq!(code, 400);
+    let (code, _) = request(
+        &server.addr,
+        "POST",
+        &path,
+        &[("Authorization", &auth), ("Origin", "http://evil.example")],
+        &json!({ "reviewer": "ann", "reason": "ok" }).to_string(),
+    );
+    assert_eq!(code, 403);
+    let (code, ok) = server.post(
+        &path,
+        &json!({ "reviewer": "ann", "reason": "ok" }).to_string(),
+    );
+    assert_eq!(code, 200, "{ok}");
+    assert_eq!(ok["state"], "recorded");
+    let action = ok["action"].as_str().unwrap().to_string();
+    let (code, again) = server.post(
+        &path,
+        &json!({ "reviewer": "ann", "reason": "ok" }).to_string(),
+    );
+    assert_eq!(code, 409, "{again}");
+
+    let (code, chain) = server.get(&format!("/v1/explain/{action}"));
+    assert_eq!(code, 200);
+    assert!(chain["events"].to_string().contains("human:ann"), "{chain}");
+    let (code, actions) = server.get("/v1/actions");
+    assert_eq!(code, 200);
+    assert!(actions
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a["action"] == action.as_str()));
+    let (code, v) = server.get("/v1/verify");
+    assert_eq!((code, v["ok"].as_bool()), (200, Some(true)), "{v}");
+
+    // The review page is served, with no third-party assets.
+    let (code, page) = raw(&server.addr, "GET", "/", &[], b"");
+    assert_eq!(code, 200);
+    assert!(page.contains("writ review") && !page.contains("https://"));
+
+    // SIGTERM: a clean stop, and the ledger is whole.
+    let mut server = server;
+    server.signal("-TERM");
+    let status = server.child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(repo.writ(&["verify"]).status.code(), Some(0));
+}
+
+#[test]
+fn remote_binding_needs_an_explicit_flag() {
+    let repo = repo();
+    let out = repo.writ(&["serve", "--addr", "0.0.0.0:0"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("--allow-remote"));
+}
+
+/// Mixed search, propose and approve from concurrent clients: figures
+/// printed (never asserted), then the ledger must account for every
+/// accepted request and verify.
+#[test]
+fn load_keeps_the_ledger_whole_and_sigkill_loses_nothing_recorded() {
+    let repo = repo();
+    let server = Server::start(repo.path());
+    let clients = 4;
+    let per_client = 60;
+    let started = Instant::now();
+    let results: Vec<(Vec<f64>, usize, usize)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..clients)
+            .map(|c| {
+                let server = &server;
+                s.spawn(move || {
+                    let mut times = Vec::new();
+                    let (mut proposed, mut approved) = (0, 0);
+                    let mut last: Option<String> = None;
+                    for i in 0..per_client {
+                        let t = Instant::now();
+                        match i % 3 {
+                            0 => {
+                                let (code, _) = server.get("/v1/search?q=add&k=3");
+                                assert_eq!(code, 200);
+                            }
+                            1 => {
+                                let (code, r) = submit(server, &note(&format!("c{c} n{i}")));
+                                assert_eq!(code, 201, "{r}");
+                                proposed += 1;
+                                last = r["id"].as_str().map(str::to_string);
+                            }
+                            _ => {
+                                if let Some(id) = last.take() {
+                                    let (code, r) = server.post(
+                                        &format!("/v1/proposals/{id}/approve"),
+                                        &json!({ "reviewer": "load", "reason": "ok" }).to_string(),
+                                    );
+                                    assert_eq!(code, 200, "{r}");
+                                    approved += 1;
+                                }
+                            }
+                        }
+                        times.push(t.elapsed().as_secs_f64() * 1000.0);
+                    }
+                    (times, proposed, approved)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let secs = started.elapsed().as_secs_f64();
+    let mut times: Vec<f64> = results.iter().flat_map(|r| r.0.clone()).collect();
+    times.sort_by(f64::total_cmp);
+    let pct = |p: f64| times[((times.len() - 1) as f64 * p) as usize];
+    let proposed: usize = results.iter().map(|r| r.1).sum();
+    let approved: usize = results.iter().map(|r| r.2).sum();
+    eprintln!(
+        "load: {} requests from {clients} clients in {secs:.2}s = {:.0} req/s; p50 {:.1} ms, p99 {:.1} ms",
+        times.len(),
+        times.len() as f64 / secs,
+        pct(0.5),
+        pct(0.99)
+    );
+    // Every accepted request is in the ledger: a proposal is two events
+    // (proposed, held) and an approval two (approved, recorded).
+    let (_, v) = server.get("/v1/verify");
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(
+        v["events"].as_u64(),
+        Some((2 * proposed + 2 * approved) as u64),
+        "{v}"
+    );
+    let (_, recorded) = server.get("/v1/proposals?state=recorded");
+    assert_eq!(recorded.as_array().unwrap().len(), approved);
+
+    // SIGKILL in the middle of concurrent writes, then a restart.
+    std::thread::scope(|s| {
+        for c in 0..clients {
+            let addr = server.addr.clone();
+            let auth = format!("Bearer {}", server.token);
+            s.spawn(move || {
+                for i in 0..50 {
+                    let body = json!({ "source": "kill", "proposal": note(&format!("k{c} {i}")) })
+                        .to_string();
+                    // Connection errors after the kill are expected.
+                    let r = std::panic::catch_unwind(|| {
+                        request(
+                            &addr,
+                            "POST",
+                            "/v1/proposals",
+                            &[("Authorization", &auth)],
+                            &body,
+                        )
+                    });
+                    if r.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        std::thread::sleep(Duration::from_millis(150));
+        server.signal("-KILL");
+    });
+    drop(server);
+    let verify = repo.writ(&["verify"]);
+    assert_eq!(verify.status.code(), Some(0), "{}", text(&verify.stderr));
+    let all = repo.writ_json(&["proposals"]);
+    for p in all.as_array().unwrap() {
+        let state = p["state"].as_str().unwrap();
+        assert!(
+            ["proposed", "held", "recorded", "refused"].contains(&state),
+            "undefined state {state} for {}",
+            p["id"]
+        );
+    }
+    let server = Server::start(repo.path());
+    let (code, v) = server.get("/v1/verify");
+    assert_eq!((code, v["ok"].as_bool()), (200, Some(true)));
+}
