@@ -323,3 +323,39 @@ fn load_keeps_the_ledger_whole_and_sigkill_loses_nothing_recorded() {
     let (code, v) = server.get("/v1/verify");
     assert_eq!((code, v["ok"].as_bool()), (200, Some(true)));
 }
+
+#[test]
+fn watch_reindexes_in_the_background_and_search_follows() {
+    let repo = repo();
+    let server = Server::start_with(repo.path(), &["--watch"]);
+    let (_, before) = server.get("/v1/status");
+    let generation = before["generation"].as_i64().unwrap();
+    repo.write(
+        "src/parse.rs",
+        "/// Reads a semantic version string.\npub fn parse_version(s: &str) -> Option<(u32, u32, u32)> {\n    None\n}\n",
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, hits) = server.get("/v1/search?q=parse_version&k=1");
+        if hits[0]["path"] == "src/parse.rs" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the change was not indexed: {hits}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let (_, after) = server.get("/v1/status");
+    assert!(
+        after["generation"].as_i64().unwrap() > generation,
+        "{after}"
+    );
+    // writ's own writes (the ledger) do not trigger more work.
+    let (code, _) = submit(&server, &note("during watch"));
+    assert_eq!(code, 201);
+    let mut server = server;
+    server.signal("-TERM");
+    assert_eq!(server.child.wait().unwrap().code(), Some(0));
+    assert_eq!(repo.writ(&["verify"]).status.code(), Some(0));
+}

@@ -16,8 +16,14 @@ pub struct Server {
 
 impl Server {
     pub fn start(repo: &Path) -> Server {
+        Server::start_with(repo, &[])
+    }
+
+    /// `writ serve` with extra arguments.
+    pub fn start_with(repo: &Path, extra: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_writ"))
             .args(["serve", "--addr", "127.0.0.1:0"])
+            .args(extra)
             .current_dir(repo)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -146,6 +146,10 @@ pub struct ServeArgs {
     /// Allow a non-loopback address; every route then needs the token
     #[arg(long)]
     pub allow_remote: bool,
+    /// Re-index in the background when files change (debounced); searches
+    /// keep the last complete generation until the new one is published
+    #[arg(long)]
+    pub watch: bool,
     /// A GGUF model for /v1/ask instead of the pinned SmolLM2 [env: WRIT_LLM]
     #[arg(long, value_name = "FILE")]
     pub model: Option<PathBuf>,

@@ -98,6 +98,11 @@ impl Service {
         })
     }
 
+    /// The embedding model, loaded once for the life of the process.
+    pub fn embedder(&self) -> &'static MiniLm {
+        self.embedder
+    }
+
     /// Runs `f` with a searcher on the last complete generation, reopening
     /// it when `writ index` has published a newer one.
     fn with_searcher<T>(

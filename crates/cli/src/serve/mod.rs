@@ -7,6 +7,7 @@
 //! write lock, so a request either records its whole transition or none.
 
 mod api;
+mod watch;
 
 use crate::args::ServeArgs;
 use crate::exit::{CmdResult, ExitCode, Failure};
@@ -40,6 +41,18 @@ pub fn serve(args: ServeArgs) -> CmdResult {
     let token_file = places.index.join("serve-token");
     let token = token(&places.index, &token_file)?;
     let service = Service::open(places, args.models, args.embed_model, args.model)?;
+    let watch = if args.watch {
+        let w = watch::Watch::start(
+            service.places.repo.clone(),
+            service.places.index.clone(),
+            service.embedder(),
+        )
+        .map_err(|e| Failure::new(ExitCode::Error, anyhow!("watching the repository: {e}")))?;
+        eprintln!("writ: watching for changes; re-indexing in the background");
+        Some(w)
+    } else {
+        None
+    };
     let app = Arc::new(App {
         service,
         token,
@@ -72,6 +85,9 @@ pub fn serve(args: ServeArgs) -> CmdResult {
             .await
             .map_err(|e| Failure::new(ExitCode::Error, e))
     })?;
+    if let Some(w) = watch {
+        w.stop();
+    }
     eprintln!("writ: stopped cleanly");
     Ok(ExitCode::Ok)
 }
