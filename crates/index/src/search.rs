@@ -13,6 +13,7 @@ use crate::terms::fts_query;
 use crate::vectors::VectorIndex;
 use globset::{Glob, GlobSetBuilder};
 use rusqlite::types::Value;
+use rusqlite::OptionalExtension;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -179,7 +180,7 @@ impl<'e> Searcher<'e> {
                 }
             }
         }
-        let mut hits = self.hydrate(&scores, query_vector.as_deref())?;
+        let mut hits = self.hydrate(&scores)?;
         hits.sort_by(|a, b| {
             b.score
                 .total_cmp(&a.score)
@@ -188,6 +189,9 @@ impl<'e> Searcher<'e> {
                 .then_with(|| a.chunk_id.cmp(&b.chunk_id))
         });
         hits.truncate(options.k);
+        if let Some(q) = &query_vector {
+            self.fill_similarity(&mut hits, q)?;
+        }
         Ok(hits)
     }
 
@@ -270,14 +274,33 @@ impl<'e> Searcher<'e> {
         Ok(rows)
     }
 
-    /// Loads path, lines and text for scored chunk ids. With the query's
-    /// vector, every hit gets its cosine similarity, including hits only
-    /// the lexical engine found (rules gate on it as `min_citation_score`).
-    fn hydrate(
-        &self,
-        scores: &HashMap<i64, (f64, Option<f32>)>,
-        query: Option<&[f32]>,
-    ) -> Result<Vec<Hit>> {
+    /// Gives every returned hit its cosine similarity to the query,
+    /// including hits only the lexical engine found (rules gate on it as
+    /// `min_citation_score`), from the vectors stored in the catalog.
+    fn fill_similarity(&self, hits: &mut [Hit], query: &[f32]) -> Result<()> {
+        let path = self.catalog.path().to_path_buf();
+        let mut stmt = self
+            .catalog
+            .conn()
+            .prepare_cached("SELECT data FROM vectors WHERE content_hash = ?1")
+            .at(&path)?;
+        for hit in hits.iter_mut().filter(|h| h.similarity.is_none()) {
+            let blob: Option<Vec<u8>> = stmt
+                .query_row([&hit.text_hash], |r| r.get(0))
+                .optional()
+                .at(&path)?;
+            if let Some(blob) = blob {
+                let v: Vec<f32> = crate::store::bytes_to_f32s(&blob).collect();
+                if v.len() == query.len() {
+                    hit.similarity = Some(v.iter().zip(query).map(|(a, b)| a * b).sum());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Loads path, lines and text for scored chunk ids.
+    fn hydrate(&self, scores: &HashMap<i64, (f64, Option<f32>)>) -> Result<Vec<Hit>> {
         let path = self.catalog.path().to_path_buf();
         let ids: Rc<Vec<Value>> = Rc::new(scores.keys().map(|&i| Value::Integer(i)).collect());
         let mut stmt = self
@@ -285,24 +308,14 @@ impl<'e> Searcher<'e> {
             .conn()
             .prepare_cached(
                 "SELECT c.id, f.path, c.start_line, c.end_line, c.symbol, c.language, c.text,
-                        c.content_hash, v.data
-                 FROM chunks c JOIN files f ON f.id = c.file_id
-                 LEFT JOIN vectors v ON v.content_hash = c.content_hash
-                 WHERE c.id IN rarray(?1)",
+                        c.content_hash
+                 FROM chunks c JOIN files f ON f.id = c.file_id WHERE c.id IN rarray(?1)",
             )
             .at(&path)?;
         let rows = stmt
             .query_map([ids], |r| {
                 let id: i64 = r.get(0)?;
-                let (score, mut similarity) = scores.get(&id).copied().unwrap_or((0.0, None));
-                if let (None, Some(q), Some(blob)) =
-                    (similarity, query, r.get::<_, Option<Vec<u8>>>(8)?)
-                {
-                    let v: Vec<f32> = crate::store::bytes_to_f32s(&blob).collect();
-                    if v.len() == q.len() {
-                        similarity = Some(v.iter().zip(q).map(|(a, b)| a * b).sum());
-                    }
-                }
+                let (score, similarity) = scores.get(&id).copied().unwrap_or((0.0, None));
                 Ok(Hit {
                     chunk_id: id,
                     path: r.get(1)?,
