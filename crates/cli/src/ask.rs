@@ -320,6 +320,7 @@ fn provenance(
             "sha256": info.sha256,
             "name": info.name,
             "architecture": info.architecture,
+            "tokenizer": info.tokenizer,
         },
         "sampling": {
             "temperature": args.temperature,

@@ -50,6 +50,9 @@ pub struct LlmInfo {
     pub context_length: usize,
     /// The chat format.
     pub template: ChatTemplate,
+    /// Where the tokenizer came from: `gguf` (the file's metadata) or the
+    /// path of a `tokenizer.json` beside it.
+    pub tokenizer: String,
 }
 
 /// How to generate.
@@ -251,8 +254,17 @@ impl LocalLlm {
         let mut file = std::fs::File::open(path).map_err(io)?;
         let content = gguf_file::Content::read(&mut file)
             .map_err(|e| unsupported(format!("not a GGUF file: {e}")))?;
-        let tokenizer = crate::tokenizer::tokenizer_from_gguf(&content)
-            .map_err(|e| unsupported(format!("tokenizer: {e}")))?;
+        // A tokenizer.json beside the GGUF file overrides the one in it.
+        let beside = path.with_file_name("tokenizer.json");
+        let (tokenizer, tokenizer_source) = if beside.is_file() {
+            let t = Tokenizer::from_file(&beside)
+                .map_err(|e| unsupported(format!("`{}` cannot be read: {e}", beside.display())))?;
+            (t, beside.display().to_string())
+        } else {
+            let t = crate::tokenizer::tokenizer_from_gguf(&content)
+                .map_err(|e| unsupported(format!("tokenizer: {e}")))?;
+            (t, "gguf".to_string())
+        };
         let architecture = meta_str(&content, "general.architecture").unwrap_or_default();
         let name = meta_str(&content, "general.name").unwrap_or_default();
         let template_text = meta_str(&content, "tokenizer.chat_template").unwrap_or_default();
@@ -293,6 +305,7 @@ impl LocalLlm {
                 name,
                 context_length,
                 template,
+                tokenizer: tokenizer_source,
             },
             stop_ids,
             device,

@@ -164,3 +164,23 @@ fn guided_generation_follows_the_schema() {
         .unwrap();
     assert_eq!(g.text, h.text);
 }
+
+#[test]
+fn a_tokenizer_json_beside_the_gguf_overrides_its_own() {
+    let llm = LocalLlm::load(&model_path()).unwrap();
+    assert_eq!(llm.info().tokenizer, "gguf");
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(model_path(), dir.path().join("model.gguf")).unwrap();
+    let beside = dir.path().join("tokenizer.json");
+    llm.tokenizer().save(&beside, false).unwrap();
+    drop(llm);
+    let other = LocalLlm::load(&dir.path().join("model.gguf")).unwrap();
+    assert_eq!(other.info().tokenizer, beside.display().to_string());
+    assert_eq!(other.encode(TEXT).unwrap(), LLAMA_CPP_IDS);
+    // A broken one is refused by name, not silently replaced.
+    std::fs::write(&beside, "{ not json").unwrap();
+    let err = LocalLlm::load(&dir.path().join("model.gguf"))
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("tokenizer.json"), "{err}");
+}
