@@ -101,10 +101,6 @@ pub struct AskArgs {
     /// Only context in this language (repeatable)
     #[arg(long = "lang", value_name = "LANG")]
     pub langs: Vec<String>,
-    /// A GGUF model file (llama or qwen2 family) instead of the pinned
-    /// SmolLM2 [env: WRIT_LLM]
-    #[arg(long, value_name = "FILE")]
-    pub model: Option<PathBuf>,
     /// Most proposals in one answer
     #[arg(long, default_value_t = 2)]
     pub max_proposals: usize,
@@ -128,12 +124,8 @@ pub struct AskArgs {
     /// Stream the model's tokens to stderr as they are generated
     #[arg(long, short)]
     pub verbose: bool,
-    /// Model cache folder [env: WRIT_MODELS; default: ~/.cache/writ/models]
-    #[arg(long, value_name = "DIR")]
-    pub models: Option<PathBuf>,
-    /// A sentence-embedding model folder instead of the pinned one
-    #[arg(long, value_name = "DIR")]
-    pub embed_model: Option<PathBuf>,
+    #[command(flatten)]
+    pub models: ModelArgs,
     #[command(flatten)]
     pub gate: GateArgs,
 }
@@ -150,22 +142,25 @@ pub struct ServeArgs {
     /// keep the last complete generation until the new one is published
     #[arg(long)]
     pub watch: bool,
-    /// A GGUF model for /v1/ask instead of the pinned SmolLM2 [env: WRIT_LLM]
-    #[arg(long, value_name = "FILE")]
-    pub model: Option<PathBuf>,
-    /// Model cache folder [env: WRIT_MODELS; default: ~/.cache/writ/models]
-    #[arg(long, value_name = "DIR")]
-    pub models: Option<PathBuf>,
-    /// A sentence-embedding model folder instead of the pinned one
-    #[arg(long, value_name = "DIR")]
-    pub embed_model: Option<PathBuf>,
+    #[command(flatten)]
+    pub models: ModelArgs,
     #[command(flatten)]
     pub gate: GateArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct McpArgs {
-    /// A GGUF model for the `ask` tool instead of the pinned SmolLM2
+    #[command(flatten)]
+    pub models: ModelArgs,
+    #[command(flatten)]
+    pub gate: GateArgs,
+}
+
+/// Which models `ask`, `serve` and `mcp` load.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ModelArgs {
+    /// A GGUF model file (llama or qwen2 family) instead of the pinned
+    /// SmolLM2 [env: WRIT_LLM]
     #[arg(long, value_name = "FILE")]
     pub model: Option<PathBuf>,
     /// Model cache folder [env: WRIT_MODELS; default: ~/.cache/writ/models]
@@ -174,8 +169,6 @@ pub struct McpArgs {
     /// A sentence-embedding model folder instead of the pinned one
     #[arg(long, value_name = "DIR")]
     pub embed_model: Option<PathBuf>,
-    #[command(flatten)]
-    pub gate: GateArgs,
 }
 
 #[derive(Debug, Args)]

@@ -24,8 +24,8 @@ struct Prepared {
 pub fn ask(args: AskArgs) -> CmdResult {
     let places = Places::from_args(&args.gate)?;
     let loc = Locations {
-        models: args.models.clone(),
-        embed_model: args.embed_model.clone(),
+        models: args.models.models.clone(),
+        embed_model: args.models.embed_model.clone(),
         index: Some(places.index.clone()),
     };
     if !places.index.join(writ_index::CATALOG_FILE).is_file() {
@@ -51,7 +51,7 @@ pub fn ask(args: AskArgs) -> CmdResult {
     }
     let progress = spinner(&args);
     progress.set_message("loading the model");
-    let mut llm = crate::models::load_llm(&loc, args.model.as_deref())?;
+    let mut llm = crate::models::load_llm(&loc, args.models.model.as_deref())?;
     let verbose = args.verbose;
     let mut written = 0usize;
     let answer = answer(&args, &places, hits, generation, &mut llm, &mut |t| {

@@ -20,7 +20,7 @@ const RESOURCE_PREFIX: &str = "writ://file/";
 
 pub fn mcp(args: McpArgs) -> CmdResult {
     let places = Places::from_args(&args.gate)?;
-    let service = Service::open(places, args.models, args.embed_model, args.model)?;
+    let service = Service::open(places, args.models)?;
     let mut session = Session {
         service,
         client: "unknown".into(),

@@ -24,7 +24,7 @@ fn read_input(file: &Path) -> Result<String, Failure> {
     })
 }
 
-fn ledger_err(e: writ_ledger::LedgerError) -> Failure {
+pub fn ledger_err(e: writ_ledger::LedgerError) -> Failure {
     let code = match e {
         writ_ledger::LedgerError::Unknown(_) => ExitCode::NoInput,
         _ => ExitCode::Error,

@@ -5,7 +5,7 @@
 //! HTTP or MCP is validated, gated and recorded exactly like one from
 //! `writ propose`. Nothing here writes to the working tree.
 
-use crate::args::{AskArgs, GateArgs, Locations, Mode};
+use crate::args::{AskArgs, GateArgs, Locations, Mode, ModelArgs};
 use crate::exit::{ExitCode, Failure};
 use crate::gate::{intake, Intake, Places};
 use anyhow::anyhow;
@@ -75,17 +75,13 @@ const MAX_TOKENS: usize = 2048;
 
 impl Service {
     /// Loads the embedding model (the language model loads on first ask).
-    pub fn open(
-        places: Places,
-        models: Option<PathBuf>,
-        embed_model: Option<PathBuf>,
-        model: Option<PathBuf>,
-    ) -> Result<Service, Failure> {
+    pub fn open(places: Places, models: ModelArgs) -> Result<Service, Failure> {
         let loc = Locations {
-            models,
-            embed_model,
+            models: models.models,
+            embed_model: models.embed_model,
             index: Some(places.index.clone()),
         };
+        let model = models.model;
         // One embedder for the life of the process: searchers borrow it.
         let embedder: &'static MiniLm = Box::leak(Box::new(crate::models::load_embedder(&loc)?));
         Ok(Service {
@@ -171,7 +167,6 @@ impl Service {
             k: req.k.clamp(1, MAX_K),
             paths: req.paths.clone(),
             langs: Vec::new(),
-            model: self.model.clone(),
             max_proposals: req.max_proposals.clamp(1, 5),
             max_tokens: req.max_tokens.clamp(16, MAX_TOKENS),
             temperature: None,
@@ -179,8 +174,11 @@ impl Service {
             seed: 0,
             unconstrained: false,
             verbose: false,
-            models: self.loc.models.clone(),
-            embed_model: self.loc.embed_model.clone(),
+            models: ModelArgs {
+                model: self.model.clone(),
+                models: self.loc.models.clone(),
+                embed_model: self.loc.embed_model.clone(),
+            },
             gate: GateArgs {
                 repo: None,
                 index: None,

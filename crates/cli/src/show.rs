@@ -95,11 +95,8 @@ pub fn proposal_json(places: &Places, id: &str) -> Result<Value, Failure> {
 }
 
 fn unknown(e: writ_ledger::LedgerError) -> Failure {
-    let code = match e {
-        writ_ledger::LedgerError::Unknown(_) => ExitCode::NoInput,
-        _ => ExitCode::Error,
-    };
-    Failure::new(code, e).hint("`writ proposals` lists the ids")
+    let f = crate::review::ledger_err(e);
+    f.hint("`writ proposals` lists the ids")
 }
 
 pub fn show(args: ShowArgs) -> CmdResult {

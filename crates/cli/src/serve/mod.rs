@@ -40,7 +40,7 @@ pub fn serve(args: ServeArgs) -> CmdResult {
     }
     let token_file = places.index.join("serve-token");
     let token = token(&places.index, &token_file)?;
-    let service = Service::open(places, args.models, args.embed_model, args.model)?;
+    let service = Service::open(places, args.models)?;
     let watch = if args.watch {
         let w = watch::Watch::start(
             service.places.repo.clone(),
