@@ -154,19 +154,16 @@ fn llm(loc: &crate::args::Locations, model: Option<&std::path::Path>, tokens: us
             g.stop.name()
         );
     };
-    // A warm-up run, then the measured ones.
-    fast.generate(
-        &prompt,
-        &GenerateOptions {
+    // A short warm-up run, then the measured one.
+    let timed = |llm: &mut LocalLlm| -> Result<writ_llm::Generation, Failure> {
+        let warm = GenerateOptions {
             max_tokens: 4,
             ..options.clone()
-        },
-        &mut |_| {},
-    )
-    .map_err(fail)?;
-    let g = fast
-        .generate(&prompt, &options, &mut |_| {})
-        .map_err(fail)?;
+        };
+        llm.generate(&prompt, &warm, &mut |_| {}).map_err(fail)?;
+        llm.generate(&prompt, &options, &mut |_| {}).map_err(fail)
+    };
+    let g = timed(&mut fast)?;
     report(
         &format!("Q4_1 requantized to Q8_0 at load, {load_fast:.1}s"),
         &g,
@@ -208,19 +205,7 @@ fn llm(loc: &crate::args::Locations, model: Option<&std::path::Path>, tokens: us
     )
     .map_err(|e| Failure::new(ExitCode::Models, e))?;
     let load_exact = t0.elapsed().as_secs_f64();
-    exact
-        .generate(
-            &prompt,
-            &GenerateOptions {
-                max_tokens: 4,
-                ..options.clone()
-            },
-            &mut |_| {},
-        )
-        .map_err(fail)?;
-    let g = exact
-        .generate(&prompt, &options, &mut |_| {})
-        .map_err(fail)?;
+    let g = timed(&mut exact)?;
     report(&format!("the file's own weights, {load_exact:.1}s"), &g);
     Ok(ExitCode::Ok)
 }
