@@ -133,10 +133,16 @@ pub fn answer(
     let bodies = split(&gen.text);
     match &bodies {
         Some(bodies) => {
-            for (n, body) in bodies.iter().enumerate() {
+            for (n, item) in bodies.iter().enumerate() {
                 let mut prov = record.clone();
                 prov["output"]["proposal"] = json!(n);
-                results.push(intake(body, &source, prov, places, Some(&run))?);
+                results.push(match wire(item, &places.repo) {
+                    Ok(body) => intake(&body, &source, prov, places, Some(&run))?,
+                    Err(reasons) => {
+                        let shown = outline(item);
+                        refuse(item, shown.as_ref(), &source, prov, places, &reasons)?
+                    }
+                });
             }
         }
         None => {
@@ -248,6 +254,74 @@ fn split(text: &str) -> Option<Vec<String>> {
     let v: Value = serde_json::from_str(text).ok()?;
     let items = v.get("proposals")?.as_array()?;
     (!items.is_empty()).then(|| items.iter().map(Value::to_string).collect())
+}
+
+/// The proposal record for one item of the model's answer: an edit's
+/// `path`/`find`/`replace` becomes a unified diff (writ's own, so hunk
+/// headers are right); other kinds pass through unchanged.
+fn wire(item: &str, repo: &std::path::Path) -> Result<String, Vec<String>> {
+    let mut v: Value = serde_json::from_str(item).map_err(|e| vec![e.to_string()])?;
+    if v["kind"] != "edit" || v.get("diff").is_some() {
+        return Ok(item.to_string());
+    }
+    let diff = edit_to_diff(&v, repo)?;
+    if let Some(obj) = v.as_object_mut() {
+        for k in ["path", "find", "replace"] {
+            obj.remove(k);
+        }
+        obj.insert("diff".into(), json!(diff));
+    }
+    Ok(v.to_string())
+}
+
+/// Kind, title and citations of an item that could not become a record,
+/// so the refusal is listed under its title.
+fn outline(item: &str) -> Option<writ_proposal::Proposal> {
+    let v: Value = serde_json::from_str(item).ok()?;
+    Some(writ_proposal::Proposal {
+        version: writ_proposal::PROPOSAL_VERSION,
+        kind: serde_json::from_value(v["kind"].clone()).ok()?,
+        title: v["title"].as_str()?.to_string(),
+        rationale: v["rationale"].as_str().unwrap_or_default().to_string(),
+        citations: serde_json::from_value(v["citations"].clone()).unwrap_or_default(),
+        diff: None,
+        text: None,
+        argv: None,
+    })
+}
+
+/// Replaces the one occurrence of `find` in `path` with `replace` and
+/// returns the unified diff; refuses when the text is not there exactly
+/// once (a guess is never applied).
+fn edit_to_diff(edit: &Value, repo: &std::path::Path) -> Result<String, Vec<String>> {
+    let (Some(path), Some(find), Some(replace)) = (
+        edit["path"].as_str(),
+        edit["find"].as_str(),
+        edit["replace"].as_str(),
+    ) else {
+        return Err(vec!["an edit needs `path`, `find` and `replace`".into()]);
+    };
+    if path.starts_with('/') || path.split('/').any(|c| c == "..") {
+        return Err(vec![format!(
+            "edit path `{path}` is not inside the repository"
+        )]);
+    }
+    let old = std::fs::read_to_string(repo.join(path))
+        .map_err(|e| vec![format!("`{path}` cannot be read: {e}")])?;
+    match old.matches(find).count() {
+        1 => {}
+        0 => return Err(vec![format!("the text to find does not occur in `{path}`")]),
+        n => {
+            return Err(vec![format!(
+                "the text to find occurs {n} times in `{path}`; it must occur once"
+            )])
+        }
+    }
+    if find == replace {
+        return Err(vec!["the edit replaces text with itself".into()]);
+    }
+    let new = old.replacen(find, replace, 1);
+    Ok(crate::review::file_diff(path, &old, &new))
 }
 
 /// Why an answer that is not a list of proposals is refused.
@@ -383,4 +457,57 @@ fn worst(results: &[Intake]) -> ExitCode {
         .into_iter()
         .find(|c| codes.contains(c))
         .unwrap_or(ExitCode::Ok)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+
+    fn edit(path: &str, find: &str, replace: &str) -> Value {
+        json!({ "kind": "edit", "title": "t", "rationale": "r", "citations": [1], "path": path, "find": find, "replace": replace })
+    }
+
+    #[test]
+    fn an_edit_becomes_a_diff_that_validates_and_applies() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("src")).unwrap();
+        let text = "def total(prices):\n    return sum(prices)\n\n\ndef mean(xs):\n    return sum(xs) / len(xs)\n";
+        std::fs::write(dir.path().join("src/a.py"), text).unwrap();
+        let item = edit(
+            "src/a.py",
+            "    return sum(xs) / len(xs)\n",
+            "    return sum(xs) / max(len(xs), 1)\n",
+        );
+        let body = wire(&item.to_string(), dir.path()).unwrap();
+        let p = writ_proposal::Proposal::from_json(&body).unwrap();
+        let diff = p.diff.clone().unwrap();
+        assert!(
+            diff.starts_with("--- a/src/a.py\n+++ b/src/a.py\n@@ "),
+            "{diff}"
+        );
+        let cx = writ_proposal::ValidationContext {
+            repo: dir.path(),
+            known_chunk: &|_| true,
+        };
+        let valid = writ_proposal::validate(p, &cx).unwrap();
+        assert_eq!((valid.stats().added, valid.stats().removed), (1, 1));
+        let applied = valid.patches()[0].apply(text).unwrap();
+        assert!(applied.contains("max(len(xs), 1)"));
+    }
+
+    #[test]
+    fn an_edit_whose_text_is_not_there_once_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.py"), "x = 1\nx = 1\n").unwrap();
+        let twice = wire(&edit("a.py", "x = 1", "x = 2").to_string(), dir.path()).unwrap_err();
+        assert!(twice[0].contains("2 times"), "{twice:?}");
+        let none = wire(&edit("a.py", "y = 1", "y = 2").to_string(), dir.path()).unwrap_err();
+        assert!(none[0].contains("does not occur"), "{none:?}");
+        let out = wire(&edit("../a.py", "x", "y").to_string(), dir.path()).unwrap_err();
+        assert!(out[0].contains("not inside"), "{out:?}");
+        // Other kinds pass through untouched.
+        let note = json!({ "kind": "note", "title": "t", "rationale": "r", "citations": [1], "text": "x" }).to_string();
+        assert_eq!(wire(&note, dir.path()).unwrap(), note);
+    }
 }

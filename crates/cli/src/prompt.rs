@@ -10,7 +10,7 @@ use writ_llm::{ChatTemplate, Message};
 /// Template id, recorded with every proposal.
 pub const TEMPLATE_ID: &str = "writ-ask";
 /// Bumped on any change to the text below or to [`schema`].
-pub const TEMPLATE_VERSION: u32 = 1;
+pub const TEMPLATE_VERSION: u32 = 2;
 
 /// A retrieved chunk as the model sees it.
 pub struct Passage<'a> {
@@ -27,7 +27,7 @@ const SYSTEM: &str = "You are writ, an assistant for a code repository. You cann
 Read the context chunks, then answer the question as JSON: {\"proposals\":[...]}.
 Each proposal has a kind:
 - \"note\": an answer or explanation, in \"text\".
-- \"edit\": a change, as a unified diff in \"diff\" (--- a/PATH, +++ b/PATH, @@ hunks), paths as shown in the context.
+- \"edit\": a change to one file: its \"path\" as shown, the exact lines to \"find\" in it (copied from the context) and what to \"replace\" them with.
 - \"command\": a command a person may run, as \"argv\".
 Give a short \"title\", a \"rationale\" saying why, and the numbers of the chunks you used in \"citations\". Be brief and specific.";
 
@@ -63,33 +63,40 @@ pub struct Limits {
 
 /// The JSON Schema generation is held to: `{"proposals": [...]}` with
 /// note, edit and command proposals whose citations can only be chunks of
-/// this run and whose diffs can only name files of this run. Lengths are
-/// bounded so an answer ends. Rule changes are not offered to the model.
+/// this run. A model edit is `path` (only files of this run), `find` and
+/// `replace`: small models cannot count hunk lines, so writ itself turns
+/// an edit into the unified diff of the proposal record (see
+/// `ask::edit_to_diff`). Lengths are bounded so an answer ends. Rule
+/// changes are not offered to the model.
 pub fn schema(passages: &[Passage<'_>], limits: &Limits) -> Value {
     let ids: Vec<i64> = passages.iter().map(|p| p.chunk).collect();
     let mut paths: Vec<&str> = passages.iter().map(|p| p.path).collect();
     paths.sort_unstable();
     paths.dedup();
-    let alternatives = paths
-        .iter()
-        .map(|p| regex_escape(p))
-        .collect::<Vec<_>>()
-        .join("|");
-    let diff_pattern = format!(
-        "^--- a/({alternatives})\\n\\+\\+\\+ b/({alternatives})\\n(@@ -[0-9]+(,[0-9]+)? \\+[0-9]+(,[0-9]+)? @@\\n([ +-][^\\n]{{0,120}}\\n){{1,20}}){{1,2}}$"
-    );
-    let proposal = |kind: &str, field: &str, field_schema: Value| {
+    let proposal = |kind: &str, fields: Value| {
+        let mut properties = json!({
+            "kind": { "const": kind },
+            "title": { "type": "string", "minLength": 3, "maxLength": 80 },
+            "citations": citations(&ids, 3),
+            "rationale": { "type": "string", "minLength": 3, "maxLength": 240 },
+        });
+        let mut required = vec![
+            json!("kind"),
+            json!("title"),
+            json!("citations"),
+            json!("rationale"),
+        ];
+        if let (Some(props), Some(extra)) = (properties.as_object_mut(), fields.as_object()) {
+            for (k, v) in extra {
+                props.insert(k.clone(), v.clone());
+                required.push(json!(k));
+            }
+        }
         json!({
             "type": "object",
             "additionalProperties": false,
-            "required": ["kind", "title", "citations", "rationale", field],
-            "properties": {
-                "kind": { "const": kind },
-                "title": { "type": "string", "minLength": 3, "maxLength": 80 },
-                "citations": citations(&ids, 3),
-                "rationale": { "type": "string", "minLength": 3, "maxLength": 240 },
-                field: field_schema,
-            }
+            "required": required,
+            "properties": properties,
         })
     };
     json!({
@@ -102,12 +109,16 @@ pub fn schema(passages: &[Passage<'_>], limits: &Limits) -> Value {
                 "minItems": 1,
                 "maxItems": limits.max_proposals.max(1),
                 "items": { "anyOf": [
-                    proposal("note", "text", json!({ "type": "string", "minLength": 3, "maxLength": 600 })),
-                    proposal("edit", "diff", json!({ "type": "string", "maxLength": 1000, "pattern": diff_pattern })),
-                    proposal("command", "argv", json!({
+                    proposal("note", json!({ "text": { "type": "string", "minLength": 3, "maxLength": 600 } })),
+                    proposal("edit", json!({
+                        "path": { "enum": paths },
+                        "find": { "type": "string", "minLength": 1, "maxLength": 600 },
+                        "replace": { "type": "string", "maxLength": 1000 },
+                    })),
+                    proposal("command", json!({ "argv": {
                         "type": "array", "minItems": 1, "maxItems": 8,
                         "items": { "type": "string", "minLength": 1, "maxLength": 80 },
-                    })),
+                    }})),
                 ]},
             }
         }
@@ -153,18 +164,6 @@ fn citations(ids: &[i64], max: usize) -> Value {
     json!({ "anyOf": branches })
 }
 
-/// Escapes regex metacharacters in a literal path.
-fn regex_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if "\\.+*?()|[]{}^$#&-~".contains(c) {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,10 +207,22 @@ mod tests {
         // prefixItems alone would also accept [].
         assert_eq!(branches[0]["minItems"], 1);
         assert_eq!(branches[1]["minItems"], 2);
-        let pattern = items[1]["properties"]["diff"]["pattern"]
-            .as_str()
-            .unwrap_or("");
-        assert!(pattern.starts_with("^--- a/(a\\.py|b/c\\-d\\.py)\\n"));
+        assert_eq!(
+            items[1]["properties"]["path"]["enum"],
+            json!(["a.py", "b/c-d.py"])
+        );
+        assert_eq!(
+            items[1]["required"],
+            json!([
+                "kind",
+                "title",
+                "citations",
+                "rationale",
+                "path",
+                "find",
+                "replace"
+            ])
+        );
         assert_eq!(s["properties"]["proposals"]["maxItems"], 2);
     }
 }

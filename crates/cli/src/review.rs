@@ -618,7 +618,7 @@ pub fn suggest(id: &str, who: Option<String>, args: &GateArgs) -> CmdResult {
 }
 
 /// A unified diff of one file, `old` to `new` (`old` empty: a new file).
-fn file_diff(path: &str, old: &str, new: &str) -> String {
+pub fn file_diff(path: &str, old: &str, new: &str) -> String {
     let patch = diffy::create_patch(old, new).to_string();
     let body = patch
         .split_once("+++ modified\n")
