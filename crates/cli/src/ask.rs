@@ -1,4 +1,4 @@
-//! `writ ask`: retrieve, prompt, generate (schema-bound), then hand every
+//! `writ ask`: retrieve, prompt, generate (grammar-bound), then hand every
 //! proposal to the same intake as `writ propose`. The model's output is
 //! only ever text passed to the gate; nothing here writes a file.
 
@@ -18,7 +18,7 @@ struct Prepared {
     used: usize,
     prompt: String,
     prompt_tokens: usize,
-    schema: Value,
+    grammar: String,
 }
 
 pub fn ask(args: AskArgs) -> CmdResult {
@@ -198,13 +198,13 @@ fn prepare(llm: &mut LocalLlm, args: &AskArgs, hits: Vec<Hit>) -> Result<Prepare
             let limits = Limits {
                 max_proposals: args.max_proposals,
             };
-            let schema = prompt::schema(&passages(&hits[..used]), &limits);
+            let grammar = prompt::grammar(&passages(&hits[..used]), &limits);
             return Ok(Prepared {
                 hits,
                 used,
                 prompt,
                 prompt_tokens: tokens.len(),
-                schema,
+                grammar,
             });
         }
         if used <= 1 {
@@ -242,7 +242,7 @@ fn generate(
     let mut guide = if args.unconstrained {
         None
     } else {
-        Some(llm.json_guide(&prepared.schema).map_err(fail)?)
+        Some(llm.lark_guide(&prepared.grammar).map_err(fail)?)
     };
     llm.generate_guided(&prepared.prompt, &options, guide.as_mut(), on_text)
         .map_err(fail)
@@ -403,7 +403,7 @@ fn provenance(
             "repeat_last_n": REPEAT_LAST_N,
             "max_tokens": args.max_tokens,
             "constrained": !args.unconstrained,
-            "schema_sha256": writ_core::sha256_hex(prepared.schema.to_string().as_bytes()),
+            "grammar_sha256": writ_core::sha256_hex(prepared.grammar.as_bytes()),
         },
         "output": {
             "raw": gen.text,

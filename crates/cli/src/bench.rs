@@ -183,15 +183,15 @@ fn llm(loc: &crate::args::Locations, model: Option<&std::path::Path>, tokens: us
             text: "",
         })
         .collect();
-    let schema = crate::prompt::schema(&passages, &crate::prompt::Limits { max_proposals: 2 });
+    let grammar = crate::prompt::grammar(&passages, &crate::prompt::Limits { max_proposals: 2 });
     let t = Instant::now();
-    let mut guide = fast.json_guide(&schema).map_err(fail)?;
+    let mut guide = fast.lark_guide(&grammar).map_err(fail)?;
     let compile = t.elapsed().as_secs_f64();
     let g = fast
         .generate_guided(&prompt, &options, Some(&mut guide), &mut |_| {})
         .map_err(fail)?;
     report(
-        &format!("same, held to the proposal schema; grammar ready in {compile:.2}s"),
+        &format!("same, held to the proposal grammar; grammar ready in {compile:.2}s"),
         &g,
     );
     drop(fast);

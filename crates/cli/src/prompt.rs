@@ -9,8 +9,8 @@ use writ_llm::{ChatTemplate, Message};
 
 /// Template id, recorded with every proposal.
 pub const TEMPLATE_ID: &str = "writ-ask";
-/// Bumped on any change to the text below or to [`schema`].
-pub const TEMPLATE_VERSION: u32 = 2;
+/// Bumped on any change to the text below or to [`grammar`].
+pub const TEMPLATE_VERSION: u32 = 3;
 
 /// A retrieved chunk as the model sees it.
 pub struct Passage<'a> {
@@ -61,68 +61,111 @@ pub struct Limits {
     pub max_proposals: usize,
 }
 
-/// The JSON Schema generation is held to: `{"proposals": [...]}` with
-/// note, edit and command proposals whose citations can only be chunks of
-/// this run. A model edit is `path` (only files of this run), `find` and
-/// `replace`: small models cannot count hunk lines, so writ itself turns
-/// an edit into the unified diff of the proposal record (see
-/// `ask::edit_to_diff`). Lengths are bounded so an answer ends. Rule
-/// changes are not offered to the model.
-pub fn schema(passages: &[Passage<'_>], limits: &Limits) -> Value {
+/// A schema written without free whitespace between JSON tokens.
+fn compact(mut schema: Value) -> Value {
+    if let Some(obj) = schema.as_object_mut() {
+        obj.insert("x-guidance".into(), json!({ "whitespace_flexible": false }));
+    }
+    schema
+}
+
+/// A Lark string literal (llguidance reads them as JSON strings).
+fn lit(text: &str) -> String {
+    Value::String(text.to_string()).to_string()
+}
+
+/// The grammar generation is held to (llguidance's Lark dialect):
+/// `{"proposals":[...]}` with one to `max_proposals` notes, commands and
+/// edits. Citations can only be this run's chunk ids, distinct. An edit is
+/// `path` (a file of this run), `find` and `replace`, and `find` can only
+/// be a piece of a retrieved chunk of that file, so it is text the file
+/// holds; writ turns the edit into the record's unified diff itself
+/// (`ask::wire`: small models cannot count hunk lines) and refuses it when
+/// the text is not there exactly once. Lengths are bounded so an answer
+/// ends. Rule changes are not offered to the model.
+pub fn grammar(passages: &[Passage<'_>], limits: &Limits) -> String {
     let ids: Vec<i64> = passages.iter().map(|p| p.chunk).collect();
+    let string = |min: usize, max: usize| {
+        compact(json!({ "type": "string", "minLength": min, "maxLength": max }))
+    };
+    let argv = compact(json!({
+        "type": "array", "minItems": 1, "maxItems": 8,
+        "items": { "type": "string", "minLength": 1, "maxLength": 80 },
+    }));
+    let mut g = String::from("%llguidance {}\n");
+    // One to max_proposals items, as nested optionals.
+    let mut items = String::from("item");
+    for _ in 1..limits.max_proposals.max(1) {
+        items = format!("item ({} {items})?", lit(","));
+    }
+    g += &format!("start: {} {items} {}\n", lit("{\"proposals\":["), lit("]}"));
+    // Every item is written out field by field (the fixed JSON as
+    // literals, the values as JSON Schemas), so the three kinds share one
+    // lexer context and branch on the kind.
+    let common = format!(
+        "title {} cites {} rationale",
+        lit(",\"citations\":"),
+        lit(",\"rationale\":")
+    );
+    g += &format!(
+        "item: {} (note | command | edit) {}\n",
+        lit("{\"kind\":"),
+        lit("}")
+    );
+    g += &format!(
+        "note: {} {common} {} text\n",
+        lit("\"note\",\"title\":"),
+        lit(",\"text\":")
+    );
+    g += &format!(
+        "command: {} {common} {} argv\n",
+        lit("\"command\",\"title\":"),
+        lit(",\"argv\":")
+    );
+    g += &format!(
+        "edit: {} {common} {} target {} replace\n",
+        lit("\"edit\",\"title\":"),
+        lit(","),
+        lit(",\"replace\":")
+    );
+    g += &format!("title: %json {}\n", string(3, 80));
+    g += &format!("cites: %json {}\n", compact(citations(&ids, 3)));
+    g += &format!("rationale: %json {}\n", string(3, 240));
+    g += &format!("text: %json {}\n", string(3, 600));
+    g += &format!("argv: %json {argv}\n");
+    g += &format!("replace: %json {}\n", string(0, 1000));
     let mut paths: Vec<&str> = passages.iter().map(|p| p.path).collect();
     paths.sort_unstable();
     paths.dedup();
-    let proposal = |kind: &str, fields: Value| {
-        let mut properties = json!({
-            "kind": { "const": kind },
-            "title": { "type": "string", "minLength": 3, "maxLength": 80 },
-            "citations": citations(&ids, 3),
-            "rationale": { "type": "string", "minLength": 3, "maxLength": 240 },
-        });
-        let mut required = vec![
-            json!("kind"),
-            json!("title"),
-            json!("citations"),
-            json!("rationale"),
-        ];
-        if let (Some(props), Some(extra)) = (properties.as_object_mut(), fields.as_object()) {
-            for (k, v) in extra {
-                props.insert(k.clone(), v.clone());
-                required.push(json!(k));
-            }
+    let targets: Vec<String> = (0..paths.len()).map(|i| format!("target_{i}")).collect();
+    g += &format!("target: {}\n", targets.join(" | "));
+    for (i, path) in paths.iter().enumerate() {
+        let head = format!("\"path\":{},\"find\":\"", lit(path));
+        let mut finds = Vec::new();
+        for (j, p) in passages.iter().filter(|p| p.path == *path).enumerate() {
+            // Each character JSON-escaped as one piece, so any run of
+            // pieces is valid JSON string content that decodes to text
+            // of the chunk.
+            let pieces: Vec<String> = p
+                .text
+                .chars()
+                .map(|c| {
+                    let quoted = Value::String(c.to_string()).to_string();
+                    quoted[1..quoted.len() - 1].to_string()
+                })
+                .collect();
+            let name = format!("FIND_{i}_{j}");
+            g += &format!("{name}: %regex {}\n", json!({ "substring_chunks": pieces }));
+            finds.push(name);
         }
-        json!({
-            "type": "object",
-            "additionalProperties": false,
-            "required": required,
-            "properties": properties,
-        })
-    };
-    json!({
-        "type": "object",
-        "additionalProperties": false,
-        "required": ["proposals"],
-        "properties": {
-            "proposals": {
-                "type": "array",
-                "minItems": 1,
-                "maxItems": limits.max_proposals.max(1),
-                "items": { "anyOf": [
-                    proposal("note", json!({ "text": { "type": "string", "minLength": 3, "maxLength": 600 } })),
-                    proposal("edit", json!({
-                        "path": { "enum": paths },
-                        "find": { "type": "string", "minLength": 1, "maxLength": 600 },
-                        "replace": { "type": "string", "maxLength": 1000 },
-                    })),
-                    proposal("command", json!({ "argv": {
-                        "type": "array", "minItems": 1, "maxItems": 8,
-                        "items": { "type": "string", "minLength": 1, "maxLength": 80 },
-                    }})),
-                ]},
-            }
-        }
-    })
+        g += &format!(
+            "target_{i}: {} ({}) {}\n",
+            lit(&head),
+            finds.join(" | "),
+            lit("\"")
+        );
+    }
+    g
 }
 
 /// Citations as a schema: one to `max` distinct chunk ids of this run,
@@ -190,39 +233,45 @@ mod tests {
     }
 
     #[test]
-    fn the_schema_allows_only_this_runs_chunks_and_files() {
+    fn the_grammar_allows_only_this_runs_chunks_files_and_text() {
         let p = [passage(7, "a.py"), passage(9, "b/c-d.py")];
-        let s = schema(&p, &Limits { max_proposals: 2 });
-        let items = &s["properties"]["proposals"]["items"]["anyOf"];
-        let branches = items[0]["properties"]["citations"]["anyOf"]
-            .as_array()
-            .unwrap();
-        // [7|9], [7, 9]: increasing, so never the same chunk twice.
-        assert_eq!(branches.len(), 2);
-        assert_eq!(branches[0]["prefixItems"], json!([{ "enum": [7, 9] }]));
-        assert_eq!(
-            branches[1]["prefixItems"],
-            json!([{ "const": 7 }, { "enum": [9] }])
+        let g = grammar(&p, &Limits { max_proposals: 2 });
+        let accepts = |text: &str| writ_llm::grammar_accepts(&g, text).unwrap();
+        let note = r#"{"kind":"note","title":"why f","citations":[7,9],"rationale":"it is so","text":"f passes"}"#;
+        assert!(accepts(&format!(r#"{{"proposals":[{note}]}}"#)));
+        assert!(accepts(&format!(r#"{{"proposals":[{note},{note}]}}"#)));
+        // Not three (max 2), not empty, not the same chunk twice, not a
+        // chunk of another run.
+        assert!(!accepts(&format!(
+            r#"{{"proposals":[{note},{note},{note}]}}"#
+        )));
+        assert!(!accepts(r#"{"proposals":[]}"#));
+        assert!(!accepts(&note.replace("[7,9]", "[7,7]")));
+        assert!(!accepts(&format!(
+            r#"{{"proposals":[{}]}}"#,
+            note.replace("[7,9]", "[8]")
+        )));
+        // An edit finds text of a retrieved chunk of its file, escaped as JSON.
+        let edit = |path: &str, find: &str| {
+            format!(
+                r#"{{"proposals":[{{"kind":"edit","title":"fix f","citations":[7],"rationale":"because","path":"{path}","find":"{find}","replace":"    return 1\n"}}]}}"#
+            )
+        };
+        assert!(accepts(&edit("a.py", r"    pass\n")));
+        assert!(accepts(&edit("b/c-d.py", r"def f():\n    pass")));
+        assert!(
+            !accepts(&edit("a.py", r"    return 2\n")),
+            "text not in the chunk"
         );
-        // prefixItems alone would also accept [].
-        assert_eq!(branches[0]["minItems"], 1);
-        assert_eq!(branches[1]["minItems"], 2);
-        assert_eq!(
-            items[1]["properties"]["path"]["enum"],
-            json!(["a.py", "b/c-d.py"])
+        assert!(
+            !accepts(&edit("z.py", r"    pass\n")),
+            "a file outside the run"
         );
-        assert_eq!(
-            items[1]["required"],
-            json!([
-                "kind",
-                "title",
-                "citations",
-                "rationale",
-                "path",
-                "find",
-                "replace"
-            ])
-        );
-        assert_eq!(s["properties"]["proposals"]["maxItems"], 2);
+        let command = r#"{"kind":"command","title":"run it","citations":[9],"rationale":"to see","argv":["python","a.py"]}"#;
+        assert!(accepts(&format!(r#"{{"proposals":[{command}]}}"#)));
+        assert!(!accepts(&format!(
+            r#"{{"proposals":[{}]}}"#,
+            note.replace(r#""note""#, r#""rule-change""#)
+        )));
     }
 }

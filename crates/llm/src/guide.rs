@@ -86,6 +86,21 @@ impl GuideFactory {
     }
 }
 
+impl GuideFactory {
+    /// A fresh guide for one generation following a Lark grammar
+    /// (llguidance's dialect: `%json {…}` rules, `%regex {…}` terminals).
+    pub(crate) fn lark(&self, grammar: &str) -> Result<Guide, LlmError> {
+        let grammar = TopLevelGrammar::from_lark(grammar.to_string());
+        let parser = self
+            .factory
+            .create_parser(grammar)
+            .map_err(|e| LlmError::Run(format!("the grammar cannot be compiled: {e}")))?;
+        Ok(Guide {
+            matcher: Matcher::new(Ok(parser)),
+        })
+    }
+}
+
 /// The grammar state of one constrained generation.
 pub struct Guide {
     matcher: Matcher,
@@ -118,4 +133,30 @@ impl Guide {
     pub(crate) fn is_complete(&self) -> bool {
         self.matcher.is_stopped()
     }
+}
+
+/// Whether `text` is a complete sentence of the Lark `grammar`, checked
+/// byte by byte without any model: to test grammars, and to re-check a
+/// recorded output against the grammar it was generated under.
+pub fn grammar_accepts(grammar: &str, text: &str) -> Result<bool, LlmError> {
+    let env = llguidance::toktrie::ApproximateTokEnv::single_byte_env();
+    let mut factory = ParserFactory::new_simple(&env)
+        .map_err(|e| LlmError::Run(format!("grammar compiler: {e}")))?;
+    factory.quiet();
+    let parser = factory
+        .create_parser(TopLevelGrammar::from_lark(grammar.to_string()))
+        .map_err(|e| LlmError::Run(format!("the grammar cannot be compiled: {e}")))?;
+    let mut matcher = Matcher::new(Ok(parser));
+    for b in text.bytes() {
+        let taken = matcher
+            .try_consume_tokens(&[TokenId::from(b)])
+            .map_err(|e| LlmError::Run(format!("grammar: {e}")))?;
+        if taken != 1 {
+            return Ok(false);
+        }
+    }
+    Ok(matcher.is_stopped()
+        || matcher
+            .is_accepting()
+            .map_err(|e| LlmError::Run(format!("grammar: {e}")))?)
 }

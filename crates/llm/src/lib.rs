@@ -18,7 +18,7 @@ mod model;
 mod tokenizer;
 
 pub use chat::{ChatTemplate, Message};
-pub use guide::Guide;
+pub use guide::{grammar_accepts, Guide};
 pub use model::{
     GenerateOptions, Generation, LlmError, LlmInfo, LoadOptions, LocalLlm, StopReason,
 };

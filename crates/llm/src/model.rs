@@ -372,6 +372,17 @@ impl LocalLlm {
     /// [`generate_guided`](LocalLlm::generate_guided)). The grammar
     /// compiler for this model's vocabulary is built on first use.
     pub fn json_guide(&mut self, schema: &serde_json::Value) -> Result<Guide, LlmError> {
+        self.guide_factory()?.json(schema)
+    }
+
+    /// A guide that holds generation to a Lark grammar in llguidance's
+    /// dialect (which embeds JSON Schemas with `%json`).
+    pub fn lark_guide(&mut self, grammar: &str) -> Result<Guide, LlmError> {
+        self.guide_factory()?.lark(grammar)
+    }
+
+    /// The grammar compiler for this model's vocabulary, built on first use.
+    fn guide_factory(&mut self) -> Result<&GuideFactory, LlmError> {
         if self.guides.is_none() {
             let end = *self
                 .stop_ids
@@ -379,10 +390,9 @@ impl LocalLlm {
                 .ok_or_else(|| LlmError::Run("the model has no end-of-turn token".into()))?;
             self.guides = Some(GuideFactory::new(&self.tokenizer, end)?);
         }
-        match &self.guides {
-            Some(g) => g.json(schema),
-            None => Err(LlmError::Run("no grammar compiler".into())),
-        }
+        self.guides
+            .as_ref()
+            .ok_or_else(|| LlmError::Run("no grammar compiler".into()))
     }
 
     /// Generates a continuation of `prompt`; `on_text` receives each new

@@ -184,3 +184,33 @@ fn a_tokenizer_json_beside_the_gguf_overrides_its_own() {
         .unwrap();
     assert!(err.to_string().contains("tokenizer.json"), "{err}");
 }
+
+#[test]
+fn a_lark_grammar_holds_the_model_to_pieces_of_given_text() {
+    let mut llm = LocalLlm::load(&model_path()).unwrap();
+    let source = "def total(prices):\n    return sum(prices)\n";
+    let pieces: Vec<String> = source.chars().map(|c| c.to_string()).collect();
+    let grammar = format!(
+        "start: \"quote: \" PIECE\nPIECE: %regex {}\n",
+        serde_json::json!({ "substring_chunks": pieces })
+    );
+    let prompt = llm.render(&[Message::new("user", "Quote the line that adds the prices.")]);
+    let options = GenerateOptions {
+        max_tokens: 40,
+        ..Default::default()
+    };
+    let mut guide = llm.lark_guide(&grammar).unwrap();
+    let g = llm
+        .generate_guided(&prompt, &options, Some(&mut guide), &mut |_| {})
+        .unwrap();
+    let quoted = g
+        .text
+        .strip_prefix("quote: ")
+        .unwrap_or_else(|| panic!("{:?}", g.text));
+    assert!(
+        source.contains(quoted),
+        "{quoted:?} is not a piece of the source"
+    );
+    assert!(writ_llm::grammar_accepts(&grammar, &g.text).unwrap());
+    assert!(!writ_llm::grammar_accepts(&grammar, "quote: return max(prices)").unwrap());
+}
