@@ -55,8 +55,12 @@ for name, p in props.items():
 PY
 for p in "$tmp"/*.json; do run propose --file "$p" --source demo; done
 run review
-held=$("$WRIT_BIN" review --json | python3 -c 'import json,sys; q=json.load(sys.stdin); print(next((p["id"] for p in q if p["kind"] == "edit"), ""))')
+# A person decides what is held: the hand-made version bump is approved,
+# an edit the model wrote is read and rejected.
+held=$("$WRIT_BIN" review --json | python3 -c 'import json,sys; q=json.load(sys.stdin); print(next((p["id"] for p in q if p["kind"] == "edit" and p["source"] == "external:demo"), ""))')
 [ -n "$held" ] && run review approve "$held" --reason "version bump checked by hand" --as demo-reviewer
+model_edit=$("$WRIT_BIN" review --json | python3 -c 'import json,sys; q=json.load(sys.stdin); print(next((p["id"] for p in q if p["kind"] == "edit" and p["source"].startswith("model:")), ""))')
+[ -n "$model_edit" ] && run review show "$model_edit" && run review reject "$model_edit" --reason "renames a test class to nonsense" --as demo-reviewer
 run actions
 run proposals
 run explain A1
