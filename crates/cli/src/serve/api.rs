@@ -72,16 +72,13 @@ impl From<Failure> for ApiError {
             }
             ExitCode::Rules => StatusCode::CONFLICT,
             ExitCode::Models => StatusCode::SERVICE_UNAVAILABLE,
-            _ => {
-                // A refused transition (an illegal review) is the caller's
-                // doing; anything else is ours.
-                let text = format!("{:#}", f.error);
-                if text.contains("cannot go from") || text.contains("re-check failed") {
-                    StatusCode::CONFLICT
-                } else {
-                    StatusCode::INTERNAL_SERVER_ERROR
-                }
-            }
+            // A refused transition (an illegal review, or an approval
+            // whose re-check failed) is the caller's doing, recorded in the
+            // ledger; anything else is ours.
+            _ => match f.error.downcast_ref::<writ_ledger::LedgerError>() {
+                Some(writ_ledger::LedgerError::Refused { .. }) => StatusCode::CONFLICT,
+                _ => StatusCode::INTERNAL_SERVER_ERROR,
+            },
         };
         ApiError {
             status,
