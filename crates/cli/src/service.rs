@@ -12,6 +12,7 @@ use anyhow::anyhow;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use writ_embed::MiniLm;
 use writ_index::{Hit, Searcher};
@@ -23,7 +24,10 @@ pub struct Service {
     loc: Locations,
     model: Option<PathBuf>,
     embedder: &'static MiniLm,
-    searcher: Mutex<Option<Searcher<'static>>>,
+    /// One searcher per core, so searches run side by side; each opens
+    /// lazily and follows new generations on its own.
+    searchers: Vec<Mutex<Option<Searcher<'static>>>>,
+    next: AtomicUsize,
     llm: Mutex<Option<LocalLlm>>,
 }
 
@@ -89,7 +93,10 @@ impl Service {
             loc,
             model,
             embedder,
-            searcher: Mutex::new(None),
+            searchers: (0..std::thread::available_parallelism().map_or(1, |n| n.get()))
+                .map(|_| Mutex::new(None))
+                .collect(),
+            next: AtomicUsize::new(0),
             llm: Mutex::new(None),
         })
     }
@@ -111,10 +118,20 @@ impl Service {
                 path: dir.clone(),
             }));
         }
-        let mut guard = self
-            .searcher
-            .lock()
-            .map_err(|_| Failure::new(ExitCode::Error, anyhow!("searcher lock poisoned")))?;
+        // A free searcher if there is one, else wait for the next in turn.
+        let poisoned = |_| Failure::new(ExitCode::Error, anyhow!("searcher lock poisoned"));
+        let free = self.searchers.iter().find_map(|m| m.try_lock().ok());
+        let mut guard = match free {
+            Some(g) => g,
+            None => {
+                let n = self.next.fetch_add(1, Ordering::Relaxed) % self.searchers.len().max(1);
+                self.searchers
+                    .get(n)
+                    .ok_or_else(|| Failure::new(ExitCode::Error, anyhow!("no searcher")))?
+                    .lock()
+                    .map_err(poisoned)?
+            }
+        };
         let current = writ_index::Catalog::open_read_only(dir)
             .and_then(|c| c.generation())
             .ok();
