@@ -166,6 +166,12 @@ fn ask_proposes_valid_reproducible_proposals_with_recomputable_provenance() {
         "{}",
         show1["checks"]
     );
+    // The grammar is rebuilt too, and the recorded output parses under it.
+    let grammar = show1["checks"]["grammar"].as_str().unwrap();
+    assert!(
+        grammar.starts_with("matches") && grammar.ends_with("the raw output is a sentence of it"),
+        "{grammar}"
+    );
     let model_sha = prov["model"]["sha256"].as_str().unwrap();
     assert_eq!(
         sha256sum(prov["model"]["path"].as_str().unwrap()),

@@ -83,12 +83,14 @@ pub fn proposal_json(places: &Places, id: &str) -> Result<Value, Failure> {
     let decision = events
         .iter()
         .find_map(|e| e["payload"].get("decision").cloned());
+    let (prompt_check, grammar_check) = check_ask(&p.provenance, places);
     Ok(json!({
         "id": p.id, "state": p.state.name(), "source": p.source, "kind": p.kind,
         "title": p.title, "body": p.body, "provenance": p.provenance,
         "events": events, "decision": decision,
         "checks": {
-            "prompt": check_prompt(&p.provenance, places),
+            "prompt": prompt_check,
+            "grammar": grammar_check,
             "model": check_model(&p.provenance),
         },
     }))
@@ -153,6 +155,7 @@ pub fn show(args: ShowArgs) -> CmdResult {
             pr["sha256"].as_str().unwrap_or("")
         );
         println!("  rebuilt: {}", checks["prompt"].as_str().unwrap_or(""));
+        println!("grammar: {}", checks["grammar"].as_str().unwrap_or(""));
         let m = &prov["model"];
         println!(
             "model: {} ({}), sha256 {}",
@@ -191,21 +194,45 @@ pub fn show(args: ShowArgs) -> CmdResult {
 
 /// Rebuilds the prompt from the record and the index; says whether its
 /// sha256 matches the recorded one, or why it cannot be rebuilt.
-fn check_prompt(prov: &Value, places: &Places) -> String {
-    match rebuild_prompt(prov, places) {
-        Err(why) => format!("cannot rebuild: {why}"),
-        Ok(text) => {
-            let got = writ_core::sha256_hex(text.as_bytes());
-            if prov["prompt"]["sha256"].as_str() == Some(got.as_str()) {
-                format!("matches (sha256 {got})")
-            } else {
-                format!("DIFFERS: the rebuilt prompt has sha256 {got}")
+/// The checks on a `writ ask` record: the prompt and the grammar rebuilt
+/// from the record and the index, compared by sha256, and the recorded raw
+/// output parsed again by the rebuilt grammar.
+fn check_ask(prov: &Value, places: &Places) -> (String, String) {
+    let (prompt, grammar) = match rebuild(prov, places) {
+        Err(why) => {
+            let why = format!("cannot rebuild: {why}");
+            return (why.clone(), why);
+        }
+        Ok(pair) => pair,
+    };
+    let compare = |text: &str, recorded: &Value, what: &str| {
+        let got = writ_core::sha256_hex(text.as_bytes());
+        if recorded.as_str() == Some(got.as_str()) {
+            Ok(format!("matches (sha256 {got})"))
+        } else {
+            Err(format!("DIFFERS: the rebuilt {what} has sha256 {got}"))
+        }
+    };
+    let prompt = compare(&prompt, &prov["prompt"]["sha256"], "prompt").unwrap_or_else(|e| e);
+    let grammar = match compare(&grammar, &prov["sampling"]["grammar_sha256"], "grammar") {
+        Err(e) => e,
+        Ok(m) if prov["sampling"]["constrained"] != true => {
+            format!("{m}; generation was unconstrained")
+        }
+        Ok(m) => {
+            let raw = prov["output"]["raw"].as_str().unwrap_or("");
+            match writ_llm::grammar_accepts(&grammar, raw) {
+                Ok(true) => format!("{m}; the raw output is a sentence of it"),
+                Ok(false) => format!("{m}; the raw output is NOT a sentence of it"),
+                Err(e) => format!("{m}; cannot parse the raw output: {e}"),
             }
         }
-    }
+    };
+    (prompt, grammar)
 }
 
-fn rebuild_prompt(prov: &Value, places: &Places) -> Result<String, String> {
+/// The prompt and the grammar of a recorded ask, rebuilt.
+fn rebuild(prov: &Value, places: &Places) -> Result<(String, String), String> {
     if prov["via"] != "writ ask" {
         return Err("not from `writ ask`".into());
     }
@@ -254,10 +281,16 @@ fn rebuild_prompt(prov: &Value, places: &Places) -> Result<String, String> {
         })
         .collect();
     let question = prov["question"].as_str().ok_or("no question recorded")?;
-    Ok(prompt::render(chat, question, &passages))
+    let limits = prompt::Limits {
+        max_proposals: pr["max_proposals"].as_u64().unwrap_or(1) as usize,
+    };
+    Ok((
+        prompt::render(chat, question, &passages),
+        prompt::grammar(&passages, &limits),
+    ))
 }
 
-/// Hashes the recorded model file again.
+/// Hashes the recorded model file again, in full (no cached digest).
 fn check_model(prov: &Value) -> String {
     let (Some(path), Some(want)) = (
         prov["model"]["path"].as_str(),
@@ -265,7 +298,7 @@ fn check_model(prov: &Value) -> String {
     ) else {
         return "no model recorded".into();
     };
-    match writ_core::sha256_file(Path::new(path)) {
+    match writ_core::sha256_file_uncached(Path::new(path)) {
         Ok(got) if got == want => "same sha256".into(),
         Ok(got) => format!("DIFFERS: sha256 {got}"),
         Err(e) => format!("cannot read: {e}"),

@@ -28,6 +28,15 @@ pub fn sha256_file(path: &Path) -> io::Result<String> {
             }
         }
     }
+    let digest = sha256_file_uncached(path)?;
+    // A cache only: failing to write it changes nothing.
+    let _ = fs::write(&sidecar, format!("{key} {digest}\n"));
+    Ok(digest)
+}
+
+/// sha256 of the file at `path`, always read in full (no sidecar): for
+/// checking a recorded digest, where a cache could hide a change.
+pub fn sha256_file_uncached(path: &Path) -> io::Result<String> {
     let mut file = fs::File::open(path)?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
@@ -38,10 +47,7 @@ pub fn sha256_file(path: &Path) -> io::Result<String> {
         }
         hasher.update(&buf[..n]);
     }
-    let digest = hex(&hasher.finalize());
-    // A cache only: failing to write it changes nothing.
-    let _ = fs::write(&sidecar, format!("{key} {digest}\n"));
-    Ok(digest)
+    Ok(hex(&hasher.finalize()))
 }
 
 /// sha256 of `bytes`, lowercase hex (prompt hashes recorded with proposals).

@@ -17,5 +17,5 @@ mod hash;
 mod language;
 
 pub use embedder::{EmbedError, Embedder, ModelInfo};
-pub use hash::{sha256_file, sha256_hex};
+pub use hash::{sha256_file, sha256_file_uncached, sha256_hex};
 pub use language::Language;
