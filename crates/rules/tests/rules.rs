@@ -183,3 +183,20 @@ fn the_default_rule_set_passes_its_fixtures_and_every_rule_is_exercised() {
     );
     assert!(report.passed());
 }
+
+#[test]
+fn the_rule_set_hash_is_fixed_across_builds() {
+    // The canonical form sorts keys itself, so the hash does not depend on
+    // whether another crate in the build turned on serde_json's
+    // preserve_order (llguidance does): this constant holds both in
+    // `cargo test -p writ-rules` and in the whole workspace.
+    let src = rule(
+        "hold-all-edits",
+        "hold",
+        r#"kind = ["edit"], max_lines = 3"#,
+    );
+    let set = RuleSet::parse_str("t.toml", &src).unwrap();
+    assert_eq!(set.hash(), HASH, "the canonical rule-set form changed");
+}
+
+const HASH: &str = "f49c49ca73fe8bd976486407c072f7b326b71e80ad72e14aa535d4b8a9bb03e2";
