@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard, TryLockError};
 use writ_embed::MiniLm;
 use writ_index::{Hit, Searcher};
 use writ_llm::LocalLlm;
@@ -29,6 +29,13 @@ pub struct Service {
     searchers: Vec<Mutex<Option<Searcher<'static>>>>,
     next: AtomicUsize,
     llm: Mutex<Option<LocalLlm>>,
+}
+
+/// A slot whose holder panicked: its state is dropped and reopened on
+/// next use, so one failed request does not disable the server.
+fn reset<T>(mut guard: MutexGuard<'_, Option<T>>) -> MutexGuard<'_, Option<T>> {
+    *guard = None;
+    guard
 }
 
 /// A search request (HTTP body, MCP arguments).
@@ -119,17 +126,20 @@ impl Service {
             }));
         }
         // A free searcher if there is one, else wait for the next in turn.
-        let poisoned = |_| Failure::new(ExitCode::Error, anyhow!("searcher lock poisoned"));
-        let free = self.searchers.iter().find_map(|m| m.try_lock().ok());
+        let free = self.searchers.iter().find_map(|m| match m.try_lock() {
+            Ok(g) => Some(g),
+            Err(TryLockError::Poisoned(p)) => Some(reset(p.into_inner())),
+            Err(TryLockError::WouldBlock) => None,
+        });
         let mut guard = match free {
             Some(g) => g,
             None => {
                 let n = self.next.fetch_add(1, Ordering::Relaxed) % self.searchers.len().max(1);
-                self.searchers
+                let m = self
+                    .searchers
                     .get(n)
-                    .ok_or_else(|| Failure::new(ExitCode::Error, anyhow!("no searcher")))?
-                    .lock()
-                    .map_err(poisoned)?
+                    .ok_or_else(|| Failure::new(ExitCode::Error, anyhow!("no searcher")))?;
+                m.lock().unwrap_or_else(|p| reset(p.into_inner()))
             }
         };
         let current = writ_index::Catalog::open_read_only(dir)
@@ -219,10 +229,7 @@ impl Service {
                 anyhow!("nothing in the index matches the question"),
             ));
         }
-        let mut guard = self
-            .llm
-            .lock()
-            .map_err(|_| Failure::new(ExitCode::Error, anyhow!("model lock poisoned")))?;
+        let mut guard = self.llm.lock().unwrap_or_else(|p| reset(p.into_inner()));
         if guard.is_none() {
             *guard = Some(crate::models::load_llm(&self.loc, self.model.as_deref())?);
         }
