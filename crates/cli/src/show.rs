@@ -111,15 +111,18 @@ pub fn show(args: ShowArgs) -> CmdResult {
         );
         return Ok(ExitCode::Ok);
     }
-    let ledger = places.ledger()?;
-    let p = ledger.proposal(&args.id).map_err(unknown)?;
-    let events = ledger
-        .events(&p.id)
-        .map_err(|e| Failure::new(ExitCode::Error, e))?;
+    // Printed from the JSON already built: one read of the ledger.
+    let text = |v: &Value| v.as_str().unwrap_or("").to_string();
     let checks = &out["checks"];
-    println!("{}  {}  {}: {}", p.id, p.state.name(), p.kind, p.title);
-    println!("source: {}", p.source);
-    let prov = &p.provenance;
+    println!(
+        "{}  {}  {}: {}",
+        text(&out["id"]),
+        text(&out["state"]),
+        text(&out["kind"]),
+        text(&out["title"])
+    );
+    println!("source: {}", text(&out["source"]));
+    let prov = &out["provenance"];
     if prov["via"] == "writ ask" {
         println!("question: {}", prov["question"].as_str().unwrap_or(""));
         let r = &prov["retrieval"];
@@ -176,17 +179,20 @@ pub fn show(args: ShowArgs) -> CmdResult {
     } else {
         println!("provenance: {prov}");
     }
-    println!("body: {}", p.body);
-    for e in &events {
+    println!("body: {}", text(&out["body"]));
+    for e in out["events"].as_array().into_iter().flatten() {
         // The first event's payload is the body and provenance shown above.
-        let payload = if e.to == "proposed" {
+        let payload = if e["to"] == "proposed" {
             String::new()
         } else {
-            e.payload.to_string()
+            e["payload"].to_string()
         };
         println!(
             "event {}: {} -> {} by {}  {payload}",
-            e.seq, e.kind, e.to, e.actor
+            e["seq"],
+            text(&e["kind"]),
+            text(&e["to"]),
+            text(&e["actor"])
         );
     }
     Ok(ExitCode::Ok)
