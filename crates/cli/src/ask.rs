@@ -6,7 +6,7 @@ use crate::args::{AskArgs, Locations, Mode};
 use crate::exit::{CmdResult, ExitCode, Failure};
 use crate::gate::{intake, refuse, state_code, Intake, Places, Run};
 use crate::prompt::{self, Limits, Passage};
-use anyhow::{anyhow, Context};
+use anyhow::anyhow;
 use serde_json::{json, Value};
 use writ_index::{Hit, Searcher};
 use writ_llm::{GenerateOptions, Generation, LocalLlm};
@@ -415,10 +415,7 @@ fn provenance(
 
 fn print(args: &AskArgs, answer: &Answer) -> Result<(), Failure> {
     if args.gate.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&answer.to_json()).context("encoding")?
-        );
+        crate::cmd::print_json(&answer.to_json())?;
         return Ok(());
     }
     let lines = |id: i64| {

@@ -14,6 +14,13 @@ use writ_index::{
 };
 
 /// Runs the parsed command line.
+/// Prints `value` as pretty JSON on stdout (every `--json` output).
+pub fn print_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<(), Failure> {
+    let text = serde_json::to_string_pretty(value).context("encoding JSON output")?;
+    println!("{text}");
+    Ok(())
+}
+
 pub fn run(cli: Cli) -> CmdResult {
     match cli.command {
         Command::Index(args) => index(args),
@@ -33,11 +40,7 @@ pub fn run(cli: Cli) -> CmdResult {
         Command::Actions(args) => crate::review::actions(args),
         Command::Apply(args) => crate::review::apply(args),
         Command::Schema { .. } => {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&writ_proposal::schema())
-                    .context("encoding schema")?
-            );
+            print_json(&writ_proposal::schema())?;
             Ok(ExitCode::Ok)
         }
     }
@@ -101,10 +104,7 @@ fn rules(args: crate::args::RulesArgs) -> CmdResult {
                     serde_json::json!({ "validation": "passed", "facts": facts, "decision": rules.decide(&facts) })
                 }
             };
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&out).context("encoding")?
-            );
+            print_json(&out)?;
             println!("(nothing was recorded)");
             Ok(ExitCode::Ok)
         }
@@ -174,10 +174,7 @@ fn index(args: IndexArgs) -> CmdResult {
     bar.finish_and_clear();
     let report = report?;
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).context("encoding report")?
-        );
+        print_json(&report)?;
     } else {
         eprintln!(
             "indexed {} in {:.1}s: {} files scanned ({} added, {} changed, {} deleted, {} unchanged, {} skipped); \
@@ -330,10 +327,7 @@ fn status(args: StatusArgs) -> CmdResult {
     let dir = index_dir(&args.loc, &repo);
     let status = writ_index::status(&repo, &dir)?;
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&status).context("encoding status")?
-        );
+        print_json(&status)?;
         return Ok(ExitCode::Ok);
     }
     println!("index      {}", status.index_dir);

@@ -98,10 +98,7 @@ pub fn review(args: ReviewArgs) -> CmdResult {
                     .iter()
                     .map(|p| serde_json::json!({ "id": p.id, "kind": p.kind, "title": p.title, "source": p.source, "seq": p.first_seq, "decision": recorded_decision(&ledger, &p.id) }))
                     .collect();
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&rows).context("encoding")?
-                );
+                crate::cmd::print_json(&rows)?;
                 return Ok(ExitCode::Ok);
             }
             if held.is_empty() {
@@ -279,10 +276,7 @@ pub fn explain(args: ExplainArgs) -> CmdResult {
     let places = Places::from_args(&args.gate)?;
     let chain = explain_chain(&places, &args.id)?;
     if args.gate.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&chain).context("encoding")?
-        );
+        crate::cmd::print_json(&chain)?;
         return Ok(ExitCode::Ok);
     }
     let p = &chain["proposal"];
@@ -421,10 +415,7 @@ pub fn actions(args: GateArgs) -> CmdResult {
     let places = Places::from_args(&args)?;
     let rows = actions_json(&places)?;
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&rows).context("encoding")?
-        );
+        crate::cmd::print_json(&rows)?;
     } else {
         for r in &rows {
             println!(

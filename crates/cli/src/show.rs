@@ -10,7 +10,7 @@ use crate::args::{ProposalsArgs, ShowArgs};
 use crate::exit::{CmdResult, ExitCode, Failure};
 use crate::gate::Places;
 use crate::prompt::{self, Passage};
-use anyhow::{anyhow, Context};
+use anyhow::anyhow;
 use serde_json::{json, Value};
 use std::path::Path;
 use writ_ledger::State;
@@ -44,10 +44,7 @@ pub fn proposals(args: ProposalsArgs) -> CmdResult {
     let state = parse_state(args.state.as_deref())?;
     let rows = proposals_json(&places, state)?;
     if args.gate.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&rows).context("encoding")?
-        );
+        crate::cmd::print_json(&rows)?;
         return Ok(ExitCode::Ok);
     }
     let rows = rows.as_array().cloned().unwrap_or_default();
@@ -105,10 +102,7 @@ pub fn show(args: ShowArgs) -> CmdResult {
     let places = Places::from_args(&args.gate)?;
     let out = proposal_json(&places, &args.id)?;
     if args.gate.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&out).context("encoding")?
-        );
+        crate::cmd::print_json(&out)?;
         return Ok(ExitCode::Ok);
     }
     // Printed from the JSON already built: one read of the ledger.
