@@ -13,9 +13,12 @@ cp -r "$WRIT_TEST_CORPUS" "$corpus"
 texts="$(mktemp)"
 echo "== machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
 echo "== embedding throughput (requests 2.32.3, writ's chunks)"
-"$WRIT_BIN" bench embed "$corpus" --texts-out "$texts"
+"$WRIT_BIN" bench embed "$corpus" --texts-out "$texts" | tee "$texts.embed"
 if [ -n "${ST_PYTHON:-}" ]; then
-  "$ST_PYTHON" "$WRIT_ROOT/../shared/eval/embed_baseline.py" "$WRIT_MODELS/all-minilm-l6-v2" "$texts" 2>/dev/null | tail -1
+  "$ST_PYTHON" "$WRIT_ROOT/../shared/eval/embed_baseline.py" "$WRIT_MODELS/all-minilm-l6-v2" "$texts" 2>/dev/null | tail -1 | tee "$texts.st"
+  # tokens/s is the field before "tokens/s" on each line.
+  rate() { grep -o '[0-9.]* tokens/s' "$1" | head -1 | cut -d' ' -f1; }
+  echo "ratio: writ is $(python3 -c "print(f'{$(rate "$texts.embed")/$(rate "$texts.st"):.2f}')")x sentence-transformers"
 else
   echo "(baseline skipped: set ST_PYTHON to a python with sentence-transformers)"
 fi

@@ -2,12 +2,24 @@
 
 use crate::args::{BenchArgs, BenchWhat};
 use crate::exit::{CmdResult, ExitCode, Failure};
-use crate::models::{existing, find_repo, index_dir, load_embedder};
+use crate::models::{existing, find_repo, index_dir, load_embedder, load_embedder_with};
 use anyhow::{anyhow, Context};
 use std::io::Write;
 use std::time::Instant;
 use writ_core::Embedder;
+use writ_embed::{Forward, MiniLm};
 use writ_index::{IndexOptions, Indexer, SearchOptions, Searcher};
+
+/// Seconds to embed `texts` 128 at a time, after a warm-up on the shortest.
+fn time_embedding(embedder: &MiniLm, texts: &[&str]) -> Result<f64, Failure> {
+    let warm: Vec<&str> = texts.iter().rev().take(8).copied().collect();
+    embedder.embed(&warm).map_err(anyhow::Error::from)?;
+    let start = Instant::now();
+    for batch in texts.chunks(128) {
+        embedder.embed(batch).map_err(anyhow::Error::from)?;
+    }
+    Ok(start.elapsed().as_secs_f64())
+}
 
 pub fn run(args: BenchArgs) -> CmdResult {
     match args.what {
@@ -42,24 +54,27 @@ pub fn run(args: BenchArgs) -> CmdResult {
             let tokens: usize = lens.iter().sum();
             lens.sort_unstable();
             let pct = |p: f64| lens[((lens.len() - 1) as f64 * p) as usize];
-            // Same order and batching as the indexer: longest first, 128 per call.
+            // Same order and batching as the indexer: longest first, 128 per
+            // call; writ's own forward, then candle-transformers' as the
+            // in-process baseline.
             let mut order: Vec<&str> = texts.iter().map(String::as_str).collect();
             order.sort_by_key(|t| std::cmp::Reverse(t.len()));
-            let warm: Vec<&str> = order.iter().rev().take(8).copied().collect();
-            embedder.embed(&warm).map_err(anyhow::Error::from)?;
-            let start = Instant::now();
-            for batch in order.chunks(128) {
-                embedder.embed(batch).map_err(anyhow::Error::from)?;
-            }
-            let secs = start.elapsed().as_secs_f64();
-            println!(
-                "writ (candle): {} texts, {} tokens, {:.2} s: {:.1} texts/s, {:.0} tokens/s",
-                texts.len(),
-                tokens,
-                secs,
-                texts.len() as f64 / secs,
-                tokens as f64 / secs
-            );
+            let fused = time_embedding(&embedder, &order)?;
+            let line = |name: &str, secs: f64| {
+                println!(
+                    "{name}: {} texts, {} tokens, {:.2} s: {:.1} texts/s, {:.0} tokens/s",
+                    texts.len(),
+                    tokens,
+                    secs,
+                    texts.len() as f64 / secs,
+                    tokens as f64 / secs
+                )
+            };
+            line(&format!("writ ({:?} forward)", embedder.forward()), fused);
+            drop(embedder);
+            let candle = time_embedding(&load_embedder_with(&loc, Forward::Candle)?, &order)?;
+            line("candle-transformers BertModel", candle);
+            println!("ratio: writ is {:.2}x candle-transformers", candle / fused);
             println!(
                 "token lengths (truncated at {max}): mean {:.0}, p10 {}, p50 {}, p90 {}, max {}; {} of {} texts at the cap",
                 tokens as f64 / lens.len() as f64,

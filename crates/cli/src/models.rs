@@ -5,7 +5,7 @@ use crate::exit::{ExitCode, Failure};
 use anyhow::anyhow;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
-use writ_embed::{MiniLm, MiniLmOptions};
+use writ_embed::{Forward, MiniLm, MiniLmOptions};
 
 /// The pinned model manifest, compiled in so the binary knows what to expect.
 const MANIFEST: &str = include_str!("../../../models/manifest.toml");
@@ -60,10 +60,17 @@ fn manifest() -> Result<Manifest, Failure> {
 /// Loads the embedding model: `--embed-model DIR` as given, or the pinned
 /// model from the cache, whose weights must match the manifest's sha256.
 pub fn load_embedder(loc: &Locations) -> Result<MiniLm, Failure> {
+    load_embedder_with(loc, Forward::Fused)
+}
+
+/// [`load_embedder`] with a chosen forward pass (`writ bench embed` times
+/// candle-transformers' beside writ's own).
+pub fn load_embedder_with(loc: &Locations, forward: Forward) -> Result<MiniLm, Failure> {
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     if let Some(dir) = &loc.embed_model {
         let options = MiniLmOptions {
             workers,
+            forward,
             ..MiniLmOptions::default()
         };
         return MiniLm::load_with(dir, options).map_err(|e| {
@@ -104,6 +111,7 @@ pub fn load_embedder(loc: &Locations) -> Result<MiniLm, Failure> {
         MiniLmOptions {
             id: Some(entry.id.clone()),
             workers,
+            forward,
             ..MiniLmOptions::default()
         },
     )

@@ -4,8 +4,13 @@
 //! default) from a directory holding `config.json`, `tokenizer.json` and
 //! `model.safetensors`, and implements [`writ_core::Embedder`]: truncation at
 //! 256 tokens, mean pooling over the attention mask, L2 normalisation. Inputs
-//! are sorted by token length and batched under a token budget, so short
-//! texts are not padded to the length of long ones.
+//! are sorted by token length and batched under a token budget.
+//!
+//! The forward pass is writ's own (`fused`): the weights candle loads, no
+//! padding, fused bias/activation, vectorised kernels and candle's `gemm`,
+//! about 2x candle-transformers' `BertModel` on the same texts, which stays
+//! available ([`Forward::Candle`]) as the reference it is tested against and
+//! for checkpoints the fused pass does not cover.
 //!
 //! ```no_run
 //! use writ_core::Embedder;
@@ -16,7 +21,9 @@
 //! ```
 #![deny(missing_docs)]
 
+mod fused;
+mod kernels;
 mod minilm;
 
-pub use minilm::{LoadError, MiniLm, MiniLmOptions};
+pub use minilm::{Forward, LoadError, MiniLm, MiniLmOptions};
 pub use writ_core::sha256_file;

@@ -13,18 +13,65 @@ fn model_dir() -> PathBuf {
     cache.join("all-minilm-l6-v2")
 }
 
-#[test]
-fn embeddings_match_sentence_transformers() -> Result<(), Box<dyn std::error::Error>> {
-    let dir = model_dir();
+type TestResult<T> = Result<T, Box<dyn std::error::Error>>;
+
+fn load(forward: writ_embed::Forward, batch_tokens: usize) -> TestResult<writ_embed::MiniLm> {
     let model = writ_embed::MiniLm::load_with(
-        &dir,
+        &model_dir(),
         writ_embed::MiniLmOptions {
             workers: 2,
-            batch_tokens: 512,
+            batch_tokens,
+            forward,
             ..Default::default()
         },
     )
     .map_err(|e| format!("{e}; the test command fetches models first (models/fetch.sh)"))?;
+    assert_eq!(
+        model.forward(),
+        forward,
+        "the requested forward pass was not used"
+    );
+    Ok(model)
+}
+
+#[test]
+fn fused_forward_matches_sentence_transformers() -> TestResult<()> {
+    matches_reference(load(writ_embed::Forward::Fused, 512)?)
+}
+
+#[test]
+fn candle_forward_matches_sentence_transformers() -> TestResult<()> {
+    matches_reference(load(writ_embed::Forward::Candle, 512)?)
+}
+
+/// writ's fused forward and candle-transformers' `BertModel` give the same
+/// vectors on texts of every length up to the cap, batched differently.
+#[test]
+fn fused_forward_matches_candle_transformers() -> TestResult<()> {
+    let fused = load(writ_embed::Forward::Fused, 2048)?;
+    let candle = load(writ_embed::Forward::Candle, 700)?;
+    let texts: Vec<String> = (0..40)
+        .map(|i| {
+            (0..i * 7)
+                .map(|j| format!("fn f{j}(x: u32) -> u32 {{ x * {i} + {j} }} // ünïcode {j}\n"))
+                .collect()
+        })
+        .collect();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let a = fused.embed(&refs)?;
+    let b = candle.embed(&refs)?;
+    let mut worst = 1f32;
+    for (x, y) in a.chunks(384).zip(b.chunks(384)) {
+        worst = worst.min(x.iter().zip(y).map(|(p, q)| p * q).sum());
+    }
+    assert!(
+        worst >= 0.99999,
+        "fused and candle forwards differ: cosine {worst}"
+    );
+    Ok(())
+}
+
+fn matches_reference(model: writ_embed::MiniLm) -> TestResult<()> {
     let data = include_str!("data/all-MiniLM-L6-v2.jsonl");
     let rows: Vec<serde_json::Value> = data
         .lines()

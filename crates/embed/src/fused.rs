@@ -1,0 +1,362 @@
+//! writ's own forward pass for BERT encoders, on the weights candle loads.
+//!
+//! candle-transformers' `BertModel` pads every batch to its longest text,
+//! allocates a tensor per operation and spends a fifth of its time in scalar
+//! `erf` and `exp`. This forward computes the same function (it is checked
+//! against `BertModel` in the tests) with:
+//! - no padding: the texts of a batch are laid end to end, the dense layers
+//!   run over real tokens only, and attention runs per text and head on
+//!   strided views of one fused Q|K|V projection, so no mask is needed;
+//! - biases folded into the matmuls, and the residual add into layer norm;
+//! - vectorised `exp`/`erf` ([`crate::kernels`]), dispatched with `pulp` to
+//!   the widest instruction set the CPU has;
+//! - one reusable [`Workspace`] per worker: no allocation per operation.
+//!
+//! Matmuls go through the `gemm` crate, the kernel candle itself uses on CPU.
+
+use crate::kernels::{self, Mat};
+use candle_core::Tensor;
+use std::collections::HashMap;
+
+/// One encoder layer's weights, PyTorch layout (`[out, in]`, row-major).
+struct Layer {
+    /// Query, key and value weights stacked: `[3d, d]`.
+    qkv_w: Vec<f32>,
+    qkv_b: Vec<f32>,
+    out_w: Vec<f32>,
+    out_b: Vec<f32>,
+    ln1: (Vec<f32>, Vec<f32>),
+    up_w: Vec<f32>,
+    up_b: Vec<f32>,
+    down_w: Vec<f32>,
+    down_b: Vec<f32>,
+    ln2: (Vec<f32>, Vec<f32>),
+}
+
+/// A BERT encoder with mean pooling and L2 normalisation.
+pub(crate) struct Encoder {
+    word: Vec<f32>,
+    position: Vec<f32>,
+    token_type: Vec<f32>,
+    embed_ln: (Vec<f32>, Vec<f32>),
+    layers: Vec<Layer>,
+    dim: usize,
+    heads: usize,
+    inter: usize,
+    vocab: usize,
+    max_positions: usize,
+    eps: f32,
+    arch: pulp::Arch,
+}
+
+/// Buffers reused from batch to batch.
+#[derive(Default)]
+pub(crate) struct Workspace {
+    hidden: Vec<f32>,
+    qkv: Vec<f32>,
+    context: Vec<f32>,
+    delta: Vec<f32>,
+    inter: Vec<f32>,
+    scores: Vec<f32>,
+}
+
+fn grow(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
+    if buf.len() < len {
+        buf.resize(len, 0.0);
+    }
+    &mut buf[..len]
+}
+
+/// The shape facts [`Encoder::load`] needs from `config.json`.
+pub(crate) struct Shape {
+    pub dim: usize,
+    pub heads: usize,
+    pub layers: usize,
+    pub inter: usize,
+    pub eps: f64,
+}
+
+impl Encoder {
+    /// Takes the weights of a BERT checkpoint (with or without a `bert.`
+    /// prefix). Errors name the missing or misshapen tensor.
+    pub(crate) fn load(
+        tensors: &HashMap<String, Tensor>,
+        shape: &Shape,
+    ) -> Result<Encoder, String> {
+        let prefix = if tensors.contains_key("bert.embeddings.word_embeddings.weight") {
+            "bert."
+        } else {
+            ""
+        };
+        let get = |name: &str, dims: &[usize]| -> Result<Vec<f32>, String> {
+            let full = format!("{prefix}{name}");
+            let t = tensors
+                .get(&full)
+                .ok_or_else(|| format!("tensor `{full}` is missing"))?;
+            if t.dims() != dims {
+                return Err(format!(
+                    "tensor `{full}` has shape {:?}, expected {dims:?}",
+                    t.dims()
+                ));
+            }
+            t.to_dtype(candle_core::DType::F32)
+                .and_then(|t| t.flatten_all())
+                .and_then(|t| t.to_vec1::<f32>())
+                .map_err(|e| format!("tensor `{full}`: {e}"))
+        };
+        let d = shape.dim;
+        if shape.heads == 0 || !d.is_multiple_of(shape.heads) {
+            return Err(format!(
+                "hidden size {d} is not a multiple of {} heads",
+                shape.heads
+            ));
+        }
+        let word_t = tensors
+            .get(&format!("{prefix}embeddings.word_embeddings.weight"))
+            .ok_or("tensor `embeddings.word_embeddings.weight` is missing")?;
+        let vocab = word_t.dims().first().copied().unwrap_or(0);
+        let pos_t = tensors
+            .get(&format!("{prefix}embeddings.position_embeddings.weight"))
+            .ok_or("tensor `embeddings.position_embeddings.weight` is missing")?;
+        let max_positions = pos_t.dims().first().copied().unwrap_or(0);
+        let norm = |name: &str| -> Result<(Vec<f32>, Vec<f32>), String> {
+            Ok((
+                get(&format!("{name}.weight"), &[d])?,
+                get(&format!("{name}.bias"), &[d])?,
+            ))
+        };
+        let mut token_type = get("embeddings.token_type_embeddings.weight", &[2, d])
+            .or_else(|_| get("embeddings.token_type_embeddings.weight", &[1, d]))?;
+        token_type.truncate(d);
+        let mut layers = Vec::with_capacity(shape.layers);
+        for i in 0..shape.layers {
+            let p = format!("encoder.layer.{i}");
+            let mut qkv_w = Vec::with_capacity(3 * d * d);
+            let mut qkv_b = Vec::with_capacity(3 * d);
+            for part in ["query", "key", "value"] {
+                qkv_w.extend(get(&format!("{p}.attention.self.{part}.weight"), &[d, d])?);
+                qkv_b.extend(get(&format!("{p}.attention.self.{part}.bias"), &[d])?);
+            }
+            layers.push(Layer {
+                qkv_w,
+                qkv_b,
+                out_w: get(&format!("{p}.attention.output.dense.weight"), &[d, d])?,
+                out_b: get(&format!("{p}.attention.output.dense.bias"), &[d])?,
+                ln1: norm(&format!("{p}.attention.output.LayerNorm"))?,
+                up_w: get(&format!("{p}.intermediate.dense.weight"), &[shape.inter, d])?,
+                up_b: get(&format!("{p}.intermediate.dense.bias"), &[shape.inter])?,
+                down_w: get(&format!("{p}.output.dense.weight"), &[d, shape.inter])?,
+                down_b: get(&format!("{p}.output.dense.bias"), &[d])?,
+                ln2: norm(&format!("{p}.output.LayerNorm"))?,
+            });
+        }
+        Ok(Encoder {
+            word: get("embeddings.word_embeddings.weight", &[vocab, d])?,
+            position: get("embeddings.position_embeddings.weight", &[max_positions, d])?,
+            token_type,
+            embed_ln: norm("embeddings.LayerNorm")?,
+            layers,
+            dim: d,
+            heads: shape.heads,
+            inter: shape.inter,
+            vocab,
+            max_positions,
+            eps: shape.eps as f32,
+            arch: pulp::Arch::new(),
+        })
+    }
+
+    /// Embeds each token sequence of `texts` (already truncated, special
+    /// tokens included): mean pooling over its tokens, L2 normalised.
+    /// Returns `texts.len() * dim` floats.
+    pub(crate) fn forward(&self, texts: &[&[u32]], ws: &mut Workspace) -> Result<Vec<f32>, String> {
+        let d = self.dim;
+        let total: usize = texts.iter().map(|t| t.len()).sum();
+        for t in texts {
+            if t.len() > self.max_positions {
+                return Err(format!(
+                    "a text of {} tokens exceeds the model's {} positions",
+                    t.len(),
+                    self.max_positions
+                ));
+            }
+            if let Some(id) = t.iter().find(|&&id| id as usize >= self.vocab) {
+                return Err(format!(
+                    "token id {id} is outside the vocabulary of {}",
+                    self.vocab
+                ));
+            }
+        }
+        let longest = texts.iter().map(|t| t.len()).max().unwrap_or(0);
+        let Workspace {
+            hidden,
+            qkv,
+            context,
+            delta,
+            inter,
+            scores,
+        } = ws;
+        let hidden = grow(hidden, total * d);
+        let qkv = grow(qkv, total * 3 * d);
+        let context = grow(context, total * d);
+        let delta = grow(delta, total * d);
+        let inter = grow(inter, total * self.inter);
+        let scores = grow(scores, longest * longest);
+        self.arch.dispatch(|| {
+            self.embed_tokens(texts, hidden);
+            for layer in &self.layers {
+                self.layer(layer, texts, hidden, qkv, context, delta, inter, scores);
+            }
+        });
+        Ok(self.pool(texts, hidden))
+    }
+
+    #[inline(always)]
+    fn embed_tokens(&self, texts: &[&[u32]], hidden: &mut [f32]) {
+        let d = self.dim;
+        let mut rows = hidden.chunks_exact_mut(d);
+        for text in texts {
+            for (pos, &id) in text.iter().enumerate() {
+                let Some(row) = rows.next() else { return };
+                let word = &self.word[id as usize * d..][..d];
+                let position = &self.position[pos * d..][..d];
+                for (((r, w), p), t) in row.iter_mut().zip(word).zip(position).zip(&self.token_type)
+                {
+                    *r = w + p + t;
+                }
+            }
+        }
+        kernels::layer_norm(hidden, &self.embed_ln.0, &self.embed_ln.1, self.eps);
+    }
+
+    /// `out = x * w^T + b` for `x` of `rows x k` and `w` of `[n, k]`.
+    #[inline(always)]
+    fn linear(out: &mut [f32], x: &[f32], rows: usize, w: &[f32], b: &[f32]) {
+        let (n, k) = (b.len(), w.len() / b.len());
+        kernels::fill_rows(out, b);
+        kernels::matmul(
+            out,
+            n,
+            Mat {
+                data: x,
+                rows,
+                cols: k,
+                rs: k,
+                cs: 1,
+            },
+            Mat {
+                data: w,
+                rows: k,
+                cols: n,
+                rs: 1,
+                cs: k,
+            },
+            true,
+            1.0,
+        );
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn layer(
+        &self,
+        layer: &Layer,
+        texts: &[&[u32]],
+        hidden: &mut [f32],
+        qkv: &mut [f32],
+        context: &mut [f32],
+        delta: &mut [f32],
+        inter: &mut [f32],
+        scores: &mut [f32],
+    ) {
+        let d = self.dim;
+        let rows = hidden.len() / d;
+        let head = d / self.heads;
+        let scale = 1.0 / (head as f32).sqrt();
+        Self::linear(qkv, hidden, rows, &layer.qkv_w, &layer.qkv_b);
+        let mut start = 0;
+        for text in texts {
+            let len = text.len();
+            let q_rows = &qkv[start * 3 * d..];
+            for h in 0..self.heads {
+                let view = |offset: usize| Mat {
+                    data: &q_rows[offset + h * head..],
+                    rows: len,
+                    cols: head,
+                    rs: 3 * d,
+                    cs: 1,
+                };
+                let (q, k, v) = (view(0), view(d), view(2 * d));
+                let kt = Mat {
+                    rows: head,
+                    cols: len,
+                    rs: 1,
+                    cs: 3 * d,
+                    ..k
+                };
+                let s = &mut scores[..len * len];
+                kernels::matmul(s, len, q, kt, false, scale);
+                kernels::softmax_rows(s, len);
+                let p = Mat {
+                    data: s,
+                    rows: len,
+                    cols: len,
+                    rs: len,
+                    cs: 1,
+                };
+                kernels::matmul(&mut context[start * d + h * head..], d, p, v, false, 1.0);
+            }
+            start += len;
+        }
+        Self::linear(delta, context, rows, &layer.out_w, &layer.out_b);
+        kernels::residual_layer_norm(hidden, delta, &layer.ln1.0, &layer.ln1.1, self.eps);
+        kernels::matmul(
+            inter,
+            self.inter,
+            Mat {
+                data: hidden,
+                rows,
+                cols: d,
+                rs: d,
+                cs: 1,
+            },
+            Mat {
+                data: &layer.up_w,
+                rows: d,
+                cols: self.inter,
+                rs: 1,
+                cs: d,
+            },
+            false,
+            1.0,
+        );
+        kernels::bias_gelu(inter, &layer.up_b);
+        Self::linear(delta, inter, rows, &layer.down_w, &layer.down_b);
+        kernels::residual_layer_norm(hidden, delta, &layer.ln2.0, &layer.ln2.1, self.eps);
+    }
+
+    fn pool(&self, texts: &[&[u32]], hidden: &[f32]) -> Vec<f32> {
+        let d = self.dim;
+        let mut out = vec![0f32; texts.len() * d];
+        let mut start = 0;
+        for (text, dst) in texts.iter().zip(out.chunks_exact_mut(d)) {
+            for row in hidden[start * d..(start + text.len()) * d].chunks_exact(d) {
+                for (o, v) in dst.iter_mut().zip(row) {
+                    *o += v;
+                }
+            }
+            start += text.len();
+            let n = text.len().max(1) as f32;
+            let norm = dst
+                .iter()
+                .map(|v| (v / n) * (v / n))
+                .sum::<f32>()
+                .sqrt()
+                .max(1e-12);
+            for o in dst.iter_mut() {
+                *o = *o / n / norm;
+            }
+        }
+        out
+    }
+}
