@@ -29,7 +29,12 @@ fn graph() -> BTreeMap<String, BTreeSet<String>> {
     let out = std::process::Command::new(env!("CARGO"))
         .args(["metadata", "--format-version", "1", "--locked"])
         .args(["--filter-platform", &host()])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        // The run-time variable: a binary built from another clone into the
+        // shared target directory must look at this one.
+        .current_dir(std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(
+            || env!("CARGO_MANIFEST_DIR").into(),
+            std::path::PathBuf::from,
+        ))
         .output()
         .unwrap();
     assert!(
