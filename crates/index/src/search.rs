@@ -243,35 +243,29 @@ impl<'e> Searcher<'e> {
         };
         let path = self.catalog.path().to_path_buf();
         let conn = self.catalog.conn();
-        let map = |r: &rusqlite::Row<'_>| Ok((r.get::<_, i64>(0)?, r.get::<_, f64>(1)?));
-        let rows = match allowed {
-            None => {
-                let mut stmt = conn
-                    .prepare_cached(
-                        "SELECT rowid, bm25(chunks_fts) AS s FROM chunks_fts WHERE chunks_fts MATCH ?1
-                         ORDER BY s, rowid LIMIT ?2",
-                    )
-                    .at(&path)?;
-                let rows = stmt
-                    .query_map(rusqlite::params![fts, k as i64], map)
-                    .at(&path)?;
-                rows.collect::<rusqlite::Result<Vec<_>>>().at(&path)?
+        let sql = "SELECT rowid, bm25(chunks_fts) AS s FROM chunks_fts WHERE chunks_fts MATCH ?1
+                   ORDER BY s, rowid LIMIT ?2";
+        // With a filter, every match may be needed (-1: no limit).
+        let limit = if allowed.is_some() { -1 } else { k as i64 };
+        let mut stmt = conn.prepare_cached(sql).at(&path)?;
+        let mut rows = stmt.query(rusqlite::params![fts, limit]).at(&path)?;
+        // Filters apply before the top k: walk the matches best first and
+        // keep the first k allowed ones. (`rowid IN rarray(...)` inside the
+        // FTS query made SQLite probe the index once per allowed id: 290 ms
+        // a query on click's 1,400 chunks, against under 2 ms this way.)
+        let allowed: Option<std::collections::HashSet<i64>> =
+            allowed.map(|ids| ids.iter().copied().collect());
+        let mut out = Vec::with_capacity(k);
+        while let Some(row) = rows.next().at(&path)? {
+            let id: i64 = row.get(0).at(&path)?;
+            if allowed.as_ref().is_none_or(|a| a.contains(&id)) {
+                out.push((id, row.get::<_, f64>(1).at(&path)?));
+                if out.len() == k {
+                    break;
+                }
             }
-            Some(ids) => {
-                let ids: Rc<Vec<Value>> = Rc::new(ids.iter().map(|&i| Value::Integer(i)).collect());
-                let mut stmt = conn
-                    .prepare_cached(
-                        "SELECT rowid, bm25(chunks_fts) AS s FROM chunks_fts WHERE chunks_fts MATCH ?1
-                         AND rowid IN rarray(?3) ORDER BY s, rowid LIMIT ?2",
-                    )
-                    .at(&path)?;
-                let rows = stmt
-                    .query_map(rusqlite::params![fts, k as i64, ids], map)
-                    .at(&path)?;
-                rows.collect::<rusqlite::Result<Vec<_>>>().at(&path)?
-            }
-        };
-        Ok(rows)
+        }
+        Ok(out)
     }
 
     /// Gives every returned hit its cosine similarity to the query,
