@@ -287,3 +287,36 @@ fn a_missing_faiss_file_is_rebuilt_from_sqlite_without_reembedding() {
     assert_eq!(report["chunks_embedded"], 0, "{report}");
     assert!(faiss.is_file());
 }
+
+#[test]
+fn a_matching_doc_hands_its_place_to_the_code_it_names() {
+    let repo = Repo::new();
+    repo.write(
+        "docs/usage.rst",
+        "Retrying\n========\n\nWhen the remote server drops the connection, wait a little and send the\n\
+         request again, up to a few attempts, doubling the pause each time. Use\n\
+         ``retry_request`` for this.\n",
+    );
+    repo.write(
+        "src/net.py",
+        "import time\n\n\ndef retry_request(send, attempts=3):\n    delay = 0.5\n    for _ in range(attempts):\n        try:\n            return send()\n        except OSError:\n            time.sleep(delay)\n            delay *= 2\n    return send()\n\n\n\
+         def parse_headers(raw):\n    return dict(line.split(': ', 1) for line in raw.splitlines() if line)\n\n\n\
+         def encode_body(data):\n    return '&'.join(f'{k}={v}' for k, v in data.items())\n",
+    );
+    repo.commit_all();
+    repo.writ_json(&["index"]);
+    let query = "wait and send the request again when the server drops the connection";
+    // Each engine alone ranks the prose first...
+    for mode in ["vector", "lexical"] {
+        let hits = repo.writ_json(&["search", query, "-k", "3", "--mode", mode]);
+        assert_eq!(hit_paths(&hits)[0], "docs/usage.rst", "{mode}: {hits}");
+    }
+    // ...hybrid search puts the function the doc names first, the doc next.
+    let hits = repo.writ_json(&["search", query, "-k", "3"]);
+    assert_eq!(hits[0]["symbol"], "retry_request", "{hits}");
+    assert_eq!(hits[1]["path"], "docs/usage.rst", "{hits}");
+    assert!(
+        hits[0]["score"].as_f64() >= hits[1]["score"].as_f64(),
+        "{hits}"
+    );
+}

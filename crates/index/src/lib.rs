@@ -27,6 +27,7 @@
 pub mod chunk;
 mod error;
 mod indexer;
+mod links;
 mod lock;
 mod search;
 mod status;

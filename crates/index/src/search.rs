@@ -1,5 +1,6 @@
 //! Hybrid search: FAISS (meaning) and FTS5/BM25 (exact words and
-//! identifiers), fused by reciprocal rank.
+//! identifiers), fused by reciprocal rank; then a matching doc hands its
+//! place to the code it names ([`crate::links`]).
 //!
 //! Filters (`--path`, `--lang`) restrict the candidate set *before* either
 //! engine takes its top k, so a filtered search returns in-filter hits even
@@ -70,7 +71,9 @@ pub struct Hit {
     /// Language name.
     pub language: String,
     /// Fused score (higher is better): reciprocal-rank fusion in hybrid
-    /// mode, cosine similarity in vector mode, negated BM25 in lexical mode.
+    /// mode (a chunk a doc named, moved up to the doc's place, takes a score
+    /// between its new neighbours'), cosine similarity in vector mode,
+    /// negated BM25 in lexical mode.
     pub score: f64,
     /// Stable chunk id, the handle proposals cite.
     pub chunk_id: i64,
@@ -89,6 +92,17 @@ pub struct Hit {
 const RRF_K: f64 = 60.0;
 /// How deep each engine ranks before fusion.
 const DEPTH: usize = 100;
+
+/// Best score first; ties by path, then line, then chunk id.
+fn sort(hits: &mut [Hit]) {
+    hits.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then_with(|| a.path.cmp(&b.path))
+            .then_with(|| a.start_line.cmp(&b.start_line))
+            .then_with(|| a.chunk_id.cmp(&b.chunk_id))
+    });
+}
 
 /// A read-only view of one index generation.
 pub struct Searcher<'e> {
@@ -181,13 +195,10 @@ impl<'e> Searcher<'e> {
             }
         }
         let mut hits = self.hydrate(&scores)?;
-        hits.sort_by(|a, b| {
-            b.score
-                .total_cmp(&a.score)
-                .then_with(|| a.path.cmp(&b.path))
-                .then_with(|| a.start_line.cmp(&b.start_line))
-                .then_with(|| a.chunk_id.cmp(&b.chunk_id))
-        });
+        sort(&mut hits);
+        if options.mode == SearchMode::Hybrid {
+            crate::links::promote(&mut hits, options.k);
+        }
         hits.truncate(options.k);
         if let Some(q) = &query_vector {
             self.fill_similarity(&mut hits, q)?;
