@@ -119,3 +119,28 @@ fn matches_reference(model: writ_embed::MiniLm) -> TestResult<()> {
     }
     Ok(())
 }
+
+/// A checkpoint the fused pass does not cover (another activation) loads
+/// with candle-transformers' model instead of failing or computing the
+/// wrong function.
+#[test]
+fn an_uncovered_checkpoint_falls_back_to_candle_transformers() -> TestResult<()> {
+    let dir = std::env::temp_dir().join(format!("writ-embed-relu-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let src = model_dir();
+    for name in ["tokenizer.json", "model.safetensors"] {
+        let _ = std::fs::remove_file(dir.join(name));
+        std::os::unix::fs::symlink(src.join(name), dir.join(name))?;
+    }
+    let config = std::fs::read_to_string(src.join("config.json"))?;
+    assert!(config.contains("\"hidden_act\": \"gelu\""), "{config}");
+    std::fs::write(
+        dir.join("config.json"),
+        config.replace("\"hidden_act\": \"gelu\"", "\"hidden_act\": \"relu\""),
+    )?;
+    let model = writ_embed::MiniLm::load(&dir)?;
+    assert_eq!(model.forward(), writ_embed::Forward::Candle);
+    assert_eq!(model.embed(&["fn main() {}"])?.len(), 384);
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
