@@ -94,6 +94,7 @@ fn link_name(symbol: &str) -> Option<&str> {
 /// best-ranked code chunk it names up to the doc's place, the doc right
 /// after it, when the code was lower: code first, then the prose that
 /// pointed at it.
+///
 /// A doc names several functions; the engines know which of them is
 /// closest to the query. Nothing rises above a hit that outranked the doc,
 /// and the first `n` hits do not depend on `depth >= n`; the promoted
