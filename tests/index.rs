@@ -188,6 +188,47 @@ fn batch_search_answers_in_input_order() {
     assert_eq!(lines[1]["hits"][0]["path"], "tools/download.py");
 }
 
+/// Queries read together are embedded as one batch, yet a client that
+/// writes one query and waits for its answer gets it; a bad line fails
+/// with its line number after the lines before it are answered.
+#[test]
+fn batch_search_streams_and_reports_a_bad_line() {
+    use std::io::{BufRead, Write};
+    let repo = small_repo();
+    repo.writ_json(&["index"]);
+    let mut child = common::writ_cmd(repo.path(), &["search", "--batch", "-", "-k", "1"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    for query in ["evict the oldest cache entry", "sha256 of a file"] {
+        writeln!(stdin, "{query}").unwrap();
+        stdin.flush().unwrap();
+        let mut answer = String::new();
+        stdout.read_line(&mut answer).unwrap();
+        let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
+        assert_eq!(answer["query"], query);
+    }
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+
+    let queries = repo.path().join("q.jsonl");
+    std::fs::write(
+        &queries,
+        "evict the oldest cache entry\nsha256 of a file\n{\"q\": 1}\nlast\n",
+    )
+    .unwrap();
+    let out = repo.writ(&["search", "--batch", queries.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(common::text(&out.stdout).lines().count(), 2, "{out:?}");
+    assert!(
+        common::text(&out.stderr).contains("q.jsonl:3: no string `query` field"),
+        "{out:?}"
+    );
+}
+
 #[test]
 fn reindex_touches_only_what_changed() {
     let repo = small_repo();

@@ -5,7 +5,7 @@ use crate::exit::{CmdResult, ExitCode, Failure};
 use crate::models::{existing, find_repo, index_dir, load_embedder};
 use anyhow::{anyhow, Context};
 use indicatif::{ProgressBar, ProgressStyle};
-use std::io::{BufRead, Write};
+use std::io::{BufRead, Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use writ_core::Language;
@@ -257,35 +257,43 @@ fn search(args: SearchArgs) -> CmdResult {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     if let Some(batch) = &args.batch {
-        let reader: Box<dyn BufRead> = if batch.as_os_str() == "-" {
-            Box::new(std::io::BufReader::new(std::io::stdin()))
+        let input: Box<dyn Read> = if batch.as_os_str() == "-" {
+            Box::new(std::io::stdin())
         } else {
             let f = std::fs::File::open(batch).map_err(|e| {
                 Failure::new(ExitCode::NoInput, anyhow!("`{}`: {e}", batch.display()))
             })?;
-            Box::new(std::io::BufReader::new(f))
+            Box::new(f)
         };
-        for (n, line) in reader.lines().enumerate() {
-            let line = line.context("reading queries")?;
+        let mut reader = std::io::BufReader::new(input);
+        let mut pending: Vec<String> = Vec::new();
+        let mut n = 0;
+        loop {
+            let mut line = String::new();
+            let done = reader.read_line(&mut line).context("reading queries")? == 0;
+            n += 1;
             let trimmed = line.trim();
-            if trimmed.is_empty() {
-                continue;
+            if !trimmed.is_empty() {
+                match batch_query(trimmed, batch, n) {
+                    Ok(query) => pending.push(query),
+                    Err(e) => {
+                        // The lines before a bad one are still answered.
+                        answer_batch(&mut searcher, &options, &mut out, &pending)?;
+                        return Err(e);
+                    }
+                }
             }
-            let query = if trimmed.starts_with('{') {
-                let v: serde_json::Value = serde_json::from_str(trimmed)
-                    .with_context(|| format!("{}:{}: not a JSON object", batch.display(), n + 1))?;
-                v.get("query")
-                    .and_then(|q| q.as_str())
-                    .map(str::to_string)
-                    .ok_or_else(|| {
-                        anyhow!("{}:{}: no string `query` field", batch.display(), n + 1)
-                    })?
-            } else {
-                trimmed.to_string()
-            };
-            let hits = searcher.search(&query, &options)?;
-            let line = serde_json::json!({ "query": query, "hits": hits });
-            writeln!(out, "{line}").context("writing results")?;
+            // Queries already read are embedded together; a writer that
+            // waits for each answer still gets it at once, as nothing here
+            // waits for more input than one line.
+            let more_buffered = reader.buffer().contains(&b'\n');
+            if done || pending.len() >= BATCH_QUERIES || !more_buffered {
+                answer_batch(&mut searcher, &options, &mut out, &pending)?;
+                pending.clear();
+            }
+            if done {
+                break;
+            }
         }
         return Ok(ExitCode::Ok);
     }
@@ -374,4 +382,37 @@ fn status(args: StatusArgs) -> CmdResult {
         }
     }
     Ok(ExitCode::Ok)
+}
+
+/// How many `--batch` queries are embedded together at most.
+const BATCH_QUERIES: usize = 64;
+
+/// One `--batch` line: a bare query, or a JSON object with a `query` field.
+fn batch_query(line: &str, file: &std::path::Path, n: usize) -> Result<String, Failure> {
+    if !line.starts_with('{') {
+        return Ok(line.to_string());
+    }
+    let v: serde_json::Value = serde_json::from_str(line)
+        .with_context(|| format!("{}:{n}: not a JSON object", file.display()))?;
+    let query = v.get("query").and_then(|q| q.as_str()).map(str::to_string);
+    Ok(query.ok_or_else(|| anyhow!("{}:{n}: no string `query` field", file.display()))?)
+}
+
+/// Prints one JSON line per query, in order, and flushes.
+fn answer_batch(
+    searcher: &mut Searcher<'_>,
+    options: &writ_index::SearchOptions,
+    out: &mut impl Write,
+    queries: &[String],
+) -> Result<(), Failure> {
+    if queries.is_empty() {
+        return Ok(());
+    }
+    let refs: Vec<&str> = queries.iter().map(String::as_str).collect();
+    for (query, hits) in refs.iter().zip(searcher.search_many(&refs, options)?) {
+        let line = serde_json::json!({ "query": query, "hits": hits });
+        writeln!(out, "{line}").context("writing results")?;
+    }
+    out.flush().context("writing results")?;
+    Ok(())
 }

@@ -157,15 +157,47 @@ impl<'e> Searcher<'e> {
 
     /// Runs one query.
     pub fn search(&mut self, query: &str, options: &SearchOptions) -> Result<Vec<Hit>> {
+        let vector = match options.mode {
+            SearchMode::Lexical => None,
+            _ => Some(self.embedder.embed(&[query])?),
+        };
+        self.search_with(query, vector.as_deref(), options)
+    }
+
+    /// Runs several queries, answering in order; their embeddings are
+    /// computed in one batch, which costs the model a fraction of one call
+    /// per query.
+    pub fn search_many(
+        &mut self,
+        queries: &[&str],
+        options: &SearchOptions,
+    ) -> Result<Vec<Vec<Hit>>> {
+        let vectors = match options.mode {
+            SearchMode::Lexical => None,
+            _ => Some(self.embedder.embed(queries)?),
+        };
+        let dim = self.embedder.info().dim;
+        let mut out = Vec::with_capacity(queries.len());
+        for (i, query) in queries.iter().enumerate() {
+            let vector = vectors.as_ref().and_then(|v| v.get(i * dim..(i + 1) * dim));
+            out.push(self.search_with(query, vector, options)?);
+        }
+        Ok(out)
+    }
+
+    /// One query whose embedding (absent in lexical mode) is known.
+    fn search_with(
+        &mut self,
+        query: &str,
+        query_vector: Option<&[f32]>,
+        options: &SearchOptions,
+    ) -> Result<Vec<Hit>> {
         let allowed = self.allowed_ids(options)?;
         let mut vector_hits = Vec::new();
-        let mut query_vector = None;
-        if options.mode != SearchMode::Lexical {
-            let q = self.embedder.embed(&[query])?;
+        if let Some(q) = query_vector.filter(|_| options.mode != SearchMode::Lexical) {
             vector_hits =
                 self.vectors
-                    .search(&q, DEPTH.max(options.k), allowed.as_deref(), &self.dir)?;
-            query_vector = Some(q);
+                    .search(q, DEPTH.max(options.k), allowed.as_deref(), &self.dir)?;
         }
         let mut lexical_hits = Vec::new();
         if options.mode != SearchMode::Vector {
@@ -200,7 +232,7 @@ impl<'e> Searcher<'e> {
             crate::links::promote(&mut hits, options.k);
         }
         hits.truncate(options.k);
-        if let Some(q) = &query_vector {
+        if let Some(q) = query_vector {
             self.fill_similarity(&mut hits, q)?;
         }
         Ok(hits)
