@@ -158,3 +158,24 @@ fn the_ledger_cannot_reach_a_model() {
         &["candle-core", "writ-llm", "writ-embed", "faiss"],
     );
 }
+
+/// The one door: only the gate crate depends on the ledger, so the CLI,
+/// the server and MCP can change state only through `writ-gate`.
+#[test]
+fn only_the_gate_crate_depends_on_the_ledger() {
+    let g = graph();
+    let direct: Vec<&String> = g
+        .iter()
+        .filter(|(_, deps)| deps.contains("writ-ledger"))
+        .map(|(name, _)| name)
+        .collect();
+    assert_eq!(direct, ["writ-gate"], "direct dependents of writ-ledger");
+}
+
+#[test]
+fn the_gate_cannot_reach_a_model() {
+    assert_cannot_reach(
+        "writ-gate",
+        &["candle-core", "writ-llm", "writ-embed", "tokenizers"],
+    );
+}

@@ -328,9 +328,10 @@ fn a_broken_rule_file_gates_nothing_and_names_file_line() {
         err.contains("rules/bad.toml:5:") && err.contains("unknown field `pathz`"),
         "{err}"
     );
-    assert!(err.contains("stays `proposed`"), "{err}");
-    let chain = repo.writ_json(&["explain", "P1"]);
-    assert_eq!(chain["proposal"]["state"], "proposed");
+    // Refused at load, before anything is recorded: no proposal waits on a
+    // rule set that cannot decide it.
+    let out = repo.writ(&["proposals", "--json"]);
+    assert_eq!(out.status.code(), Some(6), "{}", text(&out.stdout));
 }
 
 #[test]
@@ -423,9 +424,12 @@ fn a_rule_change_outside_the_rules_folder_or_breaking_them_is_refused() {
 fn sigkill_during_proposals_leaves_every_proposal_in_a_defined_state() {
     let (repo, cid) = repo();
     let file = repo.path().join("p.json");
+    // An edit the default rules allow from the command line, so a killed
+    // intake could leave an allow without its action if the two were not
+    // one transaction (a held edit could not show that).
     std::fs::write(
         &file,
-        edit("src/main.rs", "fn main() {}", "fn main() { }", &[cid]).to_string(),
+        edit("docs/guide.md", "# Guide", "# The guide", &[cid]).to_string(),
     )
     .unwrap();
     // Start proposals and kill them at staggered moments, several at once.
@@ -469,7 +473,26 @@ fn sigkill_during_proposals_leaves_every_proposal_in_a_defined_state() {
         )
         .unwrap();
     assert_eq!(allowed_without_action, 0);
-    // And the ledger still works afterwards.
+    let actions_without_allow: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM actions a WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.seq = a.basis_seq AND e.to_state = 'allowed')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(actions_without_allow, 0);
+    // And the ledger still works afterwards: the same edit is allowed and
+    // recorded (the test is not vacuous), and any intake the kills left
+    // `proposed` is gated with it.
+    let (code, out) = propose(
+        &repo,
+        &edit("docs/guide.md", "# Guide", "# The guide", &[cid]),
+    );
+    assert_eq!((code, out["state"].as_str()), (0, Some("recorded")), "{out}");
+    let pending: i64 = conn
+        .query_row("SELECT COUNT(*) FROM state WHERE state = 'proposed'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(pending, 0, "interrupted intakes are re-gated by the next one");
     let (code, _) = propose(
         &repo,
         &edit("src/main.rs", "fn main() {}", "fn main() { }", &[cid]),

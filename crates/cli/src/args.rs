@@ -246,6 +246,9 @@ pub struct VerifyArgs {
     /// Checkpoint file outside the database: written if absent, checked if present
     #[arg(long, value_name = "FILE")]
     pub checkpoint: Option<PathBuf>,
+    /// Also re-decide every recorded decision from its recorded facts and rule text
+    #[arg(long)]
+    pub replay: bool,
     #[command(flatten)]
     pub gate: GateArgs,
 }
@@ -254,6 +257,9 @@ pub struct VerifyArgs {
 pub struct ApplyArgs {
     /// An action id (A1) or its proposal id
     pub id: String,
+    /// Apply outside a git repository (uncommitted changes cannot be checked there)
+    #[arg(long)]
+    pub no_git: bool,
     #[command(flatten)]
     pub gate: GateArgs,
 }

@@ -4,7 +4,8 @@
 
 use crate::args::{AskArgs, Locations, Mode};
 use crate::exit::{CmdResult, ExitCode, Failure};
-use crate::gate::{intake, refuse, state_code, Intake, Places, Run};
+use crate::gate::{state_code, Places};
+use writ_gate::{Intake, Proposer, Run};
 use crate::prompt::{self, Limits, Passage};
 use anyhow::anyhow;
 use serde_json::{json, Value};
@@ -49,6 +50,9 @@ pub fn ask(args: AskArgs) -> CmdResult {
         )
         .hint("check `writ status`, or loosen --path/--lang"));
     }
+    // A rule set that does not load would leave the answer nowhere to go:
+    // say so before the model runs.
+    places.gate().check_rules()?;
     let progress = spinner(&args);
     progress.set_message("loading the model");
     let mut llm = crate::models::load_llm(&loc, args.models.model.as_deref())?;
@@ -121,14 +125,17 @@ pub fn answer(
         gen.tokens.len() as f64 / gen.decode_seconds.max(1e-9),
         gen.stop.name()
     );
-    let record = provenance(args, llm, &prepared, &gen, generation);
-    let run = Run {
-        hits: prepared.hits[..prepared.used]
-            .iter()
-            .map(|h| (h.chunk_id, h.similarity))
-            .collect(),
-    };
-    let source = format!("model:{}", llm.info().sha256);
+    // The embedding model behind every similarity the rules may read.
+    let embedder = writ_index::Catalog::open_read_only(&places.index)
+        .ok()
+        .and_then(|c| c.manifest().ok().flatten())
+        .map(|m| format!("{}@{}", m.model.id, m.model.sha256))
+        .unwrap_or_else(|| "unknown".into());
+    let mut record = provenance(args, llm, &prepared, &gen, generation);
+    record["retrieval"]["embedder"] = embedder.clone().into();
+    let run = Run::from_hits(&prepared.hits[..prepared.used], &embedder);
+    let proposer = Proposer::model(&llm.info().sha256);
+    let gate = places.gate();
     let mut results = Vec::new();
     let bodies = split(&gen.text);
     match &bodies {
@@ -137,17 +144,17 @@ pub fn answer(
                 let mut prov = record.clone();
                 prov["output"]["proposal"] = json!(n);
                 results.push(match wire(item, &places.repo) {
-                    Ok(body) => intake(&body, &source, prov, places, Some(&run))?,
+                    Ok(body) => gate.intake(&body, &proposer, prov, Some(&run))?,
                     Err(reasons) => {
                         let shown = outline(item);
-                        refuse(item, shown.as_ref(), &source, prov, places, &reasons)?
+                        gate.refuse(item, shown.as_ref(), &proposer, prov, &reasons)?
                     }
                 });
             }
         }
         None => {
             let reasons = unusable(&gen, args);
-            results.push(refuse(&gen.text, None, &source, record, places, &reasons)?);
+            results.push(gate.refuse(&gen.text, None, &proposer, record, &reasons)?);
         }
     }
     Ok(Answer {
@@ -321,7 +328,7 @@ fn edit_to_diff(edit: &Value, repo: &std::path::Path) -> Result<String, Vec<Stri
         return Err(vec!["the edit replaces text with itself".into()]);
     }
     let new = old.replacen(find, replace, 1);
-    Ok(crate::review::file_diff(path, &old, &new))
+    Ok(writ_gate::file_diff(path, &old, &new))
 }
 
 /// Why an answer that is not a list of proposals is refused.

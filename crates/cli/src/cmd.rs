@@ -94,18 +94,16 @@ fn rules(args: crate::args::RulesArgs) -> CmdResult {
             let text = std::fs::read_to_string(&file).map_err(|e| {
                 Failure::new(ExitCode::NoInput, anyhow!("`{}`: {e}", file.display()))
             })?;
-            let rules = places.rule_set()?;
-            let out = match crate::gate::check(&text, &places, None) {
-                Err((_, reasons)) => {
-                    serde_json::json!({ "validation": "refused", "reasons": reasons })
+            let proposer = writ_gate::Proposer::cli("explain");
+            let out = match places.gate().dry_run(&text, &proposer)? {
+                Err(reasons) => {
+                    serde_json::json!({ "validation": "refused", "reasons": reasons, "recorded": false })
                 }
-                Ok(valid) => {
-                    let facts = crate::gate::facts(&valid, &places.repo, "external:explain", None);
-                    serde_json::json!({ "validation": "passed", "facts": facts, "decision": rules.decide(&facts) })
+                Ok((facts, decision)) => {
+                    serde_json::json!({ "validation": "passed", "facts": facts, "decision": decision, "recorded": false })
                 }
             };
             print_json(&out)?;
-            println!("(nothing was recorded)");
             Ok(ExitCode::Ok)
         }
     }

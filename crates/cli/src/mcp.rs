@@ -115,12 +115,12 @@ impl Session {
             "propose" => match args.get("proposal") {
                 Some(p) => self
                     .service
-                    .propose(p, &format!("external:mcp/{}", self.client))
+                    .propose(p, &writ_gate::Proposer::mcp(&self.client))
                     .map(|i| serde_json::to_value(i).unwrap_or(Value::Null)),
                 None => return Err((-32602, "propose needs `proposal`".into())),
             },
             "explain" => match args["id"].as_str() {
-                Some(id) => crate::review::explain_chain(&self.service.places, id),
+                Some(id) => self.service.places.gate().explain(id).map_err(Failure::from),
                 None => return Err((-32602, "explain needs `id`".into())),
             },
             "status" => self.service.status(),

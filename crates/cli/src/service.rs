@@ -7,7 +7,8 @@
 
 use crate::args::{AskArgs, GateArgs, Locations, Mode, ModelArgs};
 use crate::exit::{ExitCode, Failure};
-use crate::gate::{intake, Intake, Places};
+use crate::gate::Places;
+use writ_gate::{Intake, Proposer};
 use anyhow::anyhow;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -240,16 +241,13 @@ impl Service {
         Ok(answer.to_json())
     }
 
-    /// Submits a proposal from `source` through validation and the gate.
-    pub fn propose(&self, proposal: &Value, source: &str) -> Result<Intake, Failure> {
-        let provenance = json!({ "via": "writ serve", "source": source });
-        intake(
-            &proposal.to_string(),
-            source,
-            provenance,
-            &self.places,
-            None,
-        )
+    /// Submits a proposal from `proposer` through validation and the gate
+    /// (the channel, and so the front end recorded, is the proposer's).
+    pub fn propose(&self, proposal: &Value, proposer: &Proposer) -> Result<Intake, Failure> {
+        Ok(self
+            .places
+            .gate()
+            .intake(&proposal.to_string(), proposer, json!({}), None)?)
     }
 
     /// The text of an indexed file inside the repository, for MCP
@@ -263,23 +261,13 @@ impl Service {
                 anyhow!("`{rel}` is not an indexed file of this repository"),
             ));
         }
-        let root = self
-            .places
-            .repo
-            .canonicalize()
-            .map_err(|e| Failure::new(ExitCode::Error, e))?;
-        let path = root
-            .join(rel)
-            .canonicalize()
-            .map_err(|e| Failure::new(ExitCode::NoInput, anyhow!("`{rel}`: {e}")))?;
-        if !path.starts_with(&root) {
-            return Err(Failure::new(
-                ExitCode::NoInput,
-                anyhow!("`{rel}` resolves outside the repository"),
-            ));
-        }
-        std::fs::read_to_string(&path)
-            .map_err(|e| Failure::new(ExitCode::NoInput, anyhow!("`{rel}`: {e}")))
+        // Read beneath the root without following links: an indexed file
+        // swapped for a link to `.git/config` or `.env` is refused.
+        let bytes = self.places.gate().read_file(rel)?.ok_or_else(|| {
+            Failure::new(ExitCode::NoInput, anyhow!("`{rel}` no longer exists"))
+        })?;
+        String::from_utf8(bytes)
+            .map_err(|_| Failure::new(ExitCode::NoInput, anyhow!("`{rel}` is not UTF-8 text")))
     }
 
     /// Paths of the indexed files, sorted.
@@ -303,19 +291,15 @@ impl Service {
         }))
     }
 
-    /// Recomputes the ledger's chain.
+    /// Recomputes the ledger's chain and compares its caches with it.
     pub fn verify(&self) -> Result<Value, Failure> {
-        let report = self
-            .places
-            .ledger()?
-            .verify()
-            .map_err(|e| Failure::new(ExitCode::Error, e))?;
+        let report = self.places.gate().verify(false)?;
         Ok(json!({
-            "ok": report.first_broken.is_none(),
+            "ok": report.ok(),
             "events": report.count,
             "head": report.head,
-            "first_broken": report.first_broken,
-            "problem": report.problem,
+            "first_broken": report.broken.as_ref().map(|b| b.0),
+            "problem": report.broken.as_ref().map(|b| b.1.clone()).or(report.tamper.as_ref().map(|t| t.to_string())),
         }))
     }
 }

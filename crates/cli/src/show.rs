@@ -13,7 +13,7 @@ use crate::prompt::{self, Passage};
 use anyhow::anyhow;
 use serde_json::{json, Value};
 use std::path::Path;
-use writ_ledger::State;
+use writ_gate::State;
 
 /// A state filter from its name.
 pub fn parse_state(s: Option<&str>) -> Result<Option<State>, Failure> {
@@ -29,10 +29,7 @@ pub fn parse_state(s: Option<&str>) -> Result<Option<State>, Failure> {
 
 /// Stored proposals (optionally in one state), oldest first, as JSON rows.
 pub fn proposals_json(places: &Places, state: Option<State>) -> Result<Value, Failure> {
-    let rows = places
-        .ledger()?
-        .proposals(state)
-        .map_err(|e| Failure::new(ExitCode::Error, e))?;
+    let rows = places.gate().proposals(state)?;
     Ok(rows
         .iter()
         .map(|p| json!({ "id": p.id, "state": p.state.name(), "kind": p.kind, "title": p.title, "source": p.source, "via": p.provenance.get("via"), "seq": p.first_seq }))
@@ -68,11 +65,9 @@ pub fn proposals(args: ProposalsArgs) -> CmdResult {
 /// One proposal with its provenance, events, recorded decision and the
 /// re-computed checks (prompt rebuilt from the index, model re-hashed).
 pub fn proposal_json(places: &Places, id: &str) -> Result<Value, Failure> {
-    let ledger = places.ledger()?;
-    let p = ledger.proposal(id).map_err(unknown)?;
-    let events = ledger
-        .events(&p.id)
-        .map_err(|e| Failure::new(ExitCode::Error, e))?;
+    let gate = places.gate();
+    let p = gate.proposal(id)?;
+    let events = gate.events(&p.id)?;
     let events: Vec<Value> = events
         .iter()
         .map(|e| json!({ "seq": e.seq, "kind": e.kind, "to": e.to, "actor": e.actor, "reason": e.reason, "payload": e.payload }))
@@ -91,11 +86,6 @@ pub fn proposal_json(places: &Places, id: &str) -> Result<Value, Failure> {
             "model": check_model(&p.provenance),
         },
     }))
-}
-
-fn unknown(e: writ_ledger::LedgerError) -> Failure {
-    let f = crate::review::ledger_err(e);
-    f.hint("`writ proposals` lists the ids")
 }
 
 pub fn show(args: ShowArgs) -> CmdResult {

@@ -1,5 +1,6 @@
 //! The hash chain and its verification.
 
+use crate::replay::{check_all, Tamper};
 use crate::store::LedgerError;
 use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
@@ -65,12 +66,15 @@ pub struct VerifyReport {
     pub first_broken: Option<i64>,
     /// What was wrong there.
     pub problem: Option<String>,
+    /// The first cache or proposal row that disagrees with the replayed
+    /// chain (an illegal sequence, a forged state or action row).
+    pub tamper: Option<Tamper>,
 }
 
 impl VerifyReport {
     /// True when the whole chain checks out.
     pub fn ok(&self) -> bool {
-        self.first_broken.is_none()
+        self.first_broken.is_none() && self.tamper.is_none()
     }
 }
 
@@ -79,7 +83,7 @@ impl VerifyReport {
 pub fn verify(conn: &Connection) -> Result<VerifyReport, LedgerError> {
     let mut stmt = conn.prepare(
         "SELECT e.seq, e.proposal_id, e.kind, COALESCE(e.from_state, ''), e.to_state, e.actor, e.reason,
-                e.payload, e.payload_hash, e.at, e.prev_hash, e.hash, p.body, p.provenance
+                e.payload, e.payload_hash, e.at, e.prev_hash, e.hash, p.body, p.provenance, p.kind, p.title
          FROM events e LEFT JOIN proposals p ON p.id = e.proposal_id ORDER BY e.seq",
     )?;
     let mut rows = stmt.query([])?;
@@ -90,6 +94,7 @@ pub fn verify(conn: &Connection) -> Result<VerifyReport, LedgerError> {
         head: GENESIS.to_string(),
         first_broken: None,
         problem: None,
+        tamper: None,
     };
     while let Some(r) = rows.next()? {
         let seq: i64 = r.get(0)?;
@@ -105,6 +110,7 @@ pub fn verify(conn: &Connection) -> Result<VerifyReport, LedgerError> {
             (r.get(7)?, r.get(8)?, r.get(9)?, r.get(10)?, r.get(11)?);
         let body: Option<String> = r.get(12)?;
         let provenance: Option<String> = r.get(13)?;
+        let (pkind, title): (Option<String>, Option<String>) = (r.get(14)?, r.get(15)?);
         let mut broken = |why: String| {
             if report.first_broken.is_none() {
                 report.first_broken = Some(seq);
@@ -121,13 +127,15 @@ pub fn verify(conn: &Connection) -> Result<VerifyReport, LedgerError> {
             broken("payload does not match its hash".into());
         }
         if to == "proposed" && kind == "transition" {
-            let bound = crate::store::proposal_payload(
+            if let Err(why) = crate::store::proposal_matches(
+                &payload,
+                pkind.as_deref().unwrap_or(""),
+                title.as_deref().unwrap_or(""),
                 body.as_deref().unwrap_or(""),
                 provenance.as_deref().unwrap_or(""),
-            );
-            if bound != payload {
+            ) {
                 broken(format!(
-                    "proposal `{pid}` differs from what its first event recorded"
+                    "proposal `{pid}` differs from what its first event recorded: {why}"
                 ));
             }
         }
@@ -151,5 +159,7 @@ pub fn verify(conn: &Connection) -> Result<VerifyReport, LedgerError> {
         report.count += 1;
     }
     report.head = prev;
+    drop(rows);
+    report.tamper = check_all(conn)?;
     Ok(report)
 }

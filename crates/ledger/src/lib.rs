@@ -11,17 +11,28 @@
 //! - every state change is an event row in the same SQLite transaction as
 //!   the state it produces; if the ledger write fails, the change did not
 //!   happen;
-//! - triggers reject UPDATE and DELETE on events, proposals and actions;
+//! - the chain is the truth: `state` and `actions` are caches that every
+//!   write re-derives from the proposal's own events (replayed through the
+//!   transition table) and that `verify` compares row by row; triggers
+//!   reject UPDATE and DELETE on events, proposals, actions and rule sets,
+//!   and a state or action row that no event backs;
+//! - every gate decision keeps the facts the rules read and the rule set's
+//!   text (stored once, by hash), so [`Ledger::replay`] can re-decide it;
 //! - only this crate creates an [`Action`] (private fields and
 //!   constructor), and only from an allow [`writ_rules::Decision`] or a
 //!   recorded human approval.
 #![deny(missing_docs)]
 
 mod chain;
+mod replay;
+mod rerun;
+mod schema;
 mod store;
 
 pub use chain::{verify, Checkpoint, VerifyReport};
-pub use store::{Action, Event, Ledger, LedgerError, ProposalRow, State};
+pub use replay::Tamper;
+pub use rerun::{Replay, ReplayReport};
+pub use store::{Action, Event, Judgement, Ledger, LedgerError, ProposalRow, State};
 
 /// Whether `from -> to` is in the lifecycle (`None`: a new proposal).
 pub fn allowed_transition(from: Option<State>, to: State) -> bool {

@@ -2,49 +2,13 @@
 
 use crate::allowed_transition;
 use crate::chain::{event_hash, Checkpoint, VerifyReport, GENESIS};
-use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+use crate::replay::{check_cache, replay_one, ReplayError, Tamper};
+use crate::schema::SCHEMA;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
-use writ_rules::{Decision, Outcome};
+use writ_rules::{Decision, Facts, Outcome};
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS proposals (
-    id TEXT PRIMARY KEY,
-    source TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    title TEXT NOT NULL,
-    body TEXT NOT NULL,
-    provenance TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS events (
-    seq INTEGER PRIMARY KEY,
-    proposal_id TEXT NOT NULL,
-    kind TEXT NOT NULL CHECK (kind IN ('transition', 'refused-transition')),
-    from_state TEXT,
-    to_state TEXT NOT NULL,
-    actor TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    payload TEXT NOT NULL,
-    payload_hash TEXT NOT NULL,
-    at INTEGER NOT NULL,
-    prev_hash TEXT NOT NULL,
-    hash TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS events_proposal ON events(proposal_id);
-CREATE TABLE IF NOT EXISTS state (proposal_id TEXT PRIMARY KEY, state TEXT NOT NULL, seq INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS actions (
-    id TEXT PRIMARY KEY,
-    proposal_id TEXT NOT NULL UNIQUE,
-    seq INTEGER NOT NULL,
-    basis_seq INTEGER NOT NULL
-);
-CREATE TRIGGER IF NOT EXISTS events_append_only_u BEFORE UPDATE ON events BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS events_append_only_d BEFORE DELETE ON events BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS proposals_append_only_u BEFORE UPDATE ON proposals BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS proposals_append_only_d BEFORE DELETE ON proposals BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS actions_append_only_u BEFORE UPDATE ON actions BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS actions_append_only_d BEFORE DELETE ON actions BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
-";
 
 /// A proposal's state in the lifecycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -114,6 +78,12 @@ pub enum LedgerError {
     /// No proposal or action has that id.
     #[error("no proposal or action `{0}` in the ledger")]
     Unknown(String),
+    /// There is no ledger at that path (read-only commands never create one).
+    #[error("no ledger at `{}`", .0.display())]
+    Missing(PathBuf),
+    /// A row disagrees with the chain; nothing was changed.
+    #[error("the ledger disagrees with its own chain: {0}")]
+    Tampered(Tamper),
     /// The transition is not in the lifecycle; the refusal was recorded.
     #[error(
         "`{id}` cannot go from {from} to {to}: {reason} (the refusal is recorded as event {seq})"
@@ -209,9 +179,64 @@ impl Action {
     }
 }
 
-/// What the first event of a proposal binds into the chain.
-pub(crate) fn proposal_payload(body: &str, provenance: &str) -> String {
-    serde_json::json!({ "body": body, "provenance": provenance }).to_string()
+/// What the first event of a proposal binds into the chain: its body,
+/// provenance, kind and title.
+pub(crate) fn proposal_payload(kind: &str, title: &str, body: &str, provenance: &str) -> String {
+    serde_json::json!({ "body": body, "provenance": provenance, "kind": kind, "title": title })
+        .to_string()
+}
+
+/// Whether a proposal row is what its first event bound (older ledgers
+/// bound only the body and provenance).
+pub(crate) fn proposal_matches(
+    payload: &str,
+    kind: &str,
+    title: &str,
+    body: &str,
+    provenance: &str,
+) -> Result<(), String> {
+    let bound: serde_json::Value =
+        serde_json::from_str(payload).map_err(|_| "the first event binds no proposal".to_string())?;
+    let field = |name: &str| bound.get(name).and_then(|v| v.as_str());
+    for (name, value, required) in [
+        ("body", body, true),
+        ("provenance", provenance, true),
+        ("kind", kind, false),
+        ("title", title, false),
+    ] {
+        match field(name) {
+            Some(v) if v == value => {}
+            None if !required => {}
+            _ => return Err(format!("its `{name}` was changed")),
+        }
+    }
+    Ok(())
+}
+
+/// What the gate decided and on what: the decision, every fact the rules
+/// read, and the text of the rule set that decided (stored once, by hash).
+pub struct Judgement<'a> {
+    /// The rules' decision.
+    pub decision: &'a Decision,
+    /// The facts it was decided on.
+    pub facts: &'a Facts,
+    /// The rule set's files as (name, text).
+    pub sources: &'a [(String, String)],
+}
+
+impl Judgement<'_> {
+    fn payload(&self) -> serde_json::Value {
+        serde_json::json!({ "decision": self.decision, "facts": self.facts })
+    }
+
+    fn store_rules(&self, tx: &Transaction<'_>) -> Result<(), LedgerError> {
+        let sources = serde_json::to_string(self.sources).unwrap_or_default();
+        tx.execute(
+            "INSERT OR IGNORE INTO rulesets (hash, sources) VALUES (?1, ?2)",
+            params![self.decision.ruleset_hash(), sources],
+        )?;
+        Ok(())
+    }
 }
 
 /// The ledger of one repository.
@@ -232,7 +257,20 @@ impl Ledger {
         if let Some(dir) = path.parent() {
             let _ = std::fs::create_dir_all(dir);
         }
-        let conn = Connection::open(path)?;
+        Self::setup(Connection::open(path)?, path)
+    }
+
+    /// Opens an existing ledger; [`LedgerError::Missing`] when there is
+    /// none (nothing is created).
+    pub fn open_existing(path: &Path) -> Result<Ledger, LedgerError> {
+        if !path.is_file() {
+            return Err(LedgerError::Missing(path.to_path_buf()));
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        Self::setup(Connection::open_with_flags(path, flags)?, path)
+    }
+
+    fn setup(conn: Connection, path: &Path) -> Result<Ledger, LedgerError> {
         conn.execute_batch(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000;",
         )?;
@@ -288,7 +326,7 @@ impl Ledger {
             State::Proposed,
             source,
             "proposal received",
-            &proposal_payload(body, &prov),
+            &proposal_payload(kind, title, body, &prov),
         )?;
         tx.commit()?;
         Ok(id)
@@ -303,38 +341,48 @@ impl Ledger {
             "writ:validator",
             &reasons.join("; "),
             payload,
+            None,
         )
     }
 
     /// Records the gate's decision; an allow decision records its action in
     /// the same transaction. Returns the state after.
-    pub fn gate(&mut self, id: &str, decision: &Decision) -> Result<State, LedgerError> {
+    pub fn gate(&mut self, id: &str, judgement: &Judgement<'_>) -> Result<State, LedgerError> {
+        let decision = judgement.decision;
         let to = match decision.outcome() {
             Outcome::Allow => State::Allowed,
             Outcome::Forbid => State::Forbidden,
             Outcome::Hold => State::Held,
         };
         let actor = format!("rules:{}", decision.ruleset_hash());
-        let payload = serde_json::json!({ "validation": "passed", "decision": decision });
-        self.transition(id, to, &actor, decision.reason(), payload)
+        let mut payload = judgement.payload();
+        payload["validation"] = "passed".into();
+        self.transition(id, to, &actor, decision.reason(), payload, Some(judgement))
     }
 
     /// Records a person's review of a held proposal; an approval records
     /// the action in the same transaction.
+    ///
+    /// `regate` is the rules' decision at the moment of approval, kept with
+    /// the review (the caller refuses an approval the rules now forbid).
     pub fn review(
         &mut self,
         id: &str,
         reviewer: &str,
         approve: bool,
         reason: &str,
+        regate: Option<&Judgement<'_>>,
     ) -> Result<State, LedgerError> {
         let to = if approve {
             State::Approved
         } else {
             State::Rejected
         };
-        let payload = serde_json::json!({ "review": if approve { "approved" } else { "rejected" }, "reviewer": reviewer });
-        self.transition(id, to, &format!("human:{reviewer}"), reason, payload)
+        let mut payload = serde_json::json!({ "review": if approve { "approved" } else { "rejected" }, "reviewer": reviewer });
+        if let Some(j) = regate {
+            payload["regate"] = j.payload();
+        }
+        self.transition(id, to, &format!("human:{reviewer}"), reason, payload, regate)
     }
 
     /// Records that a recorded action's edit was applied.
@@ -350,6 +398,7 @@ impl Ledger {
             actor,
             "the edit was applied to the working tree",
             detail,
+            None,
         )
     }
 
@@ -375,7 +424,16 @@ impl Ledger {
         reason: &str,
     ) -> Result<LedgerError, LedgerError> {
         let tx = self.write()?;
-        let from = current(&tx, id)?.ok_or_else(|| LedgerError::Unknown(id.to_string()))?;
+        let from = match derive(&tx, id) {
+            Ok(from) => from,
+            Err(Derived::Tampered(from, t)) => {
+                let why = format!("{reason}; and the ledger disagrees with its chain: {t}");
+                refuse_in(&tx, id, from, to, actor, &why)?;
+                tx.commit()?;
+                return Ok(LedgerError::Tampered(t));
+            }
+            Err(Derived::Error(e)) => return Err(e),
+        };
         let refusal = refuse_in(&tx, id, from, to, actor, reason)?;
         tx.commit()?;
         Ok(refusal)
@@ -391,14 +449,27 @@ impl Ledger {
         actor: &str,
         reason: &str,
         payload: serde_json::Value,
+        judgement: Option<&Judgement<'_>>,
     ) -> Result<State, LedgerError> {
         let tx = self.write()?;
-        let from = current(&tx, id)?.ok_or_else(|| LedgerError::Unknown(id.to_string()))?;
+        let from = match derive(&tx, id) {
+            Ok(from) => from,
+            Err(Derived::Tampered(from, t)) => {
+                let why = format!("the ledger disagrees with its chain: {t}");
+                refuse_in(&tx, id, from, to, actor, &why)?;
+                tx.commit()?;
+                return Err(LedgerError::Tampered(t));
+            }
+            Err(Derived::Error(e)) => return Err(e),
+        };
         if !allowed_transition(Some(from), to) {
             let why = format!("{} -> {} is not in the lifecycle", from.name(), to.name());
             let refusal = refuse_in(&tx, id, from, to, actor, &why)?;
             tx.commit()?;
             return Err(refusal);
+        }
+        if let Some(j) = judgement {
+            j.store_rules(&tx)?;
         }
         let basis = append(
             &tx,
@@ -521,6 +592,39 @@ impl Ledger {
             .find(|a| a.proposal_id == proposal_id))
     }
 
+    /// A proposal's state as its own events say, after checking the caches
+    /// agree ([`LedgerError::Tampered`] when they do not).
+    pub fn derived_state(&self, id: &str) -> Result<State, LedgerError> {
+        let replayed = match replay_one(&self.conn, id) {
+            Ok(Some(r)) => r,
+            Ok(None) => return Err(LedgerError::Unknown(id.to_string())),
+            Err(ReplayError::Sqlite(e)) => return Err(e.into()),
+            Err(ReplayError::Tamper(t)) => return Err(LedgerError::Tampered(t)),
+        };
+        match check_cache(&self.conn, id, &replayed) {
+            Ok(()) => Ok(replayed.state),
+            Err(ReplayError::Sqlite(e)) => Err(e.into()),
+            Err(ReplayError::Tamper(t)) => Err(LedgerError::Tampered(t)),
+        }
+    }
+
+    /// Re-decides every recorded decision from its recorded facts and the
+    /// rule set stored under its hash.
+    pub fn replay(&self) -> Result<crate::ReplayReport, LedgerError> {
+        crate::rerun::replay(&self.conn)
+    }
+
+    /// The text of a stored rule set, as (file name, text) pairs.
+    pub fn ruleset(&self, hash: &str) -> Result<Option<Vec<(String, String)>>, LedgerError> {
+        let text: Option<String> = self
+            .conn
+            .query_row("SELECT sources FROM rulesets WHERE hash = ?1", [hash], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
+    }
+
     /// Recomputes the chain.
     pub fn verify(&self) -> Result<VerifyReport, LedgerError> {
         crate::chain::verify(&self.conn)
@@ -597,15 +701,31 @@ fn refuse_in(
     })
 }
 
-fn current(tx: &Transaction<'_>, id: &str) -> Result<Option<State>, LedgerError> {
-    let s: Option<String> = tx
-        .query_row(
-            "SELECT state FROM state WHERE proposal_id = ?1",
-            [id],
-            |r| r.get(0),
-        )
-        .optional()?;
-    Ok(s.and_then(|s| State::parse(&s)))
+/// Why a proposal's state could not be derived.
+enum Derived {
+    /// The chain (or a cache) disagrees; the state the chain reached, to
+    /// record the refusal from.
+    Tampered(State, Tamper),
+    /// Unknown id, or SQLite failed.
+    Error(LedgerError),
+}
+
+/// A proposal's state, from its own events: the chain is replayed through
+/// the transition table and the caches compared with it. A broken chain is
+/// refused without a record (there is no sound state to record from); a
+/// cache that disagrees with a sound chain is refused with one.
+fn derive(tx: &Transaction<'_>, id: &str) -> Result<State, Derived> {
+    let replayed = match replay_one(tx, id) {
+        Ok(Some(r)) => r,
+        Ok(None) => return Err(Derived::Error(LedgerError::Unknown(id.to_string()))),
+        Err(ReplayError::Sqlite(e)) => return Err(Derived::Error(e.into())),
+        Err(ReplayError::Tamper(t)) => return Err(Derived::Error(LedgerError::Tampered(t))),
+    };
+    match check_cache(tx, id, &replayed) {
+        Ok(()) => Ok(replayed.state),
+        Err(ReplayError::Sqlite(e)) => Err(Derived::Error(e.into())),
+        Err(ReplayError::Tamper(t)) => Err(Derived::Tampered(replayed.state, t)),
+    }
 }
 
 /// Appends one event (and, for a transition, moves the state cache).

@@ -7,7 +7,7 @@
     reason = "tests fail by panicking"
 )]
 
-use writ_ledger::{allowed_transition, Ledger, LedgerError, State};
+use writ_ledger::{allowed_transition, Judgement, Ledger, LedgerError, State};
 use writ_proposal::Kind;
 use writ_rules::{Facts, RuleSet};
 
@@ -25,13 +25,29 @@ why = "secrets"
 when = { kind = ["edit"], paths_any = ["**/.env"] }
 "#;
 
-fn decide(target: &str) -> writ_rules::Decision {
+
+/// Records the gate's decision on an edit of `target` under `RULES`.
+fn gate(l: &mut Ledger, id: &str, target: &str) -> Result<State, LedgerError> {
     let rules = RuleSet::parse_str("r.toml", RULES).unwrap();
-    rules.decide(&Facts {
+    let facts = Facts {
         kind: Kind::Edit,
         targets: vec![target.into()],
         ..Facts::default()
-    })
+    };
+    judge(l, id, &rules, &facts)
+}
+
+fn judge(l: &mut Ledger, id: &str, rules: &RuleSet, facts: &Facts) -> Result<State, LedgerError> {
+    let sources = vec![("r.toml".to_string(), RULES.to_string())];
+    let decision = rules.decide(facts);
+    l.gate(
+        id,
+        &Judgement {
+            decision: &decision,
+            facts,
+            sources: &sources,
+        },
+    )
 }
 
 fn ledger() -> (tempfile::TempDir, Ledger) {
@@ -55,7 +71,7 @@ fn submit(l: &mut Ledger) -> String {
 fn allow_records_an_action_in_the_same_step() {
     let (_d, mut l) = ledger();
     let id = submit(&mut l);
-    assert_eq!(l.gate(&id, &decide("a.md")).unwrap(), State::Recorded);
+    assert_eq!(gate(&mut l, &id, "a.md").unwrap(), State::Recorded);
     let action = l.action_of(&id).unwrap().unwrap();
     let events = l.events(&id).unwrap();
     let basis = events.iter().find(|e| e.seq == action.basis_seq()).unwrap();
@@ -72,13 +88,13 @@ fn held_then_approved_records_an_action_rejected_does_not() {
     let (_d, mut l) = ledger();
     let a = submit(&mut l);
     let b = submit(&mut l);
-    assert_eq!(l.gate(&a, &decide("src/x.rs")).unwrap(), State::Held);
-    assert_eq!(l.gate(&b, &decide("src/y.rs")).unwrap(), State::Held);
+    assert_eq!(gate(&mut l, &a, "src/x.rs").unwrap(), State::Held);
+    assert_eq!(gate(&mut l, &b, "src/y.rs").unwrap(), State::Held);
     assert_eq!(
-        l.review(&a, "ana", true, "looks right").unwrap(),
+        l.review(&a, "ana", true, "looks right", None).unwrap(),
         State::Recorded
     );
-    assert_eq!(l.review(&b, "ana", false, "no").unwrap(), State::Rejected);
+    assert_eq!(l.review(&b, "ana", false, "no", None).unwrap(), State::Rejected);
     assert!(l.action_of(&a).unwrap().is_some());
     assert!(l.action_of(&b).unwrap().is_none());
 }
@@ -88,12 +104,12 @@ fn every_illegal_transition_is_refused_and_recorded() {
     let (_d, mut l) = ledger();
     let forbidden = submit(&mut l);
     assert_eq!(
-        l.gate(&forbidden, &decide(".env")).unwrap(),
+        gate(&mut l, &forbidden, ".env").unwrap(),
         State::Forbidden
     );
     let before = l.events(&forbidden).unwrap().len();
     // A forbidden proposal cannot be approved: that takes a rule change.
-    let err = l.review(&forbidden, "ana", true, "please").unwrap_err();
+    let err = l.review(&forbidden, "ana", true, "please", None).unwrap_err();
     assert!(matches!(err, LedgerError::Refused { .. }), "{err}");
     let events = l.events(&forbidden).unwrap();
     assert_eq!(events.len(), before + 1);
@@ -109,8 +125,8 @@ fn every_illegal_transition_is_refused_and_recorded() {
     assert_eq!(l.proposal(&forbidden).unwrap().state, State::Forbidden);
     // Gating twice, applying an unrecorded proposal, refusing after gating.
     let held = submit(&mut l);
-    l.gate(&held, &decide("src/x.rs")).unwrap();
-    assert!(l.gate(&held, &decide("a.md")).is_err());
+    gate(&mut l, &held, "src/x.rs").unwrap();
+    assert!(gate(&mut l, &held, "a.md").is_err());
     assert!(l
         .applied(&held, "human:ana", serde_json::json!({}))
         .is_err());
@@ -170,7 +186,7 @@ fn a_row_edited_behind_writs_back_fails_verify_at_its_sequence_number() {
     let (_d, mut l) = ledger();
     for _ in 0..3 {
         let id = submit(&mut l);
-        l.gate(&id, &decide("src/x.rs")).unwrap();
+        gate(&mut l, &id, "src/x.rs").unwrap();
     }
     assert!(l.verify().unwrap().ok());
     let c = l.connection();
@@ -193,7 +209,7 @@ fn a_failed_write_leaves_no_half_transition() {
     // Make the action insert fail: the allow event and the state change must
     // roll back with it.
     l.connection().execute_batch("CREATE TRIGGER boom BEFORE INSERT ON actions BEGIN SELECT RAISE(ABORT, 'disk full'); END;").unwrap();
-    assert!(l.gate(&id, &decide("a.md")).is_err());
+    assert!(gate(&mut l, &id, "a.md").is_err());
     assert_eq!(l.proposal(&id).unwrap().state, State::Proposed);
     assert_eq!(l.events(&id).unwrap().len(), 1);
     assert!(l.verify().unwrap().ok());
@@ -239,14 +255,14 @@ fn property_no_action_without_an_allow_or_approval_before_it() {
             };
             match rng.next() % 5 {
                 0 => drop(l.refuse(&id, &["bad".into()])),
-                _ => drop(l.gate(&id, &rules.decide(&facts))),
+                _ => drop(judge(&mut l, &id, &rules, &facts)),
             }
             // Random follow-ups, legal or not.
             for _ in 0..(rng.next() % 3) {
                 let _ = match rng.next() % 3 {
-                    0 => l.review(&id, "r", rng.next().is_multiple_of(2), "why"),
+                    0 => l.review(&id, "r", rng.next().is_multiple_of(2), "why", None),
                     1 => l.applied(&id, "human:r", serde_json::json!({})),
-                    _ => l.gate(&id, &rules.decide(&facts)),
+                    _ => judge(&mut l, &id, &rules, &facts),
                 };
             }
         }
@@ -270,4 +286,105 @@ fn property_no_action_without_an_allow_or_approval_before_it() {
             assert!(tos.contains(&"recorded"), "seed {seed}");
         }
     }
+}
+
+/// The hash of an event as the ledger computes it, so a test can forge a
+/// row whose hashes check out (an attacker who read the source).
+fn forge_hash(fields: &[&str]) -> String {
+    let mut h = blake3::Hasher::new();
+    for f in fields {
+        h.update(&(f.len() as u64).to_le_bytes());
+        h.update(f.as_bytes());
+    }
+    h.finalize().to_hex().to_string()
+}
+
+#[test]
+fn forged_cache_rows_are_refused_by_triggers_and_caught_without_them() {
+    let (_d, mut l) = ledger();
+    let id = submit(&mut l);
+    assert_eq!(gate(&mut l, &id, "src/x.rs").unwrap(), State::Held);
+    let last: i64 = l
+        .connection()
+        .query_row("SELECT MAX(seq) FROM events", [], |r| r.get(0))
+        .unwrap();
+    // The triggers refuse a state or action row no event backs.
+    let c = l.connection();
+    assert!(c
+        .execute("UPDATE state SET state = 'recorded' WHERE proposal_id = ?1", [&id])
+        .is_err());
+    assert!(c
+        .execute(
+            "INSERT INTO actions (id, proposal_id, seq, basis_seq) VALUES ('A1', ?1, ?2, ?2)",
+            rusqlite::params![id, last]
+        )
+        .is_err());
+    // With the triggers dropped, the forgery lands in the caches...
+    c.execute_batch(&format!(
+        "DROP TRIGGER state_from_chain_u; DROP TRIGGER actions_from_chain;
+         UPDATE state SET state = 'recorded' WHERE proposal_id = '{id}';
+         INSERT INTO actions (id, proposal_id, seq, basis_seq) VALUES ('A1', '{id}', {last}, {last});"
+    ))
+    .unwrap();
+    // ...verify names it, and no write acts on it: applying is refused and
+    // the refusal is recorded.
+    let r = l.verify().unwrap();
+    assert!(!r.ok());
+    let t = r.tamper.unwrap();
+    assert_eq!((t.table, t.proposal.as_str()), ("state", id.as_str()), "{t}");
+    assert_eq!(l.derived_state(&id).map_err(|e| e.to_string()).err().map(|e| e.contains("state")), Some(true));
+    let e = l.applied(&id, "human:x", serde_json::json!({})).unwrap_err();
+    assert!(matches!(e, LedgerError::Tampered(_)), "{e}");
+    let events = l.events(&id).unwrap();
+    assert_eq!(events.last().unwrap().kind, "refused-transition");
+}
+
+#[test]
+fn an_illegal_sequence_with_valid_hashes_fails_verify_naming_the_event() {
+    let (_d, mut l) = ledger();
+    let id = submit(&mut l);
+    assert_eq!(gate(&mut l, &id, "src/x.rs").unwrap(), State::Held);
+    let c = l.connection();
+    let (seq, prev): (i64, String) = c
+        .query_row("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    // held -> recorded with no approval, hashes recomputed by the forger.
+    let seq = seq + 1;
+    let payload = "{}";
+    let ph = blake3::hash(payload.as_bytes()).to_hex().to_string();
+    let hash = forge_hash(&[
+        &seq.to_string(), &id, "transition", "held", "recorded", "writ:ledger", "forged", &ph, "0", &prev,
+    ]);
+    c.execute(
+        "INSERT INTO events (seq, proposal_id, kind, from_state, to_state, actor, reason, payload, payload_hash, at, prev_hash, hash)
+         VALUES (?1, ?2, 'transition', 'held', 'recorded', 'writ:ledger', 'forged', ?3, ?4, 0, ?5, ?6)",
+        rusqlite::params![seq, id, payload, ph, prev, hash],
+    )
+    .unwrap();
+    let r = l.verify().unwrap();
+    assert_eq!(r.first_broken, None, "the hashes check out: {r:?}");
+    let t = r.tamper.expect("the replay catches it");
+    assert_eq!((t.table, t.seq), ("events", Some(seq)), "{t}");
+    assert!(t.problem.contains("held -> recorded"), "{t}");
+}
+
+#[test]
+fn decisions_replay_from_recorded_facts_and_stored_rule_text() {
+    let (_d, mut l) = ledger();
+    for target in ["a.md", "src/x.rs", ".env"] {
+        let id = submit(&mut l);
+        gate(&mut l, &id, target).unwrap();
+    }
+    let r = l.replay().unwrap();
+    assert_eq!((r.same, r.differ.len(), r.without_facts), (3, 0, 0), "{r:?}");
+    // Rewriting the stored rule text is caught: it no longer hashes to the
+    // set that decided.
+    l.connection()
+        .execute_batch("DROP TRIGGER rulesets_append_only_u; UPDATE rulesets SET sources = replace(sources, 'forbid', 'allow');")
+        .unwrap();
+    let r = l.replay().unwrap();
+    assert_eq!(r.differ.len(), 3, "{r:?}");
+    assert!(r.differ[0].problem.contains("text was changed"), "{r:?}");
 }

@@ -1,6 +1,43 @@
-//! Unified diffs: split into files, parsed and applied with `diffy`.
+//! Unified diffs, parsed strictly and applied exactly.
+//!
+//! One parse, one patch: what a reviewer is shown ([`FilePatch::render`])
+//! is rendered from the same parsed hunks that [`FilePatch::apply`] applies,
+//! never from the proposer's raw text. The parser refuses what `git apply
+//! --check` would call corrupt: a hunk whose lines do not match its header's
+//! counts, text after a hunk that is not another hunk or file, renames,
+//! mode changes, binary patches, quoted or control-character paths. The
+//! applier takes no offset and no fuzz: a hunk applies at the line its
+//! header names, with every context and removed line equal, or not at all.
 
 use serde::Serialize;
+
+/// One line of a hunk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HunkLine {
+    /// Kept as is.
+    Context(String),
+    /// Removed.
+    Delete(String),
+    /// Added.
+    Insert(String),
+}
+
+/// One hunk: where it applies and its lines, each with its line ending
+/// (`\n`, or none where the diff said "No newline at end of file").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hunk {
+    /// First old line (1-based; for an insertion with no old lines, the
+    /// line after which it goes, 0 for the start).
+    pub old_start: usize,
+    /// Old lines covered (context + removed).
+    pub old_count: usize,
+    /// First new line.
+    pub new_start: usize,
+    /// New lines (context + added).
+    pub new_count: usize,
+    /// The lines, in order.
+    pub lines: Vec<HunkLine>,
+}
 
 /// One file's part of a unified diff.
 #[derive(Debug, Clone)]
@@ -9,8 +46,8 @@ pub struct FilePatch {
     pub old_path: Option<String>,
     /// Path after (`None` for a deleted file), `b/` prefix removed.
     pub new_path: Option<String>,
-    /// This file's patch text (`---`, `+++` and hunks).
-    pub text: String,
+    /// The hunks, in file order.
+    pub hunks: Vec<Hunk>,
     /// Lines added.
     pub added: usize,
     /// Lines removed.
@@ -18,7 +55,7 @@ pub struct FilePatch {
 }
 
 impl FilePatch {
-    /// The paths this patch touches (one, or two for a rename).
+    /// The paths this patch touches (one: renames are refused at parse).
     pub fn paths(&self) -> Vec<&str> {
         let mut out: Vec<&str> = Vec::new();
         for p in [&self.old_path, &self.new_path].into_iter().flatten() {
@@ -30,10 +67,84 @@ impl FilePatch {
     }
 
     /// Applies this patch to `base` (the file's current text; empty for a
-    /// new file); `None` when it does not apply cleanly.
+    /// new file) exactly; `None` when any hunk does not match at its line.
     pub fn apply(&self, base: &str) -> Option<String> {
-        let patch = diffy::Patch::from_str(&self.text).ok()?;
-        diffy::apply(base, &patch).ok()
+        if self.old_path.is_none() && !base.is_empty() {
+            return None;
+        }
+        let old: Vec<&str> = base.split_inclusive('\n').collect();
+        let mut out = String::with_capacity(base.len());
+        let mut next = 0usize; // index of the next old line not yet copied
+        for hunk in &self.hunks {
+            let start = if hunk.old_count == 0 {
+                hunk.old_start
+            } else {
+                hunk.old_start.checked_sub(1)?
+            };
+            if start < next || start > old.len() {
+                return None;
+            }
+            for line in &old[next..start] {
+                out.push_str(line);
+            }
+            let mut at = start;
+            for line in &hunk.lines {
+                match line {
+                    HunkLine::Context(t) | HunkLine::Delete(t) => {
+                        if old.get(at) != Some(&t.as_str()) {
+                            return None;
+                        }
+                        if let HunkLine::Context(t) = line {
+                            out.push_str(t);
+                        }
+                        at += 1;
+                    }
+                    HunkLine::Insert(t) => out.push_str(t),
+                }
+            }
+            next = at;
+        }
+        for line in &old[next..] {
+            out.push_str(line);
+        }
+        if self.new_path.is_none() && !out.is_empty() {
+            return None;
+        }
+        Some(out)
+    }
+
+    /// The patch as writ will apply it, rendered from the parsed hunks:
+    /// canonical headers, no section text, "No newline" markers where a
+    /// line has no ending.
+    pub fn render(&self) -> String {
+        let old = self
+            .old_path
+            .as_ref()
+            .map_or("/dev/null".to_string(), |p| format!("a/{p}"));
+        let new = self
+            .new_path
+            .as_ref()
+            .map_or("/dev/null".to_string(), |p| format!("b/{p}"));
+        let mut s = format!("--- {old}\n+++ {new}\n");
+        for h in &self.hunks {
+            s += &format!(
+                "@@ -{},{} +{},{} @@\n",
+                h.old_start, h.old_count, h.new_start, h.new_count
+            );
+            for line in &h.lines {
+                let (sign, text) = match line {
+                    HunkLine::Context(t) => (' ', t),
+                    HunkLine::Delete(t) => ('-', t),
+                    HunkLine::Insert(t) => ('+', t),
+                };
+                s.push(sign);
+                s.push_str(text);
+                if !text.ends_with('\n') {
+                    s.push_str("\n\\ No newline at end of file\n");
+                }
+            }
+        }
+        s
     }
 }
 
@@ -48,75 +159,226 @@ pub struct DiffStats {
     pub removed: usize,
 }
 
-fn strip_prefix(name: &str) -> Option<String> {
-    let name = name.split('\t').next().unwrap_or(name).trim();
+/// A path from a `---`/`+++` header, `a/`/`b/` removed; `None` for
+/// `/dev/null`.
+fn header_path(name: &str, prefix: &str, n: usize) -> Result<Option<String>, String> {
+    let name = name.strip_suffix('\n').unwrap_or(name);
+    let name = name.strip_suffix('\r').unwrap_or(name);
+    let name = name.split('\t').next().unwrap_or(name);
     if name == "/dev/null" {
-        return None;
+        return Ok(None);
     }
-    let name = name
-        .strip_prefix("a/")
-        .or_else(|| name.strip_prefix("b/"))
-        .unwrap_or(name);
-    Some(name.to_string())
+    if name.starts_with('"') {
+        return Err(format!(
+            "line {n}: quoted path {name}: writ takes plain paths only"
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(format!("line {n}: the path has control characters"));
+    }
+    let name = name.strip_prefix(prefix).unwrap_or(name);
+    if name.is_empty() {
+        return Err(format!("line {n}: the header names no path"));
+    }
+    Ok(Some(name.to_string()))
 }
 
-/// Splits and parses a unified diff; an error names what is malformed.
+/// Parses `@@ -a[,b] +c[,d] @@[ section]`.
+fn hunk_header(line: &str, n: usize) -> Result<(usize, usize, usize, usize), String> {
+    let bad = || format!("line {n}: malformed hunk header `{}`", line.trim_end());
+    let rest = line.strip_prefix("@@ -").ok_or_else(bad)?;
+    let (ranges, _) = rest.split_once(" @@").ok_or_else(bad)?;
+    let (old, new) = ranges.split_once(" +").ok_or_else(bad)?;
+    let range = |r: &str| -> Result<(usize, usize), String> {
+        let (start, count) = r.split_once(',').unwrap_or((r, "1"));
+        let num = |s: &str| {
+            if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) || s.len() > 9 {
+                Err(bad())
+            } else {
+                s.parse::<usize>().map_err(|_| bad())
+            }
+        };
+        Ok((num(start)?, num(count)?))
+    };
+    let (a, b) = range(old)?;
+    let (c, d) = range(new)?;
+    Ok((a, b, c, d))
+}
+
+/// Extended git header lines allowed between files, and what each means.
+fn extended_header(line: &str, n: usize) -> Result<(), String> {
+    let l = line.trim_end();
+    let ok = l.starts_with("diff --git ")
+        || l.starts_with("index ")
+        || l == "new file mode 100644"
+        || l == "deleted file mode 100644";
+    if ok {
+        return Ok(());
+    }
+    let why = if l.starts_with("new file mode")
+        || l.starts_with("deleted file mode")
+        || l.starts_with("old mode")
+        || l.starts_with("new mode")
+    {
+        "writ does not change file modes"
+    } else if l.starts_with("rename ") || l.starts_with("copy ") || l.starts_with("similarity ")
+    {
+        "renames and copies are not supported; delete the old file and add the new one"
+    } else if l.starts_with("Binary files") || l.starts_with("GIT binary patch") {
+        "binary patches are not supported"
+    } else {
+        "text outside a hunk (a hunk's lines must match its header's counts)"
+    };
+    Err(format!("line {n}: `{l}`: {why}"))
+}
+
+/// Splits and parses a unified diff strictly; an error names the line and
+/// what is wrong with it.
 pub fn parse_diff(text: &str) -> Result<Vec<FilePatch>, String> {
     let lines: Vec<&str> = text.split_inclusive('\n').collect();
-    let mut starts = Vec::new();
-    for (i, line) in lines.iter().enumerate() {
-        if line.starts_with("--- ") && lines.get(i + 1).is_some_and(|n| n.starts_with("+++ ")) {
-            starts.push(i);
+    let mut patches: Vec<FilePatch> = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let n = i + 1;
+        let line = lines[i];
+        if line.trim().is_empty() && lines[i..].iter().all(|l| l.trim().is_empty()) {
+            break; // trailing blank lines
         }
-    }
-    if starts.is_empty() {
-        return Err("no `--- a/PATH` / `+++ b/PATH` file header".into());
-    }
-    let mut patches = Vec::new();
-    for (n, &start) in starts.iter().enumerate() {
-        let end = starts.get(n + 1).copied().unwrap_or(lines.len());
-        // Drop trailing `diff --git`/`index` lines that belong to the next file.
-        let mut section: Vec<&str> = lines[start..end].to_vec();
-        while section.last().is_some_and(|l| {
-            l.starts_with("diff ") || l.starts_with("index ") || l.trim().is_empty()
-        }) {
-            section.pop();
+        if !line.starts_with("--- ") {
+            extended_header(line, n)?;
+            i += 1;
+            continue;
         }
-        let body: String = section.concat();
-        let body = if body.ends_with('\n') {
-            body
-        } else {
-            format!("{body}\n")
-        };
-        let parsed = diffy::Patch::from_str(&body)
-            .map_err(|e| format!("file {} of the diff does not parse: {e}", n + 1))?;
-        if parsed.hunks().is_empty() {
-            return Err(format!("file {} of the diff has no hunks", n + 1));
+        let plus = lines
+            .get(i + 1)
+            .filter(|l| l.starts_with("+++ "))
+            .ok_or_else(|| format!("line {n}: `---` without a `+++` line after it"))?;
+        let old_path = header_path(&line[4..], "a/", n)?;
+        let new_path = header_path(&plus[4..], "b/", n + 1)?;
+        match (&old_path, &new_path) {
+            (None, None) => return Err(format!("line {n}: the file header names no path")),
+            (Some(a), Some(b)) if a != b => {
+                return Err(format!(
+                    "line {n}: `{a}` -> `{b}`: renames are not supported; delete the old file and add the new one"
+                ))
+            }
+            _ => {}
         }
+        i += 2;
+        let mut hunks = Vec::new();
         let (mut added, mut removed) = (0, 0);
-        for hunk in parsed.hunks() {
-            for line in hunk.lines() {
-                match line {
-                    diffy::Line::Insert(_) => added += 1,
-                    diffy::Line::Delete(_) => removed += 1,
-                    diffy::Line::Context(_) => {}
+        while let Some(line) = lines.get(i).filter(|l| l.starts_with("@@")) {
+            let (old_start, old_count, new_start, new_count) = hunk_header(line, i + 1)?;
+            i += 1;
+            let (mut olds, mut news) = (0, 0);
+            let mut body: Vec<HunkLine> = Vec::new();
+            while olds < old_count || news < new_count {
+                let n = i + 1;
+                let Some(raw) = lines.get(i) else {
+                    return Err(format!(
+                        "line {n}: the diff ends inside a hunk (its header promises {old_count} old and {new_count} new lines)"
+                    ));
+                };
+                let (sign, text) = match raw.chars().next() {
+                    Some(c @ (' ' | '-' | '+')) => (c, &raw[1..]),
+                    // An empty line is an empty context line (editors strip
+                    // the space).
+                    Some('\n') => (' ', "\n"),
+                    _ => {
+                        return Err(format!(
+                            "line {n}: `{}` is not a context, removed or added line, but the hunk header promises more lines",
+                            raw.trim_end()
+                        ))
+                    }
+                };
+                let text = text.to_string();
+                match sign {
+                    ' ' => {
+                        olds += 1;
+                        news += 1;
+                        body.push(HunkLine::Context(text));
+                    }
+                    '-' => {
+                        olds += 1;
+                        removed += 1;
+                        body.push(HunkLine::Delete(text));
+                    }
+                    _ => {
+                        news += 1;
+                        added += 1;
+                        body.push(HunkLine::Insert(text));
+                    }
+                }
+                if olds > old_count || news > new_count {
+                    return Err(format!(
+                        "line {n}: the hunk has more lines than its header's counts (-{old_start},{old_count} +{new_start},{new_count})"
+                    ));
+                }
+                i += 1;
+                if let Some(marker) = lines.get(i).filter(|l| l.starts_with('\\')) {
+                    if !marker.starts_with("\\ No newline at end of file") {
+                        return Err(format!("line {}: unknown marker `{}`", i + 1, marker.trim_end()));
+                    }
+                    strip_newline(body.last_mut());
+                    i += 1;
                 }
             }
+            if body.iter().all(|l| matches!(l, HunkLine::Context(_))) {
+                return Err(format!("line {}: a hunk that changes nothing", i));
+            }
+            if let Some(prev) = hunks.last() {
+                let prev: &Hunk = prev;
+                if old_start < prev.old_start + prev.old_count {
+                    return Err(format!("line {i}: hunks overlap or are out of order"));
+                }
+            }
+            hunks.push(Hunk {
+                old_start,
+                old_count,
+                new_start,
+                new_count,
+                lines: body,
+            });
         }
-        let old_path = strip_prefix(lines[start].trim_start_matches("--- "));
-        let new_path = strip_prefix(lines[start + 1].trim_start_matches("+++ "));
-        if old_path.is_none() && new_path.is_none() {
-            return Err(format!("file {} of the diff names no path", n + 1));
+        if hunks.is_empty() {
+            return Err(format!("file {} of the diff has no hunks", patches.len() + 1));
+        }
+        if old_path.is_none() && hunks.iter().any(|h| h.old_count != 0) {
+            return Err(format!(
+                "a new file's hunks cannot remove or keep lines (file {})",
+                patches.len() + 1
+            ));
+        }
+        if new_path.is_none() && hunks.iter().any(|h| h.new_count != 0) {
+            return Err(format!(
+                "a deleted file's hunks cannot add or keep lines (file {})",
+                patches.len() + 1
+            ));
+        }
+        let path = new_path.clone().or(old_path.clone()).unwrap_or_default();
+        if patches.iter().any(|p| p.paths().contains(&path.as_str())) {
+            return Err(format!("`{path}` appears twice in the diff"));
         }
         patches.push(FilePatch {
             old_path,
             new_path,
-            text: body,
+            hunks,
             added,
             removed,
         });
     }
+    if patches.is_empty() {
+        return Err("no `--- a/PATH` / `+++ b/PATH` file header".into());
+    }
     Ok(patches)
+}
+
+fn strip_newline(line: Option<&mut HunkLine>) {
+    if let Some(HunkLine::Context(t) | HunkLine::Delete(t) | HunkLine::Insert(t)) = line {
+        if t.ends_with('\n') {
+            t.pop();
+        }
+    }
 }
 
 /// Totals over the file patches.
@@ -129,25 +391,4 @@ pub fn stats(patches: &[FilePatch]) -> DiffStats {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_two_files_with_git_headers() {
-        let d = "diff --git a/x.md b/x.md\nindex 1..2 100644\n--- a/x.md\n+++ b/x.md\n@@ -1,2 +1,2 @@\n a\n-b\n+c\ndiff --git a/y.md b/y.md\n--- /dev/null\n+++ b/y.md\n@@ -0,0 +1 @@\n+new\n";
-        let p = parse_diff(d).unwrap_or_default();
-        assert_eq!(p.len(), 2);
-        assert_eq!(p[0].paths(), ["x.md"]);
-        assert_eq!((p[0].added, p[0].removed), (1, 1));
-        assert_eq!(p[1].old_path, None);
-        assert_eq!(p[1].apply("").as_deref(), Some("new\n"));
-        assert_eq!(p[0].apply("a\nb\n").as_deref(), Some("a\nc\n"));
-        assert_eq!(p[0].apply("a\nz\n"), None);
-    }
-
-    #[test]
-    fn rejects_garbage() {
-        assert!(parse_diff("hello").is_err());
-        assert!(parse_diff("--- a/x\n+++ b/x\n@@ -1 +1 @@ broken\n").is_err());
-    }
-}
+mod tests;

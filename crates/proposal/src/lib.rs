@@ -20,7 +20,7 @@ mod diff;
 mod schema;
 mod validate;
 
-pub use diff::{parse_diff, DiffStats, FilePatch};
+pub use diff::{parse_diff, DiffStats, FilePatch, Hunk, HunkLine};
 pub use schema::schema;
 pub use validate::{validate, Refusal, ValidProposal, ValidationContext};
 

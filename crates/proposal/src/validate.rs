@@ -149,11 +149,24 @@ pub fn validate(proposal: Proposal, cx: &ValidationContext<'_>) -> Result<ValidP
     })
 }
 
-/// A relative path with no `.`/`..`, inside `repo`, not through a symlink
-/// that leaves it.
+/// Folders no edit may reach, in any letter case: git's state (also of a
+/// nested repository or submodule) and writ's own.
+const OFF_LIMITS: [&str; 2] = [".git", ".writ"];
+
+/// A relative path with no `.`/`..`, inside `repo`, through no symbolic
+/// link and naming no `.git` or `.writ` folder, whose existing parts are
+/// folders and whose target, if it exists, is a regular file.
+///
+/// A path through a symlink is refused rather than followed: rules and
+/// apply must see the same file, and the string a rule matches is the path
+/// apply opens (apply itself opens beneath the repository without
+/// following links, so a link swapped in later fails there too).
 fn normalise(path: &str, repo: &Path) -> Result<String, String> {
     if path.is_empty() {
         return Err("is empty".into());
+    }
+    if path.chars().any(char::is_control) {
+        return Err("has control characters".into());
     }
     let p = Path::new(path);
     let mut parts = Vec::new();
@@ -170,27 +183,34 @@ fn normalise(path: &str, repo: &Path) -> Result<String, String> {
     if parts.is_empty() {
         return Err("names the repository itself".into());
     }
-    let root = repo
-        .canonicalize()
-        .map_err(|e| format!("cannot be checked: repository `{}`: {e}", repo.display()))?;
-    // Every existing prefix must resolve inside the repository.
+    if let Some(part) = parts
+        .iter()
+        .find(|p| OFF_LIMITS.iter().any(|o| p.eq_ignore_ascii_case(o)))
+    {
+        return Err(format!(
+            "reaches `{part}`: git's and writ's own state never change through a proposal"
+        ));
+    }
     let mut here = repo.to_path_buf();
-    for part in &parts {
+    for (n, part) in parts.iter().enumerate() {
         here.push(part);
+        let last = n + 1 == parts.len();
         match std::fs::symlink_metadata(&here) {
             Ok(meta) if meta.file_type().is_symlink() => {
-                let target = here.canonicalize().map_err(|_| {
-                    format!("goes through a dangling symbolic link `{}`", here.display())
-                })?;
-                if !target.starts_with(&root) {
-                    return Err(format!(
-                        "goes through a symbolic link that leaves the repository (to `{}`)",
-                        target.display()
-                    ));
-                }
+                return Err(format!(
+                    "goes through a symbolic link (`{}`): writ edits only real files beneath the repository",
+                    parts[..=n].join("/")
+                ))
+            }
+            Ok(meta) if !last && !meta.is_dir() => {
+                return Err(format!("`{}` is not a folder", parts[..=n].join("/")))
+            }
+            Ok(meta) if last && !meta.is_file() => {
+                return Err("is not a regular file (a folder, FIFO, socket or device)".into())
             }
             Ok(_) => {}
-            Err(_) => break,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+            Err(e) => return Err(format!("cannot be checked: {e}")),
         }
     }
     Ok(parts.join("/"))
@@ -244,7 +264,13 @@ mod tests {
             vec![]
         ))
         .contains("is absolute"));
-        assert!(reason(edit(&diff_for("out/passwd"), vec![])).contains("symbolic link that leaves"));
+        assert!(reason(edit(&diff_for("out/passwd"), vec![])).contains("symbolic link"));
+        std::fs::create_dir(dir.path().join("src"))?;
+        std::os::unix::fs::symlink("../src", dir.path().join("docs-api"))?;
+        assert!(reason(edit(&diff_for("docs-api/lib.rs"), vec![])).contains("symbolic link"));
+        for off in [".git/config", ".GIT/config", "sub/.git/config", ".writ/notes.md", ".Writ/x"] {
+            assert!(reason(edit(&diff_for(off), vec![])).contains("never change"), "{off}");
+        }
         assert!(reason(edit(&diff_for("ok.md"), vec![99])).contains("citation 99 names no chunk"));
         assert!(reason(edit("not a diff", vec![])).contains("the diff is malformed"));
         let ok = check(

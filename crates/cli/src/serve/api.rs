@@ -75,8 +75,10 @@ impl From<Failure> for ApiError {
             // A refused transition (an illegal review, or an approval
             // whose re-check failed) is the caller's doing, recorded in the
             // ledger; anything else is ours.
-            _ => match f.error.downcast_ref::<writ_ledger::LedgerError>() {
-                Some(writ_ledger::LedgerError::Refused { .. }) => StatusCode::CONFLICT,
+            _ => match f.error.downcast_ref::<writ_gate::GateError>() {
+                Some(writ_gate::GateError::Ledger(writ_gate::LedgerError::Refused { .. })) => {
+                    StatusCode::CONFLICT
+                }
                 _ => StatusCode::INTERNAL_SERVER_ERROR,
             },
         };
@@ -276,8 +278,8 @@ async fn propose(
             "`source` must name the proposer (1 to 100 characters)",
         ));
     }
-    let source = format!("external:{}", sub.source.trim());
-    let intake = blocking(move || app.service.propose(&sub.proposal, &source)).await?;
+    let proposer = writ_gate::Proposer::http(sub.source.trim());
+    let intake = blocking(move || app.service.propose(&sub.proposal, &proposer)).await?;
     Ok((
         StatusCode::CREATED,
         Json(serde_json::to_value(intake).unwrap_or(Value::Null)),
@@ -316,17 +318,15 @@ async fn settle(
             "`reviewer` and `reason` are both required",
         ));
     }
-    let (id, state, action) = blocking(move || {
-        crate::review::settle(
-            &app.service.places,
-            &id,
-            r.reviewer.trim(),
-            approve,
-            r.reason.trim(),
-        )
+    let settled = blocking(move || {
+        Ok(app
+            .service
+            .places
+            .gate()
+            .settle(&id, r.reviewer.trim(), approve, r.reason.trim())?)
     })
     .await?;
-    ok(json!({ "id": id, "state": state.name(), "action": action }))
+    ok(json!({ "id": settled.id, "state": settled.state.name(), "action": settled.action, "ruleset_changed": settled.ruleset_changed }))
 }
 
 async fn approve(
@@ -365,7 +365,7 @@ async fn explain(
     Path(id): Path<String>,
 ) -> ApiResult {
     authorize(&app, &headers, false)?;
-    ok(blocking(move || crate::review::explain_chain(&app.service.places, &id)).await?)
+    ok(blocking(move || Ok(app.service.places.gate().explain(&id)?)).await?)
 }
 
 async fn verify(State(app): State<Arc<App>>, headers: HeaderMap) -> ApiResult {
@@ -375,5 +375,5 @@ async fn verify(State(app): State<Arc<App>>, headers: HeaderMap) -> ApiResult {
 
 async fn actions(State(app): State<Arc<App>>, headers: HeaderMap) -> ApiResult {
     authorize(&app, &headers, false)?;
-    ok(blocking(move || crate::review::actions_json(&app.service.places).map(Value::from)).await?)
+    ok(blocking(move || Ok(Value::from(app.service.places.gate().actions_json()?))).await?)
 }

@@ -1,0 +1,102 @@
+//! The one door: every state change writ makes goes through this crate.
+//!
+//! [`Gate`] owns intake (parse, validate, compute facts, decide, record),
+//! review (approve, reject), apply, rule-change drafting, and the read
+//! views of the ledger (explain, proposals, actions, verify). It is the
+//! only crate that depends on `writ-ledger` (`tests/boundaries.rs` checks
+//! the edge), so the CLI, the HTTP server and MCP are front ends that can
+//! only ask it.
+//!
+//! Invariants:
+//! - every write derives the proposal's state from its own events (the
+//!   ledger replays them) and refuses, recorded, when a cache disagrees;
+//! - approval and apply re-run validation and the rules in force at that
+//!   moment: a forbid refuses, a changed rule set is recorded and shown;
+//! - files are read and written beneath the repository root by
+//!   descriptor, never through a symbolic link ([`beneath`]), written
+//!   atomically (temp file, fsync, rename), one apply at a time;
+//! - git is asked with literal pathspecs and with the repository's hooks,
+//!   fsmonitor and filters out of the way ([`git`]);
+//! - a retrieval [`Run`] can only be built from search hits or from a
+//!   recorded provenance, and the proposer's channel is computed by writ
+//!   ([`Proposer`]), never taken from what a client says it is.
+#![deny(missing_docs)]
+
+mod apply;
+mod beneath;
+mod error;
+mod git;
+mod intake;
+mod review;
+mod rulesrc;
+mod suggest;
+mod views;
+
+pub use apply::{Applied, ApplyOptions};
+pub use suggest::file_diff;
+pub use error::GateError;
+pub use git::user_name;
+pub use intake::{Intake, Proposer, Run};
+pub use review::Settled;
+pub use views::VerifyView;
+pub use writ_ledger::{
+    Action, Checkpoint, Event, LedgerError, ProposalRow, ReplayReport, State, Tamper,
+};
+
+use std::path::{Path, PathBuf};
+
+/// Name of the ledger file in the index folder.
+pub const LEDGER_FILE: &str = "ledger.sqlite";
+
+/// The gate of one repository: where its tree, index, ledger and rules are.
+pub struct Gate {
+    repo: PathBuf,
+    index: PathBuf,
+    rules: Option<PathBuf>,
+}
+
+impl Gate {
+    /// A gate over `repo`, with its index (and ledger) folder `index` and
+    /// an explicit rules folder, if any (else `<repo>/rules` when it
+    /// exists, else writ's built-in rules). Opens nothing yet.
+    pub fn new(repo: PathBuf, index: PathBuf, rules: Option<PathBuf>) -> Gate {
+        Gate { repo, index, rules }
+    }
+
+    /// The repository root.
+    pub fn repo(&self) -> &Path {
+        &self.repo
+    }
+
+    /// The index folder.
+    pub fn index(&self) -> &Path {
+        &self.index
+    }
+
+    /// The ledger for writing (created on first use).
+    fn ledger_mut(&self) -> Result<writ_ledger::Ledger, GateError> {
+        std::fs::create_dir_all(&self.index).map_err(|source| GateError::Io {
+            path: self.index.clone(),
+            source,
+        })?;
+        writ_index::ignore_self(&self.index);
+        Ok(writ_ledger::Ledger::open(&self.index.join(LEDGER_FILE))?)
+    }
+
+    /// The existing ledger; [`GateError::NoLedger`] when there is none
+    /// (read-only commands never create one).
+    fn ledger(&self) -> Result<writ_ledger::Ledger, GateError> {
+        match writ_ledger::Ledger::open_existing(&self.index.join(LEDGER_FILE)) {
+            Err(writ_ledger::LedgerError::Missing(_)) => {
+                Err(GateError::NoLedger(self.index.clone()))
+            }
+            other => Ok(other?),
+        }
+    }
+
+    /// The index catalog, when there is one (citations are checked
+    /// against it).
+    fn catalog(&self) -> Option<writ_index::Catalog> {
+        writ_index::Catalog::open_read_only(&self.index).ok()
+    }
+}
