@@ -282,8 +282,10 @@ pub fn facts(valid: &ValidProposal, repo: &Path, proposer: &str, run: Option<&Ru
         citations: p.citations.len(),
         citations_in_run,
         min_citation_score,
+        similarity_model: None,
         applies_cleanly,
         targets_tracked,
+        channel: None,
         proposer: proposer.to_string(),
         errors,
     }

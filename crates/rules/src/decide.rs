@@ -1,6 +1,7 @@
 //! Evaluating rules against facts, and the decision that results.
 
-use crate::load::{Effect, Rule, RuleSet};
+use crate::load::RuleSet;
+use crate::rule::{Effect, Rule};
 use crate::Facts;
 use serde::Serialize;
 
@@ -107,6 +108,9 @@ impl Rule {
         }
         if let Some(want) = w.targets_tracked {
             ok &= need_bool(f.targets_tracked, "targets_tracked")? == want;
+        }
+        if let Some(channels) = &w.channel {
+            ok &= channels.contains(&f.channel.ok_or_else(|| f.missing("channel"))?);
         }
         Ok(ok)
     }

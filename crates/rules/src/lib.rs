@@ -29,11 +29,13 @@
 mod decide;
 mod facts;
 mod load;
+mod rule;
 mod testing;
 
 pub use decide::{Decision, Outcome, RuleRef};
-pub use facts::Facts;
-pub use load::{Effect, Rule, RuleError, RuleErrors, RuleSet, When};
+pub use facts::{Channel, Facts};
+pub use load::{RuleError, RuleErrors, RuleSet};
+pub use rule::{Effect, Rule, When};
 pub use testing::{run_tests, TestReport};
 
 /// The rule crate's version, recorded in every decision.

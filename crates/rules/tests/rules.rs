@@ -207,3 +207,31 @@ fn the_rule_set_hash_is_fixed_across_builds() {
 }
 
 const HASH: &str = "f49c49ca73fe8bd976486407c072f7b326b71e80ad72e14aa535d4b8a9bb03e2";
+
+#[test]
+fn channel_matches_how_the_proposal_arrived_not_what_it_claims() {
+    use writ_rules::Channel;
+    let src = rule("agents", "hold", r#"channel = ["mcp", "http"]"#)
+        + &rule("ok", "allow", r#"kind = ["edit"]"#);
+    let mut facts = edit("a.md");
+    facts.proposer = "human:ana".into();
+    for (channel, want) in [
+        (Channel::Mcp, vec!["agents".to_string()]),
+        (Channel::Http, vec!["agents".into()]),
+        (Channel::Cli, vec!["ok".into()]),
+        (Channel::Model, vec!["ok".into()]),
+    ] {
+        facts.channel = Some(channel);
+        assert_eq!(decide(&src, &facts).1, want, "{channel}");
+    }
+    let e = load_error(&rule("c", "hold", "channel = []"));
+    assert!(
+        e.starts_with("bad.toml:5:") && e.contains("can never match: `channel` is an empty list"),
+        "{e}"
+    );
+    let e = load_error(&rule("c", "hold", r#"channel = ["email"]"#));
+    assert!(
+        e.starts_with("bad.toml:5:") && e.contains("unknown variant `email`"),
+        "{e}"
+    );
+}
