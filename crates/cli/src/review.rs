@@ -57,8 +57,8 @@ pub fn print_decision(d: &writ_rules::Decision) {
     for r in d.determining() {
         println!("    rule {}: {}", r.id, r.why);
     }
-    for e in d.errors() {
-        println!("    error: {e}");
+    for e in d.unavailable() {
+        println!("    unavailable: {e}");
     }
 }
 

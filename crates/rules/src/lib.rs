@@ -4,8 +4,12 @@
 //! Precedence is order-independent, in the manner of Cedar and Claude
 //! Code's permission rules: any matching `forbid` gives forbid; else any
 //! matching `hold` gives hold; else any matching `allow` gives allow; no
-//! match gives hold. A rule that cannot be evaluated (a fact writ could not
-//! compute) never allows: it forces at least hold, and the error is kept.
+//! match gives hold. A predicate on a fact writ could not compute (`None`
+//! in [`Facts`]) does not match, so it never allows; the decision lists
+//! such facts ([`Decision::unavailable`]) for the rules they stopped. Write
+//! what must be known as a requirement of an allow rule
+//! (`applies_cleanly = true`), not as a hold rule on its absence
+//! (`applies_cleanly = false`), which an unavailable fact would not trip.
 //!
 //! Invariant: only this crate constructs a [`Decision`] (private fields, no
 //! deserialisation), and it reads nothing but the rules and the [`Facts`],

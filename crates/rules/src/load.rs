@@ -180,22 +180,26 @@ impl RuleSet {
                 };
                 for ex in &r.example {
                     let got = rule.eval(&ex.get_ref().facts);
-                    let matched = matches!(got, Ok(true));
-                    if matched != ex.get_ref().matches {
+                    if got.matched != ex.get_ref().matches {
+                        let missing = if got.unavailable.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" ({})", got.unavailable.join("; "))
+                        };
                         errors.push(err(
                             ex.span().start,
                             format!(
-                                "example of rule `{id}` expects {} but the rule {}",
+                                "example of rule `{id}` expects {} but the rule {}{missing}",
                                 if ex.get_ref().matches {
                                     "a match"
                                 } else {
                                     "no match"
                                 },
-                                match got {
-                                    Ok(true) => "matches".to_string(),
-                                    Ok(false) => "does not match".to_string(),
-                                    Err(e) => format!("errors: {e}"),
-                                }
+                                if got.matched {
+                                    "matches"
+                                } else {
+                                    "does not match"
+                                },
                             ),
                             Some("fix the rule or its example"),
                         ));

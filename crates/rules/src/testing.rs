@@ -79,13 +79,13 @@ pub fn run_tests(rules: &RuleSet, dir: &Path) -> Result<TestReport, String> {
             let ids: Vec<String> = d.determining().iter().map(|r| r.id.clone()).collect();
             if d.outcome() != case.expect {
                 report.failures.push(format!(
-                    "{}: `{}`: expected {:?}, got {:?} ({}; determining {ids:?}; errors {:?})",
+                    "{}: `{}`: expected {:?}, got {:?} ({}; determining {ids:?}; unavailable {:?})",
                     file.display(),
                     case.name,
                     case.expect,
                     d.outcome(),
                     d.reason(),
-                    d.errors()
+                    d.unavailable()
                 ));
             } else if let Some(want) = &case.rules {
                 let mut want = want.clone();

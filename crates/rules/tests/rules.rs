@@ -65,20 +65,51 @@ fn no_match_holds() {
 }
 
 #[test]
-fn an_evaluation_error_holds_never_allows() {
+fn an_unavailable_fact_does_not_match_and_is_listed() {
     let src = rule("ok", "allow", "kind = [\"edit\"]")
-        + &rule("clean", "allow", "applies_cleanly = true");
+        + &rule("clean", "allow", "applies_cleanly = true")
+        + &rule("untracked", "hold", "targets_tracked = false")
+        + &rule(
+            "notes",
+            "allow",
+            "kind = [\"note\"], citations_in_run = true",
+        );
     let mut facts = edit("a.md");
     facts.applies_cleanly = None;
+    facts.targets_tracked = None;
     facts.errors = vec![("applies_cleanly".into(), "a.md unreadable".into())];
-    let d = RuleSet::parse_str("t.toml", &src).unwrap().decide(&facts);
-    assert_eq!(d.outcome(), Outcome::Hold);
+    let set = RuleSet::parse_str("t.toml", &src).unwrap();
+    let d = set.decide(&facts);
+    // `ok` alone decides: the unavailable facts neither allow nor hold.
+    assert_eq!(d.outcome(), Outcome::Allow);
     assert_eq!(d.matched(), ["ok"]);
-    assert!(
-        d.errors()[0].contains("a.md unreadable"),
-        "{:?}",
-        d.errors()
+    assert_eq!(
+        d.unavailable(),
+        [
+            "rule `clean`: fact `applies_cleanly` is unavailable: a.md unreadable",
+            "rule `untracked`: fact `targets_tracked` is unavailable",
+        ],
+        "`notes` failed on `kind`, so its missing fact is not listed"
     );
+    let json = serde_json::to_value(&d).unwrap();
+    assert_eq!(json["unavailable"][0], d.unavailable()[0]);
+    assert!(json.get("errors").is_none(), "{json}");
+
+    // With only the rule that needs it, the unavailable fact holds by default.
+    let d = RuleSet::parse_str("t.toml", &rule("clean", "allow", "applies_cleanly = true"))
+        .unwrap()
+        .decide(&facts);
+    assert_eq!(d.outcome(), Outcome::Hold);
+    assert_eq!(d.reason(), "no rule matched: held by default");
+    assert!(d.matched().is_empty());
+    assert_eq!(d.unavailable().len(), 1);
+
+    // A NaN score is available but compares false: no match, not listed.
+    facts.min_citation_score = Some(f32::NAN);
+    let d = RuleSet::parse_str("t.toml", &rule("s", "allow", "min_citation_score = 0.1"))
+        .unwrap()
+        .decide(&facts);
+    assert_eq!((d.outcome(), d.unavailable().len()), (Outcome::Hold, 0));
 }
 
 #[test]
