@@ -156,7 +156,7 @@ impl RuleSet {
                     ));
                     continue;
                 }
-                let (any, all, proposers) = match compile(&when) {
+                let (any, all, proposers) = match compile(&when, r.effect) {
                     Ok(sets) => sets,
                     Err(m) => {
                         errors.push(err(

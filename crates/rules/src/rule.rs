@@ -1,7 +1,7 @@
 //! A rule: its effect, its predicates, and how its globs are compiled.
 
 use crate::Channel;
-use globset::{Glob, GlobSet, GlobSetBuilder};
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use serde::{Deserialize, Serialize};
 use writ_proposal::Kind;
 
@@ -92,9 +92,17 @@ pub struct Rule {
 /// The compiled globs of a rule: (paths_any, paths_all, proposer).
 pub(crate) type Globs = (Option<GlobSet>, Option<GlobSet>, Option<GlobSet>);
 
-/// Compiles a rule's globs.
-pub(crate) fn compile(when: &When) -> Result<Globs, String> {
-    let set = |globs: &Option<Vec<String>>| globs.as_deref().map(globset).transpose();
+/// Compiles a rule's globs. Those of `forbid` and `hold` rules ignore case,
+/// so `SERVER.PEM` is caught by `**/*.pem`; those of `allow` rules respect
+/// it: each reading is the stricter one for its effect. `\` escapes the
+/// next character on every platform.
+pub(crate) fn compile(when: &When, effect: Effect) -> Result<Globs, String> {
+    let set = |globs: &Option<Vec<String>>| {
+        globs
+            .as_deref()
+            .map(|g| globset(g, effect != Effect::Allow))
+            .transpose()
+    };
     Ok((
         set(&when.paths_any)?,
         set(&when.paths_all)?,
@@ -102,10 +110,15 @@ pub(crate) fn compile(when: &When) -> Result<Globs, String> {
     ))
 }
 
-fn globset(globs: &[String]) -> Result<GlobSet, String> {
+fn globset(globs: &[String], ignore_case: bool) -> Result<GlobSet, String> {
     let mut b = GlobSetBuilder::new();
     for g in globs {
-        b.add(Glob::new(g).map_err(|e| format!("bad glob `{g}`: {}", e.kind()))?);
+        let glob = GlobBuilder::new(g)
+            .case_insensitive(ignore_case)
+            .backslash_escape(true)
+            .build()
+            .map_err(|e| format!("bad glob `{g}`: {}", e.kind()))?;
+        b.add(glob);
     }
     b.build().map_err(|e| e.to_string())
 }

@@ -266,3 +266,37 @@ fn channel_matches_how_the_proposal_arrived_not_what_it_claims() {
         "{e}"
     );
 }
+
+#[test]
+fn forbid_and_hold_globs_ignore_case_allow_globs_do_not() {
+    let src = rule("keys", "forbid", r#"paths_any = ["**/*.pem", "**/.env"]"#)
+        + &rule("git", "forbid", r#"paths_any = [".git/**"]"#)
+        + &rule("models", "hold", r#"proposer = ["model:*"]"#)
+        + &rule("ci", "hold", r#"paths_any = [".github/**"]"#)
+        + &rule("docs", "allow", r#"paths_all = ["docs/**"]"#);
+    let cases = [
+        ("docs/keys/SERVER.PEM", Outcome::Forbid, "keys"),
+        ("tests/.ENV", Outcome::Forbid, "keys"),
+        (".GIT/config", Outcome::Forbid, "git"),
+        (".GitHub/workflows/ci.yml", Outcome::Hold, "ci"),
+        ("docs/guide.md", Outcome::Allow, "docs"),
+    ];
+    for (path, outcome, id) in cases {
+        assert_eq!(
+            decide(&src, &edit(path)),
+            (outcome, vec![id.to_string()]),
+            "{path}"
+        );
+    }
+    // The allow rule reads its globs as written: `DOCS/` is not `docs/`.
+    let (outcome, ids) = decide(&src, &edit("DOCS/guide.md"));
+    assert_eq!((outcome, ids.len()), (Outcome::Hold, 0));
+    let mut facts = edit("docs/guide.md");
+    facts.proposer = "MODEL:b179".into();
+    assert_eq!(decide(&src, &facts), (Outcome::Hold, vec!["models".into()]));
+    // The same glob in an allow rule respects case.
+    let allow = rule("m", "allow", r#"proposer = ["model:*"]"#);
+    assert_eq!(decide(&allow, &facts).0, Outcome::Hold);
+    facts.proposer = "model:b179".into();
+    assert_eq!(decide(&allow, &facts).0, Outcome::Allow);
+}
