@@ -123,8 +123,15 @@ fn globset(globs: &[String], ignore_case: bool) -> Result<GlobSet, String> {
     b.build().map_err(|e| e.to_string())
 }
 
-/// Why a `when` is refused, if it is: it can never match.
+/// Why a `when` is refused, if it is: it can never match, or its score
+/// bar is not a number a cosine can be compared with.
 pub(crate) fn refused(w: &When) -> Option<String> {
+    if let Some(s) = w.min_citation_score.filter(|s| !s.is_finite()) {
+        // NaN and inf never match; -inf matches any score, which is no bar.
+        return Some(format!(
+            "has `min_citation_score` {s}, not a finite number (a cosine is between -1 and 1)"
+        ));
+    }
     never_matches(w).map(|why| format!("can never match: {why}"))
 }
 

@@ -300,3 +300,32 @@ fn forbid_and_hold_globs_ignore_case_allow_globs_do_not() {
     facts.proposer = "model:b179".into();
     assert_eq!(decide(&allow, &facts).0, Outcome::Allow);
 }
+
+#[test]
+fn predicates_that_can_never_match_are_refused_at_load() {
+    for list in ["kind", "paths_any", "paths_all", "proposer", "channel"] {
+        let e = load_error(&rule("r", "allow", &format!("{list} = []")));
+        assert!(
+            e.starts_with("bad.toml:5:8:")
+                && e.contains(&format!(
+                    "rule `r` can never match: `{list}` is an empty list"
+                )),
+            "{e}"
+        );
+    }
+    for (score, shown) in [("nan", "NaN"), ("inf", "inf"), ("-inf", "-inf")] {
+        let e = load_error(&rule(
+            "r",
+            "allow",
+            &format!("min_citation_score = {score}"),
+        ));
+        assert!(
+            e.starts_with("bad.toml:5:8:")
+                && e.contains(&format!(
+                    "`min_citation_score` {shown}, not a finite number"
+                )),
+            "{e}"
+        );
+    }
+    assert!(load_error(&rule("r", "allow", "min_citation_score = -0.5")).is_empty());
+}
