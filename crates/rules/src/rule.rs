@@ -92,29 +92,34 @@ pub struct Rule {
 /// The compiled globs of a rule: (paths_any, paths_all, proposer).
 pub(crate) type Globs = (Option<GlobSet>, Option<GlobSet>, Option<GlobSet>);
 
-/// Compiles a rule's globs. Those of `forbid` and `hold` rules ignore case,
-/// so `SERVER.PEM` is caught by `**/*.pem`; those of `allow` rules respect
-/// it: each reading is the stricter one for its effect. `\` escapes the
-/// next character on every platform.
+/// Compiles a rule's globs, each read the strict way for its effect:
+/// those of `forbid` and `hold` rules ignore case (`**/*.pem` catches
+/// `SERVER.PEM`) and let `*` and `?` cross `/`; those of `allow` rules
+/// respect case and keep `*` and `?` within one path segment, so
+/// `docs/*.md` does not admit `docs/a/b.md`. `\` escapes the next
+/// character on every platform.
 pub(crate) fn compile(when: &When, effect: Effect) -> Result<Globs, String> {
-    let set = |globs: &Option<Vec<String>>| {
+    let strict = effect == Effect::Allow;
+    let paths = |globs: &Option<Vec<String>>| {
         globs
             .as_deref()
-            .map(|g| globset(g, effect != Effect::Allow))
+            .map(|g| globset(g, !strict, strict))
             .transpose()
     };
-    Ok((
-        set(&when.paths_any)?,
-        set(&when.paths_all)?,
-        set(&when.proposer)?,
-    ))
+    let proposer = when
+        .proposer
+        .as_deref()
+        .map(|g| globset(g, !strict, false))
+        .transpose()?;
+    Ok((paths(&when.paths_any)?, paths(&when.paths_all)?, proposer))
 }
 
-fn globset(globs: &[String], ignore_case: bool) -> Result<GlobSet, String> {
+fn globset(globs: &[String], ignore_case: bool, one_segment: bool) -> Result<GlobSet, String> {
     let mut b = GlobSetBuilder::new();
     for g in globs {
         let glob = GlobBuilder::new(g)
             .case_insensitive(ignore_case)
+            .literal_separator(one_segment)
             .backslash_escape(true)
             .build()
             .map_err(|e| format!("bad glob `{g}`: {}", e.kind()))?;

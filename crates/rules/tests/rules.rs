@@ -329,3 +329,27 @@ fn predicates_that_can_never_match_are_refused_at_load() {
     }
     assert!(load_error(&rule("r", "allow", "min_citation_score = -0.5")).is_empty());
 }
+
+#[test]
+fn a_star_crosses_folders_in_hold_rules_but_not_in_allow_rules() {
+    let allow = rule(
+        "docs",
+        "allow",
+        r#"paths_all = ["docs/*.md", "**/test_*.py"]"#,
+    );
+    for (path, outcome) in [
+        ("docs/guide.md", Outcome::Allow),
+        ("docs/api/guide.md", Outcome::Hold),
+        ("tests/unit/test_api.py", Outcome::Allow),
+        ("test_api.py", Outcome::Allow),
+        ("tests/test_/x.py", Outcome::Hold),
+    ] {
+        assert_eq!(decide(&allow, &edit(path)).0, outcome, "{path}");
+    }
+    let hold = rule("scripts", "hold", r#"paths_any = ["docs/*.py"]"#);
+    assert_eq!(decide(&hold, &edit("docs/a/conf.py")).0, Outcome::Hold);
+    assert_eq!(
+        decide(&hold, &edit("docs/a/conf.py")).1,
+        vec!["scripts".to_string()]
+    );
+}
