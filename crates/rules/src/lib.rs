@@ -39,7 +39,7 @@ mod testing;
 pub use decide::{Decision, Outcome, RuleRef};
 pub use facts::{Channel, Facts};
 pub use load::{RuleError, RuleErrors, RuleSet};
-pub use rule::{Effect, Rule, When};
+pub use rule::{glob_escape, Effect, Rule, When};
 pub use testing::{run_tests, TestReport};
 
 /// The rule crate's version, recorded in every decision.

@@ -128,6 +128,27 @@ fn globset(globs: &[String], ignore_case: bool, one_segment: bool) -> Result<Glo
     b.build().map_err(|e| e.to_string())
 }
 
+/// `path` as a glob that matches exactly that path, in any rule: each of
+/// `* ? [ ] { } \` becomes a one-character class (`[*]`), so a rule
+/// drafted for a file literally named `src/*.rs` matches only that file.
+///
+/// ```
+/// assert_eq!(writ_rules::glob_escape("src/*.rs"), "src/[*].rs");
+/// ```
+pub fn glob_escape(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for c in path.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '{' | '}' | '\\') {
+            out.push('[');
+            out.push(c);
+            out.push(']');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Why a `when` is refused, if it is: it can never match, or its score
 /// bar is not a number a cosine can be compared with.
 pub(crate) fn refused(w: &When) -> Option<String> {

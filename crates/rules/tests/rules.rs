@@ -353,3 +353,45 @@ fn a_star_crosses_folders_in_hold_rules_but_not_in_allow_rules() {
         vec!["scripts".to_string()]
     );
 }
+
+#[test]
+fn an_escaped_path_matches_only_that_file() {
+    use writ_rules::glob_escape;
+    let odd = [
+        "src/*.rs",
+        "a?b.md",
+        "docs/[draft].md",
+        "docs/]x.md",
+        "{a,b}.md",
+        "back\\slash.md",
+        "docs/[!a].md",
+        "docs/**",
+        "docs/[[:alpha:]].md",
+    ];
+    // A string to quote inside a TOML basic string.
+    let quote = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\"));
+    let others = [
+        "src/lib.rs",
+        "aXb.md",
+        "docs/d.md",
+        "a.md",
+        "docs/x/y",
+        "b.md",
+    ];
+    for path in odd {
+        let glob = glob_escape(path);
+        for effect in ["allow", "hold"] {
+            let src = rule("x", effect, &format!("paths_all = [{}]", quote(&glob)));
+            let set = RuleSet::parse_str("t.toml", &src).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(set.decide(&edit(path)).matched(), ["x"], "{path} as {glob}");
+            for other in odd.iter().chain(&others).filter(|o| **o != path) {
+                assert!(
+                    set.decide(&edit(other)).matched().is_empty(),
+                    "{glob} ({effect}) matched {other}"
+                );
+            }
+        }
+    }
+    assert_eq!(glob_escape("src/*.rs"), "src/[*].rs");
+    assert_eq!(glob_escape("plain/path.md"), "plain/path.md");
+}
