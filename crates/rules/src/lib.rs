@@ -11,6 +11,13 @@
 //! (`applies_cleanly = true`), not as a hold rule on its absence
 //! (`applies_cleanly = false`), which an unavailable fact would not trip.
 //!
+//! Rules come from one place, chosen by [`discover`] for every front end:
+//! `--rules DIR` if given, else `<repo>/rules` if it is a folder, else the
+//! built-in [`DEFAULT_RULES`]. A chosen folder without readable rule files
+//! is an error, never a silent fallback. A [`RuleSet`] keeps the text it
+//! was read from ([`RuleSet::sources`]), so it can be stored and reloaded
+//! to the same [`RuleSet::hash`].
+//!
 //! Invariant: only this crate constructs a [`Decision`] (private fields, no
 //! deserialisation), and it reads nothing but the rules and the [`Facts`],
 //! which writ computes itself; a model's words never reach a predicate.
@@ -34,13 +41,18 @@ mod decide;
 mod facts;
 mod load;
 mod rule;
+mod source;
 mod testing;
 
 pub use decide::{Decision, Outcome, RuleRef};
 pub use facts::{Channel, Facts};
 pub use load::{RuleError, RuleErrors, RuleSet};
 pub use rule::{glob_escape, Effect, Rule, When};
-pub use testing::{run_tests, TestReport};
+pub use source::{
+    discover, RuleSource, DEFAULT_RULES, DEFAULT_RULES_NAME, DEFAULT_RULE_TESTS,
+    DEFAULT_RULE_TESTS_NAME,
+};
+pub use testing::{run_test_sources, run_tests, TestReport};
 
 /// The rule crate's version, recorded in every decision.
 pub const RULES_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -32,15 +32,14 @@ struct RawFile {
     rule: Vec<RawRule>,
 }
 
-/// A problem in a rule file.
+/// A problem in a rule file, or with the rules folder.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{file}:{line}:{col}: {message}{}", hint.as_ref().map(|h| format!(" (hint: {h})")).unwrap_or_default())]
 pub struct RuleError {
-    /// The file.
+    /// The file (or folder).
     pub file: String,
-    /// 1-based line.
+    /// 1-based line; 0 when the problem is the file or folder itself.
     pub line: usize,
-    /// 1-based column.
+    /// 1-based column; 0 with line 0.
     pub col: usize,
     /// What is wrong.
     pub message: String,
@@ -48,16 +47,31 @@ pub struct RuleError {
     pub hint: Option<String>,
 }
 
+impl std::fmt::Display for RuleError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.file)?;
+        if self.line > 0 {
+            write!(f, ":{}:{}", self.line, self.col)?;
+        }
+        write!(f, ": {}", self.message)?;
+        match &self.hint {
+            Some(hint) => write!(f, " (hint: {hint})"),
+            None => Ok(()),
+        }
+    }
+}
+
 /// Every problem found in a rule set; one is enough to refuse it whole.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))]
 pub struct RuleErrors(pub Vec<RuleError>);
 
-/// A validated set of rules.
+/// A validated set of rules, with the text it was read from.
 #[derive(Debug, Clone)]
 pub struct RuleSet {
     pub(crate) rules: Vec<Rule>,
     pub(crate) hash: String,
+    sources: Vec<(String, String)>,
 }
 
 fn position(text: &str, offset: usize) -> (usize, usize) {
@@ -68,35 +82,11 @@ fn position(text: &str, offset: usize) -> (usize, usize) {
 }
 
 impl RuleSet {
-    /// Loads every `*.toml` directly in `dir` (not `dir/tests/`).
+    /// Loads every `*.toml` directly in `dir` (not `dir/tests/`); a folder
+    /// without one, or an unreadable one, is an error.
+    /// [`crate::discover`] chooses the folder the way every front end should.
     pub fn load_dir(dir: &Path) -> Result<RuleSet, RuleErrors> {
-        let fail = |message: String| {
-            RuleErrors(vec![RuleError {
-                file: dir.display().to_string(),
-                line: 0,
-                col: 0,
-                message,
-                hint: Some("point writ at the rules folder with --rules DIR".into()),
-            }])
-        };
-        let entries = std::fs::read_dir(dir)
-            .map_err(|e| fail(format!("cannot read the rules folder: {e}")))?;
-        let mut files: Vec<_> = entries
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "toml"))
-            .collect();
-        files.sort();
-        let mut sources = Vec::new();
-        for f in files {
-            let text = std::fs::read_to_string(&f)
-                .map_err(|e| fail(format!("cannot read `{}`: {e}", f.display())))?;
-            sources.push((f.display().to_string(), text));
-        }
-        if sources.is_empty() {
-            return Err(fail("no rule files (*.toml) in the rules folder".into()));
-        }
-        RuleSet::parse_many(&sources)
+        crate::RuleSource::Dir(dir.to_path_buf()).load()
     }
 
     /// Parses one file's text (`name` is used in messages).
@@ -213,7 +203,18 @@ impl RuleSet {
         }
         rules.sort_by(|a, b| a.id.cmp(&b.id));
         let hash = canonical_hash(&rules);
-        Ok(RuleSet { rules, hash })
+        Ok(RuleSet {
+            rules,
+            hash,
+            sources: sources.to_vec(),
+        })
+    }
+
+    /// The (name, text) sources this set was parsed from, as given: store
+    /// them to keep the rule set, and [`RuleSet::parse_many`] on them gives
+    /// a set with the same [`RuleSet::hash`] and the same decisions.
+    pub fn sources(&self) -> &[(String, String)] {
+        &self.sources
     }
 
     /// The rules, sorted by id.
