@@ -274,15 +274,16 @@ pub struct RulesArgs {
 pub enum RulesWhat {
     /// Validate the rule files; errors give file:line:col and a hint
     Check {
-        /// Rules folder (*.toml) [default: ./rules]
-        #[arg(long, default_value = "rules")]
-        rules: PathBuf,
+        /// Rules folder (*.toml) [default: <repo>/rules if it exists, else writ's built-in rules]
+        #[arg(long)]
+        rules: Option<PathBuf>,
     },
-    /// Run the rule set against the fixtures in <rules>/tests/*.toml
+    /// Run the rule set against the fixtures in <rules>/tests/*.toml (the
+    /// built-in fixtures for the built-in rules)
     Test {
-        /// Rules folder (*.toml) [default: ./rules]
-        #[arg(long, default_value = "rules")]
-        rules: PathBuf,
+        /// Rules folder (*.toml) [default: <repo>/rules if it exists, else writ's built-in rules]
+        #[arg(long)]
+        rules: Option<PathBuf>,
     },
     /// Draft a rule allowing proposals like ID, as a `rule-change` proposal
     /// that is gated and reviewed like anything else (never a silent allow-list)

@@ -46,21 +46,51 @@ pub fn run(cli: Cli) -> CmdResult {
     }
 }
 
+/// The rules in force, found as the gate finds them (`writ_rules::discover`).
+fn discover_rules(
+    repo: &std::path::Path,
+    explicit: Option<&std::path::Path>,
+) -> Result<(writ_rules::RuleSource, writ_rules::RuleSet), Failure> {
+    let refused = |e: writ_rules::RuleErrors| {
+        Failure::new(
+            ExitCode::Rules,
+            anyhow!("the rule set is refused, nothing can be gated until it is fixed:\n{e}"),
+        )
+    };
+    let source = writ_rules::discover(repo, explicit).map_err(refused)?;
+    let set = source.load().map_err(refused)?;
+    Ok((source, set))
+}
+
+/// Where the rules came from, for `rules check|test`.
+fn rules_origin(source: &writ_rules::RuleSource, repo: &std::path::Path) -> String {
+    match source {
+        writ_rules::RuleSource::BuiltIn => {
+            format!("{source} (no `rules/` folder in `{}`)", repo.display())
+        }
+        writ_rules::RuleSource::Dir(_) => source.to_string(),
+    }
+}
+
 fn rules(args: crate::args::RulesArgs) -> CmdResult {
     use crate::args::RulesWhat;
     match args.what {
         RulesWhat::Check { rules } => {
-            let set = crate::gate::load_rules(&rules)?;
+            let repo = find_repo(None)?;
+            let (source, set) = discover_rules(&repo, rules.as_deref())?;
             println!(
-                "{} rules ok (rule-set hash {})",
+                "{} rules ok (rule-set hash {}): {}",
                 set.rules().len(),
-                set.hash()
+                set.hash(),
+                rules_origin(&source, &repo)
             );
             Ok(ExitCode::Ok)
         }
         RulesWhat::Test { rules } => {
-            let set = crate::gate::load_rules(&rules)?;
-            let report = writ_rules::run_tests(&set, &rules.join("tests"))
+            let repo = find_repo(None)?;
+            let (source, set) = discover_rules(&repo, rules.as_deref())?;
+            let report = source
+                .run_tests(&set)
                 .map_err(|e| Failure::new(ExitCode::Rules, anyhow!(e)))?;
             for f in &report.failures {
                 println!("FAIL {f}");
@@ -69,17 +99,19 @@ fn rules(args: crate::args::RulesArgs) -> CmdResult {
                 println!("rules no test exercises: {}", report.unexercised.join(", "));
             }
             println!(
-                "{} passed, {} failed",
+                "{} passed, {} failed: {}",
                 report.ran - report.failures.len(),
-                report.failures.len()
+                report.failures.len(),
+                rules_origin(&source, &repo)
             );
             if report.ran == 0 {
+                let at = source.dir().map_or_else(
+                    || "the built-in fixtures".to_string(),
+                    |d| format!("`{}`", d.join("tests").display()),
+                );
                 return Err(Failure::new(
                     ExitCode::Rules,
-                    anyhow!(
-                        "no rule test ran: add cases to `{}`",
-                        rules.join("tests").display()
-                    ),
+                    anyhow!("no rule test ran: add cases to {at}"),
                 ));
             }
             Ok(if report.passed() {

@@ -67,12 +67,3 @@ pub fn state_code(state: State) -> ExitCode {
     }
 }
 
-/// Loads the rule files of `dir` (for `writ rules check|test`).
-pub fn load_rules(dir: &std::path::Path) -> Result<writ_rules::RuleSet, Failure> {
-    writ_rules::RuleSet::load_dir(dir).map_err(|e| {
-        Failure::new(
-            ExitCode::Rules,
-            anyhow::anyhow!("the rule set is refused, nothing can be gated until it is fixed:\n{e}"),
-        )
-    })
-}

@@ -13,12 +13,11 @@
 use rustix::fs::{self as rfs, Mode, OFlags};
 use std::io::{Error, ErrorKind, Write};
 use std::os::fd::OwnedFd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// A descriptor of the repository root.
 pub(crate) struct Root {
     fd: OwnedFd,
-    path: PathBuf,
 }
 
 /// A folder beneath the root, held open, and one name in it.
@@ -47,15 +46,7 @@ impl Root {
             OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
             Mode::empty(),
         )?;
-        Ok(Root {
-            fd,
-            path: repo.to_path_buf(),
-        })
-    }
-
-    /// The root's path, for messages.
-    pub(crate) fn path(&self) -> &Path {
-        &self.path
+        Ok(Root { fd })
     }
 
     /// Walks to the folder holding `rel`, refusing links and `..`; with

@@ -74,7 +74,7 @@ impl Proposer {
     /// Rebuilds the proposer of a recorded proposal: the channel recorded
     /// by writ at intake (older records: from the source's prefix, never
     /// more trusted than an agent).
-    fn recorded(source: &str, provenance: &Value) -> Proposer {
+    pub(crate) fn recorded(source: &str, provenance: &Value) -> Proposer {
         let channel = provenance
             .get("channel")
             .and_then(|c| serde_json::from_value(c.clone()).ok())

@@ -1,6 +1,7 @@
 //! Evaluating rules against facts, and the decision that results.
 
-use crate::load::{Effect, Rule, RuleSet};
+use crate::load::RuleSet;
+use crate::rule::{Effect, Rule};
 use crate::Facts;
 use serde::Serialize;
 
@@ -34,7 +35,7 @@ pub struct Decision {
     outcome: Outcome,
     determining: Vec<RuleRef>,
     matched: Vec<String>,
-    errors: Vec<String>,
+    unavailable: Vec<String>,
     ruleset_hash: String,
     rules_version: &'static str,
     reason: String,
@@ -53,9 +54,12 @@ impl Decision {
     pub fn matched(&self) -> &[String] {
         &self.matched
     }
-    /// Rules that could not be evaluated, and why.
-    pub fn errors(&self) -> &[String] {
-        &self.errors
+    /// Facts writ could not compute that a rule needed, one line each
+    /// ("rule `allow-x`: fact `applies_cleanly` is unavailable: why"):
+    /// each such rule did not match. Only rules whose other predicates all
+    /// held are named, since for the rest the fact made no difference.
+    pub fn unavailable(&self) -> &[String] {
+        &self.unavailable
     }
     /// Hash of the rule set that decided.
     pub fn ruleset_hash(&self) -> &str {
@@ -67,11 +71,22 @@ impl Decision {
     }
 }
 
+/// How a rule fared against the facts.
+#[derive(Debug, Default)]
+pub(crate) struct Eval {
+    /// Every predicate held.
+    pub(crate) matched: bool,
+    /// The facts it needed that writ could not compute, with why, when
+    /// every predicate on an available fact held (otherwise they did not
+    /// matter). Non-empty only when `matched` is false.
+    pub(crate) unavailable: Vec<String>,
+}
+
 impl Rule {
-    /// Whether every predicate holds; `Err` when a needed fact is missing.
-    pub(crate) fn eval(&self, f: &Facts) -> Result<bool, String> {
+    /// Whether every predicate holds. A predicate on an unavailable fact
+    /// does not match, and the fact is named in [`Eval::unavailable`].
+    pub(crate) fn eval(&self, f: &Facts) -> Eval {
         let w = &self.when;
-        let need_bool = |v: Option<bool>, name: &str| v.ok_or_else(|| f.missing(name));
         let mut ok = true;
         if let Some(kinds) = &w.kind {
             ok &= kinds.contains(&f.kind);
@@ -89,41 +104,58 @@ impl Rule {
         if let Some(set) = &self.proposers {
             ok &= set.is_match(&f.proposer);
         }
-        if !ok {
-            // A predicate already failed: missing facts cannot make it match.
-            return Ok(false);
-        }
+        let mut missing = Vec::new();
+        // Each fallible predicate: `Some(holds)`, or `None` when its fact
+        // is unavailable (recorded, and no match).
+        let mut check = |name: &'static str, holds: Option<bool>| match holds {
+            Some(h) => ok &= h,
+            None => missing.push(name),
+        };
         if let Some(want) = w.citations_in_run {
-            ok &= need_bool(f.citations_in_run, "citations_in_run")? == want;
+            check("citations_in_run", f.citations_in_run.map(|v| v == want));
         }
         if let Some(min) = w.min_citation_score {
-            let score = f
-                .min_citation_score
-                .ok_or_else(|| f.missing("min_citation_score"))?;
-            ok &= score >= min;
+            // NaN compares false: a score writ could not compare never matches.
+            check("min_citation_score", f.min_citation_score.map(|s| s >= min));
         }
         if let Some(want) = w.applies_cleanly {
-            ok &= need_bool(f.applies_cleanly, "applies_cleanly")? == want;
+            check("applies_cleanly", f.applies_cleanly.map(|v| v == want));
         }
         if let Some(want) = w.targets_tracked {
-            ok &= need_bool(f.targets_tracked, "targets_tracked")? == want;
+            check("targets_tracked", f.targets_tracked.map(|v| v == want));
         }
-        Ok(ok)
+        if let Some(channels) = &w.channel {
+            check("channel", f.channel.map(|c| channels.contains(&c)));
+        }
+        Eval {
+            matched: ok && missing.is_empty(),
+            // Only when the missing facts were all that stood in the way.
+            unavailable: if ok {
+                missing
+                    .into_iter()
+                    .map(|name| format!("rule `{}`: {}", self.id, f.missing(name)))
+                    .collect()
+            } else {
+                Vec::new()
+            },
+        }
     }
 }
 
 impl RuleSet {
-    /// Decides `facts`. Order-independent: forbid > hold > allow; no match
-    /// or any evaluation error means hold (never allow).
+    /// Decides `facts`. Order-independent: forbid > hold > allow; no
+    /// match means hold (never allow). A rule that needs a fact writ could
+    /// not compute does not match, and the decision says so
+    /// ([`Decision::unavailable`]).
     pub fn decide(&self, facts: &Facts) -> Decision {
         let mut matched: Vec<&Rule> = Vec::new();
-        let mut errors = Vec::new();
+        let mut unavailable = Vec::new();
         for rule in &self.rules {
-            match rule.eval(facts) {
-                Ok(true) => matched.push(rule),
-                Ok(false) => {}
-                Err(e) => errors.push(format!("rule `{}` ({}): {e}", rule.id, rule.origin)),
+            let eval = rule.eval(facts);
+            if eval.matched {
+                matched.push(rule);
             }
+            unavailable.extend(eval.unavailable);
         }
         let of = |effect: Effect| -> Vec<RuleRef> {
             matched
@@ -140,12 +172,6 @@ impl RuleSet {
             (Outcome::Forbid, forbid, "a forbid rule matched".to_string())
         } else if !hold.is_empty() {
             (Outcome::Hold, hold, "a hold rule matched".to_string())
-        } else if !errors.is_empty() {
-            (
-                Outcome::Hold,
-                Vec::new(),
-                "a rule could not be evaluated, so nothing is allowed".to_string(),
-            )
         } else if !allow.is_empty() {
             (
                 Outcome::Allow,
@@ -164,7 +190,7 @@ impl RuleSet {
             outcome,
             determining,
             matched: matched.iter().map(|r| r.id.clone()).collect(),
-            errors,
+            unavailable,
             ruleset_hash: self.hash.clone(),
             rules_version: crate::RULES_VERSION,
             reason,

@@ -1,72 +1,10 @@
 //! Reading rule files: TOML in, a validated [`RuleSet`] out, or every
 //! problem with `file:line:col` and a hint.
 
-use globset::{Glob, GlobSet, GlobSetBuilder};
-use serde::{Deserialize, Serialize};
+use crate::rule::{compile, refused, Effect, Rule, When};
+use serde::Deserialize;
 use std::path::Path;
 use toml::Spanned;
-use writ_proposal::Kind;
-
-/// What a matching rule asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Effect {
-    /// The proposal becomes a recorded action.
-    Allow,
-    /// The proposal is refused; only a rule change can alter that.
-    Forbid,
-    /// A person decides (`writ review`).
-    Hold,
-}
-
-/// The predicates of a rule; all that are present must hold. A closed set:
-/// any other key is refused at load.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct When {
-    /// The proposal's kind is one of these.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kind: Option<Vec<Kind>>,
-    /// Some target matches one of these globs (no targets: no match).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub paths_any: Option<Vec<String>>,
-    /// Every target matches one of these globs (no targets: no match).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub paths_all: Option<Vec<String>>,
-    /// At most this many files touched.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_files: Option<usize>,
-    /// At most this many lines added plus removed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_lines: Option<usize>,
-    /// At most this many lines added.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_added: Option<usize>,
-    /// At most this many lines removed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_removed: Option<usize>,
-    /// At least this many citations.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub min_citations: Option<usize>,
-    /// At most this many citations.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_citations: Option<usize>,
-    /// Every cited chunk was in the retrieval run (or, with `false`, not).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub citations_in_run: Option<bool>,
-    /// Every cited chunk scored at least this (cosine, computed by writ).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub min_citation_score: Option<f32>,
-    /// The diff applies cleanly to the working tree (or, with `false`, not).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub applies_cleanly: Option<bool>,
-    /// Every target is tracked by git (or, with `false`, some is not).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub targets_tracked: Option<bool>,
-    /// The proposer matches one of these globs (`model:*`, `external:ci`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub proposer: Option<Vec<String>>,
-}
 
 /// An example a rule carries, checked at load.
 #[derive(Debug, Clone, Deserialize)]
@@ -94,33 +32,14 @@ struct RawFile {
     rule: Vec<RawRule>,
 }
 
-/// One rule, validated.
-#[derive(Debug, Clone)]
-pub struct Rule {
-    /// Unique id, named in decisions.
-    pub id: String,
-    /// What a match asks for.
-    pub effect: Effect,
-    /// Shown with every decision this rule determines.
-    pub why: String,
-    /// The predicates.
-    pub when: When,
-    /// `file:line` of the rule, for messages.
-    pub origin: String,
-    pub(crate) any: Option<GlobSet>,
-    pub(crate) all: Option<GlobSet>,
-    pub(crate) proposers: Option<GlobSet>,
-}
-
-/// A problem in a rule file.
+/// A problem in a rule file, or with the rules folder.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{file}:{line}:{col}: {message}{}", hint.as_ref().map(|h| format!(" (hint: {h})")).unwrap_or_default())]
 pub struct RuleError {
-    /// The file.
+    /// The file (or folder).
     pub file: String,
-    /// 1-based line.
+    /// 1-based line; 0 when the problem is the file or folder itself.
     pub line: usize,
-    /// 1-based column.
+    /// 1-based column; 0 with line 0.
     pub col: usize,
     /// What is wrong.
     pub message: String,
@@ -128,16 +47,31 @@ pub struct RuleError {
     pub hint: Option<String>,
 }
 
+impl std::fmt::Display for RuleError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.file)?;
+        if self.line > 0 {
+            write!(f, ":{}:{}", self.line, self.col)?;
+        }
+        write!(f, ": {}", self.message)?;
+        match &self.hint {
+            Some(hint) => write!(f, " (hint: {hint})"),
+            None => Ok(()),
+        }
+    }
+}
+
 /// Every problem found in a rule set; one is enough to refuse it whole.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))]
 pub struct RuleErrors(pub Vec<RuleError>);
 
-/// A validated set of rules.
+/// A validated set of rules, with the text it was read from.
 #[derive(Debug, Clone)]
 pub struct RuleSet {
     pub(crate) rules: Vec<Rule>,
     pub(crate) hash: String,
+    sources: Vec<(String, String)>,
 }
 
 fn position(text: &str, offset: usize) -> (usize, usize) {
@@ -147,82 +81,12 @@ fn position(text: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
-fn globset(globs: &[String]) -> Result<GlobSet, String> {
-    let mut b = GlobSetBuilder::new();
-    for g in globs {
-        b.add(Glob::new(g).map_err(|e| format!("bad glob `{g}`: {}", e.kind()))?);
-    }
-    b.build().map_err(|e| e.to_string())
-}
-
-/// Why a `when` can never match, if it cannot.
-fn never_matches(w: &When) -> Option<String> {
-    let empty = |name: &str, v: &Option<Vec<String>>| {
-        v.as_ref()
-            .filter(|v| v.is_empty())
-            .map(|_| format!("`{name}` is an empty list"))
-    };
-    if w.kind.as_ref().is_some_and(Vec::is_empty) {
-        return Some("`kind` is an empty list".into());
-    }
-    if let Some(m) = empty("paths_any", &w.paths_any)
-        .or(empty("paths_all", &w.paths_all))
-        .or(empty("proposer", &w.proposer))
-    {
-        return Some(m);
-    }
-    if let (Some(lo), Some(hi)) = (w.min_citations, w.max_citations) {
-        if lo > hi {
-            return Some(format!("`min_citations` {lo} exceeds `max_citations` {hi}"));
-        }
-    }
-    let edit_only = w.paths_any.is_some()
-        || w.paths_all.is_some()
-        || w.applies_cleanly == Some(true)
-        || w.targets_tracked.is_some();
-    if edit_only
-        && w.kind
-            .as_ref()
-            .is_some_and(|k| !k.iter().any(|k| k.has_diff()))
-    {
-        return Some(
-            "path and diff predicates only match `edit` and `rule-change` proposals, which `kind` excludes"
-                .into(),
-        );
-    }
-    None
-}
-
 impl RuleSet {
-    /// Loads every `*.toml` directly in `dir` (not `dir/tests/`).
+    /// Loads every `*.toml` directly in `dir` (not `dir/tests/`); a folder
+    /// without one, or an unreadable one, is an error.
+    /// [`crate::discover`] chooses the folder the way every front end should.
     pub fn load_dir(dir: &Path) -> Result<RuleSet, RuleErrors> {
-        let fail = |message: String| {
-            RuleErrors(vec![RuleError {
-                file: dir.display().to_string(),
-                line: 0,
-                col: 0,
-                message,
-                hint: Some("point writ at the rules folder with --rules DIR".into()),
-            }])
-        };
-        let entries = std::fs::read_dir(dir)
-            .map_err(|e| fail(format!("cannot read the rules folder: {e}")))?;
-        let mut files: Vec<_> = entries
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "toml"))
-            .collect();
-        files.sort();
-        let mut sources = Vec::new();
-        for f in files {
-            let text = std::fs::read_to_string(&f)
-                .map_err(|e| fail(format!("cannot read `{}`: {e}", f.display())))?;
-            sources.push((f.display().to_string(), text));
-        }
-        if sources.is_empty() {
-            return Err(fail("no rule files (*.toml) in the rules folder".into()));
-        }
-        RuleSet::parse_many(&sources)
+        crate::RuleSource::Dir(dir.to_path_buf()).load()
     }
 
     /// Parses one file's text (`name` is used in messages).
@@ -274,22 +138,17 @@ impl RuleSet {
                 }
                 let when = r.when.get_ref().clone();
                 let when_at = r.when.span().start;
-                if let Some(why) = never_matches(&when) {
+                if let Some(why) = refused(&when) {
                     errors.push(err(
                         when_at,
-                        format!("rule `{id}` can never match: {why}"),
+                        format!("rule `{id}` {why}"),
                         Some("fix or delete the rule"),
                     ));
                     continue;
                 }
-                let sets = (
-                    when.paths_any.as_deref().map(globset).transpose(),
-                    when.paths_all.as_deref().map(globset).transpose(),
-                    when.proposer.as_deref().map(globset).transpose(),
-                );
-                let (any, all, proposers) = match sets {
-                    (Ok(a), Ok(b), Ok(c)) => (a, b, c),
-                    (Err(m), _, _) | (_, Err(m), _) | (_, _, Err(m)) => {
+                let (any, all, proposers) = match compile(&when, r.effect) {
+                    Ok(sets) => sets,
+                    Err(m) => {
                         errors.push(err(
                             when_at,
                             format!("rule `{id}`: {m}"),
@@ -311,22 +170,26 @@ impl RuleSet {
                 };
                 for ex in &r.example {
                     let got = rule.eval(&ex.get_ref().facts);
-                    let matched = matches!(got, Ok(true));
-                    if matched != ex.get_ref().matches {
+                    if got.matched != ex.get_ref().matches {
+                        let missing = if got.unavailable.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" ({})", got.unavailable.join("; "))
+                        };
                         errors.push(err(
                             ex.span().start,
                             format!(
-                                "example of rule `{id}` expects {} but the rule {}",
+                                "example of rule `{id}` expects {} but the rule {}{missing}",
                                 if ex.get_ref().matches {
                                     "a match"
                                 } else {
                                     "no match"
                                 },
-                                match got {
-                                    Ok(true) => "matches".to_string(),
-                                    Ok(false) => "does not match".to_string(),
-                                    Err(e) => format!("errors: {e}"),
-                                }
+                                if got.matched {
+                                    "matches"
+                                } else {
+                                    "does not match"
+                                },
                             ),
                             Some("fix the rule or its example"),
                         ));
@@ -340,7 +203,18 @@ impl RuleSet {
         }
         rules.sort_by(|a, b| a.id.cmp(&b.id));
         let hash = canonical_hash(&rules);
-        Ok(RuleSet { rules, hash })
+        Ok(RuleSet {
+            rules,
+            hash,
+            sources: sources.to_vec(),
+        })
+    }
+
+    /// The (name, text) sources this set was parsed from, as given: store
+    /// them to keep the rule set, and [`RuleSet::parse_many`] on them gives
+    /// a set with the same [`RuleSet::hash`] and the same decisions.
+    pub fn sources(&self) -> &[(String, String)] {
+        &self.sources
     }
 
     /// The rules, sorted by id.

@@ -61,16 +61,28 @@ pub fn run_tests(rules: &RuleSet, dir: &Path) -> Result<TestReport, String> {
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
         .collect();
     files.sort();
-    let mut report = TestReport::default();
-    let mut exercised = std::collections::BTreeSet::new();
+    let mut sources = Vec::new();
     for file in files {
         let text =
             std::fs::read_to_string(&file).map_err(|e| format!("`{}`: {e}", file.display()))?;
-        let cases: CaseFile = toml::from_str(&text).map_err(|e| {
+        sources.push((file.display().to_string(), text));
+    }
+    run_test_sources(rules, &sources)
+}
+
+/// Runs case files given as (name, text) against `rules`.
+pub fn run_test_sources(
+    rules: &RuleSet,
+    sources: &[(String, String)],
+) -> Result<TestReport, String> {
+    let mut report = TestReport::default();
+    let mut exercised = std::collections::BTreeSet::new();
+    for (file, text) in sources {
+        let cases: CaseFile = toml::from_str(text).map_err(|e| {
             let line = e.span().map_or(0, |s| {
                 text[..s.start.min(text.len())].matches('\n').count() + 1
             });
-            format!("{}:{line}: {}", file.display(), e.message().trim())
+            format!("{file}:{line}: {}", e.message().trim())
         })?;
         for case in cases.case {
             report.ran += 1;
@@ -79,21 +91,19 @@ pub fn run_tests(rules: &RuleSet, dir: &Path) -> Result<TestReport, String> {
             let ids: Vec<String> = d.determining().iter().map(|r| r.id.clone()).collect();
             if d.outcome() != case.expect {
                 report.failures.push(format!(
-                    "{}: `{}`: expected {:?}, got {:?} ({}; determining {ids:?}; errors {:?})",
-                    file.display(),
+                    "{file}: `{}`: expected {:?}, got {:?} ({}; determining {ids:?}; unavailable {:?})",
                     case.name,
                     case.expect,
                     d.outcome(),
                     d.reason(),
-                    d.errors()
+                    d.unavailable()
                 ));
             } else if let Some(want) = &case.rules {
                 let mut want = want.clone();
                 want.sort();
                 if want != ids {
                     report.failures.push(format!(
-                        "{}: `{}`: expected determining rules {want:?}, got {ids:?}",
-                        file.display(),
+                        "{file}: `{}`: expected determining rules {want:?}, got {ids:?}",
                         case.name
                     ));
                 }

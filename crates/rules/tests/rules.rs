@@ -65,20 +65,51 @@ fn no_match_holds() {
 }
 
 #[test]
-fn an_evaluation_error_holds_never_allows() {
+fn an_unavailable_fact_does_not_match_and_is_listed() {
     let src = rule("ok", "allow", "kind = [\"edit\"]")
-        + &rule("clean", "allow", "applies_cleanly = true");
+        + &rule("clean", "allow", "applies_cleanly = true")
+        + &rule("untracked", "hold", "targets_tracked = false")
+        + &rule(
+            "notes",
+            "allow",
+            "kind = [\"note\"], citations_in_run = true",
+        );
     let mut facts = edit("a.md");
     facts.applies_cleanly = None;
+    facts.targets_tracked = None;
     facts.errors = vec![("applies_cleanly".into(), "a.md unreadable".into())];
-    let d = RuleSet::parse_str("t.toml", &src).unwrap().decide(&facts);
-    assert_eq!(d.outcome(), Outcome::Hold);
+    let set = RuleSet::parse_str("t.toml", &src).unwrap();
+    let d = set.decide(&facts);
+    // `ok` alone decides: the unavailable facts neither allow nor hold.
+    assert_eq!(d.outcome(), Outcome::Allow);
     assert_eq!(d.matched(), ["ok"]);
-    assert!(
-        d.errors()[0].contains("a.md unreadable"),
-        "{:?}",
-        d.errors()
+    assert_eq!(
+        d.unavailable(),
+        [
+            "rule `clean`: fact `applies_cleanly` is unavailable: a.md unreadable",
+            "rule `untracked`: fact `targets_tracked` is unavailable",
+        ],
+        "`notes` failed on `kind`, so its missing fact is not listed"
     );
+    let json = serde_json::to_value(&d).unwrap();
+    assert_eq!(json["unavailable"][0], d.unavailable()[0]);
+    assert!(json.get("errors").is_none(), "{json}");
+
+    // With only the rule that needs it, the unavailable fact holds by default.
+    let d = RuleSet::parse_str("t.toml", &rule("clean", "allow", "applies_cleanly = true"))
+        .unwrap()
+        .decide(&facts);
+    assert_eq!(d.outcome(), Outcome::Hold);
+    assert_eq!(d.reason(), "no rule matched: held by default");
+    assert!(d.matched().is_empty());
+    assert_eq!(d.unavailable().len(), 1);
+
+    // A NaN score is available but compares false: no match, not listed.
+    facts.min_citation_score = Some(f32::NAN);
+    let d = RuleSet::parse_str("t.toml", &rule("s", "allow", "min_citation_score = 0.1"))
+        .unwrap()
+        .decide(&facts);
+    assert_eq!((d.outcome(), d.unavailable().len()), (Outcome::Hold, 0));
 }
 
 #[test]
@@ -207,3 +238,160 @@ fn the_rule_set_hash_is_fixed_across_builds() {
 }
 
 const HASH: &str = "f49c49ca73fe8bd976486407c072f7b326b71e80ad72e14aa535d4b8a9bb03e2";
+
+#[test]
+fn channel_matches_how_the_proposal_arrived_not_what_it_claims() {
+    use writ_rules::Channel;
+    let src = rule("agents", "hold", r#"channel = ["mcp", "http"]"#)
+        + &rule("ok", "allow", r#"kind = ["edit"]"#);
+    let mut facts = edit("a.md");
+    facts.proposer = "human:ana".into();
+    for (channel, want) in [
+        (Channel::Mcp, vec!["agents".to_string()]),
+        (Channel::Http, vec!["agents".into()]),
+        (Channel::Cli, vec!["ok".into()]),
+        (Channel::Model, vec!["ok".into()]),
+    ] {
+        facts.channel = Some(channel);
+        assert_eq!(decide(&src, &facts).1, want, "{channel}");
+    }
+    let e = load_error(&rule("c", "hold", "channel = []"));
+    assert!(
+        e.starts_with("bad.toml:5:") && e.contains("can never match: `channel` is an empty list"),
+        "{e}"
+    );
+    let e = load_error(&rule("c", "hold", r#"channel = ["email"]"#));
+    assert!(
+        e.starts_with("bad.toml:5:") && e.contains("unknown variant `email`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn forbid_and_hold_globs_ignore_case_allow_globs_do_not() {
+    let src = rule("keys", "forbid", r#"paths_any = ["**/*.pem", "**/.env"]"#)
+        + &rule("git", "forbid", r#"paths_any = [".git/**"]"#)
+        + &rule("models", "hold", r#"proposer = ["model:*"]"#)
+        + &rule("ci", "hold", r#"paths_any = [".github/**"]"#)
+        + &rule("docs", "allow", r#"paths_all = ["docs/**"]"#);
+    let cases = [
+        ("docs/keys/SERVER.PEM", Outcome::Forbid, "keys"),
+        ("tests/.ENV", Outcome::Forbid, "keys"),
+        (".GIT/config", Outcome::Forbid, "git"),
+        (".GitHub/workflows/ci.yml", Outcome::Hold, "ci"),
+        ("docs/guide.md", Outcome::Allow, "docs"),
+    ];
+    for (path, outcome, id) in cases {
+        assert_eq!(
+            decide(&src, &edit(path)),
+            (outcome, vec![id.to_string()]),
+            "{path}"
+        );
+    }
+    // The allow rule reads its globs as written: `DOCS/` is not `docs/`.
+    let (outcome, ids) = decide(&src, &edit("DOCS/guide.md"));
+    assert_eq!((outcome, ids.len()), (Outcome::Hold, 0));
+    let mut facts = edit("docs/guide.md");
+    facts.proposer = "MODEL:b179".into();
+    assert_eq!(decide(&src, &facts), (Outcome::Hold, vec!["models".into()]));
+    // The same glob in an allow rule respects case.
+    let allow = rule("m", "allow", r#"proposer = ["model:*"]"#);
+    assert_eq!(decide(&allow, &facts).0, Outcome::Hold);
+    facts.proposer = "model:b179".into();
+    assert_eq!(decide(&allow, &facts).0, Outcome::Allow);
+}
+
+#[test]
+fn predicates_that_can_never_match_are_refused_at_load() {
+    for list in ["kind", "paths_any", "paths_all", "proposer", "channel"] {
+        let e = load_error(&rule("r", "allow", &format!("{list} = []")));
+        assert!(
+            e.starts_with("bad.toml:5:8:")
+                && e.contains(&format!(
+                    "rule `r` can never match: `{list}` is an empty list"
+                )),
+            "{e}"
+        );
+    }
+    for (score, shown) in [("nan", "NaN"), ("inf", "inf"), ("-inf", "-inf")] {
+        let e = load_error(&rule(
+            "r",
+            "allow",
+            &format!("min_citation_score = {score}"),
+        ));
+        assert!(
+            e.starts_with("bad.toml:5:8:")
+                && e.contains(&format!(
+                    "`min_citation_score` {shown}, not a finite number"
+                )),
+            "{e}"
+        );
+    }
+    assert!(load_error(&rule("r", "allow", "min_citation_score = -0.5")).is_empty());
+}
+
+#[test]
+fn a_star_crosses_folders_in_hold_rules_but_not_in_allow_rules() {
+    let allow = rule(
+        "docs",
+        "allow",
+        r#"paths_all = ["docs/*.md", "**/test_*.py"]"#,
+    );
+    for (path, outcome) in [
+        ("docs/guide.md", Outcome::Allow),
+        ("docs/api/guide.md", Outcome::Hold),
+        ("tests/unit/test_api.py", Outcome::Allow),
+        ("test_api.py", Outcome::Allow),
+        ("tests/test_/x.py", Outcome::Hold),
+    ] {
+        assert_eq!(decide(&allow, &edit(path)).0, outcome, "{path}");
+    }
+    let hold = rule("scripts", "hold", r#"paths_any = ["docs/*.py"]"#);
+    assert_eq!(decide(&hold, &edit("docs/a/conf.py")).0, Outcome::Hold);
+    assert_eq!(
+        decide(&hold, &edit("docs/a/conf.py")).1,
+        vec!["scripts".to_string()]
+    );
+}
+
+#[test]
+fn an_escaped_path_matches_only_that_file() {
+    use writ_rules::glob_escape;
+    let odd = [
+        "src/*.rs",
+        "a?b.md",
+        "docs/[draft].md",
+        "docs/]x.md",
+        "{a,b}.md",
+        "back\\slash.md",
+        "docs/[!a].md",
+        "docs/**",
+        "docs/[[:alpha:]].md",
+    ];
+    // A string to quote inside a TOML basic string.
+    let quote = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\"));
+    let others = [
+        "src/lib.rs",
+        "aXb.md",
+        "docs/d.md",
+        "a.md",
+        "docs/x/y",
+        "b.md",
+    ];
+    for path in odd {
+        let glob = glob_escape(path);
+        for effect in ["allow", "hold"] {
+            let src = rule("x", effect, &format!("paths_all = [{}]", quote(&glob)));
+            let set = RuleSet::parse_str("t.toml", &src).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(set.decide(&edit(path)).matched(), ["x"], "{path} as {glob}");
+            for other in odd.iter().chain(&others).filter(|o| **o != path) {
+                assert!(
+                    set.decide(&edit(other)).matched().is_empty(),
+                    "{glob} ({effect}) matched {other}"
+                );
+            }
+        }
+    }
+    assert_eq!(glob_escape("src/*.rs"), "src/[*].rs");
+    assert_eq!(glob_escape("plain/path.md"), "plain/path.md");
+}
