@@ -157,3 +157,100 @@ pub fn hit_paths(hits: &serde_json::Value) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// `writ ARGS` in `dir` with `input` on its stdin, spawned (for tests that
+/// must bound or interrupt it).
+pub fn spawn_with_stdin(dir: &Path, args: &[&str], input: &str) -> std::process::Child {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = writ_cmd(dir, args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("running writ: {e}"));
+    let mut stdin = child.stdin.take().unwrap_or_else(|| panic!("no stdin"));
+    stdin
+        .write_all(input.as_bytes())
+        .unwrap_or_else(|e| panic!("writing stdin: {e}"));
+    drop(stdin);
+    child
+}
+
+/// Waits for `child` at most `limit`; kills it and returns `None` when it
+/// is still running then.
+pub fn wait_bounded(mut child: std::process::Child, limit: std::time::Duration) -> Option<Output> {
+    let start = std::time::Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => {
+                return Some(
+                    child
+                        .wait_with_output()
+                        .unwrap_or_else(|e| panic!("collecting writ's output: {e}")),
+                )
+            }
+            Ok(None) if start.elapsed() < limit => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+        }
+    }
+}
+
+/// `writ propose --file - --source attacker --json` of `proposal` in
+/// `dir`, bounded to 60 s: (exit code, the JSON it printed or `Null`,
+/// stderr).
+pub fn propose_in(dir: &Path, proposal: &serde_json::Value) -> (i32, serde_json::Value, String) {
+    let child = spawn_with_stdin(
+        dir,
+        &["propose", "--file", "-", "--source", "attacker", "--json"],
+        &proposal.to_string(),
+    );
+    let out = wait_bounded(child, std::time::Duration::from_secs(60))
+        .unwrap_or_else(|| panic!("writ propose ran past 60 s: {proposal}"));
+    let json = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+    (out.status.code().unwrap_or(-1), json, text(&out.stderr))
+}
+
+/// The chunk id of the best hit for `query`, to cite.
+pub fn chunk_id(repo: &Repo, query: &str) -> i64 {
+    let hits = repo.writ_json(&["search", query, "-k", "1"]);
+    hits[0]["chunk_id"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("no hit for `{query}`: {hits}"))
+}
+
+/// An `edit` proposal with `diff`, citing `citations`.
+pub fn edit_proposal(title: &str, diff: &str, citations: &[i64]) -> serde_json::Value {
+    serde_json::json!({
+        "kind": "edit",
+        "title": title,
+        "rationale": "a small, grounded change",
+        "citations": citations,
+        "diff": diff,
+    })
+}
+
+/// A diff replacing line `line` (1-based) of `path`, no context.
+pub fn line_diff(path: &str, line: usize, old: &str, new: &str) -> String {
+    format!("--- a/{path}\n+++ b/{path}\n@@ -{line} +{line} @@\n-{old}\n+{new}\n")
+}
+
+/// A diff creating `path` with `lines`.
+pub fn new_file_diff(path: &str, lines: &[&str]) -> String {
+    let mut d = format!(
+        "--- /dev/null\n+++ b/{path}\n@@ -0,0 +1,{} @@\n",
+        lines.len()
+    );
+    for l in lines {
+        d.push('+');
+        d.push_str(l);
+        d.push('\n');
+    }
+    d
+}
