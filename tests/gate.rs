@@ -488,11 +488,22 @@ fn sigkill_during_proposals_leaves_every_proposal_in_a_defined_state() {
         &repo,
         &edit("docs/guide.md", "# Guide", "# The guide", &[cid]),
     );
-    assert_eq!((code, out["state"].as_str()), (0, Some("recorded")), "{out}");
+    assert_eq!(
+        (code, out["state"].as_str()),
+        (0, Some("recorded")),
+        "{out}"
+    );
     let pending: i64 = conn
-        .query_row("SELECT COUNT(*) FROM state WHERE state = 'proposed'", [], |r| r.get(0))
+        .query_row(
+            "SELECT COUNT(*) FROM state WHERE state = 'proposed'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
-    assert_eq!(pending, 0, "interrupted intakes are re-gated by the next one");
+    assert_eq!(
+        pending, 0,
+        "interrupted intakes are re-gated by the next one"
+    );
     let (code, _) = propose(
         &repo,
         &edit("src/main.rs", "fn main() {}", "fn main() { }", &[cid]),

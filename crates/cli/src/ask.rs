@@ -5,10 +5,10 @@
 use crate::args::{AskArgs, Locations, Mode};
 use crate::exit::{CmdResult, ExitCode, Failure};
 use crate::gate::{state_code, Places};
-use writ_gate::{Intake, Proposer, Run};
 use crate::prompt::{self, Limits, Passage};
 use anyhow::anyhow;
 use serde_json::{json, Value};
+use writ_gate::{Intake, Proposer, Run};
 use writ_index::{Hit, Searcher};
 use writ_llm::{GenerateOptions, Generation, LocalLlm};
 

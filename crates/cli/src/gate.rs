@@ -66,4 +66,3 @@ pub fn state_code(state: State) -> ExitCode {
         _ => ExitCode::Ok,
     }
 }
-

@@ -120,7 +120,12 @@ impl Session {
                 None => return Err((-32602, "propose needs `proposal`".into())),
             },
             "explain" => match args["id"].as_str() {
-                Some(id) => self.service.places.gate().explain(id).map_err(Failure::from),
+                Some(id) => self
+                    .service
+                    .places
+                    .gate()
+                    .explain(id)
+                    .map_err(Failure::from),
                 None => return Err((-32602, "explain needs `id`".into())),
             },
             "status" => self.service.status(),

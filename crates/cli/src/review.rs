@@ -102,7 +102,9 @@ pub fn review(args: ReviewArgs) -> CmdResult {
                 "{} {} by {who}{}",
                 s.id,
                 s.state.name(),
-                s.action.map(|a| format!(": action {a}")).unwrap_or_default()
+                s.action
+                    .map(|a| format!(": action {a}"))
+                    .unwrap_or_default()
             );
             Ok(ExitCode::Ok)
         }
@@ -148,7 +150,13 @@ fn list(gate: &Gate, json: bool) -> CmdResult {
 
 fn show(gate: &Gate, places: &Places, id: &str) -> CmdResult {
     let p = gate.proposal(id)?;
-    println!("{}  {}  {}  (from {})", p.id, p.kind, p.state.name(), p.source);
+    println!(
+        "{}  {}  {}  (from {})",
+        p.id,
+        p.kind,
+        p.state.name(),
+        p.source
+    );
     println!("title: {}", p.title);
     if let Ok(prop) = writ_proposal::Proposal::from_json(&p.body) {
         println!("rationale: {}", prop.rationale);
@@ -242,7 +250,9 @@ pub fn explain(args: ExplainArgs) -> CmdResult {
             }
         }
         let judged = [
-            e["payload"].get("decision").map(|d| (d, &e["payload"]["facts"])),
+            e["payload"]
+                .get("decision")
+                .map(|d| (d, &e["payload"]["facts"])),
             e["payload"]["regate"]
                 .get("decision")
                 .map(|d| (d, &e["payload"]["regate"]["facts"])),
@@ -267,7 +277,11 @@ pub fn explain(args: ExplainArgs) -> CmdResult {
 /// facts they read, and what was unavailable.
 fn print_judged(chain: &serde_json::Value, d: &serde_json::Value, facts: &serde_json::Value) {
     let hash = d["ruleset_hash"].as_str().unwrap_or("");
-    println!("       decision: {}: {}", d["outcome"].as_str().unwrap_or(""), d["reason"].as_str().unwrap_or(""));
+    println!(
+        "       decision: {}: {}",
+        d["outcome"].as_str().unwrap_or(""),
+        d["reason"].as_str().unwrap_or("")
+    );
     for r in d["determining"].as_array().into_iter().flatten() {
         let id = r["id"].as_str().unwrap_or("");
         println!("       rule {id}: {}", r["why"].as_str().unwrap_or(""));
@@ -414,7 +428,11 @@ pub fn suggest(id: &str, who: Option<String>, args: &GateArgs) -> CmdResult {
     if args.json {
         crate::cmd::print_json(&result)?;
     } else {
-        println!("{}  {}  (rule change drafted from {id})\n{diff}", result.id, result.state.name());
+        println!(
+            "{}  {}  (rule change drafted from {id})\n{diff}",
+            result.id,
+            result.state.name()
+        );
         for r in &result.reasons {
             println!("  refused: {r}");
         }

@@ -8,7 +8,6 @@
 use crate::args::{AskArgs, GateArgs, Locations, Mode, ModelArgs};
 use crate::exit::{ExitCode, Failure};
 use crate::gate::Places;
-use writ_gate::{Intake, Proposer};
 use anyhow::anyhow;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -16,6 +15,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, TryLockError};
 use writ_embed::MiniLm;
+use writ_gate::{Intake, Proposer};
 use writ_index::{Hit, Searcher};
 use writ_llm::LocalLlm;
 
@@ -263,9 +263,10 @@ impl Service {
         }
         // Read beneath the root without following links: an indexed file
         // swapped for a link to `.git/config` or `.env` is refused.
-        let bytes = self.places.gate().read_file(rel)?.ok_or_else(|| {
-            Failure::new(ExitCode::NoInput, anyhow!("`{rel}` no longer exists"))
-        })?;
+        let bytes =
+            self.places.gate().read_file(rel)?.ok_or_else(|| {
+                Failure::new(ExitCode::NoInput, anyhow!("`{rel}` no longer exists"))
+            })?;
         String::from_utf8(bytes)
             .map_err(|_| Failure::new(ExitCode::NoInput, anyhow!("`{rel}` is not UTF-8 text")))
     }

@@ -39,7 +39,12 @@ const LOCK_FILE: &str = "apply.lock";
 
 impl Gate {
     /// Applies a recorded edit or rule change (`P1` or `A1`) as `actor`.
-    pub fn apply(&self, id: &str, actor: &str, options: ApplyOptions) -> Result<Applied, GateError> {
+    pub fn apply(
+        &self,
+        id: &str,
+        actor: &str,
+        options: ApplyOptions,
+    ) -> Result<Applied, GateError> {
         let mut ledger = self.ledger()?;
         let lock_path = self.index.join(LOCK_FILE);
         let lock = OpenOptions::new()
@@ -47,8 +52,14 @@ impl Gate {
             .truncate(false)
             .write(true)
             .open(&lock_path)
-            .map_err(|source| GateError::Io { path: lock_path.clone(), source })?;
-        lock.lock().map_err(|source| GateError::Io { path: lock_path, source })?;
+            .map_err(|source| GateError::Io {
+                path: lock_path.clone(),
+                source,
+            })?;
+        lock.lock().map_err(|source| GateError::Io {
+            path: lock_path,
+            source,
+        })?;
         let pid = ledger.resolve(id)?;
         self.require_sound(&mut ledger, &pid, State::Applied, actor)?;
         let p = ledger.proposal(&pid)?;
@@ -57,17 +68,28 @@ impl Gate {
             GateError::Ledger(ledger.refuse_transition(&pid, State::Applied, actor, &why))
         };
         if state != State::Recorded {
-            return Err(refuse(&mut ledger, format!("{pid} is {}, not a recorded action", state.name())));
+            return Err(refuse(
+                &mut ledger,
+                format!("{pid} is {}, not a recorded action", state.name()),
+            ));
         }
         let run = Run::from_provenance(&p.provenance);
         let valid = match self.check(&p.body, run.as_ref()) {
             Ok(v) => v,
-            Err((_, r)) => return Err(refuse(&mut ledger, format!("re-check failed: {}", r.join("; ")))),
+            Err((_, r)) => {
+                return Err(refuse(
+                    &mut ledger,
+                    format!("re-check failed: {}", r.join("; ")),
+                ))
+            }
         };
         if !valid.proposal().kind.has_diff() {
             return Err(refuse(
                 &mut ledger,
-                format!("only edit and rule-change actions are applied; {pid} is a {}", p.kind),
+                format!(
+                    "only edit and rule-change actions are applied; {pid} is a {}",
+                    p.kind
+                ),
             ));
         }
         let rules = self.in_force()?;
@@ -75,13 +97,24 @@ impl Gate {
         let facts = self.facts(&valid, &proposer, run.as_ref());
         let decision = rules.set.decide(&facts);
         if decision.outcome() == Outcome::Forbid {
-            let names: Vec<&str> = decision.determining().iter().map(|r| r.id.as_str()).collect();
+            let names: Vec<&str> = decision
+                .determining()
+                .iter()
+                .map(|r| r.id.as_str())
+                .collect();
             return Err(refuse(
                 &mut ledger,
-                format!("forbidden by the rules in force ({}, rule set {})", names.join(", "), decision.ruleset_hash()),
+                format!(
+                    "forbidden by the rules in force ({}, rule set {})",
+                    names.join(", "),
+                    decision.ruleset_hash()
+                ),
             ));
         }
-        let root = Root::open(&self.repo).map_err(|source| GateError::Io { path: self.repo.clone(), source })?;
+        let root = Root::open(&self.repo).map_err(|source| GateError::Io {
+            path: self.repo.clone(),
+            source,
+        })?;
         let targets: Vec<String> = valid.targets().to_vec();
         let mut before = Vec::new();
         for t in &targets {
@@ -94,7 +127,13 @@ impl Gate {
             match git::dirty(&self.repo, &before) {
                 Ok(d) if d.is_empty() => {}
                 Ok(d) => {
-                    return Err(refuse(&mut ledger, format!("the touched files have uncommitted changes: {}", d.join(", "))))
+                    return Err(refuse(
+                        &mut ledger,
+                        format!(
+                            "the touched files have uncommitted changes: {}",
+                            d.join(", ")
+                        ),
+                    ))
                 }
                 Err(e) => return Err(refuse(&mut ledger, e)),
             }
@@ -109,8 +148,15 @@ impl Gate {
         }
         let mut plan = Vec::new();
         for patch in valid.patches() {
-            let path = patch.paths().first().map(|p| p.to_string()).unwrap_or_default();
-            let base = before.iter().find(|(t, _)| *t == path).and_then(|(_, b)| b.clone());
+            let path = patch
+                .paths()
+                .first()
+                .map(|p| p.to_string())
+                .unwrap_or_default();
+            let base = before
+                .iter()
+                .find(|(t, _)| *t == path)
+                .and_then(|(_, b)| b.clone());
             let text = match (&patch.old_path, base) {
                 (None, None) => Some(String::new()),
                 (Some(_), Some(b)) => String::from_utf8(b).ok(),
@@ -138,7 +184,10 @@ impl Gate {
             return Err(e.into());
         }
         drop(lock);
-        Ok(Applied { id: pid, files: targets })
+        Ok(Applied {
+            id: pid,
+            files: targets,
+        })
     }
 }
 
@@ -199,7 +248,9 @@ fn write_all(
 /// Puts every file back as it was (absent files removed).
 fn restore(root: &Root, before: &[(String, Option<Vec<u8>>)]) -> Result<(), String> {
     for (n, (path, bytes)) in before.iter().enumerate() {
-        let entry = root.entry(path, false).map_err(|e| format!("`{path}`: {e}"))?;
+        let entry = root
+            .entry(path, false)
+            .map_err(|e| format!("`{path}`: {e}"))?;
         match bytes {
             Some(b) => {
                 if entry.read().ok().flatten().as_deref() != Some(b.as_slice()) {

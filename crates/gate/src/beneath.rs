@@ -56,7 +56,10 @@ impl Root {
         let Some((name, dirs)) = parts.split_last() else {
             return Err(refuse(rel, "is empty"));
         };
-        if parts.iter().any(|p| p.is_empty() || *p == "." || *p == "..") {
+        if parts
+            .iter()
+            .any(|p| p.is_empty() || *p == "." || *p == "..")
+        {
             return Err(refuse(rel, "is not a plain relative path"));
         }
         let mut dir = rfs::openat(
@@ -110,9 +113,7 @@ impl Entry {
         let fd = match rfs::openat(&self.dir, self.name.as_str(), flags, Mode::empty()) {
             Ok(fd) => fd,
             Err(rustix::io::Errno::NOENT) => return Ok(None),
-            Err(rustix::io::Errno::LOOP) => {
-                return Err(refuse(&self.rel, "is a symbolic link"))
-            }
+            Err(rustix::io::Errno::LOOP) => return Err(refuse(&self.rel, "is a symbolic link")),
             Err(e) => return Err(e.into()),
         };
         let stat = rfs::fstat(&fd)?;
@@ -127,7 +128,11 @@ impl Entry {
 
     /// The permission bits of the existing file (0644 for a new one).
     fn mode(&self) -> Mode {
-        match rfs::statat(&self.dir, self.name.as_str(), rfs::AtFlags::SYMLINK_NOFOLLOW) {
+        match rfs::statat(
+            &self.dir,
+            self.name.as_str(),
+            rfs::AtFlags::SYMLINK_NOFOLLOW,
+        ) {
             Ok(st) if rfs::FileType::from_raw_mode(st.st_mode) == rfs::FileType::RegularFile => {
                 Mode::from_raw_mode(st.st_mode & 0o777)
             }
@@ -138,11 +143,8 @@ impl Entry {
     /// Writes `bytes` to a new temporary file beside the target, fsynced.
     pub(crate) fn stage(self, bytes: &[u8], tag: &str) -> std::io::Result<Staged> {
         let temp = format!(".writ-apply-{tag}-{}", std::process::id());
-        let flags = OFlags::WRONLY
-            | OFlags::CREATE
-            | OFlags::EXCL
-            | OFlags::NOFOLLOW
-            | OFlags::CLOEXEC;
+        let flags =
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         let _ = rfs::unlinkat(&self.dir, temp.as_str(), rfs::AtFlags::empty());
         let fd = rfs::openat(&self.dir, temp.as_str(), flags, self.mode())?;
         let mut file = std::fs::File::from(fd);
@@ -210,10 +212,17 @@ mod tests {
         assert!(root.read("docs/link.md").is_err());
         assert!(root.read("docs/pipe.md").is_err());
         assert_eq!(root.read("docs/none.md").unwrap(), None);
-        let staged = root.entry("docs/new/a.md", true).unwrap().stage(b"hi\n", "t").unwrap();
+        let staged = root
+            .entry("docs/new/a.md", true)
+            .unwrap()
+            .stage(b"hi\n", "t")
+            .unwrap();
         assert!(!dir.path().join("docs/new/a.md").exists());
         staged.commit().unwrap();
-        assert_eq!(std::fs::read(dir.path().join("docs/new/a.md")).unwrap(), b"hi\n");
+        assert_eq!(
+            std::fs::read(dir.path().join("docs/new/a.md")).unwrap(),
+            b"hi\n"
+        );
         assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
     }
 }

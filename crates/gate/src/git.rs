@@ -72,7 +72,10 @@ pub(crate) fn is_repo(repo: &Path) -> bool {
         .filter(|o| o.status.success())
         .and_then(|o| {
             let top = String::from_utf8_lossy(&o.stdout).trim().to_string();
-            let (a, b) = (Path::new(&top).canonicalize().ok()?, repo.canonicalize().ok()?);
+            let (a, b) = (
+                Path::new(&top).canonicalize().ok()?,
+                repo.canonicalize().ok()?,
+            );
             Some(a == b)
         })
         .unwrap_or(false)
@@ -140,7 +143,10 @@ fn blob_id(repo: &Path, bytes: &[u8]) -> Result<String, String> {
 /// have uncommitted changes: working bytes differ from the index, or the
 /// index from HEAD, or a tracked file is missing. Untracked files are not
 /// git's to judge: the exact-content apply protects them.
-pub(crate) fn dirty(repo: &Path, files: &[(String, Option<Vec<u8>>)]) -> Result<Vec<String>, String> {
+pub(crate) fn dirty(
+    repo: &Path,
+    files: &[(String, Option<Vec<u8>>)],
+) -> Result<Vec<String>, String> {
     let paths: Vec<String> = files.iter().map(|(p, _)| p.clone()).collect();
     let idx = index(repo, &paths)?;
     let has_head = git(repo)

@@ -120,7 +120,10 @@ impl Run {
             .filter(|h| h.get("in_prompt").and_then(Value::as_bool) != Some(false))
             .filter_map(|h| {
                 let id = h.get("chunk")?.as_i64()?;
-                let sim = h.get("similarity").and_then(Value::as_f64).map(|s| s as f32);
+                let sim = h
+                    .get("similarity")
+                    .and_then(Value::as_f64)
+                    .map(|s| s as f32);
                 Some((id, sim))
             })
             .collect();
@@ -154,9 +157,10 @@ pub(crate) type Rejected = (Option<Box<Proposal>>, Vec<String>);
 
 impl Gate {
     /// Parses and validates `text` against the repository and index. With
-    /// a retrieval run, citations must be chunks of that run. An edit that
-    /// touches the rules folder, whatever its kind, must be a rule change
-    /// that leaves a rule set that loads.
+    /// a retrieval run, citations must be chunks of that run. A diff must
+    /// apply exactly to the files as they are. An edit that touches the
+    /// rules folder, whatever its kind, must be a rule change that leaves a
+    /// rule set that loads.
     pub(crate) fn check(&self, text: &str, run: Option<&Run>) -> Result<ValidProposal, Rejected> {
         let proposal = Proposal::from_json(text).map_err(|e| (None, vec![e.to_string()]))?;
         let catalog = self.catalog();
@@ -172,6 +176,13 @@ impl Gate {
         };
         let valid = validate(proposal.clone(), &cx)
             .map_err(|r| (Some(Box::new(proposal.clone())), r.reasons))?;
+        if valid.proposal().kind.has_diff() {
+            // Context must match the file now, at the lines the hunks name:
+            // what `git apply --check` would refuse is refused here.
+            if let Ok(Err(why)) | Err(why) = self.patched(&valid) {
+                return Err((Some(Box::new(proposal)), vec![why]));
+            }
+        }
         if self.touches_rules(&valid) {
             let reasons = self.check_rule_change(&valid);
             if !reasons.is_empty() {
@@ -212,7 +223,9 @@ impl Gate {
                     || !t.ends_with(".toml")
                     || t[rel.len() + 1..].contains('/')
             })
-            .map(|t| format!("a rule change may only touch *.toml files directly in `{rel}/`, not `{t}`"))
+            .map(|t| {
+                format!("a rule change may only touch *.toml files directly in `{rel}/`, not `{t}`")
+            })
             .collect();
         if !reasons.is_empty() {
             return reasons;
@@ -247,11 +260,11 @@ impl Gate {
                 }
                 match writ_rules::RuleSet::parse_many(&sources) {
                     Ok(_) => Vec::new(),
-                    Err(e) => e
-                        .0
-                        .iter()
-                        .map(|e| format!("the rules would not load after this change: {e}"))
-                        .collect(),
+                    Err(e) => {
+                        e.0.iter()
+                            .map(|e| format!("the rules would not load after this change: {e}"))
+                            .collect()
+                    }
                 }
             }
             Ok(Err(why)) | Err(why) => vec![why],
@@ -262,15 +275,23 @@ impl Gate {
     /// beneath the root: each target's new text (`None`: deleted). The
     /// inner `Err` says why it does not apply; the outer one, why the
     /// tree could not be read.
-    #[allow(clippy::type_complexity, reason = "a plan, or why not, or why unreadable")]
+    #[allow(
+        clippy::type_complexity,
+        reason = "a plan, or why not, or why unreadable"
+    )]
     pub(crate) fn patched(
         &self,
         valid: &ValidProposal,
     ) -> Result<Result<Vec<(String, Option<String>)>, String>, String> {
-        let root = Root::open(&self.repo).map_err(|e| format!("the repository cannot be opened: {e}"))?;
+        let root =
+            Root::open(&self.repo).map_err(|e| format!("the repository cannot be opened: {e}"))?;
         let mut out = Vec::new();
         for patch in valid.patches() {
-            let path = patch.paths().first().map(|p| p.to_string()).unwrap_or_default();
+            let path = patch
+                .paths()
+                .first()
+                .map(|p| p.to_string())
+                .unwrap_or_default();
             let current = root.read(&path).map_err(|e| e.to_string())?;
             let base = match (&patch.old_path, current) {
                 (None, None) => String::new(),
@@ -295,7 +316,12 @@ impl Gate {
 
     /// Facts writ computes about a valid proposal; never taken from the
     /// proposer. Unavailable facts are `None`, with the reason.
-    pub(crate) fn facts(&self, valid: &ValidProposal, proposer: &Proposer, run: Option<&Run>) -> Facts {
+    pub(crate) fn facts(
+        &self,
+        valid: &ValidProposal,
+        proposer: &Proposer,
+        run: Option<&Run>,
+    ) -> Facts {
         let p = valid.proposal();
         let stats = valid.stats();
         let mut errors = Vec::new();
@@ -385,7 +411,14 @@ impl Gate {
         let valid = match self.check(text, run) {
             Ok(v) => v,
             Err((parsed, reasons)) => {
-                return self.record_refusal(&mut ledger, text, parsed.as_deref(), proposer, &provenance, &reasons)
+                return self.record_refusal(
+                    &mut ledger,
+                    text,
+                    parsed.as_deref(),
+                    proposer,
+                    &provenance,
+                    &reasons,
+                )
             }
         };
         let id = ledger.submit(
@@ -499,7 +532,11 @@ impl Gate {
 
     /// Decides `text` without recording anything (`writ rules explain`):
     /// the facts and decision, or why validation refuses it.
-    pub fn dry_run(&self, text: &str, proposer: &Proposer) -> Result<Result<(Facts, Decision), Vec<String>>, GateError> {
+    pub fn dry_run(
+        &self,
+        text: &str,
+        proposer: &Proposer,
+    ) -> Result<Result<(Facts, Decision), Vec<String>>, GateError> {
         let rules = self.in_force()?;
         Ok(match self.check(text, None) {
             Ok(valid) => {

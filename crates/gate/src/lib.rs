@@ -33,11 +33,11 @@ mod suggest;
 mod views;
 
 pub use apply::{Applied, ApplyOptions};
-pub use suggest::file_diff;
 pub use error::GateError;
 pub use git::user_name;
 pub use intake::{Intake, Proposer, Run};
 pub use review::Settled;
+pub use suggest::file_diff;
 pub use views::VerifyView;
 pub use writ_ledger::{
     Action, Checkpoint, Event, LedgerError, ProposalRow, ReplayReport, State, Tamper,

@@ -42,18 +42,29 @@ impl Gate {
             (None, Some(t)) => t.to_string(),
             (None, None) => String::new(),
         };
-        let _ = ledger.refuse_transition(id, to, actor, &format!("the ledger does not verify: {why}"));
+        let _ =
+            ledger.refuse_transition(id, to, actor, &format!("the ledger does not verify: {why}"));
         Err(GateError::Broken(why))
     }
 
     /// Approves or rejects a held proposal as `reviewer`. An approval
     /// first re-runs validation, the exact apply (for diffs) and the rules
     /// in force: a forbid refuses it, recorded with the rule's name.
-    pub fn settle(&self, id: &str, reviewer: &str, approve: bool, reason: &str) -> Result<Settled, GateError> {
+    pub fn settle(
+        &self,
+        id: &str,
+        reviewer: &str,
+        approve: bool,
+        reason: &str,
+    ) -> Result<Settled, GateError> {
         let mut ledger = self.ledger()?;
         let pid = ledger.resolve(id)?;
         let actor = format!("human:{reviewer}");
-        let to = if approve { State::Approved } else { State::Rejected };
+        let to = if approve {
+            State::Approved
+        } else {
+            State::Rejected
+        };
         self.require_sound(&mut ledger, &pid, to, &actor)?;
         let p = ledger.proposal(&pid)?;
         let state = ledger.derived_state(&pid)?;
@@ -62,20 +73,35 @@ impl Gate {
             // The ledger's transition table refuses (and records) anything
             // but held -> approved/rejected.
             let state = ledger.review(&pid, reviewer, approve, reason, None)?;
-            return Ok(Settled { id: pid, state, action: None, ruleset_changed: None });
+            return Ok(Settled {
+                id: pid,
+                state,
+                action: None,
+                ruleset_changed: None,
+            });
         }
         let run = Run::from_provenance(&p.provenance);
         let valid = match self.check(&p.body, run.as_ref()) {
             Ok(v) => v,
             Err((_, reasons)) => {
-                return Err(refuse(&mut ledger, &pid, &actor, &format!("re-check failed: {}", reasons.join("; "))))
+                return Err(refuse(
+                    &mut ledger,
+                    &pid,
+                    &actor,
+                    &format!("re-check failed: {}", reasons.join("; ")),
+                ))
             }
         };
         if valid.proposal().kind.has_diff() {
             match self.patched(&valid) {
                 Ok(Ok(_)) => {}
                 Ok(Err(why)) | Err(why) => {
-                    return Err(refuse(&mut ledger, &pid, &actor, &format!("re-check failed: {why}")))
+                    return Err(refuse(
+                        &mut ledger,
+                        &pid,
+                        &actor,
+                        &format!("re-check failed: {why}"),
+                    ))
                 }
             }
         }
@@ -84,7 +110,11 @@ impl Gate {
         let facts = self.facts(&valid, &proposer, run.as_ref());
         let decision = rules.set.decide(&facts);
         if decision.outcome() == Outcome::Forbid {
-            let names: Vec<&str> = decision.determining().iter().map(|r| r.id.as_str()).collect();
+            let names: Vec<&str> = decision
+                .determining()
+                .iter()
+                .map(|r| r.id.as_str())
+                .collect();
             return Err(refuse(
                 &mut ledger,
                 &pid,
@@ -105,10 +135,19 @@ impl Gate {
             reviewer,
             true,
             reason,
-            Some(&Judgement { decision: &decision, facts: &facts, sources: &rules.sources }),
+            Some(&Judgement {
+                decision: &decision,
+                facts: &facts,
+                sources: &rules.sources,
+            }),
         )?;
         let action = ledger.action_of(&pid)?.map(|a| a.id().to_string());
-        Ok(Settled { id: pid, state, action, ruleset_changed: changed })
+        Ok(Settled {
+            id: pid,
+            state,
+            action,
+            ruleset_changed: changed,
+        })
     }
 
     /// The rule-set hash of a proposal's gate decision, and the one in

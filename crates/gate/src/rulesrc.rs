@@ -14,7 +14,9 @@ pub(crate) struct InForce {
 impl Gate {
     /// The folder a rule change writes to: `--rules`, else `<repo>/rules`.
     pub(crate) fn rules_dir(&self) -> PathBuf {
-        self.rules.clone().unwrap_or_else(|| self.repo.join("rules"))
+        self.rules
+            .clone()
+            .unwrap_or_else(|| self.repo.join("rules"))
     }
 
     /// The rules folder's path relative to the repository, when inside it.
@@ -33,7 +35,8 @@ impl Gate {
 
     /// Loads the rules in force, refusing a folder that does not load.
     pub(crate) fn in_force(&self) -> Result<InForce, GateError> {
-        let source = writ_rules::discover(&self.repo, self.rules.as_deref()).map_err(GateError::Rules)?;
+        let source =
+            writ_rules::discover(&self.repo, self.rules.as_deref()).map_err(GateError::Rules)?;
         let sources = source.sources().map_err(GateError::Rules)?;
         let set = RuleSet::parse_many(&sources).map_err(GateError::Rules)?;
         Ok(InForce { set, sources })

@@ -14,7 +14,11 @@ impl Gate {
         let p = self.proposal(id)?;
         let run = crate::Run::from_provenance(&p.provenance);
         let valid = self.check(&p.body, run.as_ref()).map_err(|(_, r)| {
-            GateError::Invalid(format!("{} is not a valid proposal: {}", p.id, r.join("; ")))
+            GateError::Invalid(format!(
+                "{} is not a valid proposal: {}",
+                p.id,
+                r.join("; ")
+            ))
         })?;
         if valid.proposal().kind != Kind::Edit {
             return Err(GateError::Invalid(format!(
@@ -38,12 +42,19 @@ impl Gate {
         );
         let dir = self.rules_dir();
         let rel = self.rules_rel().ok_or_else(|| {
-            GateError::Invalid(format!("the rules folder `{}` is outside the repository", dir.display()))
+            GateError::Invalid(format!(
+                "the rules folder `{}` is outside the repository",
+                dir.display()
+            ))
         })?;
         let mut diff = String::new();
         if !dir.is_dir() {
             // Writing the first rule file must not drop the built-in rules.
-            diff += &file_diff(&format!("{rel}/default.toml"), "", writ_rules::DEFAULT_RULES);
+            diff += &file_diff(
+                &format!("{rel}/default.toml"),
+                "",
+                writ_rules::DEFAULT_RULES,
+            );
         }
         let local = dir.join("local.toml");
         let old = std::fs::read_to_string(&local).unwrap_or_default();
@@ -52,7 +63,11 @@ impl Gate {
         } else {
             ""
         };
-        diff += &file_diff(&format!("{rel}/local.toml"), &old, &format!("{old}{header}{rule}"));
+        diff += &file_diff(
+            &format!("{rel}/local.toml"),
+            &old,
+            &format!("{old}{header}{rule}"),
+        );
         let proposal = serde_json::json!({
             "kind": "rule-change",
             "title": format!("Rule: allow edits like {}", p.id),
@@ -61,7 +76,12 @@ impl Gate {
             "diff": diff,
         });
         let provenance = serde_json::json!({ "via": "writ rules suggest", "from_proposal": p.id });
-        let intake = self.intake(&proposal.to_string(), &Proposer::person(who), provenance, None)?;
+        let intake = self.intake(
+            &proposal.to_string(),
+            &Proposer::person(who),
+            provenance,
+            None,
+        )?;
         Ok((intake, diff))
     }
 }

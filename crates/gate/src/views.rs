@@ -112,15 +112,21 @@ impl Gate {
             format!(
                 "not applicable: {} came from {} ({}), not `writ ask`, so it has no {what}",
                 p.id,
-                p.provenance.get("via").and_then(|v| v.as_str()).unwrap_or("outside"),
+                p.provenance
+                    .get("via")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("outside"),
                 p.source
             )
         };
         let mut rulesets = serde_json::Map::new();
         for e in &events {
-            for d in [e.payload.get("decision"), e.payload.get("regate").and_then(|r| r.get("decision"))]
-                .into_iter()
-                .flatten()
+            for d in [
+                e.payload.get("decision"),
+                e.payload.get("regate").and_then(|r| r.get("decision")),
+            ]
+            .into_iter()
+            .flatten()
             {
                 if let Some(h) = d.get("ruleset_hash").and_then(|h| h.as_str()) {
                     if !rulesets.contains_key(h) {

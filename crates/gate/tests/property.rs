@@ -144,7 +144,10 @@ fn check(gate: &Gate, tampered: bool) -> Result<(), TestCaseError> {
         prop_assert!(!v.ok(), "a tampered ledger verified: {v:?}");
         prop_assert!(v.broken.is_some() || v.tamper.is_some(), "{v:?}");
         for p in ["P1", "P2", "P3"] {
-            prop_assert!(gate.settle(p, "r", true, "ok").is_err(), "approve on a tampered ledger");
+            prop_assert!(
+                gate.settle(p, "r", true, "ok").is_err(),
+                "approve on a tampered ledger"
+            );
             prop_assert!(
                 gate.apply(p, "human:r", ApplyOptions::default()).is_err(),
                 "apply on a tampered ledger"

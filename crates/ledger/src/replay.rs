@@ -7,9 +7,9 @@
 //! the replay, row by row. Every write replays before it writes; `verify`
 //! replays everything.
 
+use crate::allowed_transition;
 use crate::chain::event_hash;
 use crate::store::{proposal_matches, State};
-use crate::allowed_transition;
 use rusqlite::{Connection, OptionalExtension};
 use serde::Serialize;
 
@@ -105,17 +105,30 @@ pub(crate) fn replay_one(conn: &Connection, id: &str) -> Result<Option<Replayed>
     let Some(first) = rows.first() else {
         return match proposal {
             None => Ok(None),
-            Some(_) => Err(tamper("proposals", id, None, "a proposal row without any event".into()).into()),
+            Some(_) => Err(tamper(
+                "proposals",
+                id,
+                None,
+                "a proposal row without any event".into(),
+            )
+            .into()),
         };
     };
     let Some((source, kind, title, body, provenance)) = proposal else {
-        return Err(tamper("events", id, Some(first.seq), "events for a proposal that has no row".into()).into());
+        return Err(tamper(
+            "events",
+            id,
+            Some(first.seq),
+            "events for a proposal that has no row".into(),
+        )
+        .into());
     };
     let mut state: Option<State> = None;
     let mut seq = first.seq;
     let mut action = None;
     for (n, e) in rows.iter().enumerate() {
-        let fail = |problem: String| -> ReplayError { tamper("events", id, Some(e.seq), problem).into() };
+        let fail =
+            |problem: String| -> ReplayError { tamper("events", id, Some(e.seq), problem).into() };
         if blake3::hash(e.payload.as_bytes()).to_hex().as_str() != e.payload_hash {
             return Err(fail("payload does not match its hash".into()));
         }
@@ -156,7 +169,13 @@ pub(crate) fn replay_one(conn: &Connection, id: &str) -> Result<Option<Replayed>
                 )).into());
             }
             if let Err(why) = proposal_matches(&e.payload, &kind, &title, &body, &provenance) {
-                return Err(tamper("proposals", id, Some(e.seq), format!("the proposal differs from what its first event recorded: {why}")).into());
+                return Err(tamper(
+                    "proposals",
+                    id,
+                    Some(e.seq),
+                    format!("the proposal differs from what its first event recorded: {why}"),
+                )
+                .into());
             }
         }
         if e.kind == "refused-transition" {
@@ -175,36 +194,61 @@ pub(crate) fn replay_one(conn: &Connection, id: &str) -> Result<Option<Replayed>
             let basis = payload.get("basis_seq").and_then(|b| b.as_i64());
             match (action_id, basis) {
                 (Some(a), Some(b)) if b == seq => action = Some((a.to_string(), e.seq, b)),
-                _ => return Err(fail("the recorded event does not name its action and the decision it rests on".into())),
+                _ => {
+                    return Err(fail(
+                        "the recorded event does not name its action and the decision it rests on"
+                            .into(),
+                    ))
+                }
             }
         }
         if to == State::Allowed && !e.actor.starts_with("rules:") {
-            return Err(fail(format!("an allow decision by `{}`, not by the rules", e.actor)));
+            return Err(fail(format!(
+                "an allow decision by `{}`, not by the rules",
+                e.actor
+            )));
         }
         if to == State::Approved && !e.actor.starts_with("human:") {
-            return Err(fail(format!("an approval by `{}`, not by a person", e.actor)));
+            return Err(fail(format!(
+                "an approval by `{}`, not by a person",
+                e.actor
+            )));
         }
         state = Some(to);
         seq = e.seq;
     }
-    let state = state.ok_or_else(|| tamper("events", id, Some(first.seq), "no transition".into()))?;
+    let state =
+        state.ok_or_else(|| tamper("events", id, Some(first.seq), "no transition".into()))?;
     Ok(Some(Replayed { state, seq, action }))
 }
 
 /// Compares one proposal's cache rows with its replay.
-pub(crate) fn check_cache(conn: &Connection, id: &str, replayed: &Replayed) -> Result<(), ReplayError> {
+pub(crate) fn check_cache(
+    conn: &Connection,
+    id: &str,
+    replayed: &Replayed,
+) -> Result<(), ReplayError> {
     let cached: Option<(String, i64)> = conn
-        .query_row("SELECT state, seq FROM state WHERE proposal_id = ?1", [id], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
+        .query_row(
+            "SELECT state, seq FROM state WHERE proposal_id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .optional()?;
     match cached {
         Some((s, seq)) if s == replayed.state.name() && seq == replayed.seq => {}
         Some((s, seq)) => {
-            return Err(tamper("state", id, Some(seq), format!(
-                "the cache says {s} (event #{seq}); the chain says {} (event #{})",
-                replayed.state.name(), replayed.seq
-            )).into())
+            return Err(tamper(
+                "state",
+                id,
+                Some(seq),
+                format!(
+                    "the cache says {s} (event #{seq}); the chain says {} (event #{})",
+                    replayed.state.name(),
+                    replayed.seq
+                ),
+            )
+            .into())
         }
         None => return Err(tamper("state", id, None, "no state row".into()).into()),
     }
@@ -216,11 +260,24 @@ pub(crate) fn check_cache(conn: &Connection, id: &str, replayed: &Replayed) -> R
         )
         .optional()?;
     if cached != replayed.action {
-        return Err(tamper("actions", id, cached.as_ref().map(|c| c.1), format!(
-            "the actions table says {}; the chain says {}",
-            cached.map_or("no action".into(), |(a, s, b)| format!("{a} (event #{s}, basis #{b})")),
-            replayed.action.as_ref().map_or("no action".into(), |(a, s, b)| format!("{a} (event #{s}, basis #{b})")),
-        )).into());
+        return Err(tamper(
+            "actions",
+            id,
+            cached.as_ref().map(|c| c.1),
+            format!(
+                "the actions table says {}; the chain says {}",
+                cached.map_or("no action".into(), |(a, s, b)| format!(
+                    "{a} (event #{s}, basis #{b})"
+                )),
+                replayed
+                    .action
+                    .as_ref()
+                    .map_or("no action".into(), |(a, s, b)| format!(
+                        "{a} (event #{s}, basis #{b})"
+                    )),
+            ),
+        )
+        .into());
     }
     Ok(())
 }
@@ -236,7 +293,13 @@ pub(crate) fn check_all(conn: &Connection) -> Result<Option<Tamper>, rusqlite::E
     for id in ids {
         let outcome = match replay_one(conn, &id) {
             Ok(Some(r)) => check_cache(conn, &id, &r),
-            Ok(None) => Err(tamper("state", &id, None, "a cache row for a proposal that does not exist".into()).into()),
+            Ok(None) => Err(tamper(
+                "state",
+                &id,
+                None,
+                "a cache row for a proposal that does not exist".into(),
+            )
+            .into()),
             Err(e) => Err(e),
         };
         match outcome {

@@ -39,7 +39,10 @@ pub(crate) fn replay(conn: &Connection) -> Result<ReplayReport, LedgerError> {
     let mut sets: std::collections::HashMap<String, Result<RuleSet, String>> = Default::default();
     for (seq, proposal, payload) in rows {
         let payload: serde_json::Value = serde_json::from_str(&payload).unwrap_or_default();
-        for judged in [Some(&payload), payload.get("regate")].into_iter().flatten() {
+        for judged in [Some(&payload), payload.get("regate")]
+            .into_iter()
+            .flatten()
+        {
             let Some(decision) = judged.get("decision") else {
                 continue;
             };
@@ -100,9 +103,11 @@ pub(crate) fn replay(conn: &Connection) -> Result<ReplayReport, LedgerError> {
 /// The rule set stored under `hash`, parsed and checked against its hash.
 fn load(conn: &Connection, hash: &str) -> Result<RuleSet, String> {
     let text: Option<String> = conn
-        .query_row("SELECT sources FROM rulesets WHERE hash = ?1", [hash], |r| {
-            r.get(0)
-        })
+        .query_row(
+            "SELECT sources FROM rulesets WHERE hash = ?1",
+            [hash],
+            |r| r.get(0),
+        )
         .optional()
         .map_err(|e| format!("rule set {hash} cannot be read: {e}"))?;
     let text = text.ok_or_else(|| format!("rule set {hash} is not stored in the ledger"))?;

@@ -4,11 +4,12 @@ use crate::allowed_transition;
 use crate::chain::{event_hash, Checkpoint, VerifyReport, GENESIS};
 use crate::replay::{check_cache, replay_one, ReplayError, Tamper};
 use crate::schema::SCHEMA;
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior};
+use rusqlite::{
+    params, Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior,
+};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use writ_rules::{Decision, Facts, Outcome};
-
 
 /// A proposal's state in the lifecycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -195,8 +196,8 @@ pub(crate) fn proposal_matches(
     body: &str,
     provenance: &str,
 ) -> Result<(), String> {
-    let bound: serde_json::Value =
-        serde_json::from_str(payload).map_err(|_| "the first event binds no proposal".to_string())?;
+    let bound: serde_json::Value = serde_json::from_str(payload)
+        .map_err(|_| "the first event binds no proposal".to_string())?;
     let field = |name: &str| bound.get(name).and_then(|v| v.as_str());
     for (name, value, required) in [
         ("body", body, true),
@@ -382,7 +383,14 @@ impl Ledger {
         if let Some(j) = regate {
             payload["regate"] = j.payload();
         }
-        self.transition(id, to, &format!("human:{reviewer}"), reason, payload, regate)
+        self.transition(
+            id,
+            to,
+            &format!("human:{reviewer}"),
+            reason,
+            payload,
+            regate,
+        )
     }
 
     /// Records that a recorded action's edit was applied.
@@ -618,9 +626,11 @@ impl Ledger {
     pub fn ruleset(&self, hash: &str) -> Result<Option<Vec<(String, String)>>, LedgerError> {
         let text: Option<String> = self
             .conn
-            .query_row("SELECT sources FROM rulesets WHERE hash = ?1", [hash], |r| {
-                r.get(0)
-            })
+            .query_row(
+                "SELECT sources FROM rulesets WHERE hash = ?1",
+                [hash],
+                |r| r.get(0),
+            )
             .optional()?;
         Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
     }

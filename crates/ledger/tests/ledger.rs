@@ -25,7 +25,6 @@ why = "secrets"
 when = { kind = ["edit"], paths_any = ["**/.env"] }
 "#;
 
-
 /// Records the gate's decision on an edit of `target` under `RULES`.
 fn gate(l: &mut Ledger, id: &str, target: &str) -> Result<State, LedgerError> {
     let rules = RuleSet::parse_str("r.toml", RULES).unwrap();
@@ -94,7 +93,10 @@ fn held_then_approved_records_an_action_rejected_does_not() {
         l.review(&a, "ana", true, "looks right", None).unwrap(),
         State::Recorded
     );
-    assert_eq!(l.review(&b, "ana", false, "no", None).unwrap(), State::Rejected);
+    assert_eq!(
+        l.review(&b, "ana", false, "no", None).unwrap(),
+        State::Rejected
+    );
     assert!(l.action_of(&a).unwrap().is_some());
     assert!(l.action_of(&b).unwrap().is_none());
 }
@@ -103,13 +105,12 @@ fn held_then_approved_records_an_action_rejected_does_not() {
 fn every_illegal_transition_is_refused_and_recorded() {
     let (_d, mut l) = ledger();
     let forbidden = submit(&mut l);
-    assert_eq!(
-        gate(&mut l, &forbidden, ".env").unwrap(),
-        State::Forbidden
-    );
+    assert_eq!(gate(&mut l, &forbidden, ".env").unwrap(), State::Forbidden);
     let before = l.events(&forbidden).unwrap().len();
     // A forbidden proposal cannot be approved: that takes a rule change.
-    let err = l.review(&forbidden, "ana", true, "please", None).unwrap_err();
+    let err = l
+        .review(&forbidden, "ana", true, "please", None)
+        .unwrap_err();
     assert!(matches!(err, LedgerError::Refused { .. }), "{err}");
     let events = l.events(&forbidden).unwrap();
     assert_eq!(events.len(), before + 1);
@@ -311,7 +312,10 @@ fn forged_cache_rows_are_refused_by_triggers_and_caught_without_them() {
     // The triggers refuse a state or action row no event backs.
     let c = l.connection();
     assert!(c
-        .execute("UPDATE state SET state = 'recorded' WHERE proposal_id = ?1", [&id])
+        .execute(
+            "UPDATE state SET state = 'recorded' WHERE proposal_id = ?1",
+            [&id]
+        )
         .is_err());
     assert!(c
         .execute(
@@ -331,9 +335,21 @@ fn forged_cache_rows_are_refused_by_triggers_and_caught_without_them() {
     let r = l.verify().unwrap();
     assert!(!r.ok());
     let t = r.tamper.unwrap();
-    assert_eq!((t.table, t.proposal.as_str()), ("state", id.as_str()), "{t}");
-    assert_eq!(l.derived_state(&id).map_err(|e| e.to_string()).err().map(|e| e.contains("state")), Some(true));
-    let e = l.applied(&id, "human:x", serde_json::json!({})).unwrap_err();
+    assert_eq!(
+        (t.table, t.proposal.as_str()),
+        ("state", id.as_str()),
+        "{t}"
+    );
+    assert_eq!(
+        l.derived_state(&id)
+            .map_err(|e| e.to_string())
+            .err()
+            .map(|e| e.contains("state")),
+        Some(true)
+    );
+    let e = l
+        .applied(&id, "human:x", serde_json::json!({}))
+        .unwrap_err();
     assert!(matches!(e, LedgerError::Tampered(_)), "{e}");
     let events = l.events(&id).unwrap();
     assert_eq!(events.last().unwrap().kind, "refused-transition");
@@ -346,16 +362,27 @@ fn an_illegal_sequence_with_valid_hashes_fails_verify_naming_the_event() {
     assert_eq!(gate(&mut l, &id, "src/x.rs").unwrap(), State::Held);
     let c = l.connection();
     let (seq, prev): (i64, String) = c
-        .query_row("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
+        .query_row(
+            "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .unwrap();
     // held -> recorded with no approval, hashes recomputed by the forger.
     let seq = seq + 1;
     let payload = "{}";
     let ph = blake3::hash(payload.as_bytes()).to_hex().to_string();
     let hash = forge_hash(&[
-        &seq.to_string(), &id, "transition", "held", "recorded", "writ:ledger", "forged", &ph, "0", &prev,
+        &seq.to_string(),
+        &id,
+        "transition",
+        "held",
+        "recorded",
+        "writ:ledger",
+        "forged",
+        &ph,
+        "0",
+        &prev,
     ]);
     c.execute(
         "INSERT INTO events (seq, proposal_id, kind, from_state, to_state, actor, reason, payload, payload_hash, at, prev_hash, hash)
@@ -378,7 +405,11 @@ fn decisions_replay_from_recorded_facts_and_stored_rule_text() {
         gate(&mut l, &id, target).unwrap();
     }
     let r = l.replay().unwrap();
-    assert_eq!((r.same, r.differ.len(), r.without_facts), (3, 0, 0), "{r:?}");
+    assert_eq!(
+        (r.same, r.differ.len(), r.without_facts),
+        (3, 0, 0),
+        "{r:?}"
+    );
     // Rewriting the stored rule text is caught: it no longer hashes to the
     // set that decided.
     l.connection()

@@ -221,8 +221,7 @@ fn extended_header(line: &str, n: usize) -> Result<(), String> {
         || l.starts_with("new mode")
     {
         "writ does not change file modes"
-    } else if l.starts_with("rename ") || l.starts_with("copy ") || l.starts_with("similarity ")
-    {
+    } else if l.starts_with("rename ") || l.starts_with("copy ") || l.starts_with("similarity ") {
         "renames and copies are not supported; delete the old file and add the new one"
     } else if l.starts_with("Binary files") || l.starts_with("GIT binary patch") {
         "binary patches are not supported"
@@ -317,7 +316,11 @@ pub fn parse_diff(text: &str) -> Result<Vec<FilePatch>, String> {
                 i += 1;
                 if let Some(marker) = lines.get(i).filter(|l| l.starts_with('\\')) {
                     if !marker.starts_with("\\ No newline at end of file") {
-                        return Err(format!("line {}: unknown marker `{}`", i + 1, marker.trim_end()));
+                        return Err(format!(
+                            "line {}: unknown marker `{}`",
+                            i + 1,
+                            marker.trim_end()
+                        ));
                     }
                     strip_newline(body.last_mut());
                     i += 1;
@@ -341,7 +344,10 @@ pub fn parse_diff(text: &str) -> Result<Vec<FilePatch>, String> {
             });
         }
         if hunks.is_empty() {
-            return Err(format!("file {} of the diff has no hunks", patches.len() + 1));
+            return Err(format!(
+                "file {} of the diff has no hunks",
+                patches.len() + 1
+            ));
         }
         if old_path.is_none() && hunks.iter().any(|h| h.old_count != 0) {
             return Err(format!(

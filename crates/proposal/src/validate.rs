@@ -268,8 +268,17 @@ mod tests {
         std::fs::create_dir(dir.path().join("src"))?;
         std::os::unix::fs::symlink("../src", dir.path().join("docs-api"))?;
         assert!(reason(edit(&diff_for("docs-api/lib.rs"), vec![])).contains("symbolic link"));
-        for off in [".git/config", ".GIT/config", "sub/.git/config", ".writ/notes.md", ".Writ/x"] {
-            assert!(reason(edit(&diff_for(off), vec![])).contains("never change"), "{off}");
+        for off in [
+            ".git/config",
+            ".GIT/config",
+            "sub/.git/config",
+            ".writ/notes.md",
+            ".Writ/x",
+        ] {
+            assert!(
+                reason(edit(&diff_for(off), vec![])).contains("never change"),
+                "{off}"
+            );
         }
         assert!(reason(edit(&diff_for("ok.md"), vec![99])).contains("citation 99 names no chunk"));
         assert!(reason(edit("not a diff", vec![])).contains("the diff is malformed"));

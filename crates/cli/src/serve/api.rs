@@ -326,7 +326,9 @@ async fn settle(
             .settle(&id, r.reviewer.trim(), approve, r.reason.trim())?)
     })
     .await?;
-    ok(json!({ "id": settled.id, "state": settled.state.name(), "action": settled.action, "ruleset_changed": settled.ruleset_changed }))
+    ok(
+        json!({ "id": settled.id, "state": settled.state.name(), "action": settled.action, "ruleset_changed": settled.ruleset_changed }),
+    )
 }
 
 async fn approve(

@@ -1,5 +1,7 @@
 //! The strict parser and the exact applier.
 
+#![allow(clippy::panic, reason = "tests fail by panicking")]
+
 use super::*;
 
 fn one(d: &str) -> Result<FilePatch, String> {
@@ -34,24 +36,30 @@ fn lines_beyond_a_hunks_counts_are_refused_not_dropped() {
     let e = one(d).err().unwrap_or_default();
     assert!(e.contains("line 6") && e.contains("hunk"), "{e}");
     // Too few lines for the counts.
-    let e = one("--- a/x\n+++ b/x\n@@ -1,2 +1,2 @@\n a\n").err().unwrap_or_default();
+    let e = one("--- a/x\n+++ b/x\n@@ -1,2 +1,2 @@\n a\n")
+        .err()
+        .unwrap_or_default();
     assert!(e.contains("ends inside a hunk"), "{e}");
 }
 
 #[test]
 fn a_hunk_applies_at_its_line_or_not_at_all() {
     // The header says line 3; the context sits at line 1.
-    let p = one("--- a/x\n+++ b/x\n@@ -3,2 +3,2 @@\n a\n-b\n+c\n").unwrap_or_else(|e| panic!("{e}"));
+    let p =
+        one("--- a/x\n+++ b/x\n@@ -3,2 +3,2 @@\n a\n-b\n+c\n").unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(p.apply("a\nb\nq\nr\n"), None);
     assert_eq!(p.apply("q\nr\na\nb\n").as_deref(), Some("q\nr\na\nc\n"));
 }
 
 #[test]
 fn no_newline_markers_and_insertions() {
-    let p = one("--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n\\ No newline at end of file\n+a\n").unwrap_or_else(|e| panic!("{e}"));
+    let p = one("--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n\\ No newline at end of file\n+a\n")
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(p.apply("a").as_deref(), Some("a\n"));
     assert_eq!(p.apply("a\n"), None);
-    assert!(p.render().contains("-a\n\\ No newline at end of file\n+a\n"));
+    assert!(p
+        .render()
+        .contains("-a\n\\ No newline at end of file\n+a\n"));
     // Pure insertion after line 1.
     let p = one("--- a/x\n+++ b/x\n@@ -1,0 +2 @@\n+b\n").unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(p.apply("a\nc\n").as_deref(), Some("a\nb\nc\n"));
@@ -61,11 +69,23 @@ fn no_newline_markers_and_insertions() {
 fn renames_modes_binaries_and_quoted_paths_are_refused() {
     for (d, why) in [
         ("--- a/x\n+++ b/y\n@@ -1 +1 @@\n-a\n+b\n", "renames"),
-        ("old mode 100644\nnew mode 100755\n--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n", "modes"),
-        ("new file mode 100755\n--- /dev/null\n+++ b/x\n@@ -0,0 +1 @@\n+a\n", "modes"),
+        (
+            "old mode 100644\nnew mode 100755\n--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n",
+            "modes",
+        ),
+        (
+            "new file mode 100755\n--- /dev/null\n+++ b/x\n@@ -0,0 +1 @@\n+a\n",
+            "modes",
+        ),
         ("Binary files a/x and b/x differ\n", "binary"),
-        ("--- \"a/x\\033\"\n+++ \"b/x\\033\"\n@@ -1 +1 @@\n-a\n+b\n", "quoted"),
-        ("--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n--- a/x\n+++ b/x\n@@ -3 +3 @@\n-a\n+b\n", "twice"),
+        (
+            "--- \"a/x\\033\"\n+++ \"b/x\\033\"\n@@ -1 +1 @@\n-a\n+b\n",
+            "quoted",
+        ),
+        (
+            "--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n--- a/x\n+++ b/x\n@@ -3 +3 @@\n-a\n+b\n",
+            "twice",
+        ),
     ] {
         let e = parse_diff(d).err().unwrap_or_default();
         assert!(e.contains(why), "{d:?}: {e}");
