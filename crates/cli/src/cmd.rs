@@ -3,6 +3,7 @@
 use crate::args::{Cli, Command, IndexArgs, Mode, SearchArgs, StatusArgs};
 use crate::exit::{CmdResult, ExitCode, Failure};
 use crate::models::{existing, find_repo, index_dir, load_embedder};
+use crate::term::clean;
 use anyhow::{anyhow, Context};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::{BufRead, Read, Write};
@@ -63,10 +64,13 @@ fn rules(args: crate::args::RulesArgs) -> CmdResult {
             let report = writ_rules::run_tests(&set, &rules.join("tests"))
                 .map_err(|e| Failure::new(ExitCode::Rules, anyhow!(e)))?;
             for f in &report.failures {
-                println!("FAIL {f}");
+                println!("FAIL {}", clean(f));
             }
             if !report.unexercised.is_empty() {
-                println!("rules no test exercises: {}", report.unexercised.join(", "));
+                println!(
+                    "rules no test exercises: {}",
+                    clean(&report.unexercised.join(", "))
+                );
             }
             println!(
                 "{} passed, {} failed",
@@ -179,7 +183,7 @@ fn index(args: IndexArgs) -> CmdResult {
         eprintln!(
             "indexed {} in {:.1}s: {} files scanned ({} added, {} changed, {} deleted, {} unchanged, {} skipped); \
              chunks: {} embedded, {} reused, {} removed, {} total; generation {}",
-            dir.display(),
+            clean(&dir.display().to_string()),
             report.seconds,
             report.files_scanned,
             report.files_added,
@@ -199,7 +203,7 @@ fn index(args: IndexArgs) -> CmdResult {
         if !report.files_lossy.is_empty() {
             eprintln!(
                 "note: invalid UTF-8 replaced in: {}",
-                report.files_lossy.join(", ")
+                clean(&report.files_lossy.join(", "))
             );
         }
     }
@@ -315,16 +319,16 @@ fn search(args: SearchArgs) -> CmdResult {
         writeln!(
             out,
             "{}:{}-{}  {:.4}  {}",
-            hit.path,
+            clean(&hit.path),
             hit.start_line,
             hit.end_line,
             hit.score,
-            hit.symbol.as_deref().unwrap_or("")
+            clean(hit.symbol.as_deref().unwrap_or(""))
         )
         .context("writing")?;
         for line in hit.text.lines().filter(|l| !l.trim().is_empty()).take(2) {
             let short: String = line.chars().take(100).collect();
-            writeln!(out, "    {short}").context("writing")?;
+            writeln!(out, "    {}", crate::term::block(&short)).context("writing")?;
         }
     }
     Ok(ExitCode::Ok)
@@ -338,7 +342,7 @@ fn status(args: StatusArgs) -> CmdResult {
         print_json(&status)?;
         return Ok(ExitCode::Ok);
     }
-    println!("index      {}", status.index_dir);
+    println!("index      {}", clean(&status.index_dir));
     println!("generation {}", status.generation);
     println!("files      {}", status.files);
     println!(
@@ -348,7 +352,7 @@ fn status(args: StatusArgs) -> CmdResult {
     if let Some(m) = &status.manifest {
         println!(
             "model      {} (dim {}, sha256 {}), chunker {}, format {}",
-            m.model.id,
+            clean(&m.model.id),
             m.model.dim,
             m.model.sha256.get(..16).unwrap_or(""),
             m.chunker,
@@ -378,7 +382,7 @@ fn status(args: StatusArgs) -> CmdResult {
             status.stale.len()
         );
         for s in status.stale.iter().take(20) {
-            println!("  {:<8} {}", s.change, s.path);
+            println!("  {:<8} {}", s.change, clean(&s.path));
         }
     }
     Ok(ExitCode::Ok)

@@ -5,6 +5,7 @@ use crate::args::{
 };
 use crate::exit::{CmdResult, ExitCode, Failure};
 use crate::gate::{check, intake, patched, state_code, Patched, Places, Run};
+use crate::term::{block, clean};
 use anyhow::{anyhow, Context};
 use std::io::Read;
 use std::path::Path;
@@ -43,7 +44,7 @@ pub fn propose(args: ProposeArgs) -> CmdResult {
     } else {
         println!("{}  {}", result.id, result.state.name());
         for r in &result.reasons {
-            println!("  refused: {r}");
+            println!("  refused: {}", clean(r));
         }
         if let Some(d) = &result.decision {
             print_decision(d);
@@ -53,12 +54,12 @@ pub fn propose(args: ProposeArgs) -> CmdResult {
 }
 
 pub fn print_decision(d: &writ_rules::Decision) {
-    println!("  decision: {:?}: {}", d.outcome(), d.reason());
+    println!("  decision: {:?}: {}", d.outcome(), clean(d.reason()));
     for r in d.determining() {
-        println!("    rule {}: {}", r.id, r.why);
+        println!("    rule {}: {}", clean(&r.id), clean(&r.why));
     }
     for e in d.errors() {
-        println!("    error: {e}");
+        println!("    error: {}", clean(&e.to_string()));
     }
 }
 
@@ -117,7 +118,13 @@ pub fn review(args: ReviewArgs) -> CmdResult {
                 } else {
                     rules.join(", ")
                 };
-                println!("{:<5} {:<8} {:<50} [{}]", p.id, p.kind, p.title, why);
+                println!(
+                    "{:<5} {:<8} {:<50} [{}]",
+                    p.id,
+                    clean(&p.kind),
+                    clean(&p.title),
+                    clean(&why)
+                );
             }
             Ok(ExitCode::Ok)
         }
@@ -126,21 +133,21 @@ pub fn review(args: ReviewArgs) -> CmdResult {
             println!(
                 "{}  {}  {}  (from {})",
                 p.id,
-                p.kind,
+                clean(&p.kind),
                 p.state.name(),
-                p.source
+                clean(&p.source)
             );
-            println!("title: {}", p.title);
+            println!("title: {}", clean(&p.title));
             if let Ok(prop) = writ_proposal::Proposal::from_json(&p.body) {
-                println!("rationale: {}", prop.rationale);
+                println!("rationale: {}", block(&prop.rationale));
                 if let Some(d) = &prop.diff {
-                    println!("--- diff\n{}", d.trim_end());
+                    println!("--- diff\n{}", block(d.trim_end()));
                 }
                 if let Some(t) = &prop.text {
-                    println!("--- text\n{t}");
+                    println!("--- text\n{}", block(t));
                 }
                 if let Some(a) = &prop.argv {
-                    println!("--- command (never run by writ)\n{}", a.join(" "));
+                    println!("--- command (never run by writ)\n{}", crate::term::argv(a));
                 }
                 let catalog = places.catalog();
                 for c in &prop.citations {
@@ -149,9 +156,9 @@ pub fn review(args: ReviewArgs) -> CmdResult {
                         .and_then(|cat| cat.chunk(*c).ok().flatten())
                     {
                         Some((path, s, e, text)) => {
-                            println!("--- citation {c}: {path}:{s}-{e}");
+                            println!("--- citation {c}: {}:{s}-{e}", clean(&path));
                             for line in text.lines().take(12) {
-                                println!("    {line}");
+                                println!("    {}", block(line));
                             }
                         }
                         None => println!("--- citation {c}: no longer in the index"),
@@ -159,9 +166,10 @@ pub fn review(args: ReviewArgs) -> CmdResult {
                 }
             }
             if let Some(d) = recorded_decision(&ledger, &p.id) {
+                // serde_json leaves DEL, C1 and bidi characters raw.
                 println!(
                     "--- decision\n{}",
-                    serde_json::to_string_pretty(&d).context("encoding")?
+                    block(&serde_json::to_string_pretty(&d).context("encoding")?)
                 );
             }
             Ok(ExitCode::Ok)
@@ -174,8 +182,9 @@ pub fn review(args: ReviewArgs) -> CmdResult {
             let who = reviewer(who, &places.repo);
             let (id, state, action) = settle(&places, &id, &who, true, &reason)?;
             println!(
-                "{id} {} by {who}{}",
+                "{id} {} by {}{}",
                 state.name(),
+                clean(&who),
                 action.map(|a| format!(": action {a}")).unwrap_or_default()
             );
             Ok(ExitCode::Ok)
@@ -187,7 +196,7 @@ pub fn review(args: ReviewArgs) -> CmdResult {
         }) => {
             let who = reviewer(who, &places.repo);
             let (id, state, _) = settle(&places, &id, &who, false, &reason)?;
-            println!("{id} {} by {who}", state.name());
+            println!("{id} {} by {}", state.name(), clean(&who));
             Ok(ExitCode::Ok)
         }
     }
@@ -280,7 +289,7 @@ pub fn explain(args: ExplainArgs) -> CmdResult {
         return Ok(ExitCode::Ok);
     }
     let p = &chain["proposal"];
-    let field = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+    let field = |v: &serde_json::Value| clean(v.as_str().unwrap_or_default()).into_owned();
     println!(
         "{} `{}` ({}, from {}), now {}",
         field(&p["id"]),
@@ -291,8 +300,8 @@ pub fn explain(args: ExplainArgs) -> CmdResult {
     );
     for part in ["question", "retrieval", "prompt", "model"] {
         match &chain[part] {
-            serde_json::Value::String(s) => println!("{part:<10} {s}"),
-            v => println!("{part:<10} {v}"),
+            serde_json::Value::String(s) => println!("{part:<10} {}", clean(s)),
+            v => println!("{part:<10} {}", clean(&v.to_string())),
         }
     }
     for e in chain["events"].as_array().into_iter().flatten() {
@@ -311,26 +320,22 @@ pub fn explain(args: ExplainArgs) -> CmdResult {
         );
         if let Some(reasons) = e["payload"].get("reasons").and_then(|r| r.as_array()) {
             for r in reasons {
-                println!("       validation: {}", r.as_str().unwrap_or_default());
+                println!("       validation: {}", field(r));
             }
         }
         if let Some(d) = e["payload"].get("decision") {
             println!("       validation: passed");
             for r in d["determining"].as_array().into_iter().flatten() {
-                println!(
-                    "       rule {}: {}",
-                    r["id"].as_str().unwrap_or(""),
-                    r["why"].as_str().unwrap_or("")
-                );
+                println!("       rule {}: {}", field(&r["id"]), field(&r["why"]));
             }
             println!(
                 "       matched {}; rule set {}; writ-rules {}",
-                d["matched"],
-                d["ruleset_hash"].as_str().unwrap_or(""),
-                d["rules_version"].as_str().unwrap_or("")
+                clean(&d["matched"].to_string()),
+                field(&d["ruleset_hash"]),
+                field(&d["rules_version"])
             );
             for err in d["errors"].as_array().into_iter().flatten() {
-                println!("       error: {}", err.as_str().unwrap_or(""));
+                println!("       error: {}", field(err));
             }
         }
     }
@@ -382,7 +387,7 @@ pub fn verify(args: VerifyArgs) -> CmdResult {
             }
             println!(
                 "checkpoint `{}` ok: the ledger extends it ({} -> {} events)",
-                file.display(),
+                clean(&file.display().to_string()),
                 cp.count,
                 report.count
             );
@@ -393,7 +398,10 @@ pub fn verify(args: VerifyArgs) -> CmdResult {
             };
             std::fs::write(file, serde_json::to_string_pretty(&cp).context("encoding")?)
                 .with_context(|| format!("writing {}", file.display()))?;
-            println!("checkpoint written to `{}`", file.display());
+            println!(
+                "checkpoint written to `{}`",
+                clean(&file.display().to_string())
+            );
         }
     }
     println!("ledger ok: {} events, head {}", report.count, report.head);
@@ -418,13 +426,14 @@ pub fn actions(args: GateArgs) -> CmdResult {
         crate::cmd::print_json(&rows)?;
     } else {
         for r in &rows {
+            let field = |v: &serde_json::Value| clean(v.as_str().unwrap_or("")).into_owned();
             println!(
                 "{:<5} {:<5} {:<8} {:<9} {}",
-                r["action"].as_str().unwrap_or(""),
-                r["proposal"].as_str().unwrap_or(""),
-                r["kind"].as_str().unwrap_or(""),
-                r["state"].as_str().unwrap_or(""),
-                r["title"].as_str().unwrap_or("")
+                field(&r["action"]),
+                field(&r["proposal"]),
+                field(&r["kind"]),
+                field(&r["state"]),
+                field(&r["title"])
             );
         }
     }
@@ -500,7 +509,7 @@ pub fn apply(args: ApplyArgs) -> CmdResult {
             serde_json::json!({ "files": files }),
         )
         .map_err(ledger_err)?;
-    println!("{} applied: {}", p.id, valid.targets().join(", "));
+    println!("{} applied: {}", p.id, clean(&valid.targets().join(", ")));
     Ok(ExitCode::Ok)
 }
 
@@ -593,13 +602,14 @@ pub fn suggest(id: &str, who: Option<String>, args: &GateArgs) -> CmdResult {
         println!("{}", serde_json::to_string(&result).context("encoding")?);
     } else {
         println!(
-            "{}  {}  (rule change drafted from {})\n{diff}",
+            "{}  {}  (rule change drafted from {})\n{}",
             result.id,
             result.state.name(),
-            p.id
+            p.id,
+            block(&diff)
         );
         for r in &result.reasons {
-            println!("  refused: {r}");
+            println!("  refused: {}", clean(r));
         }
         if let Some(d) = &result.decision {
             print_decision(d);

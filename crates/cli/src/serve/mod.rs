@@ -71,11 +71,11 @@ pub fn serve(args: ServeArgs) -> CmdResult {
             .map_err(|e| Failure::new(ExitCode::Error, e))?;
         eprintln!(
             "writ: serving {} on http://{local}/ (review page) and http://{local}/v1/ (API)",
-            app.service.places.repo.display()
+            crate::term::clean(&app.service.places.repo.display().to_string())
         );
         eprintln!(
             "writ: bearer token for state-changing requests in `{}`",
-            token_file.display()
+            crate::term::clean(&token_file.display().to_string())
         );
         // Scripts (and tests) read the bound address from stdout.
         println!("listening on {local}");
