@@ -1,4 +1,5 @@
-//! What writ prints: outside text with its controls escaped.
+//! What writ prints: outside text with its controls escaped, and `--json`
+//! as exactly one JSON document.
 
 #![allow(
     clippy::panic,
@@ -129,4 +130,37 @@ fn error_messages_escape_what_they_quote() {
     assert_raw_free(&out.stderr, "show's error");
     let err = text(&out.stderr);
     assert!(err.contains(r"P9\x1b[2K\rall good"), "{err}");
+}
+
+#[test]
+fn every_json_output_is_one_json_document() {
+    let repo = repo();
+    let id = propose_hidden(&repo);
+    let file = repo.path().join("p.json");
+    std::fs::write(
+        &file,
+        json!({ "kind": "note", "title": "n", "rationale": "r", "citations": [], "text": "t" })
+            .to_string(),
+    )
+    .unwrap();
+    let file = file.to_str().unwrap();
+    for args in [
+        &["rules", "explain", file, "--json"][..],
+        &["proposals", "--json"],
+        &["review", "--json"],
+        &["show", &id, "--json"],
+        &["explain", &id, "--json"],
+        &["actions", "--json"],
+        &["status", "--json"],
+        &["schema", "proposal"],
+    ] {
+        let out = repo.writ(args);
+        common::assert_ok(&out, args);
+        if let Err(e) = serde_json::from_slice::<serde_json::Value>(&out.stdout) {
+            panic!(
+                "writ {args:?}: stdout is not one JSON document ({e}):\n{}",
+                text(&out.stdout)
+            );
+        }
+    }
 }

@@ -14,14 +14,15 @@ use writ_index::{
     IndexOptions, Indexer, Progress, SearchMode, SearchOptions, Searcher, WalkOptions,
 };
 
-/// Runs the parsed command line.
-/// Prints `value` as pretty JSON on stdout (every `--json` output).
+/// Prints `value` as pretty JSON on stdout (every `--json` output), as
+/// exactly one JSON document: nothing else may follow it on stdout.
 pub fn print_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<(), Failure> {
     let text = serde_json::to_string_pretty(value).context("encoding JSON output")?;
     println!("{text}");
     Ok(())
 }
 
+/// Runs the parsed command line.
 pub fn run(cli: Cli) -> CmdResult {
     match cli.command {
         Command::Index(args) => index(args),
@@ -109,7 +110,8 @@ fn rules(args: crate::args::RulesArgs) -> CmdResult {
                 }
             };
             print_json(&out)?;
-            println!("(nothing was recorded)");
+            // On stderr: stdout is one JSON document.
+            eprintln!("(nothing was recorded)");
             Ok(ExitCode::Ok)
         }
     }
