@@ -1,5 +1,5 @@
-//! What writ prints: outside text with its controls escaped, and `--json`
-//! as exactly one JSON document.
+//! What writ prints: outside text with its controls escaped, `--json` as
+//! exactly one JSON document, and a closed pipe ending writ quietly.
 
 #![allow(
     clippy::panic,
@@ -162,5 +162,30 @@ fn every_json_output_is_one_json_document() {
                 text(&out.stdout)
             );
         }
+    }
+}
+
+#[test]
+fn a_closed_pipe_ends_writ_quietly_with_status_0() {
+    let repo = repo();
+    let id = propose_hidden(&repo);
+    for args in [
+        &["proposals"][..],
+        &["proposals", "--json"],
+        &["review", "show", &id],
+        &["explain", &id],
+        &["search", "alpha"],
+    ] {
+        // A pipe whose reader has already gone: the first write fails.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = common::writ_cmd(repo.path(), args)
+            .stdout(writer)
+            .output()
+            .unwrap();
+        let err = text(&out.stderr);
+        assert!(!err.contains("panicked"), "writ {args:?}: {err}");
+        assert!(!err.contains("Broken pipe"), "writ {args:?}: {err}");
+        assert_eq!(out.status.code(), Some(0), "writ {args:?}: {err}");
     }
 }

@@ -5,6 +5,7 @@
 use crate::args::{AskArgs, Locations, Mode};
 use crate::exit::{CmdResult, ExitCode, Failure};
 use crate::gate::{intake, refuse, state_code, Intake, Places, Run};
+use crate::out::outln;
 use crate::prompt::{self, Limits, Passage};
 use crate::term::clean;
 use anyhow::anyhow;
@@ -432,7 +433,7 @@ fn print(args: &AskArgs, answer: &Answer) -> Result<(), Failure> {
         let p: Value = serde_json::from_str(body).unwrap_or(Value::Null);
         let title = p["title"].as_str().unwrap_or("(not a proposal)");
         let kind = p["kind"].as_str().unwrap_or("?");
-        println!(
+        outln!(
             "{}  {}  {}: {}",
             r.id,
             r.state.name(),
@@ -441,11 +442,11 @@ fn print(args: &AskArgs, answer: &Answer) -> Result<(), Failure> {
         );
         for c in p["citations"].as_array().into_iter().flatten() {
             if let Some(id) = c.as_i64() {
-                println!("  cites {}", lines(id));
+                outln!("  cites {}", lines(id));
             }
         }
         for reason in &r.reasons {
-            println!("  refused: {}", clean(reason));
+            outln!("  refused: {}", clean(reason));
         }
         if let Some(d) = &r.decision {
             crate::review::print_decision(d);

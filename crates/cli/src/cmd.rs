@@ -3,6 +3,7 @@
 use crate::args::{Cli, Command, IndexArgs, Mode, SearchArgs, StatusArgs};
 use crate::exit::{CmdResult, ExitCode, Failure};
 use crate::models::{existing, find_repo, index_dir, load_embedder};
+use crate::out::outln;
 use crate::term::clean;
 use anyhow::{anyhow, Context};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -18,7 +19,7 @@ use writ_index::{
 /// exactly one JSON document: nothing else may follow it on stdout.
 pub fn print_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<(), Failure> {
     let text = serde_json::to_string_pretty(value).context("encoding JSON output")?;
-    println!("{text}");
+    outln!("{text}");
     Ok(())
 }
 
@@ -53,7 +54,7 @@ fn rules(args: crate::args::RulesArgs) -> CmdResult {
     match args.what {
         RulesWhat::Check { rules } => {
             let set = crate::gate::load_rules(&rules)?;
-            println!(
+            outln!(
                 "{} rules ok (rule-set hash {})",
                 set.rules().len(),
                 set.hash()
@@ -65,15 +66,15 @@ fn rules(args: crate::args::RulesArgs) -> CmdResult {
             let report = writ_rules::run_tests(&set, &rules.join("tests"))
                 .map_err(|e| Failure::new(ExitCode::Rules, anyhow!(e)))?;
             for f in &report.failures {
-                println!("FAIL {}", clean(f));
+                outln!("FAIL {}", clean(f));
             }
             if !report.unexercised.is_empty() {
-                println!(
+                outln!(
                     "rules no test exercises: {}",
                     clean(&report.unexercised.join(", "))
                 );
             }
-            println!(
+            outln!(
                 "{} passed, {} failed",
                 report.ran - report.failures.len(),
                 report.failures.len()
@@ -344,15 +345,16 @@ fn status(args: StatusArgs) -> CmdResult {
         print_json(&status)?;
         return Ok(ExitCode::Ok);
     }
-    println!("index      {}", clean(&status.index_dir));
-    println!("generation {}", status.generation);
-    println!("files      {}", status.files);
-    println!(
+    outln!("index      {}", clean(&status.index_dir));
+    outln!("generation {}", status.generation);
+    outln!("files      {}", status.files);
+    outln!(
         "chunks     {} ({} distinct vectors)",
-        status.chunks, status.vectors
+        status.chunks,
+        status.vectors
     );
     if let Some(m) = &status.manifest {
-        println!(
+        outln!(
             "model      {} (dim {}, sha256 {}), chunker {}, format {}",
             clean(&m.model.id),
             m.model.dim,
@@ -361,7 +363,7 @@ fn status(args: StatusArgs) -> CmdResult {
             m.format_version
         );
     }
-    println!(
+    outln!(
         "on disk    {:.1} MiB",
         status.size_bytes as f64 / (1024.0 * 1024.0)
     );
@@ -370,21 +372,21 @@ fn status(args: StatusArgs) -> CmdResult {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs())
             .saturating_sub(t);
-        println!("indexed    {age}s ago (unix time {t})");
+        outln!("indexed    {age}s ago (unix time {t})");
     }
-    println!(
+    outln!(
         "skipped    {} files (reasons: writ status --json)",
         status.skipped.len()
     );
     if status.stale.is_empty() {
-        println!("stale      none: the index is up to date");
+        outln!("stale      none: the index is up to date");
     } else {
-        println!(
+        outln!(
             "stale      {} files; run `writ index` to update:",
             status.stale.len()
         );
         for s in status.stale.iter().take(20) {
-            println!("  {:<8} {}", s.change, clean(&s.path));
+            outln!("  {:<8} {}", s.change, clean(&s.path));
         }
     }
     Ok(ExitCode::Ok)

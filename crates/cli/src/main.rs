@@ -10,6 +10,7 @@ mod exit;
 mod gate;
 mod mcp;
 mod models;
+mod out;
 mod prompt;
 mod review;
 mod serve;
@@ -44,6 +45,7 @@ fn main() {
     }
     let code = match cmd::run(cli) {
         Ok(code) => code,
+        Err(failure) if out::is_broken_pipe(&failure.error) => out::quiet_exit(),
         Err(failure) => {
             report(&failure);
             failure.code

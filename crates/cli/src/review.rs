@@ -5,6 +5,7 @@ use crate::args::{
 };
 use crate::exit::{CmdResult, ExitCode, Failure};
 use crate::gate::{check, intake, patched, state_code, Patched, Places, Run};
+use crate::out::outln;
 use crate::term::{block, clean};
 use anyhow::{anyhow, Context};
 use std::io::Read;
@@ -40,11 +41,11 @@ pub fn propose(args: ProposeArgs) -> CmdResult {
     let provenance = serde_json::json!({ "via": "writ propose", "source": source, "file": args.file.display().to_string() });
     let result = intake(&text, &source, provenance, &places, None)?;
     if args.gate.json {
-        println!("{}", serde_json::to_string(&result).context("encoding")?);
+        outln!("{}", serde_json::to_string(&result).context("encoding")?);
     } else {
-        println!("{}  {}", result.id, result.state.name());
+        outln!("{}  {}", result.id, result.state.name());
         for r in &result.reasons {
-            println!("  refused: {}", clean(r));
+            outln!("  refused: {}", clean(r));
         }
         if let Some(d) = &result.decision {
             print_decision(d);
@@ -54,12 +55,12 @@ pub fn propose(args: ProposeArgs) -> CmdResult {
 }
 
 pub fn print_decision(d: &writ_rules::Decision) {
-    println!("  decision: {:?}: {}", d.outcome(), clean(d.reason()));
+    outln!("  decision: {:?}: {}", d.outcome(), clean(d.reason()));
     for r in d.determining() {
-        println!("    rule {}: {}", clean(&r.id), clean(&r.why));
+        outln!("    rule {}: {}", clean(&r.id), clean(&r.why));
     }
     for e in d.errors() {
-        println!("    error: {}", clean(&e.to_string()));
+        outln!("    error: {}", clean(&e.to_string()));
     }
 }
 
@@ -103,7 +104,7 @@ pub fn review(args: ReviewArgs) -> CmdResult {
                 return Ok(ExitCode::Ok);
             }
             if held.is_empty() {
-                println!("nothing is held for review");
+                outln!("nothing is held for review");
             }
             for p in &held {
                 let rules: Vec<String> = recorded_decision(&ledger, &p.id)
@@ -118,7 +119,7 @@ pub fn review(args: ReviewArgs) -> CmdResult {
                 } else {
                     rules.join(", ")
                 };
-                println!(
+                outln!(
                     "{:<5} {:<8} {:<50} [{}]",
                     p.id,
                     clean(&p.kind),
@@ -130,24 +131,24 @@ pub fn review(args: ReviewArgs) -> CmdResult {
         }
         Some(ReviewWhat::Show { id }) => {
             let p = ledger.proposal(&id).map_err(ledger_err)?;
-            println!(
+            outln!(
                 "{}  {}  {}  (from {})",
                 p.id,
                 clean(&p.kind),
                 p.state.name(),
                 clean(&p.source)
             );
-            println!("title: {}", clean(&p.title));
+            outln!("title: {}", clean(&p.title));
             if let Ok(prop) = writ_proposal::Proposal::from_json(&p.body) {
-                println!("rationale: {}", block(&prop.rationale));
+                outln!("rationale: {}", block(&prop.rationale));
                 if let Some(d) = &prop.diff {
-                    println!("--- diff\n{}", block(d.trim_end()));
+                    outln!("--- diff\n{}", block(d.trim_end()));
                 }
                 if let Some(t) = &prop.text {
-                    println!("--- text\n{}", block(t));
+                    outln!("--- text\n{}", block(t));
                 }
                 if let Some(a) = &prop.argv {
-                    println!("--- command (never run by writ)\n{}", crate::term::argv(a));
+                    outln!("--- command (never run by writ)\n{}", crate::term::argv(a));
                 }
                 let catalog = places.catalog();
                 for c in &prop.citations {
@@ -156,18 +157,18 @@ pub fn review(args: ReviewArgs) -> CmdResult {
                         .and_then(|cat| cat.chunk(*c).ok().flatten())
                     {
                         Some((path, s, e, text)) => {
-                            println!("--- citation {c}: {}:{s}-{e}", clean(&path));
+                            outln!("--- citation {c}: {}:{s}-{e}", clean(&path));
                             for line in text.lines().take(12) {
-                                println!("    {}", block(line));
+                                outln!("    {}", block(line));
                             }
                         }
-                        None => println!("--- citation {c}: no longer in the index"),
+                        None => outln!("--- citation {c}: no longer in the index"),
                     }
                 }
             }
             if let Some(d) = recorded_decision(&ledger, &p.id) {
                 // serde_json leaves DEL, C1 and bidi characters raw.
-                println!(
+                outln!(
                     "--- decision\n{}",
                     block(&serde_json::to_string_pretty(&d).context("encoding")?)
                 );
@@ -181,7 +182,7 @@ pub fn review(args: ReviewArgs) -> CmdResult {
         }) => {
             let who = reviewer(who, &places.repo);
             let (id, state, action) = settle(&places, &id, &who, true, &reason)?;
-            println!(
+            outln!(
                 "{id} {} by {}{}",
                 state.name(),
                 clean(&who),
@@ -196,7 +197,7 @@ pub fn review(args: ReviewArgs) -> CmdResult {
         }) => {
             let who = reviewer(who, &places.repo);
             let (id, state, _) = settle(&places, &id, &who, false, &reason)?;
-            println!("{id} {} by {}", state.name(), clean(&who));
+            outln!("{id} {} by {}", state.name(), clean(&who));
             Ok(ExitCode::Ok)
         }
     }
@@ -290,7 +291,7 @@ pub fn explain(args: ExplainArgs) -> CmdResult {
     }
     let p = &chain["proposal"];
     let field = |v: &serde_json::Value| clean(v.as_str().unwrap_or_default()).into_owned();
-    println!(
+    outln!(
         "{} `{}` ({}, from {}), now {}",
         field(&p["id"]),
         field(&p["title"]),
@@ -300,8 +301,8 @@ pub fn explain(args: ExplainArgs) -> CmdResult {
     );
     for part in ["question", "retrieval", "prompt", "model"] {
         match &chain[part] {
-            serde_json::Value::String(s) => println!("{part:<10} {}", clean(s)),
-            v => println!("{part:<10} {}", clean(&v.to_string())),
+            serde_json::Value::String(s) => outln!("{part:<10} {}", clean(s)),
+            v => outln!("{part:<10} {}", clean(&v.to_string())),
         }
     }
     for e in chain["events"].as_array().into_iter().flatten() {
@@ -310,7 +311,7 @@ pub fn explain(args: ExplainArgs) -> CmdResult {
         } else {
             " (REFUSED)"
         };
-        println!(
+        outln!(
             "#{:<4} {} -> {}{what}  by {}  {}",
             e["seq"],
             e["from"].as_str().unwrap_or("(new)"),
@@ -320,28 +321,28 @@ pub fn explain(args: ExplainArgs) -> CmdResult {
         );
         if let Some(reasons) = e["payload"].get("reasons").and_then(|r| r.as_array()) {
             for r in reasons {
-                println!("       validation: {}", field(r));
+                outln!("       validation: {}", field(r));
             }
         }
         if let Some(d) = e["payload"].get("decision") {
-            println!("       validation: passed");
+            outln!("       validation: passed");
             for r in d["determining"].as_array().into_iter().flatten() {
-                println!("       rule {}: {}", field(&r["id"]), field(&r["why"]));
+                outln!("       rule {}: {}", field(&r["id"]), field(&r["why"]));
             }
-            println!(
+            outln!(
                 "       matched {}; rule set {}; writ-rules {}",
                 clean(&d["matched"].to_string()),
                 field(&d["ruleset_hash"]),
                 field(&d["rules_version"])
             );
             for err in d["errors"].as_array().into_iter().flatten() {
-                println!("       error: {}", field(err));
+                outln!("       error: {}", field(err));
             }
         }
     }
     match &chain["action"] {
-        serde_json::Value::Null => println!("action     none"),
-        a => println!(
+        serde_json::Value::Null => outln!("action     none"),
+        a => outln!(
             "action     {} recorded at #{} on the basis of #{}",
             field(&a["id"]),
             a["seq"],
@@ -385,7 +386,7 @@ pub fn verify(args: VerifyArgs) -> CmdResult {
                 )
                 .hint("the ledger was rewritten or truncated since the checkpoint"));
             }
-            println!(
+            outln!(
                 "checkpoint `{}` ok: the ledger extends it ({} -> {} events)",
                 clean(&file.display().to_string()),
                 cp.count,
@@ -398,13 +399,13 @@ pub fn verify(args: VerifyArgs) -> CmdResult {
             };
             std::fs::write(file, serde_json::to_string_pretty(&cp).context("encoding")?)
                 .with_context(|| format!("writing {}", file.display()))?;
-            println!(
+            outln!(
                 "checkpoint written to `{}`",
                 clean(&file.display().to_string())
             );
         }
     }
-    println!("ledger ok: {} events, head {}", report.count, report.head);
+    outln!("ledger ok: {} events, head {}", report.count, report.head);
     Ok(ExitCode::Ok)
 }
 
@@ -427,7 +428,7 @@ pub fn actions(args: GateArgs) -> CmdResult {
     } else {
         for r in &rows {
             let field = |v: &serde_json::Value| clean(v.as_str().unwrap_or("")).into_owned();
-            println!(
+            outln!(
                 "{:<5} {:<5} {:<8} {:<9} {}",
                 field(&r["action"]),
                 field(&r["proposal"]),
@@ -509,7 +510,7 @@ pub fn apply(args: ApplyArgs) -> CmdResult {
             serde_json::json!({ "files": files }),
         )
         .map_err(ledger_err)?;
-    println!("{} applied: {}", p.id, clean(&valid.targets().join(", ")));
+    outln!("{} applied: {}", p.id, clean(&valid.targets().join(", ")));
     Ok(ExitCode::Ok)
 }
 
@@ -599,9 +600,9 @@ pub fn suggest(id: &str, who: Option<String>, args: &GateArgs) -> CmdResult {
         serde_json::json!({ "via": "writ rules suggest", "from_proposal": p.id, "source": who });
     let result = intake(&proposal.to_string(), &who, provenance, &places, None)?;
     if args.json {
-        println!("{}", serde_json::to_string(&result).context("encoding")?);
+        outln!("{}", serde_json::to_string(&result).context("encoding")?);
     } else {
-        println!(
+        outln!(
             "{}  {}  (rule change drafted from {})\n{}",
             result.id,
             result.state.name(),
@@ -609,7 +610,7 @@ pub fn suggest(id: &str, who: Option<String>, args: &GateArgs) -> CmdResult {
             block(&diff)
         );
         for r in &result.reasons {
-            println!("  refused: {}", clean(r));
+            outln!("  refused: {}", clean(r));
         }
         if let Some(d) = &result.decision {
             print_decision(d);

@@ -9,6 +9,7 @@
 use crate::args::{ProposalsArgs, ShowArgs};
 use crate::exit::{CmdResult, ExitCode, Failure};
 use crate::gate::Places;
+use crate::out::outln;
 use crate::prompt::{self, Passage};
 use anyhow::anyhow;
 use serde_json::{json, Value};
@@ -49,11 +50,11 @@ pub fn proposals(args: ProposalsArgs) -> CmdResult {
     }
     let rows = rows.as_array().cloned().unwrap_or_default();
     if rows.is_empty() {
-        println!("no proposals");
+        outln!("no proposals");
     }
     let field = |v: &Value| crate::term::clean(v.as_str().unwrap_or("?")).into_owned();
     for p in &rows {
-        println!(
+        outln!(
             "{:<5} {:<9} {:<8} {}  [{}]",
             field(&p["id"]),
             field(&p["state"]),
@@ -112,26 +113,26 @@ pub fn show(args: ShowArgs) -> CmdResult {
     let json = |v: &Value| crate::term::clean(&v.to_string()).into_owned();
     let lines = |v: &Value| crate::term::block(v.as_str().unwrap_or("")).into_owned();
     let checks = &out["checks"];
-    println!(
+    outln!(
         "{}  {}  {}: {}",
         text(&out["id"]),
         text(&out["state"]),
         text(&out["kind"]),
         text(&out["title"])
     );
-    println!("source: {}", text(&out["source"]));
+    outln!("source: {}", text(&out["source"]));
     let prov = &out["provenance"];
     if prov["via"] == "writ ask" {
-        println!("question: {}", text(&prov["question"]));
+        outln!("question: {}", text(&prov["question"]));
         let r = &prov["retrieval"];
-        println!(
+        outln!(
             "retrieval: index generation {}, {} mode, k {}",
             json(&r["index_generation"]),
             json(&r["mode"]),
             json(&r["k"])
         );
         for h in r["hits"].as_array().into_iter().flatten() {
-            println!(
+            outln!(
                 "  #{} chunk {} {}:{}-{} similarity {} {}",
                 json(&h["rank"]),
                 json(&h["chunk"]),
@@ -149,7 +150,7 @@ pub fn show(args: ShowArgs) -> CmdResult {
             );
         }
         let pr = &prov["prompt"];
-        println!(
+        outln!(
             "prompt: {} v{} ({}), {} tokens, sha256 {}",
             text(&pr["template"]),
             json(&pr["version"]),
@@ -157,29 +158,29 @@ pub fn show(args: ShowArgs) -> CmdResult {
             json(&pr["tokens"]),
             text(&pr["sha256"])
         );
-        println!("  rebuilt: {}", text(&checks["prompt"]));
-        println!("grammar: {}", text(&checks["grammar"]));
+        outln!("  rebuilt: {}", text(&checks["prompt"]));
+        outln!("grammar: {}", text(&checks["grammar"]));
         let m = &prov["model"];
-        println!(
+        outln!(
             "model: {} ({}), sha256 {}",
             text(&m["name"]),
             text(&m["path"]),
             text(&m["sha256"])
         );
-        println!("  file now: {}", text(&checks["model"]));
-        println!("sampling: {}", json(&prov["sampling"]));
+        outln!("  file now: {}", text(&checks["model"]));
+        outln!("sampling: {}", json(&prov["sampling"]));
         let o = &prov["output"];
-        println!(
+        outln!(
             "output: {} tokens, stopped: {}, proposal #{} of it:",
             json(&o["tokens"]),
             text(&o["stop"]),
             json(&o["proposal"])
         );
-        println!("  {}", lines(&o["raw"]));
+        outln!("  {}", lines(&o["raw"]));
     } else {
-        println!("provenance: {}", json(prov));
+        outln!("provenance: {}", json(prov));
     }
-    println!("body: {}", lines(&out["body"]));
+    outln!("body: {}", lines(&out["body"]));
     for e in out["events"].as_array().into_iter().flatten() {
         // The first event's payload is the body and provenance shown above.
         let payload = if e["to"] == "proposed" {
@@ -187,7 +188,7 @@ pub fn show(args: ShowArgs) -> CmdResult {
         } else {
             json(&e["payload"])
         };
-        println!(
+        outln!(
             "event {}: {} -> {} by {}  {payload}",
             json(&e["seq"]),
             text(&e["kind"]),

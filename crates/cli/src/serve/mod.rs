@@ -77,9 +77,11 @@ pub fn serve(args: ServeArgs) -> CmdResult {
             "writ: bearer token for state-changing requests in `{}`",
             crate::term::clean(&token_file.display().to_string())
         );
-        // Scripts (and tests) read the bound address from stdout.
-        println!("listening on {local}");
-        let _ = std::io::stdout().flush();
+        // Scripts (and tests) read the bound address from stdout; one that
+        // does not read it (a closed stdout) does not stop the server.
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "listening on {local}").and_then(|()| out.flush());
+        drop(out);
         axum::serve(listener, api::router(app))
             .with_graceful_shutdown(shutdown())
             .await
