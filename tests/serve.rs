@@ -9,7 +9,7 @@
 )]
 
 mod common;
-use common::server::{raw, request, Server};
+use common::server::{raw, request, send, Server};
 use common::{text, Repo};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -202,6 +202,63 @@ fn remote_binding_needs_an_explicit_flag() {
     let out = repo.writ(&["serve", "--addr", "0.0.0.0:0"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("--allow-remote"));
+}
+
+#[test]
+fn only_loopback_host_names_are_answered() {
+    let repo = repo();
+    let server = Server::start(repo.path());
+    let port = server.addr.rsplit(':').next().unwrap().to_string();
+    let (code, hits) = server.get("/v1/search?q=add&k=1");
+    assert_eq!(code, 200, "{hits}");
+    let chunk = format!("/v1/chunks/{}", hits[0]["chunk_id"]);
+
+    // A page whose name was re-pointed at 127.0.0.1 (DNS rebinding) reads
+    // nothing: every route, reads included, refuses another Host.
+    for host in [
+        format!("attacker.example:{port}"),
+        "attacker.example".to_string(),
+        format!("localhost.attacker.example:{port}"),
+        format!("127.0.0.1:{}", port.parse::<u16>().unwrap() ^ 1),
+    ] {
+        for path in [&chunk, "/v1/search?q=add", "/v1/proposals", "/", "/v1/nope"] {
+            let (code, body) = raw(&server.addr, "GET", path, &[("Host", &host)], b"");
+            assert_eq!(code, 421, "Host {host}, {path}: {body}");
+            let e: Value = serde_json::from_str(&body).unwrap();
+            assert!(e["error"].as_str().unwrap().contains(&host), "{e}");
+            assert!(
+                e["hint"].as_str().unwrap().contains("--allow-remote"),
+                "{e}"
+            );
+        }
+    }
+    // Writes too, token or not.
+    let auth = format!("Bearer {}", server.token);
+    let body = json!({ "source": "t", "proposal": note("n") }).to_string();
+    let (code, _) = raw(
+        &server.addr,
+        "POST",
+        "/v1/proposals",
+        &[("Host", "attacker.example"), ("Authorization", &auth)],
+        body.as_bytes(),
+    );
+    assert_eq!(code, 421);
+    // No Host at all (HTTP/1.0).
+    let (code, body) = send(&server.addr, &format!("GET {chunk} HTTP/1.0\r\n\r\n"), b"");
+    assert_eq!(code, 421, "{body}");
+    assert!(body.contains("Host"), "{body}");
+
+    // The loopback names, with or without the port, are answered.
+    for host in [
+        server.addr.clone(),
+        format!("localhost:{port}"),
+        format!("[::1]:{port}"),
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+    ] {
+        let (code, body) = raw(&server.addr, "GET", &chunk, &[("Host", &host)], b"");
+        assert_eq!(code, 200, "Host {host}: {body}");
+    }
 }
 
 /// Mixed search, propose and approve from concurrent clients: figures

@@ -1,12 +1,14 @@
 //! `writ serve`: the HTTP JSON API under `/v1` and the review page at `/`.
 //!
-//! Loopback only unless `--allow-remote`. Every route that changes state
-//! needs the bearer token writ keeps in the index folder (0600); with
-//! `--allow-remote` every route does. The blocking work (models, SQLite)
+//! Loopback only unless `--allow-remote`: bound to a loopback address, and
+//! answering only requests addressed to a loopback name (`host`). Every
+//! route that changes state needs the bearer token writ keeps in the index
+//! folder (0600); with `--allow-remote` every route does. The blocking work (models, SQLite)
 //! runs on tokio's blocking pool; ledger writes are serialised by SQLite's
 //! write lock, so a request either records its whole transition or none.
 
 mod api;
+mod host;
 mod watch;
 
 use crate::args::ServeArgs;
@@ -82,7 +84,14 @@ pub fn serve(args: ServeArgs) -> CmdResult {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "listening on {local}").and_then(|()| out.flush());
         drop(out);
-        axum::serve(listener, api::router(app))
+        let remote = app.remote;
+        let router = api::router(app);
+        let router = if remote {
+            router
+        } else {
+            host::guard(router, local.port())
+        };
+        axum::serve(listener, router)
             .with_graceful_shutdown(shutdown())
             .await
             .map_err(|e| Failure::new(ExitCode::Error, e))
