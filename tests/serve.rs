@@ -261,6 +261,83 @@ fn only_loopback_host_names_are_answered() {
     }
 }
 
+/// `writ serve` that must refuse to start: its exit code and stderr.
+fn serve_refused(repo: &Repo) -> (Option<i32>, String) {
+    let mut child = common::writ_cmd(repo.path(), &["serve", "--addr", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("writ serve started instead of refusing");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    (status.code(), err)
+}
+
+#[test]
+fn the_token_file_is_private_and_never_a_link() {
+    use std::os::unix::fs::PermissionsExt;
+    let repo = repo();
+    let file = repo.path().join(".writ/serve-token");
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+
+    // A token others could read is treated as leaked: replaced, mode 0600.
+    let old = "a".repeat(64);
+    std::fs::write(&file, &old).unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let server = Server::start(repo.path());
+    assert_ne!(server.token, old);
+    assert_eq!(mode(&file), 0o600);
+    let body = json!({ "source": "t", "proposal": note("n") }).to_string();
+    let stale = format!("Bearer {old}");
+    let (code, _) = request(
+        &server.addr,
+        "POST",
+        "/v1/proposals",
+        &[("Authorization", &stale)],
+        &body,
+    );
+    assert_eq!(code, 401);
+    drop(server);
+
+    // A link is never read or written through, whatever it points at.
+    let target = repo.path().join("elsewhere.txt");
+    for content in ["x", &old] {
+        std::fs::write(&target, content).unwrap();
+        std::fs::remove_file(&file).unwrap();
+        std::os::unix::fs::symlink(&target, &file).unwrap();
+        let (code, err) = serve_refused(&repo);
+        assert_eq!(code, Some(1), "{err}");
+        assert!(
+            err.contains(".writ/serve-token") && err.contains("symbolic link"),
+            "{err}"
+        );
+        assert!(err.contains("rm "), "{err}");
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), content);
+    }
+
+    // Nor is anything else that is not a regular file.
+    std::fs::remove_file(&file).unwrap();
+    std::fs::create_dir(&file).unwrap();
+    let (code, err) = serve_refused(&repo);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("not a regular file"), "{err}");
+    std::fs::remove_dir(&file).unwrap();
+    let server = Server::start(repo.path());
+    assert_eq!(mode(&file), 0o600);
+    assert_eq!(server.token.len(), 64);
+}
+
 /// Mixed search, propose and approve from concurrent clients: figures
 /// printed (never asserted), then the ledger must account for every
 /// accepted request and verify.
