@@ -9,7 +9,7 @@
 )]
 
 mod common;
-use common::server::{raw, request, Server};
+use common::server::{raw, request, send, Server};
 use common::{text, Repo};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -202,6 +202,140 @@ fn remote_binding_needs_an_explicit_flag() {
     let out = repo.writ(&["serve", "--addr", "0.0.0.0:0"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("--allow-remote"));
+}
+
+#[test]
+fn only_loopback_host_names_are_answered() {
+    let repo = repo();
+    let server = Server::start(repo.path());
+    let port = server.addr.rsplit(':').next().unwrap().to_string();
+    let (code, hits) = server.get("/v1/search?q=add&k=1");
+    assert_eq!(code, 200, "{hits}");
+    let chunk = format!("/v1/chunks/{}", hits[0]["chunk_id"]);
+
+    // A page whose name was re-pointed at 127.0.0.1 (DNS rebinding) reads
+    // nothing: every route, reads included, refuses another Host.
+    for host in [
+        format!("attacker.example:{port}"),
+        "attacker.example".to_string(),
+        format!("localhost.attacker.example:{port}"),
+        format!("127.0.0.1:{}", port.parse::<u16>().unwrap() ^ 1),
+    ] {
+        for path in [&chunk, "/v1/search?q=add", "/v1/proposals", "/", "/v1/nope"] {
+            let (code, body) = raw(&server.addr, "GET", path, &[("Host", &host)], b"");
+            assert_eq!(code, 421, "Host {host}, {path}: {body}");
+            let e: Value = serde_json::from_str(&body).unwrap();
+            assert!(e["error"].as_str().unwrap().contains(&host), "{e}");
+            assert!(
+                e["hint"].as_str().unwrap().contains("--allow-remote"),
+                "{e}"
+            );
+        }
+    }
+    // Writes too, token or not.
+    let auth = format!("Bearer {}", server.token);
+    let body = json!({ "source": "t", "proposal": note("n") }).to_string();
+    let (code, _) = raw(
+        &server.addr,
+        "POST",
+        "/v1/proposals",
+        &[("Host", "attacker.example"), ("Authorization", &auth)],
+        body.as_bytes(),
+    );
+    assert_eq!(code, 421);
+    // No Host at all (HTTP/1.0).
+    let (code, body) = send(&server.addr, &format!("GET {chunk} HTTP/1.0\r\n\r\n"), b"");
+    assert_eq!(code, 421, "{body}");
+    assert!(body.contains("Host"), "{body}");
+
+    // The loopback names, with or without the port, are answered.
+    for host in [
+        server.addr.clone(),
+        format!("localhost:{port}"),
+        format!("[::1]:{port}"),
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+    ] {
+        let (code, body) = raw(&server.addr, "GET", &chunk, &[("Host", &host)], b"");
+        assert_eq!(code, 200, "Host {host}: {body}");
+    }
+}
+
+/// `writ serve` that must refuse to start: its exit code and stderr.
+fn serve_refused(repo: &Repo) -> (Option<i32>, String) {
+    let mut child = common::writ_cmd(repo.path(), &["serve", "--addr", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("writ serve started instead of refusing");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    (status.code(), err)
+}
+
+#[test]
+fn the_token_file_is_private_and_never_a_link() {
+    use std::os::unix::fs::PermissionsExt;
+    let repo = repo();
+    let file = repo.path().join(".writ/serve-token");
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+
+    // A token others could read is treated as leaked: replaced, mode 0600.
+    let old = "a".repeat(64);
+    std::fs::write(&file, &old).unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let server = Server::start(repo.path());
+    assert_ne!(server.token, old);
+    assert_eq!(mode(&file), 0o600);
+    let body = json!({ "source": "t", "proposal": note("n") }).to_string();
+    let stale = format!("Bearer {old}");
+    let (code, _) = request(
+        &server.addr,
+        "POST",
+        "/v1/proposals",
+        &[("Authorization", &stale)],
+        &body,
+    );
+    assert_eq!(code, 401);
+    drop(server);
+
+    // A link is never read or written through, whatever it points at.
+    let target = repo.path().join("elsewhere.txt");
+    for content in ["x", &old] {
+        std::fs::write(&target, content).unwrap();
+        std::fs::remove_file(&file).unwrap();
+        std::os::unix::fs::symlink(&target, &file).unwrap();
+        let (code, err) = serve_refused(&repo);
+        assert_eq!(code, Some(1), "{err}");
+        assert!(
+            err.contains(".writ/serve-token") && err.contains("symbolic link"),
+            "{err}"
+        );
+        assert!(err.contains("rm "), "{err}");
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), content);
+    }
+
+    // Nor is anything else that is not a regular file.
+    std::fs::remove_file(&file).unwrap();
+    std::fs::create_dir(&file).unwrap();
+    let (code, err) = serve_refused(&repo);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("not a regular file"), "{err}");
+    std::fs::remove_dir(&file).unwrap();
+    let server = Server::start(repo.path());
+    assert_eq!(mode(&file), 0o600);
+    assert_eq!(server.token.len(), 64);
 }
 
 /// Mixed search, propose and approve from concurrent clients: figures

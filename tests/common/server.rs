@@ -93,6 +93,7 @@ pub fn request(
 }
 
 /// One HTTP request with a byte body; returns the status and body text.
+/// It is addressed to `Host: addr` unless `headers` names another Host.
 pub fn raw(
     addr: &str,
     method: &str,
@@ -100,16 +101,26 @@ pub fn raw(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> (u16, String) {
-    let mut stream =
-        TcpStream::connect(addr).unwrap_or_else(|e| panic!("connecting to {addr}: {e}"));
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+    let mut head = format!("{method} {path} HTTP/1.1\r\n");
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        head.push_str(&format!("Host: {addr}\r\n"));
+    }
+    head.push_str(&format!(
+        "Connection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
         body.len()
-    );
+    ));
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
     head.push_str("\r\n");
+    send(addr, &head, body)
+}
+
+/// Sends `head` (a request line and headers, as written) and `body`;
+/// returns the status and body text.
+pub fn send(addr: &str, head: &str, body: &[u8]) -> (u16, String) {
+    let mut stream =
+        TcpStream::connect(addr).unwrap_or_else(|e| panic!("connecting to {addr}: {e}"));
     stream
         .write_all(head.as_bytes())
         .unwrap_or_else(|e| panic!("writing: {e}"));

@@ -5,7 +5,9 @@
 use crate::args::{AskArgs, Locations, Mode};
 use crate::exit::{CmdResult, ExitCode, Failure};
 use crate::gate::{state_code, Places};
+use crate::out::outln;
 use crate::prompt::{self, Limits, Passage};
+use crate::term::clean;
 use anyhow::anyhow;
 use serde_json::{json, Value};
 use writ_gate::{Intake, Proposer, Run};
@@ -61,7 +63,8 @@ pub fn ask(args: AskArgs) -> CmdResult {
     let answer = answer(&args, &places, hits, generation, &mut llm, &mut |t| {
         written += 1;
         if verbose {
-            eprint!("{t}");
+            // The model's text, streamed: escaped like any outside text.
+            eprint!("{}", crate::term::block(t));
         } else {
             progress.set_message(format!("writing: {written} pieces"));
         }
@@ -430,21 +433,27 @@ fn print(args: &AskArgs, answer: &Answer) -> Result<(), Failure> {
             .hits
             .iter()
             .find(|h| h.chunk_id == id)
-            .map(|h| format!("{}:{}-{}", h.path, h.start_line, h.end_line))
+            .map(|h| format!("{}:{}-{}", clean(&h.path), h.start_line, h.end_line))
             .unwrap_or_else(|| format!("chunk {id} (not in this run)"))
     };
     for (r, body) in answer.results.iter().zip(&answer.bodies) {
         let p: Value = serde_json::from_str(body).unwrap_or(Value::Null);
         let title = p["title"].as_str().unwrap_or("(not a proposal)");
         let kind = p["kind"].as_str().unwrap_or("?");
-        println!("{}  {}  {kind}: {title}", r.id, r.state.name());
+        outln!(
+            "{}  {}  {}: {}",
+            r.id,
+            r.state.name(),
+            clean(kind),
+            clean(title)
+        );
         for c in p["citations"].as_array().into_iter().flatten() {
             if let Some(id) = c.as_i64() {
-                println!("  cites {}", lines(id));
+                outln!("  cites {}", lines(id));
             }
         }
         for reason in &r.reasons {
-            println!("  refused: {reason}");
+            outln!("  refused: {}", clean(reason));
         }
         if let Some(d) = &r.decision {
             crate::review::print_decision(d);

@@ -61,7 +61,7 @@ pub fn run(args: BenchArgs) -> CmdResult {
             order.sort_by_key(|t| std::cmp::Reverse(t.len()));
             let fused = time_embedding(&embedder, &order)?;
             let line = |name: &str, secs: f64| {
-                println!(
+                crate::out::outln!(
                     "{name}: {} texts, {} tokens, {:.2} s: {:.1} texts/s, {:.0} tokens/s",
                     texts.len(),
                     tokens,
@@ -74,8 +74,8 @@ pub fn run(args: BenchArgs) -> CmdResult {
             drop(embedder);
             let candle = time_embedding(&load_embedder_with(&loc, Forward::Candle)?, &order)?;
             line("candle-transformers BertModel", candle);
-            println!("ratio: writ is {:.2}x candle-transformers", candle / fused);
-            println!(
+            crate::out::outln!("ratio: writ is {:.2}x candle-transformers", candle / fused);
+            crate::out::outln!(
                 "token lengths (truncated at {max}): mean {:.0}, p10 {}, p50 {}, p90 {}, max {}; {} of {} texts at the cap",
                 tokens as f64 / lens.len() as f64,
                 pct(0.1),
@@ -114,7 +114,7 @@ pub fn run(args: BenchArgs) -> CmdResult {
                     .copied()
                     .unwrap_or(0.0)
             };
-            println!(
+            crate::out::outln!(
                 "search: cold {:.0} ms (model load + open {:.0} ms + first query {:.1} ms); warm over {} queries: p50 {:.1} ms, p99 {:.1} ms",
                 opened + first,
                 opened,
@@ -158,7 +158,7 @@ fn llm(loc: &crate::args::Locations, model: Option<&std::path::Path>, tokens: us
     };
     let fail = |e: writ_llm::LlmError| Failure::new(ExitCode::Error, e);
     let report = |label: &str, g: &writ_llm::Generation| {
-        println!(
+        crate::out::outln!(
             "writ (candle, {label}): prefill {} tok in {:.2}s = {:.0} tok/s; decode {} tok in {:.2}s = {:.1} tok/s ({threads} threads, stopped: {})",
             g.prompt_tokens,
             g.prefill_seconds,

@@ -3,6 +3,8 @@
 use crate::args::{Cli, Command, IndexArgs, Mode, SearchArgs, StatusArgs};
 use crate::exit::{CmdResult, ExitCode, Failure};
 use crate::models::{existing, find_repo, index_dir, load_embedder};
+use crate::out::outln;
+use crate::term::clean;
 use anyhow::{anyhow, Context};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::{BufRead, Read, Write};
@@ -13,14 +15,15 @@ use writ_index::{
     IndexOptions, Indexer, Progress, SearchMode, SearchOptions, Searcher, WalkOptions,
 };
 
-/// Runs the parsed command line.
-/// Prints `value` as pretty JSON on stdout (every `--json` output).
+/// Prints `value` as pretty JSON on stdout (every `--json` output), as
+/// exactly one JSON document: nothing else may follow it on stdout.
 pub fn print_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<(), Failure> {
     let text = serde_json::to_string_pretty(value).context("encoding JSON output")?;
-    println!("{text}");
+    outln!("{text}");
     Ok(())
 }
 
+/// Runs the parsed command line.
 pub fn run(cli: Cli) -> CmdResult {
     match cli.command {
         Command::Index(args) => index(args),
@@ -78,11 +81,11 @@ fn rules(args: crate::args::RulesArgs) -> CmdResult {
         RulesWhat::Check { rules } => {
             let repo = find_repo(None)?;
             let (source, set) = discover_rules(&repo, rules.as_deref())?;
-            println!(
+            outln!(
                 "{} rules ok (rule-set hash {}): {}",
                 set.rules().len(),
                 set.hash(),
-                rules_origin(&source, &repo)
+                clean(&rules_origin(&source, &repo))
             );
             Ok(ExitCode::Ok)
         }
@@ -93,16 +96,19 @@ fn rules(args: crate::args::RulesArgs) -> CmdResult {
                 .run_tests(&set)
                 .map_err(|e| Failure::new(ExitCode::Rules, anyhow!(e)))?;
             for f in &report.failures {
-                println!("FAIL {f}");
+                outln!("FAIL {}", clean(f));
             }
             if !report.unexercised.is_empty() {
-                println!("rules no test exercises: {}", report.unexercised.join(", "));
+                outln!(
+                    "rules no test exercises: {}",
+                    clean(&report.unexercised.join(", "))
+                );
             }
-            println!(
-                "{} passed, {} failed: {}",
+            outln!("rule tests: {}", clean(&rules_origin(&source, &repo)));
+            outln!(
+                "{} passed, {} failed",
                 report.ran - report.failures.len(),
                 report.failures.len(),
-                rules_origin(&source, &repo)
             );
             if report.ran == 0 {
                 let at = source.dir().map_or_else(
@@ -209,7 +215,7 @@ fn index(args: IndexArgs) -> CmdResult {
         eprintln!(
             "indexed {} in {:.1}s: {} files scanned ({} added, {} changed, {} deleted, {} unchanged, {} skipped); \
              chunks: {} embedded, {} reused, {} removed, {} total; generation {}",
-            dir.display(),
+            clean(&dir.display().to_string()),
             report.seconds,
             report.files_scanned,
             report.files_added,
@@ -229,7 +235,7 @@ fn index(args: IndexArgs) -> CmdResult {
         if !report.files_lossy.is_empty() {
             eprintln!(
                 "note: invalid UTF-8 replaced in: {}",
-                report.files_lossy.join(", ")
+                clean(&report.files_lossy.join(", "))
             );
         }
     }
@@ -345,16 +351,16 @@ fn search(args: SearchArgs) -> CmdResult {
         writeln!(
             out,
             "{}:{}-{}  {:.4}  {}",
-            hit.path,
+            clean(&hit.path),
             hit.start_line,
             hit.end_line,
             hit.score,
-            hit.symbol.as_deref().unwrap_or("")
+            clean(hit.symbol.as_deref().unwrap_or(""))
         )
         .context("writing")?;
         for line in hit.text.lines().filter(|l| !l.trim().is_empty()).take(2) {
             let short: String = line.chars().take(100).collect();
-            writeln!(out, "    {short}").context("writing")?;
+            writeln!(out, "    {}", crate::term::block(&short)).context("writing")?;
         }
     }
     Ok(ExitCode::Ok)
@@ -368,24 +374,25 @@ fn status(args: StatusArgs) -> CmdResult {
         print_json(&status)?;
         return Ok(ExitCode::Ok);
     }
-    println!("index      {}", status.index_dir);
-    println!("generation {}", status.generation);
-    println!("files      {}", status.files);
-    println!(
+    outln!("index      {}", clean(&status.index_dir));
+    outln!("generation {}", status.generation);
+    outln!("files      {}", status.files);
+    outln!(
         "chunks     {} ({} distinct vectors)",
-        status.chunks, status.vectors
+        status.chunks,
+        status.vectors
     );
     if let Some(m) = &status.manifest {
-        println!(
+        outln!(
             "model      {} (dim {}, sha256 {}), chunker {}, format {}",
-            m.model.id,
+            clean(&m.model.id),
             m.model.dim,
             m.model.sha256.get(..16).unwrap_or(""),
             m.chunker,
             m.format_version
         );
     }
-    println!(
+    outln!(
         "on disk    {:.1} MiB",
         status.size_bytes as f64 / (1024.0 * 1024.0)
     );
@@ -394,21 +401,21 @@ fn status(args: StatusArgs) -> CmdResult {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs())
             .saturating_sub(t);
-        println!("indexed    {age}s ago (unix time {t})");
+        outln!("indexed    {age}s ago (unix time {t})");
     }
-    println!(
+    outln!(
         "skipped    {} files (reasons: writ status --json)",
         status.skipped.len()
     );
     if status.stale.is_empty() {
-        println!("stale      none: the index is up to date");
+        outln!("stale      none: the index is up to date");
     } else {
-        println!(
+        outln!(
             "stale      {} files; run `writ index` to update:",
             status.stale.len()
         );
         for s in status.stale.iter().take(20) {
-            println!("  {:<8} {}", s.change, s.path);
+            outln!("  {:<8} {}", s.change, clean(&s.path));
         }
     }
     Ok(ExitCode::Ok)

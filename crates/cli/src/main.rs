@@ -10,11 +10,13 @@ mod exit;
 mod gate;
 mod mcp;
 mod models;
+mod out;
 mod prompt;
 mod review;
 mod serve;
 mod service;
 mod show;
+mod term;
 
 use clap::Parser;
 use exit::Failure;
@@ -43,6 +45,7 @@ fn main() {
     }
     let code = match cmd::run(cli) {
         Ok(code) => code,
+        Err(failure) if out::is_broken_pipe(&failure.error) => out::quiet_exit(),
         Err(failure) => {
             report(&failure);
             failure.code
@@ -51,9 +54,20 @@ fn main() {
     std::process::exit(code as i32);
 }
 
+/// Prints a failure on stderr. Messages quote outside text (file names,
+/// proposal fields, rule files), so they are shown with controls escaped;
+/// the line breaks of a multi-line message are kept but indented, so no
+/// quoted text can start a line that looks like writ's own.
 fn report(failure: &Failure) {
-    eprintln!("writ: error: {:#}", failure.error);
+    use std::io::Write;
+    let shown = |s: &str| term::block(s).replace('\n', "\n    ");
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(
+        err,
+        "writ: error: {}",
+        shown(&format!("{:#}", failure.error))
+    );
     if let Some(hint) = &failure.hint {
-        eprintln!("writ: hint: {hint}");
+        let _ = writeln!(err, "writ: hint: {}", shown(hint));
     }
 }

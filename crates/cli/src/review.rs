@@ -6,6 +6,8 @@ use crate::args::{
 };
 use crate::exit::{CmdResult, ExitCode, Failure};
 use crate::gate::{state_code, Places};
+use crate::out::outln;
+use crate::term::{block, clean};
 use anyhow::{anyhow, Context};
 use std::io::Read;
 use std::path::Path;
@@ -34,9 +36,9 @@ pub fn propose(args: ProposeArgs) -> CmdResult {
     if args.gate.json {
         crate::cmd::print_json(&result)?;
     } else {
-        println!("{}  {}", result.id, result.state.name());
+        outln!("{}  {}", result.id, result.state.name());
         for r in &result.reasons {
-            println!("  refused: {r}");
+            outln!("  refused: {}", clean(r));
         }
         if let Some(d) = &result.decision {
             print_decision(d);
@@ -46,12 +48,12 @@ pub fn propose(args: ProposeArgs) -> CmdResult {
 }
 
 pub fn print_decision(d: &writ_rules::Decision) {
-    println!("  decision: {:?}: {}", d.outcome(), d.reason());
+    outln!("  decision: {:?}: {}", d.outcome(), clean(d.reason()));
     for r in d.determining() {
-        println!("    rule {}: {}", r.id, r.why);
+        outln!("    rule {}: {}", clean(&r.id), clean(&r.why));
     }
     for e in d.unavailable() {
-        println!("    unavailable: {e}");
+        outln!("    unavailable: {}", clean(e));
     }
 }
 
@@ -96,12 +98,13 @@ pub fn review(args: ReviewArgs) -> CmdResult {
             let who = reviewer(who, &places.repo);
             let s = gate.settle(&id, &who, true, &reason)?;
             if let Some((then, now)) = &s.ruleset_changed {
-                println!("note: the rules changed since the gate decided (rule set {then} -> {now}); approved under the rules in force");
+                outln!("note: the rules changed since the gate decided (rule set {then} -> {now}); approved under the rules in force");
             }
-            println!(
-                "{} {} by {who}{}",
+            outln!(
+                "{} {} by {}{}",
                 s.id,
                 s.state.name(),
+                clean(&who),
                 s.action
                     .map(|a| format!(": action {a}"))
                     .unwrap_or_default()
@@ -115,7 +118,7 @@ pub fn review(args: ReviewArgs) -> CmdResult {
         }) => {
             let who = reviewer(who, &places.repo);
             let s = gate.settle(&id, &who, false, &reason)?;
-            println!("{} {} by {who}", s.id, s.state.name());
+            outln!("{} {} by {}", s.id, s.state.name(), clean(&who));
             Ok(ExitCode::Ok)
         }
     }
@@ -135,7 +138,7 @@ fn list(gate: &Gate, json: bool) -> CmdResult {
         return Ok(ExitCode::Ok);
     }
     if rows.is_empty() {
-        println!("nothing is held for review");
+        outln!("nothing is held for review");
     }
     for p in &rows {
         let why = if p.state == State::Proposed {
@@ -143,39 +146,45 @@ fn list(gate: &Gate, json: bool) -> CmdResult {
         } else {
             why_held(gate.recorded_decision(&p.id).ok().flatten().as_ref())
         };
-        println!("{:<5} {:<8} {:<50} [{}]", p.id, p.kind, p.title, why);
+        outln!(
+            "{:<5} {:<8} {:<50} [{}]",
+            p.id,
+            clean(&p.kind),
+            clean(&p.title),
+            clean(&why)
+        );
     }
     Ok(ExitCode::Ok)
 }
 
 fn show(gate: &Gate, places: &Places, id: &str) -> CmdResult {
     let p = gate.proposal(id)?;
-    println!(
+    outln!(
         "{}  {}  {}  (from {})",
         p.id,
-        p.kind,
+        clean(&p.kind),
         p.state.name(),
-        p.source
+        clean(&p.source)
     );
-    println!("title: {}", p.title);
+    outln!("title: {}", clean(&p.title));
     if let Ok(prop) = writ_proposal::Proposal::from_json(&p.body) {
-        println!("rationale: {}", prop.rationale);
+        outln!("rationale: {}", block(&prop.rationale));
         if let Some(d) = &prop.diff {
             match writ_proposal::parse_diff(d) {
                 Ok(patches) => {
-                    println!("--- diff (as writ will apply it)");
+                    outln!("--- diff (as writ will apply it)");
                     for patch in &patches {
-                        print!("{}", patch.render());
+                        outln!("{}", block(patch.render().trim_end()));
                     }
                 }
-                Err(e) => println!("--- diff does not parse: {e}"),
+                Err(e) => outln!("--- diff does not parse: {}", clean(&e)),
             }
         }
         if let Some(t) = &prop.text {
-            println!("--- text\n{t}");
+            outln!("--- text\n{}", block(t));
         }
         if let Some(a) = &prop.argv {
-            println!("--- command (never run by writ)\n{}", a.join(" "));
+            outln!("--- command (never run by writ)\n{}", crate::term::argv(a));
         }
         let catalog = writ_index::Catalog::open_read_only(&places.index).ok();
         for c in &prop.citations {
@@ -184,24 +193,24 @@ fn show(gate: &Gate, places: &Places, id: &str) -> CmdResult {
                 .and_then(|cat| cat.chunk(*c).ok().flatten())
             {
                 Some((path, s, e, text)) => {
-                    println!("--- citation {c}: {path}:{s}-{e}");
+                    outln!("--- citation {c}: {}:{s}-{e}", clean(&path));
                     for line in text.lines().take(12) {
-                        println!("    {line}");
+                        outln!("    {}", block(line));
                     }
                 }
-                None => println!("--- citation {c}: no longer in the index"),
+                None => outln!("--- citation {c}: no longer in the index"),
             }
         }
     }
     if let Some(d) = gate.recorded_decision(&p.id)? {
-        println!(
+        outln!(
             "--- decision\n{}",
-            serde_json::to_string_pretty(&d).context("encoding")?
+            block(&serde_json::to_string_pretty(&d).context("encoding")?)
         );
     }
     if p.state == State::Held {
         if let Ok(Some((then, now))) = gate.ruleset_drift(&p.id) {
-            println!("--- note: the rules changed since the gate decided (rule set {then} -> {now}); approval re-decides under the rules in force");
+            outln!("--- note: the rules changed since the gate decided (rule set {then} -> {now}); approval re-decides under the rules in force");
         }
     }
     Ok(ExitCode::Ok)
@@ -215,8 +224,8 @@ pub fn explain(args: ExplainArgs) -> CmdResult {
         return Ok(ExitCode::Ok);
     }
     let p = &chain["proposal"];
-    let field = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
-    println!(
+    let field = |v: &serde_json::Value| clean(v.as_str().unwrap_or_default()).into_owned();
+    outln!(
         "{} `{}` ({}, from {}), now {}",
         field(&p["id"]),
         field(&p["title"]),
@@ -226,8 +235,8 @@ pub fn explain(args: ExplainArgs) -> CmdResult {
     );
     for part in ["question", "retrieval", "prompt", "model"] {
         match &chain[part] {
-            serde_json::Value::String(s) => println!("{part:<10} {s}"),
-            v => println!("{part:<10} {v}"),
+            serde_json::Value::String(s) => outln!("{part:<10} {}", clean(s)),
+            v => outln!("{part:<10} {}", clean(&v.to_string())),
         }
     }
     for e in chain["events"].as_array().into_iter().flatten() {
@@ -236,7 +245,7 @@ pub fn explain(args: ExplainArgs) -> CmdResult {
         } else {
             " (REFUSED)"
         };
-        println!(
+        outln!(
             "#{:<4} {} -> {}{what}  by {}  {}",
             e["seq"],
             e["from"].as_str().unwrap_or("(new)"),
@@ -246,7 +255,10 @@ pub fn explain(args: ExplainArgs) -> CmdResult {
         );
         if let Some(reasons) = e["payload"].get("reasons").and_then(|r| r.as_array()) {
             for r in reasons {
-                println!("       validation: {}", r.as_str().unwrap_or_default());
+                outln!(
+                    "       validation: {}",
+                    clean(r.as_str().unwrap_or_default())
+                );
             }
         }
         let judged = [
@@ -262,8 +274,8 @@ pub fn explain(args: ExplainArgs) -> CmdResult {
         }
     }
     match &chain["action"] {
-        serde_json::Value::Null => println!("action     none"),
-        a => println!(
+        serde_json::Value::Null => outln!("action     none"),
+        a => outln!(
             "action     {} recorded at #{} on the basis of #{}",
             field(&a["id"]),
             a["seq"],
@@ -277,24 +289,29 @@ pub fn explain(args: ExplainArgs) -> CmdResult {
 /// facts they read, and what was unavailable.
 fn print_judged(chain: &serde_json::Value, d: &serde_json::Value, facts: &serde_json::Value) {
     let hash = d["ruleset_hash"].as_str().unwrap_or("");
-    println!(
+    outln!(
         "       decision: {}: {}",
-        d["outcome"].as_str().unwrap_or(""),
-        d["reason"].as_str().unwrap_or("")
+        clean(d["outcome"].as_str().unwrap_or("")),
+        clean(d["reason"].as_str().unwrap_or(""))
     );
     for r in d["determining"].as_array().into_iter().flatten() {
         let id = r["id"].as_str().unwrap_or("");
-        println!("       rule {id}: {}", r["why"].as_str().unwrap_or(""));
+        outln!(
+            "       rule {}: {}",
+            clean(id),
+            clean(r["why"].as_str().unwrap_or(""))
+        );
         if let Some(text) = chain["rulesets"][hash]["rules"][id]["text"].as_str() {
             for line in text.lines() {
-                println!("         | {line}");
+                outln!("         | {}", block(line));
             }
         }
     }
-    println!(
-        "       matched {}; rule set {hash}; writ-rules {}",
-        d["matched"],
-        d["rules_version"].as_str().unwrap_or("")
+    outln!(
+        "       matched {}; rule set {}; writ-rules {}",
+        clean(&d["matched"].to_string()),
+        clean(hash),
+        clean(d["rules_version"].as_str().unwrap_or(""))
     );
     if let Some(f) = facts.as_object() {
         let shown: Vec<String> = f
@@ -302,10 +319,10 @@ fn print_judged(chain: &serde_json::Value, d: &serde_json::Value, facts: &serde_
             .filter(|(k, v)| *k != "errors" && !v.is_null())
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
-        println!("       facts: {}", shown.join(" "));
+        outln!("       facts: {}", clean(&shown.join(" ")));
     }
     for u in d["unavailable"].as_array().into_iter().flatten() {
-        println!("       unavailable: {}", u.as_str().unwrap_or(""));
+        outln!("       unavailable: {}", clean(u.as_str().unwrap_or("")));
     }
 }
 
@@ -316,22 +333,30 @@ pub fn verify(args: VerifyArgs) -> CmdResult {
     if let Some((seq, problem)) = &report.broken {
         return Err(Failure::new(
             ExitCode::Verify,
-            anyhow!("ledger chain broken at event #{seq}: {problem}"),
+            anyhow!("ledger chain broken at event #{seq}: {}", clean(problem)),
         )
         .hint("the ledger was changed outside writ; restore it from a backup"));
     }
     if let Some(t) = &report.tamper {
         return Err(Failure::new(
             ExitCode::Verify,
-            anyhow!("the ledger disagrees with its own chain: {t}"),
+            anyhow!(
+                "the ledger disagrees with its own chain: {}",
+                clean(&t.to_string())
+            ),
         )
         .hint("a row was changed outside writ; restore the ledger from a backup"));
     }
     if let Some(replay) = &report.replay {
         for d in &replay.differ {
-            println!("replay: event #{} ({}): {}", d.seq, d.proposal, d.problem);
+            outln!(
+                "replay: event #{} ({}): {}",
+                d.seq,
+                clean(&d.proposal),
+                clean(&d.problem)
+            );
         }
-        println!(
+        outln!(
             "replay: {} decisions re-decided the same, {} differ, {} recorded without facts (older ledger)",
             replay.same,
             replay.differ.len(),
@@ -347,7 +372,7 @@ pub fn verify(args: VerifyArgs) -> CmdResult {
     if let Some(file) = &args.checkpoint {
         check_point(&gate, file, report.count, &report.head)?;
     }
-    println!("ledger ok: {} events, head {}", report.count, report.head);
+    outln!("ledger ok: {} events, head {}", report.count, report.head);
     Ok(ExitCode::Ok)
 }
 
@@ -371,7 +396,7 @@ fn check_point(gate: &Gate, file: &Path, count: i64, head: &str) -> Result<(), F
             )
             .hint("the ledger was rewritten or truncated since the checkpoint"));
         }
-        println!(
+        outln!(
             "checkpoint `{}` ok: the ledger extends it ({} -> {count} events)",
             file.display(),
             cp.count,
@@ -383,7 +408,7 @@ fn check_point(gate: &Gate, file: &Path, count: i64, head: &str) -> Result<(), F
         };
         std::fs::write(file, serde_json::to_string_pretty(&cp).context("encoding")?)
             .with_context(|| format!("writing {}", file.display()))?;
-        println!("checkpoint written to `{}`", file.display());
+        outln!("checkpoint written to `{}`", file.display());
     }
     Ok(())
 }
@@ -395,13 +420,13 @@ pub fn actions(args: GateArgs) -> CmdResult {
         crate::cmd::print_json(&rows)?;
     } else {
         for r in &rows {
-            println!(
+            outln!(
                 "{:<5} {:<5} {:<8} {:<9} {}",
-                r["action"].as_str().unwrap_or(""),
-                r["proposal"].as_str().unwrap_or(""),
-                r["kind"].as_str().unwrap_or(""),
-                r["state"].as_str().unwrap_or(""),
-                r["title"].as_str().unwrap_or("")
+                clean(r["action"].as_str().unwrap_or("")),
+                clean(r["proposal"].as_str().unwrap_or("")),
+                clean(r["kind"].as_str().unwrap_or("")),
+                clean(r["state"].as_str().unwrap_or("")),
+                clean(r["title"].as_str().unwrap_or(""))
             );
         }
     }
@@ -415,7 +440,11 @@ pub fn apply(args: ApplyArgs) -> CmdResult {
         no_git: args.no_git,
     };
     let applied = places.gate().apply(&args.id, &actor, options)?;
-    println!("{} applied: {}", applied.id, applied.files.join(", "));
+    outln!(
+        "{} applied: {}",
+        applied.id,
+        clean(&applied.files.join(", "))
+    );
     Ok(ExitCode::Ok)
 }
 
@@ -428,13 +457,15 @@ pub fn suggest(id: &str, who: Option<String>, args: &GateArgs) -> CmdResult {
     if args.json {
         crate::cmd::print_json(&result)?;
     } else {
-        println!(
-            "{}  {}  (rule change drafted from {id})\n{diff}",
+        outln!(
+            "{}  {}  (rule change drafted from {})\n{}",
             result.id,
-            result.state.name()
+            result.state.name(),
+            clean(id),
+            block(&diff)
         );
         for r in &result.reasons {
-            println!("  refused: {r}");
+            outln!("  refused: {}", clean(r));
         }
         if let Some(d) = &result.decision {
             print_decision(d);

@@ -9,6 +9,7 @@
 use crate::args::{ProposalsArgs, ShowArgs};
 use crate::exit::{CmdResult, ExitCode, Failure};
 use crate::gate::Places;
+use crate::out::outln;
 use crate::prompt::{self, Passage};
 use anyhow::anyhow;
 use serde_json::{json, Value};
@@ -46,11 +47,11 @@ pub fn proposals(args: ProposalsArgs) -> CmdResult {
     }
     let rows = rows.as_array().cloned().unwrap_or_default();
     if rows.is_empty() {
-        println!("no proposals");
+        outln!("no proposals");
     }
-    let field = |v: &Value| v.as_str().unwrap_or("?").to_string();
+    let field = |v: &Value| crate::term::clean(v.as_str().unwrap_or("?")).into_owned();
     for p in &rows {
-        println!(
+        outln!(
             "{:<5} {:<9} {:<8} {}  [{}]",
             field(&p["id"]),
             field(&p["state"]),
@@ -95,33 +96,39 @@ pub fn show(args: ShowArgs) -> CmdResult {
         crate::cmd::print_json(&out)?;
         return Ok(ExitCode::Ok);
     }
-    // Printed from the JSON already built: one read of the ledger.
-    let text = |v: &Value| v.as_str().unwrap_or("").to_string();
+    // Printed from the JSON already built: one read of the ledger. Every
+    // string in it may come from outside writ: each is shown escaped
+    // (`text` for one line, `json` for a JSON value, `lines` for a block).
+    let text = |v: &Value| crate::term::clean(v.as_str().unwrap_or("")).into_owned();
+    let json = |v: &Value| crate::term::clean(&v.to_string()).into_owned();
+    let lines = |v: &Value| crate::term::block(v.as_str().unwrap_or("")).into_owned();
     let checks = &out["checks"];
-    println!(
+    outln!(
         "{}  {}  {}: {}",
         text(&out["id"]),
         text(&out["state"]),
         text(&out["kind"]),
         text(&out["title"])
     );
-    println!("source: {}", text(&out["source"]));
+    outln!("source: {}", text(&out["source"]));
     let prov = &out["provenance"];
     if prov["via"] == "writ ask" {
-        println!("question: {}", prov["question"].as_str().unwrap_or(""));
+        outln!("question: {}", text(&prov["question"]));
         let r = &prov["retrieval"];
-        println!(
+        outln!(
             "retrieval: index generation {}, {} mode, k {}",
-            r["index_generation"], r["mode"], r["k"]
+            json(&r["index_generation"]),
+            json(&r["mode"]),
+            json(&r["k"])
         );
         for h in r["hits"].as_array().into_iter().flatten() {
-            println!(
+            outln!(
                 "  #{} chunk {} {}:{}-{} similarity {} {}",
-                h["rank"],
-                h["chunk"],
-                h["path"].as_str().unwrap_or(""),
-                h["lines"][0],
-                h["lines"][1],
+                json(&h["rank"]),
+                json(&h["chunk"]),
+                text(&h["path"]),
+                json(&h["lines"][0]),
+                json(&h["lines"][1]),
                 h["similarity"]
                     .as_f64()
                     .map_or("-".into(), |s| format!("{s:.3}")),
@@ -133,47 +140,47 @@ pub fn show(args: ShowArgs) -> CmdResult {
             );
         }
         let pr = &prov["prompt"];
-        println!(
+        outln!(
             "prompt: {} v{} ({}), {} tokens, sha256 {}",
-            pr["template"].as_str().unwrap_or(""),
-            pr["version"],
-            pr["chat"].as_str().unwrap_or(""),
-            pr["tokens"],
-            pr["sha256"].as_str().unwrap_or("")
+            text(&pr["template"]),
+            json(&pr["version"]),
+            text(&pr["chat"]),
+            json(&pr["tokens"]),
+            text(&pr["sha256"])
         );
-        println!("  rebuilt: {}", checks["prompt"].as_str().unwrap_or(""));
-        println!("grammar: {}", checks["grammar"].as_str().unwrap_or(""));
+        outln!("  rebuilt: {}", text(&checks["prompt"]));
+        outln!("grammar: {}", text(&checks["grammar"]));
         let m = &prov["model"];
-        println!(
+        outln!(
             "model: {} ({}), sha256 {}",
-            m["name"].as_str().unwrap_or(""),
-            m["path"].as_str().unwrap_or(""),
-            m["sha256"].as_str().unwrap_or("")
+            text(&m["name"]),
+            text(&m["path"]),
+            text(&m["sha256"])
         );
-        println!("  file now: {}", checks["model"].as_str().unwrap_or(""));
-        println!("sampling: {}", prov["sampling"]);
+        outln!("  file now: {}", text(&checks["model"]));
+        outln!("sampling: {}", json(&prov["sampling"]));
         let o = &prov["output"];
-        println!(
+        outln!(
             "output: {} tokens, stopped: {}, proposal #{} of it:",
-            o["tokens"],
-            o["stop"].as_str().unwrap_or(""),
-            o["proposal"]
+            json(&o["tokens"]),
+            text(&o["stop"]),
+            json(&o["proposal"])
         );
-        println!("  {}", o["raw"].as_str().unwrap_or(""));
+        outln!("  {}", lines(&o["raw"]));
     } else {
-        println!("provenance: {prov}");
+        outln!("provenance: {}", json(prov));
     }
-    println!("body: {}", text(&out["body"]));
+    outln!("body: {}", lines(&out["body"]));
     for e in out["events"].as_array().into_iter().flatten() {
         // The first event's payload is the body and provenance shown above.
         let payload = if e["to"] == "proposed" {
             String::new()
         } else {
-            e["payload"].to_string()
+            json(&e["payload"])
         };
-        println!(
+        outln!(
             "event {}: {} -> {} by {}  {payload}",
-            e["seq"],
+            json(&e["seq"]),
             text(&e["kind"]),
             text(&e["to"]),
             text(&e["actor"])

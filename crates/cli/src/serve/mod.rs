@@ -1,12 +1,15 @@
 //! `writ serve`: the HTTP JSON API under `/v1` and the review page at `/`.
 //!
-//! Loopback only unless `--allow-remote`. Every route that changes state
-//! needs the bearer token writ keeps in the index folder (0600); with
-//! `--allow-remote` every route does. The blocking work (models, SQLite)
+//! Loopback only unless `--allow-remote`: bound to a loopback address, and
+//! answering only requests addressed to a loopback name (`host`). Every
+//! route that changes state needs the bearer token writ keeps in the index
+//! folder (0600, `token`); with `--allow-remote` every route does. The blocking work (models, SQLite)
 //! runs on tokio's blocking pool; ledger writes are serialised by SQLite's
 //! write lock, so a request either records its whole transition or none.
 
 mod api;
+mod host;
+mod token;
 mod watch;
 
 use crate::args::ServeArgs;
@@ -14,8 +17,7 @@ use crate::exit::{CmdResult, ExitCode, Failure};
 use crate::gate::Places;
 use crate::service::Service;
 use anyhow::anyhow;
-use std::io::{Read, Write};
-use std::path::Path;
+use std::io::Write;
 use std::sync::Arc;
 
 /// Largest request body accepted.
@@ -39,7 +41,7 @@ pub fn serve(args: ServeArgs) -> CmdResult {
         .hint("writ serves 127.0.0.1 by default; add --allow-remote to expose it (every route then needs the bearer token)"));
     }
     let token_file = places.index.join("serve-token");
-    let token = token(&places.index, &token_file)?;
+    let token = token::load_or_make(&places.index, &token_file)?;
     let service = Service::open(places, args.models)?;
     let watch = if args.watch {
         let w = watch::Watch::start(
@@ -71,16 +73,25 @@ pub fn serve(args: ServeArgs) -> CmdResult {
             .map_err(|e| Failure::new(ExitCode::Error, e))?;
         eprintln!(
             "writ: serving {} on http://{local}/ (review page) and http://{local}/v1/ (API)",
-            app.service.places.repo.display()
+            crate::term::clean(&app.service.places.repo.display().to_string())
         );
         eprintln!(
             "writ: bearer token for state-changing requests in `{}`",
-            token_file.display()
+            crate::term::clean(&token_file.display().to_string())
         );
-        // Scripts (and tests) read the bound address from stdout.
-        println!("listening on {local}");
-        let _ = std::io::stdout().flush();
-        axum::serve(listener, api::router(app))
+        // Scripts (and tests) read the bound address from stdout; one that
+        // does not read it (a closed stdout) does not stop the server.
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "listening on {local}").and_then(|()| out.flush());
+        drop(out);
+        let remote = app.remote;
+        let router = api::router(app);
+        let router = if remote {
+            router
+        } else {
+            host::guard(router, local.port())
+        };
+        axum::serve(listener, router)
             .with_graceful_shutdown(shutdown())
             .await
             .map_err(|e| Failure::new(ExitCode::Error, e))
@@ -109,34 +120,4 @@ async fn shutdown() {
         () = ctrl_c => {},
         () = term => {},
     }
-}
-
-/// The server's bearer token: read from `file`, or made (32 random bytes
-/// from the kernel) and written there with mode 0600 on first start.
-fn token(dir: &Path, file: &Path) -> Result<String, Failure> {
-    if let Ok(t) = std::fs::read_to_string(file) {
-        let t = t.trim().to_string();
-        if t.len() >= 32 {
-            return Ok(t);
-        }
-    }
-    std::fs::create_dir_all(dir)
-        .map_err(|e| Failure::new(ExitCode::Error, anyhow!("`{}`: {e}", dir.display())))?;
-    writ_index::ignore_self(dir);
-    let mut bytes = [0u8; 32];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .map_err(|e| Failure::new(ExitCode::Error, anyhow!("reading /dev/urandom: {e}")))?;
-    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(file)
-        .map_err(|e| Failure::new(ExitCode::Error, anyhow!("`{}`: {e}", file.display())))?;
-    writeln!(f, "{token}")
-        .map_err(|e| Failure::new(ExitCode::Error, anyhow!("`{}`: {e}", file.display())))?;
-    Ok(token)
 }

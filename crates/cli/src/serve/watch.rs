@@ -125,7 +125,10 @@ fn run(
             ),
             // Another `writ index` holds the lock, or the model changed:
             // say so and keep serving the last generation.
-            Err(e) => eprintln!("writ: re-index after changes failed: {e}"),
+            Err(e) => eprintln!(
+                "writ: re-index after changes failed: {}",
+                crate::term::clean(&e.to_string())
+            ),
         }
     }
 }
