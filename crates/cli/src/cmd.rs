@@ -84,6 +84,9 @@ fn rules(args: crate::args::RulesArgs) -> CmdResult {
                 set.hash(),
                 rules_origin(&source, &repo)
             );
+            for w in set.warnings() {
+                eprintln!("warning: {w}");
+            }
             Ok(ExitCode::Ok)
         }
         RulesWhat::Test { rules } => {
