@@ -87,6 +87,9 @@ fn rules(args: crate::args::RulesArgs) -> CmdResult {
                 set.hash(),
                 clean(&rules_origin(&source, &repo))
             );
+            for w in set.warnings() {
+                eprintln!("warning: {w}");
+            }
             Ok(ExitCode::Ok)
         }
         RulesWhat::Test { rules } => {

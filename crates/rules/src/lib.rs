@@ -43,6 +43,7 @@ mod load;
 mod rule;
 mod source;
 mod testing;
+mod warn;
 
 pub use decide::{Decision, Outcome, RuleRef};
 pub use facts::{Channel, Facts};

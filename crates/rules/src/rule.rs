@@ -71,6 +71,31 @@ pub struct When {
     pub proposer: Option<Vec<String>>,
 }
 
+impl When {
+    /// Predicates that read a fact writ may fail to compute (`None` in
+    /// [`crate::Facts`]), and which then do not match.
+    pub(crate) fn fallible(&self) -> Vec<&'static str> {
+        [
+            ("citations_in_run", self.citations_in_run.is_some()),
+            ("min_citation_score", self.min_citation_score.is_some()),
+            ("applies_cleanly", self.applies_cleanly.is_some()),
+            ("targets_tracked", self.targets_tracked.is_some()),
+            ("channel", self.channel.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, used)| used.then_some(name))
+        .collect()
+    }
+
+    /// Whether some proposal kind satisfies both `kind` predicates.
+    pub(crate) fn kinds_overlap(&self, other: &When) -> bool {
+        match (&self.kind, &other.kind) {
+            (Some(a), Some(b)) => a.iter().any(|k| b.contains(k)),
+            _ => true,
+        }
+    }
+}
+
 /// One rule, validated.
 #[derive(Debug, Clone)]
 pub struct Rule {

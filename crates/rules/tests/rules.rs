@@ -220,6 +220,7 @@ fn the_default_rule_set_passes_its_fixtures_and_every_rule_is_exercised() {
         report.unexercised
     );
     assert!(report.passed());
+    assert_eq!(rules.warnings(), Vec::<String>::new());
 }
 
 #[test]
@@ -394,4 +395,42 @@ fn an_escaped_path_matches_only_that_file() {
     }
     assert_eq!(glob_escape("src/*.rs"), "src/[*].rs");
     assert_eq!(glob_escape("plain/path.md"), "plain/path.md");
+}
+
+#[test]
+fn warnings_name_allow_rules_that_trust_a_claimed_name_or_outlive_a_missing_fact() {
+    let warnings = |src: &str| RuleSet::parse_str("w.toml", src).unwrap().warnings();
+    // Trusting a self-declared name.
+    let w = warnings(&rule("ci", "allow", r#"proposer = ["external:ci"]"#));
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].starts_with("rule `ci` (w.toml:2) allows by `proposer` alone"),
+        "{w:?}"
+    );
+    let ok = rule(
+        "ci",
+        "allow",
+        r#"proposer = ["external:ci"], channel = ["http"]"#,
+    );
+    assert!(warnings(&ok).is_empty());
+    assert!(warnings(&rule("m", "hold", r#"proposer = ["model:*"]"#)).is_empty());
+
+    // A hold rule on a fact an allow rule for the same kinds does not need.
+    let hold = rule("agents", "hold", r#"kind = ["edit"], channel = ["mcp"]"#);
+    let w = warnings(&(hold.clone() + &rule("docs", "allow", r#"paths_all = ["docs/**"]"#)));
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].starts_with("hold rule `agents` (w.toml:2) needs fact `channel`")
+            && w[0].contains("allow rule(s) `docs`"),
+        "{w:?}"
+    );
+    // Not when the allow rule needs the fact too, or is for other kinds.
+    let guarded = rule(
+        "docs",
+        "allow",
+        r#"paths_all = ["docs/**"], channel = ["cli"]"#,
+    );
+    assert!(warnings(&(hold.clone() + &guarded)).is_empty());
+    let notes = rule("notes", "allow", r#"kind = ["note"]"#);
+    assert!(warnings(&(hold + &notes)).is_empty());
 }
