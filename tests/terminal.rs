@@ -125,6 +125,7 @@ fn outside_text_is_shown_with_its_controls_escaped() {
 #[test]
 fn error_messages_escape_what_they_quote() {
     let repo = repo();
+    propose_hidden(&repo);
     let out = repo.writ(&["show", "P9\x1b[2K\rall good"]);
     assert_ne!(out.status.code(), Some(0));
     assert_raw_free(&out.stderr, "show's error");

@@ -421,14 +421,29 @@ impl Gate {
                 )
             }
         };
-        let id = ledger.submit(
+        // Facts and decision first, then the proposal and its decision in
+        // one transaction: no concurrent intake ever sees it undecided.
+        let facts = self.facts(&valid, proposer, run);
+        let decision = rules.set.decide(&facts);
+        let (id, state) = ledger.submit_gated(
             &proposer.source,
             valid.proposal().kind.name(),
             &valid.proposal().title,
             text,
             &provenance,
+            &Judgement {
+                decision: &decision,
+                facts: &facts,
+                sources: &rules.sources,
+            },
         )?;
-        self.decide_and_record(&mut ledger, &id, &valid, proposer, run, &rules)
+        Ok(Intake {
+            id,
+            state,
+            decision: Some(decision),
+            facts: Some(facts),
+            reasons: Vec::new(),
+        })
     }
 
     fn decide_and_record(
@@ -489,8 +504,8 @@ impl Gate {
             Some(p) => (p.kind.name(), p.title.as_str()),
             None => ("unknown", "(not a proposal)"),
         };
-        let id = ledger.submit(&proposer.source, kind, title, text, provenance)?;
-        let state = ledger.refuse(&id, reasons)?;
+        let (id, state) =
+            ledger.submit_refused(&proposer.source, kind, title, text, provenance, reasons)?;
         Ok(Intake {
             id,
             state,
@@ -500,8 +515,9 @@ impl Gate {
         })
     }
 
-    /// Gates every proposal an interrupted intake left `proposed`, with
-    /// the rules in force now. Returns how many.
+    /// Gates every proposal left `proposed` (by an older writ, which
+    /// recorded and decided in two steps, or by a process killed between
+    /// them), with the rules in force now. Returns how many.
     fn regate_pending(&self, ledger: &mut Ledger, rules: &InForce) -> Result<usize, GateError> {
         let pending = ledger.proposals(Some(State::Proposed))?;
         for p in &pending {
@@ -510,13 +526,16 @@ impl Gate {
             }
             let proposer = Proposer::recorded(&p.source, &p.provenance);
             let run = Run::from_provenance(&p.provenance);
-            match self.check(&p.body, run.as_ref()) {
-                Ok(valid) => {
-                    self.decide_and_record(ledger, &p.id, &valid, &proposer, run.as_ref(), rules)?;
-                }
-                Err((_, reasons)) => {
-                    ledger.refuse(&p.id, &reasons)?;
-                }
+            let done = match self.check(&p.body, run.as_ref()) {
+                Ok(valid) => self
+                    .decide_and_record(ledger, &p.id, &valid, &proposer, run.as_ref(), rules)
+                    .map(drop),
+                Err((_, reasons)) => ledger.refuse(&p.id, &reasons).map(drop).map_err(Into::into),
+            };
+            match done {
+                // Another intake gated it first: its refusal is recorded.
+                Err(GateError::Ledger(writ_ledger::LedgerError::Refused { .. })) | Ok(()) => {}
+                Err(e) => return Err(e),
             }
         }
         Ok(pending.len())

@@ -302,7 +302,9 @@ impl Ledger {
         &self.conn
     }
 
-    /// Records a new proposal (state `proposed`); returns its id.
+    /// Records a new proposal (state `proposed`); returns its id. Prefer
+    /// [`Ledger::submit_gated`] and [`Ledger::submit_refused`], which leave
+    /// no moment at which the proposal waits undecided.
     pub fn submit(
         &mut self,
         source: &str,
@@ -312,25 +314,62 @@ impl Ledger {
         provenance: &serde_json::Value,
     ) -> Result<String, LedgerError> {
         let tx = self.write()?;
-        let n: i64 = tx.query_row("SELECT COUNT(*) FROM proposals", [], |r| r.get(0))?;
-        let id = format!("P{}", n + 1);
-        let prov = provenance.to_string();
-        tx.execute(
-            "INSERT INTO proposals (id, source, kind, title, body, provenance) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![id, source, kind, title, body, prov],
-        )?;
-        append(
-            &tx,
-            &id,
-            "transition",
-            None,
-            State::Proposed,
-            source,
-            "proposal received",
-            &proposal_payload(kind, title, body, &prov),
-        )?;
+        let id = submit_in(&tx, source, kind, title, body, provenance)?;
         tx.commit()?;
         Ok(id)
+    }
+
+    /// Records a new proposal and the gate's decision on it in one
+    /// transaction: it is never seen `proposed`. Returns its id and state.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the proposal's columns and its judgement"
+    )]
+    pub fn submit_gated(
+        &mut self,
+        source: &str,
+        kind: &str,
+        title: &str,
+        body: &str,
+        provenance: &serde_json::Value,
+        judgement: &Judgement<'_>,
+    ) -> Result<(String, State), LedgerError> {
+        let tx = self.write()?;
+        let id = submit_in(&tx, source, kind, title, body, provenance)?;
+        let (to, actor, reason, payload) = gate_event(judgement);
+        let state = transition_in(&tx, &id, to, &actor, &reason, payload, Some(judgement))??;
+        tx.commit()?;
+        Ok((id, state))
+    }
+
+    /// Records a new proposal refused by validation in one transaction.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the proposal's columns and the reasons"
+    )]
+    pub fn submit_refused(
+        &mut self,
+        source: &str,
+        kind: &str,
+        title: &str,
+        body: &str,
+        provenance: &serde_json::Value,
+        reasons: &[String],
+    ) -> Result<(String, State), LedgerError> {
+        let tx = self.write()?;
+        let id = submit_in(&tx, source, kind, title, body, provenance)?;
+        let payload = serde_json::json!({ "validation": "refused", "reasons": reasons });
+        let state = transition_in(
+            &tx,
+            &id,
+            State::Refused,
+            "writ:validator",
+            &reasons.join("; "),
+            payload,
+            None,
+        )??;
+        tx.commit()?;
+        Ok((id, state))
     }
 
     /// Records a validation failure: `proposed -> refused`.
@@ -349,16 +388,8 @@ impl Ledger {
     /// Records the gate's decision; an allow decision records its action in
     /// the same transaction. Returns the state after.
     pub fn gate(&mut self, id: &str, judgement: &Judgement<'_>) -> Result<State, LedgerError> {
-        let decision = judgement.decision;
-        let to = match decision.outcome() {
-            Outcome::Allow => State::Allowed,
-            Outcome::Forbid => State::Forbidden,
-            Outcome::Hold => State::Held,
-        };
-        let actor = format!("rules:{}", decision.ruleset_hash());
-        let mut payload = judgement.payload();
-        payload["validation"] = "passed".into();
-        self.transition(id, to, &actor, decision.reason(), payload, Some(judgement))
+        let (to, actor, reason, payload) = gate_event(judgement);
+        self.transition(id, to, &actor, &reason, payload, Some(judgement))
     }
 
     /// Records a person's review of a held proposal; an approval records
@@ -449,7 +480,8 @@ impl Ledger {
 
     /// The one door for state changes: checks the transition table, appends
     /// the event, updates the state cache and, for `allowed`/`approved`,
-    /// records the action, all in one transaction.
+    /// records the action, all in one transaction. A refusal is committed
+    /// (it is an event); a failure rolls everything back.
     fn transition(
         &mut self,
         id: &str,
@@ -460,59 +492,9 @@ impl Ledger {
         judgement: Option<&Judgement<'_>>,
     ) -> Result<State, LedgerError> {
         let tx = self.write()?;
-        let from = match derive(&tx, id) {
-            Ok(from) => from,
-            Err(Derived::Tampered(from, t)) => {
-                let why = format!("the ledger disagrees with its chain: {t}");
-                refuse_in(&tx, id, from, to, actor, &why)?;
-                tx.commit()?;
-                return Err(LedgerError::Tampered(t));
-            }
-            Err(Derived::Error(e)) => return Err(e),
-        };
-        if !allowed_transition(Some(from), to) {
-            let why = format!("{} -> {} is not in the lifecycle", from.name(), to.name());
-            let refusal = refuse_in(&tx, id, from, to, actor, &why)?;
-            tx.commit()?;
-            return Err(refusal);
-        }
-        if let Some(j) = judgement {
-            j.store_rules(&tx)?;
-        }
-        let basis = append(
-            &tx,
-            id,
-            "transition",
-            Some(from),
-            to,
-            actor,
-            reason,
-            &payload.to_string(),
-        )?;
-        let mut state = to;
-        if matches!(to, State::Allowed | State::Approved) {
-            // INVARIANT (actions-from-decisions): the only construction site.
-            let n: i64 = tx.query_row("SELECT COUNT(*) FROM actions", [], |r| r.get(0))?;
-            let action_id = format!("A{}", n + 1);
-            let detail = serde_json::json!({ "action": action_id, "basis_seq": basis }).to_string();
-            let seq = append(
-                &tx,
-                id,
-                "transition",
-                Some(to),
-                State::Recorded,
-                "writ:ledger",
-                &format!("action {action_id} recorded from event {basis}"),
-                &detail,
-            )?;
-            tx.execute(
-                "INSERT INTO actions (id, proposal_id, seq, basis_seq) VALUES (?1, ?2, ?3, ?4)",
-                params![action_id, id, seq, basis],
-            )?;
-            state = State::Recorded;
-        }
+        let outcome = transition_in(&tx, id, to, actor, reason, payload, judgement)?;
         tx.commit()?;
-        Ok(state)
+        outcome
     }
 
     /// A proposal with its current state.
@@ -790,4 +772,118 @@ fn append(
         )?;
     }
     Ok(seq)
+}
+
+/// The event a gate decision becomes: (state, actor, reason, payload).
+fn gate_event(judgement: &Judgement<'_>) -> (State, String, String, serde_json::Value) {
+    let decision = judgement.decision;
+    let to = match decision.outcome() {
+        Outcome::Allow => State::Allowed,
+        Outcome::Forbid => State::Forbidden,
+        Outcome::Hold => State::Held,
+    };
+    let mut payload = judgement.payload();
+    payload["validation"] = "passed".into();
+    (
+        to,
+        format!("rules:{}", decision.ruleset_hash()),
+        decision.reason().to_string(),
+        payload,
+    )
+}
+
+/// Inserts a proposal and its first event; returns its id.
+fn submit_in(
+    tx: &Transaction<'_>,
+    source: &str,
+    kind: &str,
+    title: &str,
+    body: &str,
+    provenance: &serde_json::Value,
+) -> Result<String, LedgerError> {
+    let n: i64 = tx.query_row("SELECT COUNT(*) FROM proposals", [], |r| r.get(0))?;
+    let id = format!("P{}", n + 1);
+    let prov = provenance.to_string();
+    tx.execute(
+        "INSERT INTO proposals (id, source, kind, title, body, provenance) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![id, source, kind, title, body, prov],
+    )?;
+    append(
+        tx,
+        &id,
+        "transition",
+        None,
+        State::Proposed,
+        source,
+        "proposal received",
+        &proposal_payload(kind, title, body, &prov),
+    )?;
+    Ok(id)
+}
+
+/// One transition inside `tx`. The outer error means roll back (SQLite
+/// failed, or the chain is unsound and nothing was written); the inner one
+/// is a refusal that was appended and must be committed.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "each argument is one part of the event"
+)]
+fn transition_in(
+    tx: &Transaction<'_>,
+    id: &str,
+    to: State,
+    actor: &str,
+    reason: &str,
+    payload: serde_json::Value,
+    judgement: Option<&Judgement<'_>>,
+) -> Result<Result<State, LedgerError>, LedgerError> {
+    let from = match derive(tx, id) {
+        Ok(from) => from,
+        Err(Derived::Tampered(from, t)) => {
+            let why = format!("the ledger disagrees with its chain: {t}");
+            refuse_in(tx, id, from, to, actor, &why)?;
+            return Ok(Err(LedgerError::Tampered(t)));
+        }
+        Err(Derived::Error(e)) => return Err(e),
+    };
+    if !allowed_transition(Some(from), to) {
+        let why = format!("{} -> {} is not in the lifecycle", from.name(), to.name());
+        return Ok(Err(refuse_in(tx, id, from, to, actor, &why)?));
+    }
+    if let Some(j) = judgement {
+        j.store_rules(tx)?;
+    }
+    let basis = append(
+        tx,
+        id,
+        "transition",
+        Some(from),
+        to,
+        actor,
+        reason,
+        &payload.to_string(),
+    )?;
+    let mut state = to;
+    if matches!(to, State::Allowed | State::Approved) {
+        // INVARIANT (actions-from-decisions): the only construction site.
+        let n: i64 = tx.query_row("SELECT COUNT(*) FROM actions", [], |r| r.get(0))?;
+        let action_id = format!("A{}", n + 1);
+        let detail = serde_json::json!({ "action": action_id, "basis_seq": basis }).to_string();
+        let seq = append(
+            tx,
+            id,
+            "transition",
+            Some(to),
+            State::Recorded,
+            "writ:ledger",
+            &format!("action {action_id} recorded from event {basis}"),
+            &detail,
+        )?;
+        tx.execute(
+            "INSERT INTO actions (id, proposal_id, seq, basis_seq) VALUES (?1, ?2, ?3, ?4)",
+            params![action_id, id, seq, basis],
+        )?;
+        state = State::Recorded;
+    }
+    Ok(Ok(state))
 }

@@ -64,6 +64,15 @@ impl IntoResponse for ApiError {
 
 impl From<Failure> for ApiError {
     fn from(f: Failure) -> ApiError {
+        if let Some(writ_gate::GateError::NoLedger(_)) = f.error.downcast_ref() {
+            // Nothing was proposed yet: every id is unknown.
+            return ApiError {
+                status: StatusCode::NOT_FOUND,
+                error: "no proposal or action with that id: nothing has been proposed here yet"
+                    .into(),
+                hint: f.hint,
+            };
+        }
         let status = match f.code {
             ExitCode::Usage => StatusCode::BAD_REQUEST,
             ExitCode::NoInput => StatusCode::NOT_FOUND,
@@ -91,6 +100,16 @@ impl From<Failure> for ApiError {
 }
 
 type ApiResult = Result<Response, ApiError>;
+
+impl ApiError {
+    /// Names the id a not-found error is about, if it does not already.
+    fn about(mut self, id: &str) -> ApiError {
+        if self.status == StatusCode::NOT_FOUND && !self.error.contains(id) {
+            self.error = format!("`{id}`: {}", self.error);
+        }
+        self
+    }
+}
 
 /// Checks the bearer token for writes (and for everything when remote),
 /// and refuses cross-origin writes from browsers.
@@ -293,7 +312,12 @@ async fn proposal(
     Path(id): Path<String>,
 ) -> ApiResult {
     authorize(&app, &headers, false)?;
-    ok(blocking(move || crate::show::proposal_json(&app.service.places, &id)).await?)
+    let named = id.clone();
+    ok(
+        blocking(move || crate::show::proposal_json(&app.service.places, &id))
+            .await
+            .map_err(|e| e.about(&named))?,
+    )
 }
 
 #[derive(Deserialize)]
@@ -367,7 +391,12 @@ async fn explain(
     Path(id): Path<String>,
 ) -> ApiResult {
     authorize(&app, &headers, false)?;
-    ok(blocking(move || Ok(app.service.places.gate().explain(&id)?)).await?)
+    let named = id.clone();
+    ok(
+        blocking(move || Ok(app.service.places.gate().explain(&id)?))
+            .await
+            .map_err(|e| e.about(&named))?,
+    )
 }
 
 async fn verify(State(app): State<Arc<App>>, headers: HeaderMap) -> ApiResult {
