@@ -407,6 +407,13 @@ pub enum BenchWhat {
         #[command(flatten)]
         loc: Locations,
     },
+    /// The gate's latency (intake, verify, approve, apply) on a fresh ledger
+    /// and on one of about N events, in throwaway git repositories
+    Gate {
+        /// Events in the larger ledger
+        #[arg(long, default_value_t = 10_000)]
+        events: usize,
+    },
     /// Search latency, cold (new process state) and warm (model loaded)
     Search {
         /// Repository with an index

@@ -88,6 +88,7 @@ pub fn run(args: BenchArgs) -> CmdResult {
             Ok(ExitCode::Ok)
         }
         BenchWhat::Llm { model, tokens, loc } => llm(&loc, model.as_deref(), tokens),
+        BenchWhat::Gate { events } => crate::bench_gate::run(events),
         BenchWhat::Search { repo, queries, loc } => {
             let t0 = Instant::now();
             let repo = find_repo(repo.as_deref())?;

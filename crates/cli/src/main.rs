@@ -5,6 +5,7 @@
 mod args;
 mod ask;
 mod bench;
+mod bench_gate;
 mod cmd;
 mod exit;
 mod gate;

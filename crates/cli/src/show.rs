@@ -77,10 +77,23 @@ pub fn proposal_json(places: &Places, id: &str) -> Result<Value, Failure> {
         .iter()
         .find_map(|e| e["payload"].get("decision").cloned());
     let (prompt_check, grammar_check) = check_ask(&p.provenance, places);
+    // The patch as writ will apply it, rendered from the parsed diff: what a
+    // reviewer reads, never the proposer's raw text.
+    let patch = writ_proposal::Proposal::from_json(&p.body)
+        .ok()
+        .and_then(|prop| prop.diff)
+        .and_then(|d| writ_proposal::parse_diff(&d).ok())
+        .map(|patches| patches.iter().map(|f| f.render()).collect::<String>());
+    let drift = if p.state == State::Held {
+        gate.ruleset_drift(&p.id).ok().flatten()
+    } else {
+        None
+    };
     Ok(json!({
         "id": p.id, "state": p.state.name(), "source": p.source, "kind": p.kind,
         "title": p.title, "body": p.body, "provenance": p.provenance,
-        "events": events, "decision": decision,
+        "events": events, "decision": decision, "patch": patch,
+        "ruleset_drift": drift.map(|(then, now)| json!({ "decided_under": then, "in_force": now })),
         "checks": {
             "prompt": prompt_check,
             "grammar": grammar_check,

@@ -49,6 +49,7 @@ pub(crate) struct Replayed {
 }
 
 struct Row {
+    proposal_id: String,
     seq: i64,
     kind: String,
     from: Option<String>,
@@ -71,37 +72,54 @@ fn tamper(table: &'static str, id: &str, seq: Option<i64>, problem: String) -> T
     }
 }
 
+/// The columns of `proposals` a replay checks: source, kind, title, body,
+/// provenance.
+type ProposalCols = (String, String, String, String, String);
+
+const SELECT_EVENTS: &str = "SELECT proposal_id, seq, kind, from_state, to_state, actor, reason, payload, payload_hash, at, prev_hash, hash FROM events";
+
+fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+    Ok(Row {
+        proposal_id: r.get(0)?,
+        seq: r.get(1)?,
+        kind: r.get(2)?,
+        from: r.get(3)?,
+        to: r.get(4)?,
+        actor: r.get(5)?,
+        reason: r.get(6)?,
+        payload: r.get(7)?,
+        payload_hash: r.get(8)?,
+        at: r.get(9)?,
+        prev_hash: r.get(10)?,
+        hash: r.get(11)?,
+    })
+}
+
 /// Replays one proposal's events. `Ok(None)`: the proposal has no events
 /// and no row.
 pub(crate) fn replay_one(conn: &Connection, id: &str) -> Result<Option<Replayed>, ReplayError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT seq, kind, from_state, to_state, actor, reason, payload, payload_hash, at, prev_hash, hash
-         FROM events WHERE proposal_id = ?1 ORDER BY seq",
-    )?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "{SELECT_EVENTS} WHERE proposal_id = ?1 ORDER BY seq"
+    ))?;
     let rows: Vec<Row> = stmt
-        .query_map([id], |r| {
-            Ok(Row {
-                seq: r.get(0)?,
-                kind: r.get(1)?,
-                from: r.get(2)?,
-                to: r.get(3)?,
-                actor: r.get(4)?,
-                reason: r.get(5)?,
-                payload: r.get(6)?,
-                payload_hash: r.get(7)?,
-                at: r.get(8)?,
-                prev_hash: r.get(9)?,
-                hash: r.get(10)?,
-            })
-        })?
+        .query_map([id], read_row)?
         .collect::<rusqlite::Result<_>>()?;
-    let proposal: Option<(String, String, String, String, String)> = conn
+    let proposal: Option<ProposalCols> = conn
         .query_row(
             "SELECT source, kind, title, body, provenance FROM proposals WHERE id = ?1",
             [id],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
         )
         .optional()?;
+    Ok(replay_rows(id, &rows, proposal.as_ref())?)
+}
+
+/// Replays one proposal from its rows (in sequence order).
+fn replay_rows(
+    id: &str,
+    rows: &[Row],
+    proposal: Option<&ProposalCols>,
+) -> Result<Option<Replayed>, Tamper> {
     let Some(first) = rows.first() else {
         return match proposal {
             None => Ok(None),
@@ -110,8 +128,7 @@ pub(crate) fn replay_one(conn: &Connection, id: &str) -> Result<Option<Replayed>
                 id,
                 None,
                 "a proposal row without any event".into(),
-            )
-            .into()),
+            )),
         };
     };
     let Some((source, kind, title, body, provenance)) = proposal else {
@@ -120,15 +137,14 @@ pub(crate) fn replay_one(conn: &Connection, id: &str) -> Result<Option<Replayed>
             id,
             Some(first.seq),
             "events for a proposal that has no row".into(),
-        )
-        .into());
+        ));
     };
     let mut state: Option<State> = None;
     let mut seq = first.seq;
     let mut action = None;
     for (n, e) in rows.iter().enumerate() {
         let fail =
-            |problem: String| -> ReplayError { tamper("events", id, Some(e.seq), problem).into() };
+            |problem: String| -> Tamper { tamper("events", id, Some(e.seq), problem) };
         if blake3::hash(e.payload.as_bytes()).to_hex().as_str() != e.payload_hash {
             return Err(fail("payload does not match its hash".into()));
         }
@@ -163,19 +179,18 @@ pub(crate) fn replay_one(conn: &Connection, id: &str) -> Result<Option<Replayed>
             if e.kind != "transition" || to != State::Proposed {
                 return Err(fail("a proposal's first event must receive it".into()));
             }
-            if e.actor != source {
+            if &e.actor != source {
                 return Err(tamper("proposals", id, Some(e.seq), format!(
                     "the source `{source}` differs from the proposer `{}` its first event recorded", e.actor
-                )).into());
+                )));
             }
-            if let Err(why) = proposal_matches(&e.payload, &kind, &title, &body, &provenance) {
+            if let Err(why) = proposal_matches(&e.payload, kind, title, body, provenance) {
                 return Err(tamper(
                     "proposals",
                     id,
                     Some(e.seq),
                     format!("the proposal differs from what its first event recorded: {why}"),
-                )
-                .into());
+                ));
             }
         }
         if e.kind == "refused-transition" {
@@ -222,90 +237,91 @@ pub(crate) fn replay_one(conn: &Connection, id: &str) -> Result<Option<Replayed>
     Ok(Some(Replayed { state, seq, action }))
 }
 
+/// One proposal's cached state (state, seq) and action (id, seq, basis).
+type Cached = (Option<(String, i64)>, Option<(String, i64, i64)>);
+
 /// Compares one proposal's cache rows with its replay.
-pub(crate) fn check_cache(
-    conn: &Connection,
-    id: &str,
-    replayed: &Replayed,
-) -> Result<(), ReplayError> {
-    let cached: Option<(String, i64)> = conn
-        .query_row(
-            "SELECT state, seq FROM state WHERE proposal_id = ?1",
-            [id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+pub(crate) fn check_cache(conn: &Connection, id: &str, replayed: &Replayed) -> Result<(), ReplayError> {
+    let state: Option<(String, i64)> = conn
+        .query_row("SELECT state, seq FROM state WHERE proposal_id = ?1", [id], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .optional()?;
-    match cached {
-        Some((s, seq)) if s == replayed.state.name() && seq == replayed.seq => {}
-        Some((s, seq)) => {
-            return Err(tamper(
-                "state",
-                id,
-                Some(seq),
-                format!(
-                    "the cache says {s} (event #{seq}); the chain says {} (event #{})",
-                    replayed.state.name(),
-                    replayed.seq
-                ),
-            )
-            .into())
-        }
-        None => return Err(tamper("state", id, None, "no state row".into()).into()),
-    }
-    let cached: Option<(String, i64, i64)> = conn
+    let action: Option<(String, i64, i64)> = conn
         .query_row(
             "SELECT id, seq, basis_seq FROM actions WHERE proposal_id = ?1",
             [id],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .optional()?;
-    if cached != replayed.action {
-        return Err(tamper(
-            "actions",
-            id,
-            cached.as_ref().map(|c| c.1),
-            format!(
-                "the actions table says {}; the chain says {}",
-                cached.map_or("no action".into(), |(a, s, b)| format!(
-                    "{a} (event #{s}, basis #{b})"
-                )),
-                replayed
-                    .action
-                    .as_ref()
-                    .map_or("no action".into(), |(a, s, b)| format!(
-                        "{a} (event #{s}, basis #{b})"
-                    )),
-            ),
-        )
-        .into());
+    Ok(compare(id, replayed, &(state, action))?)
+}
+
+fn compare(id: &str, replayed: &Replayed, cached: &Cached) -> Result<(), Tamper> {
+    match &cached.0 {
+        Some((s, seq)) if s == replayed.state.name() && *seq == replayed.seq => {}
+        Some((s, seq)) => {
+            return Err(tamper("state", id, Some(*seq), format!(
+                "the cache says {s} (event #{seq}); the chain says {} (event #{})",
+                replayed.state.name(), replayed.seq
+            )))
+        }
+        None => return Err(tamper("state", id, None, "no state row".into())),
+    }
+    if cached.1 != replayed.action {
+        let show = |a: &Option<(String, i64, i64)>| {
+            a.as_ref()
+                .map_or("no action".into(), |(a, s, b)| format!("{a} (event #{s}, basis #{b})"))
+        };
+        return Err(tamper("actions", id, cached.1.as_ref().map(|c| c.1), format!(
+            "the actions table says {}; the chain says {}",
+            show(&cached.1),
+            show(&replayed.action),
+        )));
     }
     Ok(())
 }
 
-/// Replays every proposal and compares every cache row; the first
-/// disagreement found.
+/// Replays every proposal and compares every cache row, in one read of
+/// each table; the first disagreement found (in proposal order).
 pub(crate) fn check_all(conn: &Connection) -> Result<Option<Tamper>, rusqlite::Error> {
-    let mut ids: Vec<String> = conn
-        .prepare("SELECT proposal_id FROM events UNION SELECT id FROM proposals UNION SELECT proposal_id FROM state UNION SELECT proposal_id FROM actions")?
-        .query_map([], |r| r.get(0))?
+    use std::collections::{BTreeSet, HashMap};
+    let mut events: HashMap<String, Vec<Row>> = HashMap::new();
+    for row in conn
+        .prepare(&format!("{SELECT_EVENTS} ORDER BY seq"))?
+        .query_map([], read_row)?
+    {
+        let row = row?;
+        events.entry(row.proposal_id.clone()).or_default().push(row);
+    }
+    let proposals: HashMap<String, ProposalCols> = conn
+        .prepare("SELECT id, source, kind, title, body, provenance FROM proposals")?
+        .query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))))?
         .collect::<rusqlite::Result<_>>()?;
-    ids.sort_by_key(|id| (id.len(), id.clone()));
-    for id in ids {
-        let outcome = match replay_one(conn, &id) {
-            Ok(Some(r)) => check_cache(conn, &id, &r),
-            Ok(None) => Err(tamper(
-                "state",
-                &id,
-                None,
-                "a cache row for a proposal that does not exist".into(),
-            )
-            .into()),
-            Err(e) => Err(e),
+    let states: HashMap<String, (String, i64)> = conn
+        .prepare("SELECT proposal_id, state, seq FROM state")?
+        .query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))?
+        .collect::<rusqlite::Result<_>>()?;
+    let actions: HashMap<String, (String, i64, i64)> = conn
+        .prepare("SELECT proposal_id, id, seq, basis_seq FROM actions")?
+        .query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?))))?
+        .collect::<rusqlite::Result<_>>()?;
+    let ids: BTreeSet<(usize, &String)> = events
+        .keys()
+        .chain(proposals.keys())
+        .chain(states.keys())
+        .chain(actions.keys())
+        .map(|id| (id.len(), id))
+        .collect();
+    for (_, id) in ids {
+        let rows = events.get(id).map_or(&[][..], Vec::as_slice);
+        let outcome = match replay_rows(id, rows, proposals.get(id)) {
+            Ok(Some(r)) => compare(id, &r, &(states.get(id).cloned(), actions.get(id).cloned())),
+            Ok(None) => Err(tamper("state", id, None, "a cache row for a proposal that does not exist".into())),
+            Err(t) => Err(t),
         };
-        match outcome {
-            Ok(()) => {}
-            Err(ReplayError::Tamper(t)) => return Ok(Some(t)),
-            Err(ReplayError::Sqlite(e)) => return Err(e),
+        if let Err(t) = outcome {
+            return Ok(Some(t));
         }
     }
     Ok(None)
