@@ -205,6 +205,9 @@ pub struct ProposeArgs {
 pub struct ReviewArgs {
     #[command(subcommand)]
     pub what: Option<ReviewWhat>,
+    /// First gate any proposal an interrupted intake left `proposed`, under the rules in force
+    #[arg(long)]
+    pub regate: bool,
     #[command(flatten)]
     pub gate: GateArgs,
 }

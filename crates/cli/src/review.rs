@@ -87,6 +87,12 @@ fn why_held(decision: Option<&serde_json::Value>) -> String {
 pub fn review(args: ReviewArgs) -> CmdResult {
     let places = Places::from_args(&args.gate)?;
     let gate = places.gate();
+    if args.regate {
+        let n = gate.regate()?;
+        if !args.gate.json {
+            outln!("{n} interrupted proposal(s) gated under the rules in force");
+        }
+    }
     match args.what {
         None => list(&gate, args.gate.json),
         Some(ReviewWhat::Show { id }) => show(&gate, &places, &id),

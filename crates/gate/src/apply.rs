@@ -11,11 +11,10 @@
 //! transition.
 
 use crate::beneath::{Root, Staged};
-use crate::intake::{Proposer, Run};
+use crate::intake::Run;
 use crate::{git, Gate, GateError};
 use std::fs::OpenOptions;
 use writ_ledger::{Ledger, State};
-use writ_rules::Outcome;
 
 /// How to apply.
 #[derive(Debug, Clone, Copy, Default)]
@@ -92,25 +91,10 @@ impl Gate {
                 ),
             ));
         }
-        let rules = self.in_force()?;
-        let proposer = Proposer::recorded(&p.source, &p.provenance);
-        let facts = self.facts(&valid, &proposer, run.as_ref());
-        let decision = rules.set.decide(&facts);
-        if decision.outcome() == Outcome::Forbid {
-            let names: Vec<&str> = decision
-                .determining()
-                .iter()
-                .map(|r| r.id.as_str())
-                .collect();
-            return Err(refuse(
-                &mut ledger,
-                format!(
-                    "forbidden by the rules in force ({}, rule set {})",
-                    names.join(", "),
-                    decision.ruleset_hash()
-                ),
-            ));
-        }
+        let (facts, decision) = match self.decide_again(&p, &valid, run.as_ref())? {
+            Ok((_, facts, decision)) => (facts, decision),
+            Err(why) => return Err(refuse(&mut ledger, why)),
+        };
         let root = Root::open(&self.repo).map_err(|source| GateError::Io {
             path: self.repo.clone(),
             source,
@@ -146,32 +130,18 @@ impl Gate {
                 ),
             ));
         }
-        let mut plan = Vec::new();
-        for patch in valid.patches() {
-            let path = patch
-                .paths()
-                .first()
-                .map(|p| p.to_string())
-                .unwrap_or_default();
-            let base = before
+        let read = |path: &str| {
+            Ok(before
                 .iter()
-                .find(|(t, _)| *t == path)
-                .and_then(|(_, b)| b.clone());
-            let text = match (&patch.old_path, base) {
-                (None, None) => Some(String::new()),
-                (Some(_), Some(b)) => String::from_utf8(b).ok(),
-                _ => None,
-            };
-            match text.and_then(|t| patch.apply(&t)) {
-                Some(new) => plan.push((path, patch.new_path.as_ref().map(|_| new))),
-                None => {
-                    return Err(refuse(
-                        &mut ledger,
-                        format!("the diff no longer applies exactly to `{path}`"),
-                    ))
-                }
+                .find(|(t, _)| t == path)
+                .and_then(|(_, b)| b.clone()))
+        };
+        let plan = match crate::intake::plan(&valid, read) {
+            Ok(Ok(plan)) => plan,
+            Ok(Err(why)) | Err(why) => {
+                return Err(refuse(&mut ledger, format!("the diff no longer applies: {why}")))
             }
-        }
+        };
         if let Err(why) = write_all(&root, &plan, &before) {
             return Err(refuse(&mut ledger, format!("nothing was changed: {why}")));
         }

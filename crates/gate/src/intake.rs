@@ -285,33 +285,7 @@ impl Gate {
     ) -> Result<Result<Vec<(String, Option<String>)>, String>, String> {
         let root =
             Root::open(&self.repo).map_err(|e| format!("the repository cannot be opened: {e}"))?;
-        let mut out = Vec::new();
-        for patch in valid.patches() {
-            let path = patch
-                .paths()
-                .first()
-                .map(|p| p.to_string())
-                .unwrap_or_default();
-            let current = root.read(&path).map_err(|e| e.to_string())?;
-            let base = match (&patch.old_path, current) {
-                (None, None) => String::new(),
-                (None, Some(_)) => return Ok(Err(format!("`{path}` already exists"))),
-                (Some(_), None) => return Ok(Err(format!("`{path}` does not exist"))),
-                (Some(_), Some(bytes)) => match String::from_utf8(bytes) {
-                    Ok(t) => t,
-                    Err(_) => return Ok(Err(format!("`{path}` is not UTF-8 text"))),
-                },
-            };
-            match patch.apply(&base) {
-                None => {
-                    return Ok(Err(format!(
-                        "the diff does not apply exactly to `{path}` (each hunk must match at the line its header names)"
-                    )))
-                }
-                Some(new) => out.push((path, patch.new_path.as_ref().map(|_| new))),
-            }
-        }
-        Ok(Ok(out))
+        plan(valid, |path| root.read(path).map_err(|e| e.to_string()))
     }
 
     /// Facts writ computes about a valid proposal; never taken from the
@@ -580,4 +554,43 @@ fn stamp(mut provenance: Value, proposer: &Proposer) -> Value {
     }
     provenance["source"] = proposer.source.clone().into();
     provenance
+}
+
+/// Applies each file's patch to its current bytes (`read`: `None` when
+/// absent): each target's new text (`None`: deleted), or why it does not
+/// apply (inner), or why a file could not be read (outer).
+#[allow(
+    clippy::type_complexity,
+    reason = "a plan, or why not, or why unreadable"
+)]
+pub(crate) fn plan(
+    valid: &ValidProposal,
+    read: impl Fn(&str) -> Result<Option<Vec<u8>>, String>,
+) -> Result<Result<Vec<(String, Option<String>)>, String>, String> {
+    let mut out = Vec::new();
+    for patch in valid.patches() {
+        let path = patch
+            .paths()
+            .first()
+            .map(|p| p.to_string())
+            .unwrap_or_default();
+        let base = match (&patch.old_path, read(&path)?) {
+            (None, None) => String::new(),
+            (None, Some(_)) => return Ok(Err(format!("`{path}` already exists"))),
+            (Some(_), None) => return Ok(Err(format!("`{path}` does not exist"))),
+            (Some(_), Some(bytes)) => match String::from_utf8(bytes) {
+                Ok(t) => t,
+                Err(_) => return Ok(Err(format!("`{path}` is not UTF-8 text"))),
+            },
+        };
+        match patch.apply(&base) {
+            None => {
+                return Ok(Err(format!(
+                    "the diff does not apply exactly to `{path}` (each hunk must match at the line its header names)"
+                )))
+            }
+            Some(new) => out.push((path, patch.new_path.as_ref().map(|_| new))),
+        }
+    }
+    Ok(Ok(out))
 }

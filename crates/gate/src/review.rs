@@ -4,7 +4,8 @@
 use crate::intake::{Proposer, Run};
 use crate::{Gate, GateError};
 use writ_ledger::{Judgement, Ledger, State};
-use writ_rules::Outcome;
+use crate::rulesrc::InForce;
+use writ_rules::{Decision, Facts, Outcome};
 
 /// What a review did.
 #[derive(Debug, serde::Serialize)]
@@ -105,27 +106,13 @@ impl Gate {
                 }
             }
         }
-        let rules = self.in_force()?;
-        let proposer = Proposer::recorded(&p.source, &p.provenance);
-        let facts = self.facts(&valid, &proposer, run.as_ref());
-        let decision = rules.set.decide(&facts);
-        if decision.outcome() == Outcome::Forbid {
-            let names: Vec<&str> = decision
-                .determining()
-                .iter()
-                .map(|r| r.id.as_str())
-                .collect();
-            return Err(refuse(
-                &mut ledger,
-                &pid,
-                &actor,
-                &format!(
-                    "forbidden by the rules in force ({}, rule set {}): a forbidden edit cannot be approved",
-                    names.join(", "),
-                    decision.ruleset_hash()
-                ),
-            ));
-        }
+        let (rules, facts, decision) = match self.decide_again(&p, &valid, run.as_ref())? {
+            Ok(judged) => judged,
+            Err(why) => {
+                let why = format!("{why}: a forbidden edit cannot be approved");
+                return Err(refuse(&mut ledger, &pid, &actor, &why));
+            }
+        };
         let first = gate_hash(&ledger, &pid)?;
         if let Some(h) = first.filter(|h| h != decision.ruleset_hash()) {
             changed = Some((h, decision.ruleset_hash().to_string()));
@@ -160,6 +147,37 @@ impl Gate {
         };
         let now = self.in_force()?.set.hash().to_string();
         Ok((then != now).then_some((then, now)))
+    }
+}
+
+impl Gate {
+    /// Decides a recorded proposal again under the rules in force (at the
+    /// moment of authority): the rules, facts and decision, or why the
+    /// rules now forbid it.
+    #[allow(clippy::type_complexity, reason = "the judgement, or the forbid")]
+    pub(crate) fn decide_again(
+        &self,
+        p: &writ_ledger::ProposalRow,
+        valid: &writ_proposal::ValidProposal,
+        run: Option<&Run>,
+    ) -> Result<Result<(InForce, Facts, Decision), String>, GateError> {
+        let rules = self.in_force()?;
+        let proposer = Proposer::recorded(&p.source, &p.provenance);
+        let facts = self.facts(valid, &proposer, run);
+        let decision = rules.set.decide(&facts);
+        if decision.outcome() != Outcome::Forbid {
+            return Ok(Ok((rules, facts, decision)));
+        }
+        let names: Vec<&str> = decision
+            .determining()
+            .iter()
+            .map(|r| r.id.as_str())
+            .collect();
+        Ok(Err(format!(
+            "forbidden by the rules in force ({}, rule set {})",
+            names.join(", "),
+            decision.ruleset_hash()
+        )))
     }
 }
 
