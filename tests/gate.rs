@@ -82,6 +82,14 @@ fn default_rules_decide_by_path_kind_and_grounding() {
         (11, Some("forbidden")),
         "{out}"
     );
+    // explain shows the text of the rule that decided, from the rule set
+    // the ledger stored under the decision's hash.
+    let id = out["id"].as_str().unwrap();
+    let shown = common::text(&repo.writ(&["explain", id]).stdout);
+    assert!(
+        shown.contains("| [[rule]]") && shown.contains("id = \"forbid-secrets\""),
+        "{shown}"
+    );
     let (code, out) = propose(
         &repo,
         &edit(
@@ -218,6 +226,30 @@ fn review_approve_apply_explain_verify() {
         .unwrap()
         .starts_with("not applicable"));
     assert_eq!(chain["action"]["basis_seq"], chain["events"][2]["seq"]);
+    // The decision can be reconstructed: the facts the rules read, the
+    // approval re-decided under the rules in force, the text of each rule
+    // that matched, and a replay that re-decides all three (gate, approval,
+    // apply) the same way.
+    let gated = &chain["events"][1]["payload"];
+    assert_eq!(gated["facts"]["targets"][0], "src/main.rs", "{gated}");
+    assert_eq!(gated["facts"]["channel"], "cli", "{gated}");
+    let approval = &chain["events"][2]["payload"];
+    assert_eq!(
+        approval["regate"]["decision"]["outcome"], "hold",
+        "{approval}"
+    );
+    let shown = common::text(&repo.writ(&["explain", "P1"]).stdout);
+    assert!(
+        shown.contains("facts: ") && shown.contains("channel=\"cli\""),
+        "{shown}"
+    );
+    let replay = repo.writ(&["verify", "--replay"]);
+    common::assert_ok(&replay, &["verify", "--replay"]);
+    assert!(
+        common::text(&replay.stdout).contains("3 decisions re-decided the same, 0 differ"),
+        "{}",
+        common::text(&replay.stdout)
+    );
 
     let cp = repo.path().join("checkpoint.json");
     common::assert_ok(

@@ -182,3 +182,24 @@ fn an_agent_can_search_ask_propose_and_explain_but_only_propose() {
     assert_eq!(String::from_utf8_lossy(&diff.stdout).trim(), "");
     assert_eq!(repo.writ(&["verify"]).status.code(), Some(0));
 }
+
+#[test]
+fn a_resource_swapped_for_a_link_is_never_read_through_it() {
+    let repo = Repo::new();
+    repo.write("README.md", "# shop\n\nAdds up prices.\n");
+    repo.write("secret.env", "TOKEN=hunter2\n");
+    repo.write(".gitignore", "secret.env\n");
+    repo.commit_all();
+    repo.writ_json(&["index"]);
+    // After indexing, the indexed file becomes a link to a secret.
+    repo.remove("README.md");
+    std::os::unix::fs::symlink("secret.env", repo.path().join("README.md")).unwrap();
+    let mut c = Client::start(&repo);
+    c.call(
+        "initialize",
+        json!({ "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": { "name": "t", "version": "1" } }),
+    );
+    let r = c.call("resources/read", json!({ "uri": "writ://file/README.md" }));
+    assert!(r["error"].is_object(), "{r}");
+    assert!(!r.to_string().contains("hunter2"), "{r}");
+}

@@ -26,7 +26,10 @@ fn git(dir: &Path, args: &[&str]) -> Result<(), Failure> {
     if ok {
         Ok(())
     } else {
-        Err(Failure::new(ExitCode::Error, anyhow!("git {args:?} failed")))
+        Err(Failure::new(
+            ExitCode::Error,
+            anyhow!("git {args:?} failed"),
+        ))
     }
 }
 

@@ -139,7 +139,10 @@ impl Gate {
         let plan = match crate::intake::plan(&valid, read) {
             Ok(Ok(plan)) => plan,
             Ok(Err(why)) | Err(why) => {
-                return Err(refuse(&mut ledger, format!("the diff no longer applies: {why}")))
+                return Err(refuse(
+                    &mut ledger,
+                    format!("the diff no longer applies: {why}"),
+                ))
             }
         };
         if let Err(why) = write_all(&root, &plan, &before) {

@@ -2,9 +2,9 @@
 //! moment of authority.
 
 use crate::intake::{Proposer, Run};
+use crate::rulesrc::InForce;
 use crate::{Gate, GateError};
 use writ_ledger::{Judgement, Ledger, State};
-use crate::rulesrc::InForce;
 use writ_rules::{Decision, Facts, Outcome};
 
 /// What a review did.

@@ -143,8 +143,7 @@ fn replay_rows(
     let mut seq = first.seq;
     let mut action = None;
     for (n, e) in rows.iter().enumerate() {
-        let fail =
-            |problem: String| -> Tamper { tamper("events", id, Some(e.seq), problem) };
+        let fail = |problem: String| -> Tamper { tamper("events", id, Some(e.seq), problem) };
         if blake3::hash(e.payload.as_bytes()).to_hex().as_str() != e.payload_hash {
             return Err(fail("payload does not match its hash".into()));
         }
@@ -241,11 +240,17 @@ fn replay_rows(
 type Cached = (Option<(String, i64)>, Option<(String, i64, i64)>);
 
 /// Compares one proposal's cache rows with its replay.
-pub(crate) fn check_cache(conn: &Connection, id: &str, replayed: &Replayed) -> Result<(), ReplayError> {
+pub(crate) fn check_cache(
+    conn: &Connection,
+    id: &str,
+    replayed: &Replayed,
+) -> Result<(), ReplayError> {
     let state: Option<(String, i64)> = conn
-        .query_row("SELECT state, seq FROM state WHERE proposal_id = ?1", [id], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
+        .query_row(
+            "SELECT state, seq FROM state WHERE proposal_id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .optional()?;
     let action: Option<(String, i64, i64)> = conn
         .query_row(
@@ -261,23 +266,35 @@ fn compare(id: &str, replayed: &Replayed, cached: &Cached) -> Result<(), Tamper>
     match &cached.0 {
         Some((s, seq)) if s == replayed.state.name() && *seq == replayed.seq => {}
         Some((s, seq)) => {
-            return Err(tamper("state", id, Some(*seq), format!(
-                "the cache says {s} (event #{seq}); the chain says {} (event #{})",
-                replayed.state.name(), replayed.seq
-            )))
+            return Err(tamper(
+                "state",
+                id,
+                Some(*seq),
+                format!(
+                    "the cache says {s} (event #{seq}); the chain says {} (event #{})",
+                    replayed.state.name(),
+                    replayed.seq
+                ),
+            ))
         }
         None => return Err(tamper("state", id, None, "no state row".into())),
     }
     if cached.1 != replayed.action {
         let show = |a: &Option<(String, i64, i64)>| {
-            a.as_ref()
-                .map_or("no action".into(), |(a, s, b)| format!("{a} (event #{s}, basis #{b})"))
+            a.as_ref().map_or("no action".into(), |(a, s, b)| {
+                format!("{a} (event #{s}, basis #{b})")
+            })
         };
-        return Err(tamper("actions", id, cached.1.as_ref().map(|c| c.1), format!(
-            "the actions table says {}; the chain says {}",
-            show(&cached.1),
-            show(&replayed.action),
-        )));
+        return Err(tamper(
+            "actions",
+            id,
+            cached.1.as_ref().map(|c| c.1),
+            format!(
+                "the actions table says {}; the chain says {}",
+                show(&cached.1),
+                show(&replayed.action),
+            ),
+        ));
     }
     Ok(())
 }
@@ -296,7 +313,12 @@ pub(crate) fn check_all(conn: &Connection) -> Result<Option<Tamper>, rusqlite::E
     }
     let proposals: HashMap<String, ProposalCols> = conn
         .prepare("SELECT id, source, kind, title, body, provenance FROM proposals")?
-        .query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))))?
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?),
+            ))
+        })?
         .collect::<rusqlite::Result<_>>()?;
     let states: HashMap<String, (String, i64)> = conn
         .prepare("SELECT proposal_id, state, seq FROM state")?
@@ -317,7 +339,12 @@ pub(crate) fn check_all(conn: &Connection) -> Result<Option<Tamper>, rusqlite::E
         let rows = events.get(id).map_or(&[][..], Vec::as_slice);
         let outcome = match replay_rows(id, rows, proposals.get(id)) {
             Ok(Some(r)) => compare(id, &r, &(states.get(id).cloned(), actions.get(id).cloned())),
-            Ok(None) => Err(tamper("state", id, None, "a cache row for a proposal that does not exist".into())),
+            Ok(None) => Err(tamper(
+                "state",
+                id,
+                None,
+                "a cache row for a proposal that does not exist".into(),
+            )),
             Err(t) => Err(t),
         };
         if let Err(t) = outcome {
