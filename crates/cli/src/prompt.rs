@@ -209,6 +209,7 @@ fn citations(ids: &[i64], max: usize) -> Value {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests fail by panicking")]
     use super::*;
 
     fn passage(chunk: i64, path: &'static str) -> Passage<'static> {
