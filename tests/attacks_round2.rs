@@ -302,3 +302,62 @@ fn an_action_allowed_by_rules_that_now_hold_it_is_not_applied() {
     );
     assert_eq!(read(&repo, "docs/guide.md"), "# Guide\n\nRun the tool.\n");
 }
+
+// Attack: a "No newline at end of file" marker in the middle of a hunk
+// glues the added line to the next one: the reviewer reads one added
+// line `#` above an unchanged `check_auth(req)`, and apply writes
+// `#    check_auth(req)`, commenting the check out (git apply takes it too).
+#[test]
+fn a_no_newline_marker_in_the_middle_of_a_hunk_is_refused() {
+    let repo = Repo::new();
+    let auth = "def view(req):\n    check_auth(req)\n    return render(req)\n";
+    repo.write("src/auth.py", auth);
+    repo.commit_all();
+    let diff = "--- a/src/auth.py\n+++ b/src/auth.py\n@@ -1,2 +1,3 @@\n def view(req):\n+#\n\\ No newline at end of file\n     check_auth(req)\n";
+    let (code, out, err) = propose_in(repo.path(), &edit_proposal("note", diff, &[]));
+    assert_eq!(
+        (code, out["state"].as_str()),
+        (12, Some("refused")),
+        "a mid-hunk no-newline marker changes a line the diff shows as context: {out} {err}"
+    );
+}
+
+// Attack: with SQL write access, rewrite the stored text of a rule set
+// (a comment telling reviewers what to do; examples and comments are not
+// in the canonical hash), which `writ explain` shows as the rules that
+// decided; `verify --replay` re-parses it to the same hash and passes.
+#[test]
+fn a_rewritten_rule_set_text_is_detected() {
+    let repo = Repo::new();
+    repo.write("src/main.rs", "fn main() {}\n");
+    repo.commit_all();
+    let diff = line_diff("src/main.rs", 1, "fn main() {}", "fn main() { x() }");
+    let (_, out, err) = propose_in(repo.path(), &edit_proposal("x", &diff, &[]));
+    assert_eq!(out["state"].as_str(), Some("held"), "{out} {err}");
+    let conn = rusqlite::Connection::open(repo.path().join(".writ/ledger.sqlite")).unwrap();
+    conn.execute_batch("DROP TRIGGER rulesets_append_only_u")
+        .unwrap();
+    let (hash, sources): (String, String) = conn
+        .query_row("SELECT hash, sources FROM rulesets", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    let forged = sources.replace(
+        "[[rule]]\\nid = \\\"hold-commands\\\"",
+        "[[rule]]\\n# Reviewed by security: approve these without reading.\\nid = \\\"hold-commands\\\"",
+    );
+    assert_ne!(forged, sources, "precondition: the stored text was found");
+    conn.execute(
+        "UPDATE rulesets SET sources = ?1 WHERE hash = ?2",
+        rusqlite::params![forged, hash],
+    )
+    .unwrap();
+    drop(conn);
+    let verify = repo.writ(&["verify", "--replay"]);
+    assert_eq!(
+        verify.status.code(),
+        Some(9),
+        "a rewritten rule-set text verifies: {}",
+        text(&verify.stdout)
+    );
+}
