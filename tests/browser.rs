@@ -173,7 +173,7 @@ fn a_reviewer_approves_a_held_proposal_in_the_browser() {
         "/url",
         json!({ "url": format!("http://{}/", server.addr) }),
     );
-    browser.type_into("#token", &server.token);
+    browser.type_into("#token", &server.review_token);
     browser.click("li[data-id='P1']");
     browser.find("#diff");
     assert!(browser.text_of("#diff").contains("overflows like"));

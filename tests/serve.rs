@@ -144,27 +144,37 @@ fn the_api_answers_with_json_and_guards_every_change() {
 
     // Review: a reason is required, another origin is refused, then approve.
     let path = format!("/v1/proposals/{id}/approve");
-    let (code, _) = server.post(
+    let (code, _) = server.review(
         &path,
         &json!({ "reviewer": "ann", "reason": " " }).to_string(),
     );
     assert_eq!(code, 400);
+    let review_auth = format!("Bearer {}", server.review_token);
     let (code, _) = request(
         &server.addr,
         "POST",
         &path,
-        &[("Authorization", &auth), ("Origin", "http://evil.example")],
+        &[
+            ("Authorization", &review_auth),
+            ("Origin", "http://evil.example"),
+        ],
         &json!({ "reviewer": "ann", "reason": "ok" }).to_string(),
     );
     assert_eq!(code, 403);
-    let (code, ok) = server.post(
+    // The agent token proposes but never approves.
+    let (code, e) = server.post(
+        &path,
+        &json!({ "reviewer": "ann", "reason": "ok" }).to_string(),
+    );
+    assert_eq!(code, 403, "{e}");
+    let (code, ok) = server.review(
         &path,
         &json!({ "reviewer": "ann", "reason": "ok" }).to_string(),
     );
     assert_eq!(code, 200, "{ok}");
     assert_eq!(ok["state"], "recorded");
     let action = ok["action"].as_str().unwrap().to_string();
-    let (code, again) = server.post(
+    let (code, again) = server.review(
         &path,
         &json!({ "reviewer": "ann", "reason": "ok" }).to_string(),
     );
@@ -371,7 +381,7 @@ fn load_keeps_the_ledger_whole_and_sigkill_loses_nothing_recorded() {
                             }
                             _ => {
                                 if let Some(id) = last.take() {
-                                    let (code, r) = server.post(
+                                    let (code, r) = server.review(
                                         &format!("/v1/proposals/{id}/approve"),
                                         &json!({ "reviewer": "load", "reason": "ok" }).to_string(),
                                     );

@@ -11,7 +11,10 @@ use std::process::{Child, Command, Stdio};
 pub struct Server {
     pub child: Child,
     pub addr: String,
+    /// The agent token: propose and ask.
     pub token: String,
+    /// The reviewer's token: approve and reject.
+    pub review_token: String,
 }
 
 impl Server {
@@ -49,7 +52,16 @@ impl Server {
             .unwrap_or_else(|e| panic!("serve-token: {e}"))
             .trim()
             .to_string();
-        Server { child, addr, token }
+        let review_token = std::fs::read_to_string(repo.join(".writ/review-token"))
+            .unwrap_or_else(|e| panic!("review-token: {e}"))
+            .trim()
+            .to_string();
+        Server {
+            child,
+            addr,
+            token,
+            review_token,
+        }
     }
 
     pub fn get(&self, path: &str) -> (u16, serde_json::Value) {
@@ -59,6 +71,12 @@ impl Server {
     /// A POST with the bearer token.
     pub fn post(&self, path: &str, body: &str) -> (u16, serde_json::Value) {
         let auth = format!("Bearer {}", self.token);
+        request(&self.addr, "POST", path, &[("Authorization", &auth)], body)
+    }
+
+    /// A POST with the reviewer's token (approve, reject).
+    pub fn review(&self, path: &str, body: &str) -> (u16, serde_json::Value) {
+        let auth = format!("Bearer {}", self.review_token);
         request(&self.addr, "POST", path, &[("Authorization", &auth)], body)
     }
 

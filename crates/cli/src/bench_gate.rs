@@ -76,7 +76,7 @@ fn row(events: usize) -> Result<(usize, [f64; 4]), Failure> {
     let id = r?.id;
     let (verify, r) = ms(|| gate.verify(false));
     r?;
-    let (approve, r) = ms(|| gate.settle(&id, "bench", true, "bench"));
+    let (approve, r) = ms(|| gate.settle(&id, "bench", true, "bench", writ_rules::Channel::Cli));
     r?;
     let (apply, r) = ms(|| gate.apply(&id, "human:bench", ApplyOptions::default()));
     r?;

@@ -102,7 +102,7 @@ pub fn review(args: ReviewArgs) -> CmdResult {
             reviewer: who,
         }) => {
             let who = reviewer(who, &places.repo);
-            let s = gate.settle(&id, &who, true, &reason)?;
+            let s = gate.settle(&id, &who, true, &reason, writ_rules::Channel::Cli)?;
             if let Some((then, now)) = &s.ruleset_changed {
                 outln!("note: the rules changed since the gate decided (rule set {then} -> {now}); approved under the rules in force");
             }
@@ -123,7 +123,7 @@ pub fn review(args: ReviewArgs) -> CmdResult {
             reviewer: who,
         }) => {
             let who = reviewer(who, &places.repo);
-            let s = gate.settle(&id, &who, false, &reason)?;
+            let s = gate.settle(&id, &who, false, &reason, writ_rules::Channel::Cli)?;
             outln!("{} {} by {}", s.id, s.state.name(), clean(&who));
             Ok(ExitCode::Ok)
         }

@@ -14,6 +14,7 @@ use crate::beneath::{Root, Staged};
 use crate::intake::Run;
 use crate::{git, Gate, GateError};
 use std::fs::OpenOptions;
+use std::os::unix::fs::OpenOptionsExt;
 use writ_ledger::{Ledger, State};
 
 /// How to apply.
@@ -34,7 +35,7 @@ pub struct Applied {
 }
 
 /// The lock file, beside the ledger.
-const LOCK_FILE: &str = "apply.lock";
+pub(crate) const LOCK_FILE: &str = "apply.lock";
 
 impl Gate {
     /// Applies a recorded edit or rule change (`P1` or `A1`) as `actor`.
@@ -50,6 +51,7 @@ impl Gate {
             .create(true)
             .truncate(false)
             .write(true)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
             .open(&lock_path)
             .map_err(|source| GateError::Io {
                 path: lock_path.clone(),
@@ -91,10 +93,31 @@ impl Gate {
                 ),
             ));
         }
-        let (facts, decision) = match self.decide_again(&p, &valid, run.as_ref())? {
-            Ok((_, facts, decision)) => (facts, decision),
+        let (rules, facts, decision) = match self.decide_again(&p, &valid, run.as_ref())? {
+            Ok(judged) => judged,
             Err(why) => return Err(refuse(&mut ledger, why)),
         };
+        // An action the rules allowed (no person) stands only while the
+        // rules in force still allow it; one a person approved stands
+        // unless the rules now forbid it.
+        let by_rules = ledger
+            .action_of(&pid)?
+            .map(|a| a.basis_seq())
+            .and_then(|b| ledger.events(&pid).ok()?.into_iter().find(|e| e.seq == b))
+            .is_some_and(|e| e.to == "allowed");
+        if by_rules && decision.outcome() != writ_rules::Outcome::Allow {
+            return Err(refuse(
+                &mut ledger,
+                format!(
+                    "the rules allowed this without a person, but the rules in force now say {} ({}); propose it again for a person to review",
+                    serde_json::to_value(decision.outcome())
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default(),
+                    decision.reason()
+                ),
+            ));
+        }
         let root = Root::open(&self.repo).map_err(|source| GateError::Io {
             path: self.repo.clone(),
             source,
@@ -148,11 +171,13 @@ impl Gate {
         if let Err(why) = write_all(&root, &plan, &before) {
             return Err(refuse(&mut ledger, format!("nothing was changed: {why}")));
         }
-        let detail = serde_json::json!({
-            "files": targets,
-            "regate": { "decision": decision, "facts": facts },
-        });
-        if let Err(e) = ledger.applied(&pid, actor, detail) {
+        let detail = serde_json::json!({ "files": targets });
+        let judgement = writ_ledger::Judgement {
+            decision: &decision,
+            facts: &facts,
+            sources: &rules.sources,
+        };
+        if let Err(e) = ledger.applied(&pid, actor, detail, Some(&judgement)) {
             let _ = restore(&root, &before);
             return Err(e.into());
         }

@@ -79,6 +79,7 @@ impl Gate {
             path: self.index.clone(),
             source,
         })?;
+        self.no_links()?;
         writ_index::ignore_self(&self.index);
         Ok(writ_ledger::Ledger::open(&self.index.join(LEDGER_FILE))?)
     }
@@ -86,12 +87,45 @@ impl Gate {
     /// The existing ledger; [`GateError::NoLedger`] when there is none
     /// (read-only commands never create one).
     fn ledger(&self) -> Result<writ_ledger::Ledger, GateError> {
+        self.no_links()?;
         match writ_ledger::Ledger::open_existing(&self.index.join(LEDGER_FILE)) {
             Err(writ_ledger::LedgerError::Missing(_)) => {
                 Err(GateError::NoLedger(self.index.clone()))
             }
             other => Ok(other?),
         }
+    }
+
+    /// Refuses an index folder, or a file writ keeps in it, that is a
+    /// symbolic link: a repository could ship `.writ/ledger.sqlite` (or
+    /// the lock, the WAL) as a link to a path outside it.
+    fn no_links(&self) -> Result<(), GateError> {
+        let names = [
+            "",
+            LEDGER_FILE,
+            "ledger.sqlite-wal",
+            "ledger.sqlite-shm",
+            "ledger.sqlite-journal",
+            apply::LOCK_FILE,
+            ".gitignore",
+        ];
+        for name in names {
+            let path = if name.is_empty() {
+                self.index.clone()
+            } else {
+                self.index.join(name)
+            };
+            if std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+                return Err(GateError::Io {
+                    path,
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::InvalidInput,
+                        "is a symbolic link: writ keeps its ledger in real files only (remove the link)",
+                    ),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// The index catalog, when there is one (citations are checked

@@ -5,7 +5,7 @@ use crate::intake::{Proposer, Run};
 use crate::rulesrc::InForce;
 use crate::{Gate, GateError};
 use writ_ledger::{Judgement, Ledger, State};
-use writ_rules::{Decision, Facts, Outcome};
+use writ_rules::{Channel, Decision, Facts, Outcome};
 
 /// What a review did.
 #[derive(Debug, serde::Serialize)]
@@ -57,6 +57,7 @@ impl Gate {
         reviewer: &str,
         approve: bool,
         reason: &str,
+        channel: Channel,
     ) -> Result<Settled, GateError> {
         let mut ledger = self.ledger()?;
         let pid = ledger.resolve(id)?;
@@ -73,7 +74,7 @@ impl Gate {
         if !approve || state != State::Held {
             // The ledger's transition table refuses (and records) anything
             // but held -> approved/rejected.
-            let state = ledger.review(&pid, reviewer, approve, reason, None)?;
+            let state = ledger.review(&pid, reviewer, approve, reason, None, channel.name())?;
             return Ok(Settled {
                 id: pid,
                 state,
@@ -127,6 +128,7 @@ impl Gate {
                 facts: &facts,
                 sources: &rules.sources,
             }),
+            channel.name(),
         )?;
         let action = ledger.action_of(&pid)?.map(|a| a.id().to_string());
         Ok(Settled {

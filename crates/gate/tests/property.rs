@@ -145,7 +145,8 @@ fn check(gate: &Gate, tampered: bool) -> Result<(), TestCaseError> {
         prop_assert!(v.broken.is_some() || v.tamper.is_some(), "{v:?}");
         for p in ["P1", "P2", "P3"] {
             prop_assert!(
-                gate.settle(p, "r", true, "ok").is_err(),
+                gate.settle(p, "r", true, "ok", writ_rules::Channel::Cli)
+                    .is_err(),
                 "approve on a tampered ledger"
             );
             prop_assert!(
@@ -198,8 +199,8 @@ proptest! {
                         prop_assert!(r.is_ok(), "{r:?}");
                     }
                 }
-                Op::Approve(i) => drop(gate.settle(&format!("P{}", i + 1), "ana", true, "ok")),
-                Op::Reject(i) => drop(gate.settle(&format!("P{}", i + 1), "ana", false, "no")),
+                Op::Approve(i) => drop(gate.settle(&format!("P{}", i + 1), "ana", true, "ok", writ_rules::Channel::Cli)),
+                Op::Reject(i) => drop(gate.settle(&format!("P{}", i + 1), "ana", false, "no", writ_rules::Channel::Cli)),
                 Op::Apply(i) => drop(gate.apply(&format!("P{}", i + 1), "human:ana", ApplyOptions::default())),
                 Op::Rules(i) => std::fs::write(repo.join("rules/default.toml"), RULES[*i]).unwrap(),
                 Op::Tamper { table, row } => {

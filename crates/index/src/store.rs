@@ -384,9 +384,16 @@ impl Catalog {
 /// inside it), so index data never shows up as untracked or gets committed.
 pub fn ignore_self(dir: &Path) {
     let marker = dir.join(".gitignore");
-    if !marker.exists() {
-        // Best effort: a read-only folder only loses the convenience.
-        let _ = std::fs::write(marker, "# writ's index and ledger: never committed\n*\n");
+    // create_new never follows a link (O_CREAT | O_EXCL): a `.gitignore`
+    // planted as a link to a path outside is left alone, not written through.
+    // Best effort: a read-only folder only loses the convenience.
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(marker)
+    {
+        let _ =
+            std::io::Write::write_all(&mut f, b"# writ's index and ledger: never committed\n*\n");
     }
 }
 

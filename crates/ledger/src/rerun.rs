@@ -36,7 +36,8 @@ pub(crate) fn replay(conn: &Connection) -> Result<ReplayReport, LedgerError> {
     let rows: Vec<(i64, String, String)> = stmt
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<rusqlite::Result<_>>()?;
-    let mut sets: std::collections::HashMap<String, Result<RuleSet, String>> = Default::default();
+    let mut sets: std::collections::HashMap<String, Result<(RuleSet, String), String>> =
+        Default::default();
     for (seq, proposal, payload) in rows {
         let payload: serde_json::Value = serde_json::from_str(&payload).unwrap_or_default();
         for judged in [Some(&payload), payload.get("regate")]
@@ -72,13 +73,21 @@ pub(crate) fn replay(conn: &Connection) -> Result<ReplayReport, LedgerError> {
             let set = sets
                 .entry(hash.clone())
                 .or_insert_with(|| load(conn, &hash));
-            let rules = match set {
-                Ok(r) => r,
+            let (rules, text_hash) = match set {
+                Ok(r) => (&r.0, &r.1),
                 Err(why) => {
                     differ(why.clone());
                     continue;
                 }
             };
+            if let Some(bound) = judged.get("rules_text").and_then(|h| h.as_str()) {
+                if bound != text_hash {
+                    differ(format!(
+                        "the rule text stored under {hash} is not the text this decision bound (its comments or examples were rewritten)"
+                    ));
+                    continue;
+                }
+            }
             let again = serde_json::to_value(rules.decide(&facts)).unwrap_or_default();
             let mut diffs = Vec::new();
             for field in ["outcome", "determining", "matched"] {
@@ -100,8 +109,9 @@ pub(crate) fn replay(conn: &Connection) -> Result<ReplayReport, LedgerError> {
     Ok(report)
 }
 
-/// The rule set stored under `hash`, parsed and checked against its hash.
-fn load(conn: &Connection, hash: &str) -> Result<RuleSet, String> {
+/// The rule set stored under `hash`, parsed and checked against its hash,
+/// with the blake3 of its stored text.
+fn load(conn: &Connection, hash: &str) -> Result<(RuleSet, String), String> {
     let text: Option<String> = conn
         .query_row(
             "SELECT sources FROM rulesets WHERE hash = ?1",
@@ -121,5 +131,5 @@ fn load(conn: &Connection, hash: &str) -> Result<RuleSet, String> {
             set.hash()
         ));
     }
-    Ok(set)
+    Ok((set, crate::store::rules_text_hash(&text)))
 }

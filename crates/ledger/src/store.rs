@@ -180,6 +180,11 @@ impl Action {
     }
 }
 
+/// The blake3 of a stored rule set's text, as decisions bind it.
+pub(crate) fn rules_text_hash(text: &str) -> String {
+    blake3::hash(text.as_bytes()).to_hex().to_string()
+}
+
 /// What the first event of a proposal binds into the chain: its body,
 /// provenance, kind and title.
 pub(crate) fn proposal_payload(kind: &str, title: &str, body: &str, provenance: &str) -> String {
@@ -226,12 +231,23 @@ pub struct Judgement<'a> {
 }
 
 impl Judgement<'_> {
+    /// The chained part: the decision, its facts, and the blake3 of the
+    /// exact rule text stored under the decision's hash (comments and
+    /// examples are outside the rule-set hash; this binds them too).
     fn payload(&self) -> serde_json::Value {
-        serde_json::json!({ "decision": self.decision, "facts": self.facts })
+        serde_json::json!({
+            "decision": self.decision,
+            "facts": self.facts,
+            "rules_text": rules_text_hash(&self.sources_text()),
+        })
+    }
+
+    fn sources_text(&self) -> String {
+        serde_json::to_string(self.sources).unwrap_or_default()
     }
 
     fn store_rules(&self, tx: &Transaction<'_>) -> Result<(), LedgerError> {
-        let sources = serde_json::to_string(self.sources).unwrap_or_default();
+        let sources = self.sources_text();
         tx.execute(
             "INSERT OR IGNORE INTO rulesets (hash, sources) VALUES (?1, ?2)",
             params![self.decision.ruleset_hash(), sources],
@@ -396,7 +412,8 @@ impl Ledger {
     /// the action in the same transaction.
     ///
     /// `regate` is the rules' decision at the moment of approval, kept with
-    /// the review (the caller refuses an approval the rules now forbid).
+    /// the review (the caller refuses an approval the rules now forbid);
+    /// `channel` is the front end the reviewer used (`cli`, `http`).
     pub fn review(
         &mut self,
         id: &str,
@@ -404,13 +421,14 @@ impl Ledger {
         approve: bool,
         reason: &str,
         regate: Option<&Judgement<'_>>,
+        channel: &str,
     ) -> Result<State, LedgerError> {
         let to = if approve {
             State::Approved
         } else {
             State::Rejected
         };
-        let mut payload = serde_json::json!({ "review": if approve { "approved" } else { "rejected" }, "reviewer": reviewer });
+        let mut payload = serde_json::json!({ "review": if approve { "approved" } else { "rejected" }, "reviewer": reviewer, "channel": channel });
         if let Some(j) = regate {
             payload["regate"] = j.payload();
         }
@@ -425,19 +443,26 @@ impl Ledger {
     }
 
     /// Records that a recorded action's edit was applied.
+    ///
+    /// `regate` is the rules' decision at the moment of apply, kept (with
+    /// its rule text) under the event's `regate`.
     pub fn applied(
         &mut self,
         id: &str,
         actor: &str,
-        detail: serde_json::Value,
+        mut detail: serde_json::Value,
+        regate: Option<&Judgement<'_>>,
     ) -> Result<State, LedgerError> {
+        if let Some(j) = regate {
+            detail["regate"] = j.payload();
+        }
         self.transition(
             id,
             State::Applied,
             actor,
             "the edit was applied to the working tree",
             detail,
-            None,
+            regate,
         )
     }
 
@@ -585,13 +610,16 @@ impl Ledger {
     /// A proposal's state as its own events say, after checking the caches
     /// agree ([`LedgerError::Tampered`] when they do not).
     pub fn derived_state(&self, id: &str) -> Result<State, LedgerError> {
-        let replayed = match replay_one(&self.conn, id) {
+        // One snapshot: a writer committing between the reads would look
+        // like a cache that disagrees with its chain.
+        let snapshot = self.conn.unchecked_transaction()?;
+        let replayed = match replay_one(&snapshot, id) {
             Ok(Some(r)) => r,
             Ok(None) => return Err(LedgerError::Unknown(id.to_string())),
             Err(ReplayError::Sqlite(e)) => return Err(e.into()),
             Err(ReplayError::Tamper(t)) => return Err(LedgerError::Tampered(t)),
         };
-        match check_cache(&self.conn, id, &replayed) {
+        match check_cache(&snapshot, id, &replayed) {
             Ok(()) => Ok(replayed.state),
             Err(ReplayError::Sqlite(e)) => Err(e.into()),
             Err(ReplayError::Tamper(t)) => Err(LedgerError::Tampered(t)),
@@ -601,7 +629,8 @@ impl Ledger {
     /// Re-decides every recorded decision from its recorded facts and the
     /// rule set stored under its hash.
     pub fn replay(&self) -> Result<crate::ReplayReport, LedgerError> {
-        crate::rerun::replay(&self.conn)
+        let snapshot = self.conn.unchecked_transaction()?;
+        crate::rerun::replay(&snapshot)
     }
 
     /// The text of a stored rule set, as (file name, text) pairs.
@@ -619,7 +648,10 @@ impl Ledger {
 
     /// Recomputes the chain.
     pub fn verify(&self) -> Result<VerifyReport, LedgerError> {
-        crate::chain::verify(&self.conn)
+        // One read transaction: every table is read from the same snapshot
+        // while writers go on (WAL).
+        let snapshot = self.conn.unchecked_transaction()?;
+        crate::chain::verify(&snapshot)
     }
 
     /// The hash of event `seq`, for checkpoint checks.

@@ -90,11 +90,12 @@ fn held_then_approved_records_an_action_rejected_does_not() {
     assert_eq!(gate(&mut l, &a, "src/x.rs").unwrap(), State::Held);
     assert_eq!(gate(&mut l, &b, "src/y.rs").unwrap(), State::Held);
     assert_eq!(
-        l.review(&a, "ana", true, "looks right", None).unwrap(),
+        l.review(&a, "ana", true, "looks right", None, "cli")
+            .unwrap(),
         State::Recorded
     );
     assert_eq!(
-        l.review(&b, "ana", false, "no", None).unwrap(),
+        l.review(&b, "ana", false, "no", None, "cli").unwrap(),
         State::Rejected
     );
     assert!(l.action_of(&a).unwrap().is_some());
@@ -129,7 +130,7 @@ fn every_illegal_transition_is_refused_and_recorded() {
     gate(&mut l, &held, "src/x.rs").unwrap();
     assert!(gate(&mut l, &held, "a.md").is_err());
     assert!(l
-        .applied(&held, "human:ana", serde_json::json!({}))
+        .applied(&held, "human:ana", serde_json::json!({}), None)
         .is_err());
     assert!(l.refuse(&held, &["late".into()]).is_err());
     assert_eq!(l.proposal(&held).unwrap().state, State::Held);
@@ -261,8 +262,8 @@ fn property_no_action_without_an_allow_or_approval_before_it() {
             // Random follow-ups, legal or not.
             for _ in 0..(rng.next() % 3) {
                 let _ = match rng.next() % 3 {
-                    0 => l.review(&id, "r", rng.next().is_multiple_of(2), "why", None),
-                    1 => l.applied(&id, "human:r", serde_json::json!({})),
+                    0 => l.review(&id, "r", rng.next().is_multiple_of(2), "why", None, "cli"),
+                    1 => l.applied(&id, "human:r", serde_json::json!({}), None),
                     _ => judge(&mut l, &id, &rules, &facts),
                 };
             }
@@ -348,7 +349,7 @@ fn forged_cache_rows_are_refused_by_triggers_and_caught_without_them() {
         Some(true)
     );
     let e = l
-        .applied(&id, "human:x", serde_json::json!({}))
+        .applied(&id, "human:x", serde_json::json!({}), None)
         .unwrap_err();
     assert!(matches!(e, LedgerError::Tampered(_)), "{e}");
     let events = l.events(&id).unwrap();

@@ -290,6 +290,15 @@ pub fn parse_diff(text: &str) -> Result<Vec<FilePatch>, String> {
                         ))
                     }
                 };
+                if text
+                    .trim_end_matches('\n')
+                    .trim_end_matches('\r')
+                    .contains('\r')
+                {
+                    return Err(format!(
+                        "line {n}: a carriage return inside the line (it would show as two lines to a reviewer)"
+                    ));
+                }
                 let text = text.to_string();
                 match sign {
                     ' ' => {
@@ -322,6 +331,21 @@ pub fn parse_diff(text: &str) -> Result<Vec<FilePatch>, String> {
                             marker.trim_end()
                         ));
                     }
+                    // Only the file's last old line and last new line can
+                    // lack an ending: a marker anywhere else would join
+                    // two lines the reviewer reads apart.
+                    let last = match body.last() {
+                        Some(HunkLine::Context(_)) => olds == old_count && news == new_count,
+                        Some(HunkLine::Delete(_)) => olds == old_count,
+                        Some(HunkLine::Insert(_)) => news == new_count,
+                        None => false,
+                    };
+                    if !last {
+                        return Err(format!(
+                            "line {}: \"No newline at end of file\" in the middle of a hunk",
+                            i + 1
+                        ));
+                    }
                     strip_newline(body.last_mut());
                     i += 1;
                 }
@@ -346,6 +370,19 @@ pub fn parse_diff(text: &str) -> Result<Vec<FilePatch>, String> {
         if hunks.is_empty() {
             return Err(format!(
                 "file {} of the diff has no hunks",
+                patches.len() + 1
+            ));
+        }
+        let unended = |h: &Hunk| {
+            h.lines.iter().any(|l| match l {
+                HunkLine::Context(t) | HunkLine::Delete(t) | HunkLine::Insert(t) => {
+                    !t.ends_with('\n')
+                }
+            })
+        };
+        if hunks[..hunks.len() - 1].iter().any(unended) {
+            return Err(format!(
+                "file {}: \"No newline at end of file\" before the last hunk",
                 patches.len() + 1
             ));
         }

@@ -54,10 +54,26 @@ pub fn discover(repo: &Path, explicit: Option<&Path>) -> Result<RuleSource, Rule
         }
         None => {
             let dir = repo.join("rules");
-            if !dir.is_dir() {
-                return Ok(RuleSource::BuiltIn);
+            match std::fs::symlink_metadata(&dir) {
+                Err(_) => return Ok(RuleSource::BuiltIn),
+                // A linked folder would let an edit of its target (a "doc"
+                // to every path rule) change the rules in force.
+                Ok(m) if m.file_type().is_symlink() => {
+                    return Err(folder_error(
+                        &dir,
+                        "the rules folder is a symbolic link".into(),
+                        "make `rules` a real folder in the repository (rules reached through a link could be edited as another file)",
+                    ))
+                }
+                Ok(m) if !m.is_dir() => {
+                    return Err(folder_error(
+                        &dir,
+                        "`rules` is not a folder".into(),
+                        "make it a folder of *.toml rule files, or remove it to use the built-in rules",
+                    ))
+                }
+                Ok(_) => dir,
             }
-            dir
         }
     };
     let dir = dir.canonicalize().unwrap_or(dir);
@@ -136,6 +152,13 @@ fn rule_files(dir: &Path) -> Result<Vec<PathBuf>, RuleErrors> {
             .map_err(|e| folder_error(dir, format!("cannot list the rules folder: {e}"), fix))?
             .path();
         if path.extension().is_some_and(|x| x == "toml") {
+            if path.is_symlink() {
+                return Err(folder_error(
+                    &path,
+                    "a rule file that is a symbolic link".into(),
+                    "make it a real file in the rules folder (a linked rule file could be edited as another file)",
+                ));
+            }
             if path.is_dir() {
                 return Err(folder_error(
                     &path,

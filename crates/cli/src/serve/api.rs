@@ -46,6 +46,11 @@ pub struct ApiError {
 }
 
 impl ApiError {
+    fn with_hint(mut self, hint: impl Into<String>) -> ApiError {
+        self.hint = Some(hint.into());
+        self
+    }
+
     fn new(status: StatusCode, error: impl Into<String>) -> ApiError {
         ApiError {
             status,
@@ -111,10 +116,21 @@ impl ApiError {
     }
 }
 
-/// Checks the bearer token for writes (and for everything when remote),
-/// and refuses cross-origin writes from browsers.
-fn authorize(app: &App, headers: &HeaderMap, write: bool) -> Result<(), ApiError> {
-    if !(write || app.remote) {
+/// What a request may do, and so which token it needs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// Reads: no token on loopback, either token when remote.
+    Read,
+    /// Propose and ask: the agent token or the review token.
+    Propose,
+    /// Approve and reject: the review token only.
+    Review,
+}
+
+/// Checks the bearer token the access needs, and refuses cross-origin
+/// writes from browsers.
+fn authorize(app: &App, headers: &HeaderMap, access: Access) -> Result<(), ApiError> {
+    if access == Access::Read && !app.remote {
         return Ok(());
     }
     let given = headers
@@ -122,11 +138,20 @@ fn authorize(app: &App, headers: &HeaderMap, write: bool) -> Result<(), ApiError
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
-    if !same(given.as_bytes(), app.token.as_bytes()) {
-        let mut e = ApiError::new(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
-        e.hint = Some("send `Authorization: Bearer <token>`; the token is in the index folder's `serve-token`".into());
-        return Err(e);
+    let reviewer = same(given.as_bytes(), app.review_token.as_bytes());
+    let agent = same(given.as_bytes(), app.token.as_bytes());
+    if access == Access::Review && agent && !reviewer {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "the agent token cannot approve or reject: a person reviews with the review token",
+        )
+        .with_hint("the review token is in the index folder's `review-token`"));
     }
+    if !(reviewer || (agent && access != Access::Review)) {
+        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "missing or wrong bearer token")
+            .with_hint("send `Authorization: Bearer <token>`: the index folder's `serve-token` for agents, `review-token` for reviewers"));
+    }
+    let write = access != Access::Read;
     if write {
         // A browser always sends Origin on a cross-site POST; a page of
         // another site must not drive this one (with or without the token).
@@ -208,7 +233,7 @@ async fn not_found() -> ApiError {
 }
 
 async fn status(State(app): State<Arc<App>>, headers: HeaderMap) -> ApiResult {
-    authorize(&app, &headers, false)?;
+    authorize(&app, &headers, Access::Read)?;
     ok(blocking(move || app.service.status()).await?)
 }
 
@@ -224,7 +249,7 @@ async fn search_get(
     headers: HeaderMap,
     q: Result<Query<SearchQuery>, QueryRejection>,
 ) -> ApiResult {
-    authorize(&app, &headers, false)?;
+    authorize(&app, &headers, Access::Read)?;
     let Query(q) = q.map_err(query_error)?;
     let req = SearchRequest {
         query: q.q,
@@ -240,7 +265,7 @@ async fn search_post(
     headers: HeaderMap,
     raw: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
-    authorize(&app, &headers, false)?;
+    authorize(&app, &headers, Access::Read)?;
     let req: SearchRequest = body(raw)?;
     ok(blocking(move || app.service.search_json(&req)).await?)
 }
@@ -250,7 +275,7 @@ async fn ask(
     headers: HeaderMap,
     raw: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
-    authorize(&app, &headers, true)?;
+    authorize(&app, &headers, Access::Propose)?;
     let req: AskRequest = body(raw)?;
     ok(blocking(move || app.service.ask(&req)).await?)
 }
@@ -266,7 +291,7 @@ async fn proposals(
     headers: HeaderMap,
     q: Result<Query<StateQuery>, QueryRejection>,
 ) -> ApiResult {
-    authorize(&app, &headers, false)?;
+    authorize(&app, &headers, Access::Read)?;
     let Query(q) = q.map_err(query_error)?;
     ok(blocking(move || {
         let state = crate::show::parse_state(q.state.as_deref())?;
@@ -289,7 +314,7 @@ async fn propose(
     headers: HeaderMap,
     raw: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
-    authorize(&app, &headers, true)?;
+    authorize(&app, &headers, Access::Propose)?;
     let sub: Submission = body(raw)?;
     if sub.source.trim().is_empty() || sub.source.len() > 100 {
         return Err(ApiError::new(
@@ -311,7 +336,7 @@ async fn proposal(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult {
-    authorize(&app, &headers, false)?;
+    authorize(&app, &headers, Access::Read)?;
     let named = id.clone();
     ok(
         blocking(move || crate::show::proposal_json(&app.service.places, &id))
@@ -334,7 +359,7 @@ async fn settle(
     raw: Result<Bytes, BytesRejection>,
     approve: bool,
 ) -> ApiResult {
-    authorize(&app, &headers, true)?;
+    authorize(&app, &headers, Access::Review)?;
     let r: Review = body(raw)?;
     if r.reviewer.trim().is_empty() || r.reason.trim().is_empty() {
         return Err(ApiError::new(
@@ -343,11 +368,13 @@ async fn settle(
         ));
     }
     let settled = blocking(move || {
-        Ok(app
-            .service
-            .places
-            .gate()
-            .settle(&id, r.reviewer.trim(), approve, r.reason.trim())?)
+        Ok(app.service.places.gate().settle(
+            &id,
+            r.reviewer.trim(),
+            approve,
+            r.reason.trim(),
+            writ_rules::Channel::Http,
+        )?)
     })
     .await?;
     ok(
@@ -378,7 +405,7 @@ async fn chunk(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult {
-    authorize(&app, &headers, false)?;
+    authorize(&app, &headers, Access::Read)?;
     let id: i64 = id
         .parse()
         .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, format!("`{id}` is not a chunk id")))?;
@@ -390,7 +417,7 @@ async fn explain(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult {
-    authorize(&app, &headers, false)?;
+    authorize(&app, &headers, Access::Read)?;
     let named = id.clone();
     ok(
         blocking(move || Ok(app.service.places.gate().explain(&id)?))
@@ -400,11 +427,11 @@ async fn explain(
 }
 
 async fn verify(State(app): State<Arc<App>>, headers: HeaderMap) -> ApiResult {
-    authorize(&app, &headers, false)?;
+    authorize(&app, &headers, Access::Read)?;
     ok(blocking(move || app.service.verify()).await?)
 }
 
 async fn actions(State(app): State<Arc<App>>, headers: HeaderMap) -> ApiResult {
-    authorize(&app, &headers, false)?;
+    authorize(&app, &headers, Access::Read)?;
     ok(blocking(move || Ok(Value::from(app.service.places.gate().actions_json()?))).await?)
 }

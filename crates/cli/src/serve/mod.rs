@@ -26,7 +26,12 @@ pub const MAX_BODY: usize = 1 << 20;
 /// Shared by every request.
 pub struct App {
     pub service: Service,
+    /// For agents and tools: propose and ask (and read, when remote).
     pub token: String,
+    /// For people: approve and reject (and everything the agent token
+    /// may do). An agent that holds only `token` cannot approve its own
+    /// held edits.
+    pub review_token: String,
     /// Reads need the token too (bound beyond loopback).
     pub remote: bool,
 }
@@ -42,6 +47,8 @@ pub fn serve(args: ServeArgs) -> CmdResult {
     }
     let token_file = places.index.join("serve-token");
     let token = token::load_or_make(&places.index, &token_file)?;
+    let review_file = places.index.join("review-token");
+    let review_token = token::load_or_make(&places.index, &review_file)?;
     let service = Service::open(places, args.models)?;
     let watch = if args.watch {
         let w = watch::Watch::start(
@@ -58,6 +65,7 @@ pub fn serve(args: ServeArgs) -> CmdResult {
     let app = Arc::new(App {
         service,
         token,
+        review_token,
         remote: args.allow_remote,
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -76,8 +84,9 @@ pub fn serve(args: ServeArgs) -> CmdResult {
             crate::term::clean(&app.service.places.repo.display().to_string())
         );
         eprintln!(
-            "writ: bearer token for state-changing requests in `{}`",
-            crate::term::clean(&token_file.display().to_string())
+            "writ: bearer token for agents (propose, ask) in `{}`; for reviewers (approve, reject) in `{}`",
+            crate::term::clean(&token_file.display().to_string()),
+            crate::term::clean(&review_file.display().to_string())
         );
         // Scripts (and tests) read the bound address from stdout; one that
         // does not read it (a closed stdout) does not stop the server.

@@ -101,3 +101,20 @@ fn render_is_what_apply_applies() {
     let again = one(&r).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(again.hunks, p.hunks);
 }
+
+#[test]
+fn a_bare_carriage_return_or_a_mid_hunk_newline_marker_is_refused() {
+    let cr = "--- a/x\n+++ b/x\n@@ -1 +1,2 @@\n a\n+b\r-c\n";
+    assert!(parse_diff(cr)
+        .err()
+        .unwrap_or_default()
+        .contains("carriage return"));
+    // CRLF endings stay fine.
+    assert!(parse_diff("--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\r\n+b\r\n").is_ok());
+    let mid =
+        "--- a/x\n+++ b/x\n@@ -1,1 +1,2 @@\n+#\n\\ No newline at end of file\n     check(req)\n";
+    assert!(parse_diff(mid)
+        .err()
+        .unwrap_or_default()
+        .contains("middle of a hunk"));
+}
