@@ -6,6 +6,12 @@
 //! [`WalkOptions::hidden`]; (3) writ's defaults below, each recorded as a
 //! [`Skipped`] with its reason. Symbolic links are never followed, so a
 //! link loop cannot hang the walk and no link leads outside the repository.
+//!
+//! Paths are the catalog's keys, so they must name one file each: a file
+//! or folder whose name is not valid UTF-8 is skipped (reason
+//! [`NOT_UTF8`]) and listed under an escaped form, never under the lossy
+//! U+FFFD form that would merge `a\xff.py` with `a\xfe.py`. Proposals are
+//! UTF-8 JSON and could never name such a file anyway.
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::Serialize;
@@ -38,6 +44,9 @@ const DEFAULT_EXCLUDES: &[(&str, &str)] = &[
     ("**/*.min.css", "minified"),
     ("**/*.map", "source map"),
 ];
+
+/// The skip reason of a file or folder whose name is not valid UTF-8.
+pub const NOT_UTF8: &str = "name is not valid UTF-8 (shown with \\xNN escapes)";
 
 /// Options of [`walk`]; [`Default`] documents each default. The options of
 /// the last index run are stored in the catalog, so `status` walks alike.
@@ -121,21 +130,27 @@ pub fn walk(root: &Path, exclude_dir: Option<&Path>, options: &WalkOptions) -> W
         if !entry.file_type().is_some_and(|t| t.is_dir()) || entry.depth() == 0 {
             return true;
         }
-        let name = entry.file_name().to_string_lossy();
+        let name = entry.file_name();
         if name == ".git" || name == ".writ" {
             return false;
         }
         if skip_dir.as_ref().is_some_and(|skip| skip.is(entry)) {
             return false;
         }
-        if vendored.iter().any(|v| v == name.as_ref()) {
+        let prune = |reason: &str| {
             if let Ok(mut list) = pruned_in.lock() {
                 list.push(Skipped {
-                    path: format!("{}/", relative(&root_owned, entry.path())),
-                    reason: "vendored or build folder".into(),
+                    path: format!("{}/", shown_relative(&root_owned, entry.path())),
+                    reason: reason.into(),
                 });
             }
-            return false;
+            false
+        };
+        let Some(name) = name.to_str() else {
+            return prune(NOT_UTF8);
+        };
+        if vendored.iter().any(|v| v == name) {
+            return prune("vendored or build folder");
         }
         true
     });
@@ -144,16 +159,13 @@ pub fn walk(root: &Path, exclude_dir: Option<&Path>, options: &WalkOptions) -> W
         let Some(file_type) = entry.file_type() else {
             continue;
         };
+        if entry.depth() == 0 || file_type.is_dir() {
+            continue;
+        }
         let rel = relative(root, entry.path());
-        if rel.is_empty() {
-            continue;
-        }
-        if file_type.is_dir() {
-            continue;
-        }
         if file_type.is_symlink() {
             result.skipped.push(Skipped {
-                path: rel,
+                path: rel.unwrap_or_else(|| shown_relative(root, entry.path())),
                 reason: "symbolic link (not followed)".into(),
             });
             continue;
@@ -161,6 +173,13 @@ pub fn walk(root: &Path, exclude_dir: Option<&Path>, options: &WalkOptions) -> W
         if !file_type.is_file() {
             continue;
         }
+        let Some(rel) = rel else {
+            result.skipped.push(Skipped {
+                path: shown_relative(root, entry.path()),
+                reason: NOT_UTF8.into(),
+            });
+            continue;
+        };
         let skip = |reason: String, result: &mut WalkResult| {
             result.skipped.push(Skipped {
                 path: rel.clone(),
@@ -289,13 +308,44 @@ fn default_excludes() -> (GlobSet, Vec<&'static str>) {
     )
 }
 
-/// Path of `path` relative to `root`, `/`-separated.
-pub(crate) fn relative(root: &Path, path: &Path) -> String {
+/// Path of `path` relative to `root`, `/`-separated, or `None` when a
+/// name in it is not valid UTF-8 (a lossy form would not be one file's).
+pub(crate) fn relative(root: &Path, path: &Path) -> Option<String> {
     let rel = path.strip_prefix(root).unwrap_or(path);
     rel.components()
-        .map(|c| c.as_os_str().to_string_lossy())
+        .map(|c| c.as_os_str().to_str())
+        .collect::<Option<Vec<_>>>()
+        .map(|names| names.join("/"))
+}
+
+/// Path of `path` relative to `root` for showing a skipped file: valid
+/// UTF-8 as it is, each other byte as `\xNN`, and, in a name that has
+/// such bytes, each backslash doubled, so distinct names show distinctly.
+fn shown_relative(root: &Path, path: &Path) -> String {
+    let rel = path.strip_prefix(root).unwrap_or(path);
+    rel.components()
+        .map(|c| {
+            let name = c.as_os_str();
+            match name.to_str() {
+                Some(name) => name.to_string(),
+                None => escape_name(name.as_encoded_bytes()),
+            }
+        })
         .collect::<Vec<_>>()
         .join("/")
+}
+
+/// `bytes` with each byte outside valid UTF-8 as `\xNN` and each
+/// backslash doubled.
+fn escape_name(bytes: &[u8]) -> String {
+    let mut shown = String::new();
+    for chunk in bytes.utf8_chunks() {
+        shown.push_str(&chunk.valid().replace('\\', "\\\\"));
+        for byte in chunk.invalid() {
+            shown.push_str(&format!("\\x{byte:02x}"));
+        }
+    }
+    shown
 }
 
 fn looks_binary(path: &Path) -> std::io::Result<bool> {
@@ -349,6 +399,48 @@ mod tests {
             std::os::unix::fs::symlink(root.join("idx"), &link).unwrap();
             assert_eq!(rels(&walk(&root, Some(&link), &options)), ["src/a.py"]);
         }
+    }
+
+    #[test]
+    fn names_are_escaped_so_that_distinct_names_show_distinctly() {
+        assert_eq!(escape_name(b"a\xff.py"), "a\\xff.py");
+        assert_eq!(escape_name(b"a\xfe.py"), "a\\xfe.py");
+        assert_eq!(escape_name(b"\xc3\xa9t\xc3\xa9\xff"), "\u{e9}t\u{e9}\\xff");
+        // A literal backslash beside an invalid byte cannot pose as one.
+        assert_ne!(escape_name(b"a\\xfe\xff"), escape_name(b"a\xfe\xff"));
+        assert_eq!(escape_name(b"a\\xfe\xff"), "a\\\\xfe\\xff");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn names_not_in_utf8_are_skipped_never_merged() {
+        use std::os::unix::ffi::OsStrExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        let name = |bytes: &[u8]| root.join(std::ffi::OsStr::from_bytes(bytes));
+        std::fs::write(name(b"a\xff.py"), "x = 1\n").unwrap();
+        std::fs::write(name(b"a\xfe.py"), "x = 2\n").unwrap();
+        std::fs::create_dir(name(b"d\xff")).unwrap();
+        std::fs::write(name(b"d\xff/inner.py"), "x = 3\n").unwrap();
+        std::os::unix::fs::symlink("ok.py", name(b"l\xff.py")).unwrap();
+        write(root, "ok.py", "x = 4\n");
+        let result = walk(root, None, &WalkOptions::default());
+        assert_eq!(rels(&result), ["ok.py"]);
+        let skipped: Vec<(&str, &str)> = result
+            .skipped
+            .iter()
+            .map(|s| (s.path.as_str(), s.reason.as_str()))
+            .collect();
+        assert_eq!(
+            skipped,
+            [
+                ("a\\xfe.py", NOT_UTF8),
+                ("a\\xff.py", NOT_UTF8),
+                ("d\\xff/", NOT_UTF8),
+                ("l\\xff.py", "symbolic link (not followed)"),
+            ]
+        );
+        assert!(!skipped.iter().any(|(p, _)| p.contains('\u{fffd}')));
     }
 
     #[test]
