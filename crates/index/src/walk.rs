@@ -155,7 +155,13 @@ pub fn walk(root: &Path, exclude_dir: Option<&Path>, options: &WalkOptions) -> W
         true
     });
     for entry in builder.build() {
-        let Ok(entry) = entry else { continue };
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(err) => {
+                result.skipped.extend(walk_error(root, &err));
+                continue;
+            }
+        };
         let Some(file_type) = entry.file_type() else {
             continue;
         };
@@ -239,6 +245,59 @@ pub fn walk(root: &Path, exclude_dir: Option<&Path>, options: &WalkOptions) -> W
     result.files.sort_by(|a, b| a.rel.cmp(&b.rel));
     result.skipped.sort_by(|a, b| a.path.cmp(&b.path));
     result
+}
+
+/// A folder the walk could not read (no permission, or a path longer than
+/// the system takes: `PATH_MAX` is 4,096 bytes on Linux), listed so that
+/// nothing beneath it goes missing silently.
+fn walk_error(root: &Path, err: &ignore::Error) -> Option<Skipped> {
+    let mut err = err;
+    let mut path = None;
+    loop {
+        match err {
+            ignore::Error::WithPath {
+                path: p,
+                err: inner,
+            } => {
+                path = Some(p.as_path());
+                err = inner;
+            }
+            ignore::Error::WithDepth { err: inner, .. }
+            | ignore::Error::WithLineNumber { err: inner, .. } => err = inner,
+            _ => break,
+        }
+    }
+    // The I/O error's text repeats the whole path: keep the system's cause.
+    let cause = match err {
+        ignore::Error::Io(io) => os_error(io).map_or_else(
+            || io.kind().to_string(),
+            |code| std::io::Error::from_raw_os_error(code).to_string(),
+        ),
+        other => other.to_string(),
+    };
+    Some(Skipped {
+        path: shown_relative(root, path?),
+        reason: format!("unreadable: {cause}"),
+    })
+}
+
+/// The system's error code behind `io`, looked for down its sources (the
+/// walk wraps the system's error in its own).
+fn os_error(io: &std::io::Error) -> Option<i32> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(io);
+    while let Some(err) = source {
+        if let Some(code) = err
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::raw_os_error)
+        {
+            return Some(code);
+        }
+        source = match err.downcast_ref::<std::io::Error>() {
+            Some(io) => io.get_ref().map(|inner| inner as _),
+            None => err.source(),
+        };
+    }
+    None
 }
 
 /// Which folder a path is, to recognise the index folder wherever the walk
@@ -441,6 +500,34 @@ mod tests {
             ]
         );
         assert!(!skipped.iter().any(|(p, _)| p.contains('\u{fffd}')));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn folders_past_the_path_limit_are_listed_not_lost() {
+        // 20 levels of 250-byte names: 5,000 bytes, past Linux's PATH_MAX.
+        let tmp = tempfile::tempdir().unwrap();
+        let name = "n".repeat(250);
+        let mut dir = std::fs::File::open(tmp.path()).unwrap();
+        let mut rel = Vec::new();
+        for _ in 0..20 {
+            // Made one level at a time, through /proc, as no full path fits.
+            let here = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&dir));
+            std::fs::create_dir(Path::new(&here).join(&name)).unwrap();
+            dir = std::fs::File::open(Path::new(&here).join(&name)).unwrap();
+            rel.push(name.as_str());
+        }
+        let here = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&dir));
+        std::fs::write(Path::new(&here).join("a.py"), "x = 1\n").unwrap();
+        let result = walk(tmp.path(), None, &WalkOptions::default());
+        assert!(result.files.is_empty());
+        assert_eq!(result.skipped.len(), 1, "{:?}", result.skipped);
+        let skipped = &result.skipped[0];
+        assert_eq!(
+            skipped.reason,
+            "unreadable: File name too long (os error 36)"
+        );
+        assert!(rel.join("/").starts_with(&skipped.path), "{skipped:?}");
     }
 
     #[test]
