@@ -27,6 +27,13 @@ echo "== full index"
 echo "== re-index after touching one file"
 echo "# touched" >> "$corpus/src/requests/utils.py"
 /usr/bin/time -f "wall %e s" "$WRIT_BIN" index "$corpus" 2>&1 | tail -2
+echo "== no-op re-index and status, one file 1,500 folders deep"
+deep="$(mktemp -d)/deep"
+mkdir -p "$deep/$(printf 'd/%.0s' $(seq 1500))"
+printf 'def at_the_bottom():\n    return 1\n' > "$deep/$(printf 'd/%.0s' $(seq 1500))bottom.py"
+"$WRIT_BIN" index "$deep" > /dev/null 2>&1
+/usr/bin/time -f "index: wall %e s" "$WRIT_BIN" index "$deep" 2>&1 | tail -1
+/usr/bin/time -f "status: wall %e s" "$WRIT_BIN" status --repo "$deep" 2>&1 > /dev/null | tail -1
 echo "== search latency"
 printf '%s\n' "send a prepared request" "merge session cookies" "HTTPAdapter" "parse a header link" \
   "retry on connection errors" "guess the encoding of a response" "proxy settings from the environment" \

@@ -152,6 +152,8 @@ impl<'a> Indexer<'a> {
     pub fn run(&self, cancel: &AtomicBool, progress: &dyn Fn(Progress)) -> Result<IndexReport> {
         let started = Instant::now();
         let _lock = crate::lock::IndexLock::acquire(&self.dir)?;
+        // FAISS names its files by UTF-8 path: refuse another before any work.
+        crate::vectors::faiss_name(&self.dir)?;
         let mut catalog = Catalog::open(&self.dir)?;
         let wanted = self.manifest();
         match catalog.manifest()? {
@@ -573,4 +575,109 @@ pub fn check_manifest(catalog: &Catalog, dir: &Path, embedder: &dyn Embedder) ->
         return Err(mismatch(dir, &found, &wanted));
     }
     Ok(found)
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests fail by panicking")]
+    use super::*;
+    use std::os::unix::ffi::OsStrExt;
+    use writ_core::{EmbedError, ModelInfo};
+
+    /// A stand-in model: a vector from the text's length and first byte.
+    struct Fake(ModelInfo);
+
+    impl Embedder for Fake {
+        fn info(&self) -> &ModelInfo {
+            &self.0
+        }
+        fn count_tokens(&self, text: &str) -> usize {
+            text.split_whitespace().count() + 2
+        }
+        fn embed(&self, texts: &[&str]) -> std::result::Result<Vec<f32>, EmbedError> {
+            Ok(texts
+                .iter()
+                .flat_map(|t| {
+                    let first = f32::from(t.bytes().next().unwrap_or(0));
+                    let v = [t.len() as f32, first, 1.0, 0.5];
+                    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+                    v.map(|x| x / norm)
+                })
+                .collect())
+        }
+    }
+
+    fn fake() -> Fake {
+        Fake(ModelInfo {
+            id: "fake".into(),
+            sha256: "0".repeat(64),
+            dim: 4,
+            max_tokens: 256,
+        })
+    }
+
+    #[test]
+    fn names_that_differ_only_in_invalid_utf8_are_never_one_catalog_row() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        let dir = root.join(".writ");
+        let name = |bytes: &[u8]| root.join(std::ffi::OsStr::from_bytes(bytes));
+        std::fs::write(name(b"a\xff.py"), "def first():\n    return 1\n").unwrap();
+        std::fs::write(name(b"a\xfe.py"), "def second():\n    return 2\n").unwrap();
+        std::fs::write(root.join("ok.py"), "def ok():\n    return 3\n").unwrap();
+        let embedder = fake();
+        let indexer = Indexer::new(root, &dir, &embedder, IndexOptions::default());
+        let cancel = AtomicBool::new(false);
+        let report = indexer.run(&cancel, &|_| {}).unwrap();
+        assert_eq!((report.files_scanned, report.files_skipped), (1, 2));
+
+        let catalog = Catalog::open_read_only(&dir).unwrap();
+        let files: Vec<String> = catalog.files().unwrap().into_keys().collect();
+        assert_eq!(files, ["ok.py"]);
+        let skipped = catalog.skipped().unwrap();
+        let shown: Vec<(&str, &str)> = skipped
+            .iter()
+            .map(|s| (s.path.as_str(), s.reason.as_str()))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                ("a\\xfe.py", crate::walk::NOT_UTF8),
+                ("a\\xff.py", crate::walk::NOT_UTF8)
+            ]
+        );
+
+        // Nothing changed: a second run adds, changes and deletes nothing.
+        let again = indexer.run(&cancel, &|_| {}).unwrap();
+        assert_eq!(
+            (again.files_added, again.files_changed, again.files_deleted),
+            (0, 0, 0)
+        );
+        let status = crate::status(root, &dir).unwrap();
+        assert!(status.stale.is_empty(), "{:?}", status.stale);
+        assert_eq!(status.skipped.len(), 2);
+    }
+
+    #[test]
+    fn a_root_not_in_utf8_is_indexed_but_faiss_is_never_given_a_lossy_path() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join(std::ffi::OsStr::from_bytes(b"r\xff"));
+        std::fs::create_dir(&root).unwrap();
+        std::fs::write(root.join("ok.py"), "def ok():\n    return 3\n").unwrap();
+        let embedder = fake();
+        let cancel = AtomicBool::new(false);
+        // Names inside the repository are relative to it: all UTF-8.
+        let elsewhere = tmp.path().join("index");
+        let indexer = Indexer::new(&root, &elsewhere, &embedder, IndexOptions::default());
+        let report = indexer.run(&cancel, &|_| {}).unwrap();
+        assert_eq!((report.files_added, report.files_skipped), (1, 0));
+        // FAISS takes UTF-8 paths: an index folder beneath `r\xff` is
+        // refused, never written at `r\u{fffd}`.
+        let inside = root.join(".writ");
+        let indexer = Indexer::new(&root, &inside, &embedder, IndexOptions::default());
+        let err = indexer.run(&cancel, &|_| {}).err().unwrap();
+        assert!(matches!(err, IndexError::Faiss { .. }), "{err}");
+        let lossy = tmp.path().join("r\u{fffd}");
+        assert!(!lossy.exists());
+    }
 }

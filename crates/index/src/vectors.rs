@@ -29,6 +29,18 @@ fn faiss_err(path: &Path, e: impl std::fmt::Display) -> IndexError {
     }
 }
 
+/// `path` as FAISS takes it, a UTF-8 string. A lossy form would name
+/// another file (perhaps another index's), so a path that is not UTF-8 is
+/// refused.
+pub(crate) fn faiss_name(path: &Path) -> Result<&str> {
+    path.to_str().ok_or_else(|| IndexError::Faiss {
+        path: path.to_path_buf(),
+        message: "FAISS opens files by UTF-8 name and this path is not valid UTF-8; \
+                  put the index folder at a UTF-8 path"
+            .into(),
+    })
+}
+
 fn to_idx(ids: &[i64]) -> Vec<Idx> {
     ids.iter().map(|&id| Idx::new(id.max(0) as u64)).collect()
 }
@@ -56,7 +68,7 @@ impl VectorIndex {
         if !path.is_file() {
             return None;
         }
-        let index = faiss::read_index(path.to_string_lossy().as_ref()).ok()?;
+        let index = faiss::read_index(faiss_name(&path).ok()?).ok()?;
         (index.d() as usize == dim && index.metric_type() == MetricType::InnerProduct)
             .then_some(VectorIndex { index })
     }
@@ -112,8 +124,7 @@ impl VectorIndex {
     pub fn write(&self, dir: &Path, generation: i64) -> Result<()> {
         let path = faiss_path(dir, generation);
         let tmp = dir.join(format!(".vectors-{generation}.faiss.tmp"));
-        faiss::write_index(&self.index, tmp.to_string_lossy().as_ref())
-            .map_err(|e| faiss_err(&tmp, e))?;
+        faiss::write_index(&self.index, faiss_name(&tmp)?).map_err(|e| faiss_err(&tmp, e))?;
         let io = |source| IndexError::Io {
             path: path.clone(),
             source,
@@ -168,7 +179,10 @@ pub fn remove_stale(dir: &Path, keep: i64) {
     };
     let keep_name = format!("vectors-{keep}.faiss");
     for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else {
+            continue;
+        };
         let is_faiss = (name.starts_with("vectors-") || name.starts_with(".vectors-"))
             && (name.ends_with(".faiss") || name.ends_with(".faiss.tmp"));
         if is_faiss && name != keep_name {

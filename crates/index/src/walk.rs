@@ -6,6 +6,12 @@
 //! [`WalkOptions::hidden`]; (3) writ's defaults below, each recorded as a
 //! [`Skipped`] with its reason. Symbolic links are never followed, so a
 //! link loop cannot hang the walk and no link leads outside the repository.
+//!
+//! Paths are the catalog's keys, so they must name one file each: a file
+//! or folder whose name is not valid UTF-8 is skipped (reason
+//! [`NOT_UTF8`]) and listed under an escaped form, never under the lossy
+//! U+FFFD form that would merge `a\xff.py` with `a\xfe.py`. Proposals are
+//! UTF-8 JSON and could never name such a file anyway.
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::Serialize;
@@ -38,6 +44,9 @@ const DEFAULT_EXCLUDES: &[(&str, &str)] = &[
     ("**/*.min.css", "minified"),
     ("**/*.map", "source map"),
 ];
+
+/// The skip reason of a file or folder whose name is not valid UTF-8.
+pub const NOT_UTF8: &str = "name is not valid UTF-8 (shown with \\xNN escapes)";
 
 /// Options of [`walk`]; [`Default`] documents each default. The options of
 /// the last index run are stored in the catalog, so `status` walks alike.
@@ -98,7 +107,7 @@ pub struct WalkResult {
 /// Walks `root`, never entering `exclude_dir` (the index folder).
 pub fn walk(root: &Path, exclude_dir: Option<&Path>, options: &WalkOptions) -> WalkResult {
     let excludes = default_excludes();
-    let exclude_dir = exclude_dir.and_then(|d| d.canonicalize().ok());
+    let exclude_dir = exclude_dir.and_then(DirIdentity::of);
     let mut result = WalkResult::default();
     let mut builder = ignore::WalkBuilder::new(root);
     builder
@@ -113,7 +122,7 @@ pub fn walk(root: &Path, exclude_dir: Option<&Path>, options: &WalkOptions) -> W
         .add_custom_ignore_filename(".writignore")
         .sort_by_file_path(|a, b| a.cmp(b));
     let vendored = options.vendored_dirs.clone();
-    let skip_dir = exclude_dir.clone();
+    let skip_dir = exclude_dir;
     let pruned = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Skipped>::new()));
     let pruned_in = std::sync::Arc::clone(&pruned);
     let root_owned = root.to_path_buf();
@@ -121,41 +130,48 @@ pub fn walk(root: &Path, exclude_dir: Option<&Path>, options: &WalkOptions) -> W
         if !entry.file_type().is_some_and(|t| t.is_dir()) || entry.depth() == 0 {
             return true;
         }
-        let name = entry.file_name().to_string_lossy();
+        let name = entry.file_name();
         if name == ".git" || name == ".writ" {
             return false;
         }
-        if let (Some(skip), Ok(canon)) = (&skip_dir, entry.path().canonicalize()) {
-            if &canon == skip {
-                return false;
-            }
+        if skip_dir.as_ref().is_some_and(|skip| skip.is(entry)) {
+            return false;
         }
-        if vendored.iter().any(|v| v == name.as_ref()) {
+        let prune = |reason: &str| {
             if let Ok(mut list) = pruned_in.lock() {
                 list.push(Skipped {
-                    path: format!("{}/", relative(&root_owned, entry.path())),
-                    reason: "vendored or build folder".into(),
+                    path: format!("{}/", shown_relative(&root_owned, entry.path())),
+                    reason: reason.into(),
                 });
             }
-            return false;
+            false
+        };
+        let Some(name) = name.to_str() else {
+            return prune(NOT_UTF8);
+        };
+        if vendored.iter().any(|v| v == name) {
+            return prune("vendored or build folder");
         }
         true
     });
     for entry in builder.build() {
-        let Ok(entry) = entry else { continue };
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(err) => {
+                result.skipped.extend(walk_error(root, &err));
+                continue;
+            }
+        };
         let Some(file_type) = entry.file_type() else {
             continue;
         };
+        if entry.depth() == 0 || file_type.is_dir() {
+            continue;
+        }
         let rel = relative(root, entry.path());
-        if rel.is_empty() {
-            continue;
-        }
-        if file_type.is_dir() {
-            continue;
-        }
         if file_type.is_symlink() {
             result.skipped.push(Skipped {
-                path: rel,
+                path: rel.unwrap_or_else(|| shown_relative(root, entry.path())),
                 reason: "symbolic link (not followed)".into(),
             });
             continue;
@@ -163,6 +179,13 @@ pub fn walk(root: &Path, exclude_dir: Option<&Path>, options: &WalkOptions) -> W
         if !file_type.is_file() {
             continue;
         }
+        let Some(rel) = rel else {
+            result.skipped.push(Skipped {
+                path: shown_relative(root, entry.path()),
+                reason: NOT_UTF8.into(),
+            });
+            continue;
+        };
         let skip = |reason: String, result: &mut WalkResult| {
             result.skipped.push(Skipped {
                 path: rel.clone(),
@@ -224,6 +247,110 @@ pub fn walk(root: &Path, exclude_dir: Option<&Path>, options: &WalkOptions) -> W
     result
 }
 
+/// A folder the walk could not read (no permission, or a path longer than
+/// the system takes: `PATH_MAX` is 4,096 bytes on Linux), listed so that
+/// nothing beneath it goes missing silently.
+fn walk_error(root: &Path, err: &ignore::Error) -> Option<Skipped> {
+    let mut err = err;
+    let mut path = None;
+    loop {
+        match err {
+            ignore::Error::WithPath {
+                path: p,
+                err: inner,
+            } => {
+                path = Some(p.as_path());
+                err = inner;
+            }
+            ignore::Error::WithDepth { err: inner, .. }
+            | ignore::Error::WithLineNumber { err: inner, .. } => err = inner,
+            _ => break,
+        }
+    }
+    // The I/O error's text repeats the whole path: keep the system's cause.
+    let cause = match err {
+        ignore::Error::Io(io) => os_error(io).map_or_else(
+            || io.kind().to_string(),
+            |code| std::io::Error::from_raw_os_error(code).to_string(),
+        ),
+        other => other.to_string(),
+    };
+    Some(Skipped {
+        path: shown_relative(root, path?),
+        reason: format!("unreadable: {cause}"),
+    })
+}
+
+/// The system's error code behind `io`, looked for down its sources (the
+/// walk wraps the system's error in its own).
+fn os_error(io: &std::io::Error) -> Option<i32> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(io);
+    while let Some(err) = source {
+        if let Some(code) = err
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::raw_os_error)
+        {
+            return Some(code);
+        }
+        source = match err.downcast_ref::<std::io::Error>() {
+            Some(io) => io.get_ref().map(|inner| inner as _),
+            None => err.source(),
+        };
+    }
+    None
+}
+
+/// Which folder a path is, to recognise the index folder wherever the walk
+/// meets it. On Unix this is the (device, inode) pair: one `lstat` per
+/// folder walked, whereas canonicalizing each folder costs a `readlink` per
+/// ancestor, each resolved from the root, so cubic work in the depth (a
+/// 1,500-deep tree took 40 s).
+struct DirIdentity {
+    #[cfg(unix)]
+    id: (u64, u64),
+    #[cfg(not(unix))]
+    canonical: PathBuf,
+}
+
+impl DirIdentity {
+    /// The identity of the folder `dir` names (following links), if it exists.
+    fn of(dir: &Path) -> Option<DirIdentity> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            let meta = std::fs::metadata(dir).ok()?;
+            Some(DirIdentity {
+                id: (meta.dev(), meta.ino()),
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            Some(DirIdentity {
+                canonical: dir.canonicalize().ok()?,
+            })
+        }
+    }
+
+    /// True when `entry` (a folder the walk reached without following a
+    /// link) is this folder.
+    fn is(&self, entry: &ignore::DirEntry) -> bool {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            entry
+                .metadata()
+                .is_ok_and(|m| (m.dev(), m.ino()) == self.id)
+        }
+        #[cfg(not(unix))]
+        {
+            entry
+                .path()
+                .canonicalize()
+                .is_ok_and(|c| c == self.canonical)
+        }
+    }
+}
+
 fn default_excludes() -> (GlobSet, Vec<&'static str>) {
     let mut builder = GlobSetBuilder::new();
     let mut reasons = Vec::new();
@@ -240,13 +367,44 @@ fn default_excludes() -> (GlobSet, Vec<&'static str>) {
     )
 }
 
-/// Path of `path` relative to `root`, `/`-separated.
-pub(crate) fn relative(root: &Path, path: &Path) -> String {
+/// Path of `path` relative to `root`, `/`-separated, or `None` when a
+/// name in it is not valid UTF-8 (a lossy form would not be one file's).
+pub(crate) fn relative(root: &Path, path: &Path) -> Option<String> {
     let rel = path.strip_prefix(root).unwrap_or(path);
     rel.components()
-        .map(|c| c.as_os_str().to_string_lossy())
+        .map(|c| c.as_os_str().to_str())
+        .collect::<Option<Vec<_>>>()
+        .map(|names| names.join("/"))
+}
+
+/// Path of `path` relative to `root` for showing a skipped file: valid
+/// UTF-8 as it is, each other byte as `\xNN`, and, in a name that has
+/// such bytes, each backslash doubled, so distinct names show distinctly.
+fn shown_relative(root: &Path, path: &Path) -> String {
+    let rel = path.strip_prefix(root).unwrap_or(path);
+    rel.components()
+        .map(|c| {
+            let name = c.as_os_str();
+            match name.to_str() {
+                Some(name) => name.to_string(),
+                None => escape_name(name.as_encoded_bytes()),
+            }
+        })
         .collect::<Vec<_>>()
         .join("/")
+}
+
+/// `bytes` with each byte outside valid UTF-8 as `\xNN` and each
+/// backslash doubled.
+fn escape_name(bytes: &[u8]) -> String {
+    let mut shown = String::new();
+    for chunk in bytes.utf8_chunks() {
+        shown.push_str(&chunk.valid().replace('\\', "\\\\"));
+        for byte in chunk.invalid() {
+            shown.push_str(&format!("\\x{byte:02x}"));
+        }
+    }
+    shown
 }
 
 fn looks_binary(path: &Path) -> std::io::Result<bool> {
@@ -258,10 +416,131 @@ fn looks_binary(path: &Path) -> std::io::Result<bool> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests fail by panicking")]
     use super::*;
 
     #[test]
     fn default_exclude_globs_all_compile() {
         assert_eq!(default_excludes().1.len(), DEFAULT_EXCLUDES.len());
+    }
+
+    fn write(root: &Path, rel: &str, text: &str) {
+        let path = root.join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::write(path, text).unwrap();
+    }
+
+    fn rels(result: &WalkResult) -> Vec<&str> {
+        result.files.iter().map(|f| f.rel.as_str()).collect()
+    }
+
+    #[test]
+    fn the_index_folder_is_never_walked_whatever_its_name() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("repo");
+        write(&root, "src/a.py", "def a():\n    return 1\n");
+        write(&root, "idx/inner/b.py", "def b():\n    return 2\n");
+        let options = WalkOptions::default();
+        assert_eq!(
+            rels(&walk(&root, None, &options)),
+            ["idx/inner/b.py", "src/a.py"]
+        );
+        assert_eq!(
+            rels(&walk(&root, Some(&root.join("idx")), &options)),
+            ["src/a.py"]
+        );
+        // Named through a link, it is still the same folder.
+        #[cfg(unix)]
+        {
+            let link = tmp.path().join("link-to-idx");
+            std::os::unix::fs::symlink(root.join("idx"), &link).unwrap();
+            assert_eq!(rels(&walk(&root, Some(&link), &options)), ["src/a.py"]);
+        }
+    }
+
+    #[test]
+    fn names_are_escaped_so_that_distinct_names_show_distinctly() {
+        assert_eq!(escape_name(b"a\xff.py"), "a\\xff.py");
+        assert_eq!(escape_name(b"a\xfe.py"), "a\\xfe.py");
+        assert_eq!(escape_name(b"\xc3\xa9t\xc3\xa9\xff"), "\u{e9}t\u{e9}\\xff");
+        // A literal backslash beside an invalid byte cannot pose as one.
+        assert_ne!(escape_name(b"a\\xfe\xff"), escape_name(b"a\xfe\xff"));
+        assert_eq!(escape_name(b"a\\xfe\xff"), "a\\\\xfe\\xff");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn names_not_in_utf8_are_skipped_never_merged() {
+        use std::os::unix::ffi::OsStrExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        let name = |bytes: &[u8]| root.join(std::ffi::OsStr::from_bytes(bytes));
+        std::fs::write(name(b"a\xff.py"), "x = 1\n").unwrap();
+        std::fs::write(name(b"a\xfe.py"), "x = 2\n").unwrap();
+        std::fs::create_dir(name(b"d\xff")).unwrap();
+        std::fs::write(name(b"d\xff/inner.py"), "x = 3\n").unwrap();
+        std::os::unix::fs::symlink("ok.py", name(b"l\xff.py")).unwrap();
+        write(root, "ok.py", "x = 4\n");
+        let result = walk(root, None, &WalkOptions::default());
+        assert_eq!(rels(&result), ["ok.py"]);
+        let skipped: Vec<(&str, &str)> = result
+            .skipped
+            .iter()
+            .map(|s| (s.path.as_str(), s.reason.as_str()))
+            .collect();
+        assert_eq!(
+            skipped,
+            [
+                ("a\\xfe.py", NOT_UTF8),
+                ("a\\xff.py", NOT_UTF8),
+                ("d\\xff/", NOT_UTF8),
+                ("l\\xff.py", "symbolic link (not followed)"),
+            ]
+        );
+        assert!(!skipped.iter().any(|(p, _)| p.contains('\u{fffd}')));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn folders_past_the_path_limit_are_listed_not_lost() {
+        // 20 levels of 250-byte names: 5,000 bytes, past Linux's PATH_MAX.
+        let tmp = tempfile::tempdir().unwrap();
+        let name = "n".repeat(250);
+        let mut dir = std::fs::File::open(tmp.path()).unwrap();
+        let mut rel = Vec::new();
+        for _ in 0..20 {
+            // Made one level at a time, through /proc, as no full path fits.
+            let here = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&dir));
+            std::fs::create_dir(Path::new(&here).join(&name)).unwrap();
+            dir = std::fs::File::open(Path::new(&here).join(&name)).unwrap();
+            rel.push(name.as_str());
+        }
+        let here = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&dir));
+        std::fs::write(Path::new(&here).join("a.py"), "x = 1\n").unwrap();
+        let result = walk(tmp.path(), None, &WalkOptions::default());
+        assert!(result.files.is_empty());
+        assert_eq!(result.skipped.len(), 1, "{:?}", result.skipped);
+        let skipped = &result.skipped[0];
+        assert_eq!(
+            skipped.reason,
+            "unreadable: File name too long (os error 36)"
+        );
+        assert!(rel.join("/").starts_with(&skipped.path), "{skipped:?}");
+    }
+
+    #[test]
+    fn a_deep_tree_is_walked_to_the_bottom() {
+        let tmp = tempfile::tempdir().unwrap();
+        let rel = format!("{}a.py", "d/".repeat(300));
+        write(tmp.path(), &rel, "def a():\n    return 1\n");
+        let result = walk(
+            tmp.path(),
+            Some(&tmp.path().join(".writ")),
+            &WalkOptions::default(),
+        );
+        assert_eq!(rels(&result), [rel.as_str()]);
+        assert!(result.skipped.is_empty(), "{:?}", result.skipped);
     }
 }
