@@ -6,6 +6,10 @@
 set -euo pipefail
 # The browser test of the review page needs chromium and chromedriver.
 export WRIT_BROWSER=1
+# Ledger keys of the test repositories go to a throwaway folder, not the
+# user's ~/.local/share/writ/keys.
+WRIT_KEY_DIR="${WRIT_KEY_DIR:-$(mktemp -d -t writ-test-keys-XXXXXX)}"
+export WRIT_KEY_DIR
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 cd "$WRIT_ROOT"
 

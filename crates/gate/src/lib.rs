@@ -53,6 +53,7 @@ pub struct Gate {
     repo: PathBuf,
     index: PathBuf,
     rules: Option<PathBuf>,
+    keys: Option<PathBuf>,
 }
 
 impl Gate {
@@ -60,7 +61,21 @@ impl Gate {
     /// an explicit rules folder, if any (else `<repo>/rules` when it
     /// exists, else writ's built-in rules). Opens nothing yet.
     pub fn new(repo: PathBuf, index: PathBuf, rules: Option<PathBuf>) -> Gate {
-        Gate { repo, index, rules }
+        Gate {
+            repo,
+            index,
+            rules,
+            keys: None,
+        }
+    }
+
+    /// Keeps the ledger's key in `dir` (outside the repository): every
+    /// event is then authenticated, and a chain recomputed by someone who
+    /// can write the database but not read the key fails `verify` (and so
+    /// approve and apply). Without it the ledger is chained, not keyed.
+    pub fn with_keys(mut self, dir: PathBuf) -> Gate {
+        self.keys = Some(dir);
+        self
     }
 
     /// The repository root.
@@ -81,14 +96,23 @@ impl Gate {
         })?;
         self.no_links()?;
         writ_index::ignore_self(&self.index);
-        Ok(writ_ledger::Ledger::open(&self.index.join(LEDGER_FILE))?)
+        let path = self.index.join(LEDGER_FILE);
+        Ok(match &self.keys {
+            Some(dir) => writ_ledger::Ledger::open_keyed(&path, dir)?,
+            None => writ_ledger::Ledger::open(&path)?,
+        })
     }
 
     /// The existing ledger; [`GateError::NoLedger`] when there is none
     /// (read-only commands never create one).
     fn ledger(&self) -> Result<writ_ledger::Ledger, GateError> {
         self.no_links()?;
-        match writ_ledger::Ledger::open_existing(&self.index.join(LEDGER_FILE)) {
+        let path = self.index.join(LEDGER_FILE);
+        let opened = match &self.keys {
+            Some(dir) => writ_ledger::Ledger::open_existing_keyed(&path, dir),
+            None => writ_ledger::Ledger::open_existing(&path),
+        };
+        match opened {
             Err(writ_ledger::LedgerError::Missing(_)) => {
                 Err(GateError::NoLedger(self.index.clone()))
             }

@@ -83,9 +83,10 @@ impl VerifyReport {
 pub fn verify(conn: &Connection) -> Result<VerifyReport, LedgerError> {
     let mut stmt = conn.prepare(
         "SELECT e.seq, e.proposal_id, e.kind, COALESCE(e.from_state, ''), e.to_state, e.actor, e.reason,
-                e.payload, e.payload_hash, e.at, e.prev_hash, e.hash, p.body, p.provenance, p.kind, p.title
+                e.payload, e.payload_hash, e.at, e.prev_hash, e.hash, p.body, p.provenance, p.kind, p.title, e.mac
          FROM events e LEFT JOIN proposals p ON p.id = e.proposal_id ORDER BY e.seq",
     )?;
+    let key = crate::key::current(conn)?;
     let mut rows = stmt.query([])?;
     let mut prev = GENESIS.to_string();
     let mut expected_seq = 1;
@@ -111,6 +112,7 @@ pub fn verify(conn: &Connection) -> Result<VerifyReport, LedgerError> {
         let body: Option<String> = r.get(12)?;
         let provenance: Option<String> = r.get(13)?;
         let (pkind, title): (Option<String>, Option<String>) = (r.get(14)?, r.get(15)?);
+        let mac: Option<String> = r.get(16)?;
         let mut broken = |why: String| {
             if report.first_broken.is_none() {
                 report.first_broken = Some(seq);
@@ -153,6 +155,13 @@ pub fn verify(conn: &Connection) -> Result<VerifyReport, LedgerError> {
         );
         if recomputed != hash {
             broken("event hash does not match its fields".into());
+        }
+        if let Some((key, from)) = &key {
+            if seq >= *from && mac.as_deref() != Some(crate::key::mac(key, &hash).as_str()) {
+                broken(format!(
+                    "event #{seq} is not authenticated by this ledger's key (written outside writ, hashes recomputed)"
+                ));
+            }
         }
         prev = hash;
         expected_seq = seq + 1;

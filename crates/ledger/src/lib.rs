@@ -24,6 +24,7 @@
 #![deny(missing_docs)]
 
 mod chain;
+mod key;
 mod replay;
 mod rerun;
 mod schema;

@@ -82,6 +82,9 @@ pub enum LedgerError {
     /// There is no ledger at that path (read-only commands never create one).
     #[error("no ledger at `{}`", .0.display())]
     Missing(PathBuf),
+    /// The ledger's key cannot be read or made.
+    #[error("the ledger's key: {0}")]
+    Key(String),
     /// A row disagrees with the chain; nothing was changed.
     #[error("the ledger disagrees with its own chain: {0}")]
     Tampered(Tamper),
@@ -277,6 +280,22 @@ impl Ledger {
         Self::setup(Connection::open(path)?, path)
     }
 
+    /// Opens (creating) the ledger at `path` with its key from `key_dir`
+    /// (created for a new ledger): every event it appends carries a MAC,
+    /// and `verify` checks them.
+    pub fn open_keyed(path: &Path, key_dir: &Path) -> Result<Ledger, LedgerError> {
+        let ledger = Self::open(path)?;
+        crate::key::attach(&ledger.conn, path, key_dir)?;
+        Ok(ledger)
+    }
+
+    /// [`Ledger::open_existing`] with its key from `key_dir`.
+    pub fn open_existing_keyed(path: &Path, key_dir: &Path) -> Result<Ledger, LedgerError> {
+        let ledger = Self::open_existing(path)?;
+        crate::key::attach(&ledger.conn, path, key_dir)?;
+        Ok(ledger)
+    }
+
     /// Opens an existing ledger; [`LedgerError::Missing`] when there is
     /// none (nothing is created).
     pub fn open_existing(path: &Path) -> Result<Ledger, LedgerError> {
@@ -292,6 +311,14 @@ impl Ledger {
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000;",
         )?;
         conn.execute_batch(SCHEMA)?;
+        let has_mac: bool = conn.query_row(
+            "SELECT COUNT(*) FROM pragma_table_info('events') WHERE name = 'mac'",
+            [],
+            |r| r.get::<_, i64>(0).map(|n| n > 0),
+        )?;
+        if !has_mac {
+            conn.execute_batch("ALTER TABLE events ADD COLUMN mac TEXT")?;
+        }
         Ok(Ledger {
             conn,
             path: path.to_path_buf(),
@@ -791,10 +818,13 @@ fn append(
         at,
         &prev,
     );
+    let mac = crate::key::current(tx)?
+        .filter(|(_, from)| seq >= *from)
+        .map(|(key, _)| crate::key::mac(&key, &hash));
     tx.execute(
-        "INSERT INTO events (seq, proposal_id, kind, from_state, to_state, actor, reason, payload, payload_hash, at, prev_hash, hash)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-        params![seq, id, kind, from.map(State::name), to.name(), actor, reason, payload, payload_hash, at, prev, hash],
+        "INSERT INTO events (seq, proposal_id, kind, from_state, to_state, actor, reason, payload, payload_hash, at, prev_hash, hash, mac)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        params![seq, id, kind, from.map(State::name), to.name(), actor, reason, payload, payload_hash, at, prev, hash, mac],
     )?;
     if kind == "transition" {
         tx.execute(

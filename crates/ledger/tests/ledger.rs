@@ -110,7 +110,7 @@ fn every_illegal_transition_is_refused_and_recorded() {
     let before = l.events(&forbidden).unwrap().len();
     // A forbidden proposal cannot be approved: that takes a rule change.
     let err = l
-        .review(&forbidden, "ana", true, "please", None)
+        .review(&forbidden, "ana", true, "please", None, "cli")
         .unwrap_err();
     assert!(matches!(err, LedgerError::Refused { .. }), "{err}");
     let events = l.events(&forbidden).unwrap();
@@ -419,4 +419,68 @@ fn decisions_replay_from_recorded_facts_and_stored_rule_text() {
     let r = l.replay().unwrap();
     assert_eq!(r.differ.len(), 3, "{r:?}");
     assert!(r.differ[0].problem.contains("text was changed"), "{r:?}");
+}
+
+#[test]
+fn a_keyed_ledger_catches_a_chain_recomputed_without_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.sqlite");
+    let mut l = Ledger::open_keyed(&path, keys.path()).unwrap();
+    let id = submit(&mut l);
+    assert_eq!(gate(&mut l, &id, "src/x.rs").unwrap(), State::Held);
+    assert!(l.verify().unwrap().ok());
+    // The key file is private and outside the ledger's folder.
+    let key_file = std::fs::read_dir(keys.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    // An approval appended with recomputed hashes but no key.
+    let c = l.connection();
+    let (seq, prev): (i64, String) = c
+        .query_row(
+            "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    let seq = seq + 1;
+    let ph = blake3::hash(b"{}").to_hex().to_string();
+    let hash = forge_hash(&[
+        &seq.to_string(),
+        &id,
+        "refused-transition",
+        "held",
+        "approved",
+        "human:ana",
+        "x",
+        &ph,
+        "0",
+        &prev,
+    ]);
+    c.execute(
+        "INSERT INTO events (seq, proposal_id, kind, from_state, to_state, actor, reason, payload, payload_hash, at, prev_hash, hash)
+         VALUES (?1, ?2, 'refused-transition', 'held', 'approved', 'human:ana', 'x', '{}', ?3, 0, ?4, ?5)",
+        rusqlite::params![seq, id, ph, prev, hash],
+    )
+    .unwrap();
+    drop(l);
+    let l = Ledger::open_keyed(&path, keys.path()).unwrap();
+    let r = l.verify().unwrap();
+    assert_eq!(r.first_broken, Some(seq), "{r:?}");
+    assert!(r.problem.unwrap().contains("not authenticated"));
+    // Without its key a keyed ledger does not open.
+    drop(l);
+    std::fs::remove_file(&key_file).unwrap();
+    assert!(matches!(
+        Ledger::open_keyed(&path, keys.path()),
+        Err(LedgerError::Key(_))
+    ));
 }

@@ -40,9 +40,18 @@ fn a_repository_without_rules_gets_the_built_in_set() {
         report.passed() && report.unexercised.is_empty(),
         "{report:?}"
     );
-    // A file called `rules` is not a rules folder.
+    // A file called `rules` is not a rules folder, and not a reason to
+    // fall back to the built-in rules either: it is refused, with the fix.
     std::fs::write(repo.path().join("rules"), "not a folder").unwrap();
-    assert_eq!(discover(repo.path(), None).unwrap(), RuleSource::BuiltIn);
+    let e = discover(repo.path(), None).unwrap_err().to_string();
+    assert!(e.contains("not a folder"), "{e}");
+    std::fs::remove_file(repo.path().join("rules")).unwrap();
+    // Nor is a link to a folder: an edit of its target would change the
+    // rules without being a rule change.
+    std::fs::create_dir(repo.path().join("policy")).unwrap();
+    std::os::unix::fs::symlink("policy", repo.path().join("rules")).unwrap();
+    let e = discover(repo.path(), None).unwrap_err().to_string();
+    assert!(e.contains("symbolic link"), "{e}");
 }
 
 #[test]
@@ -125,7 +134,7 @@ fn a_folder_without_readable_rule_files_is_an_error_naming_it_and_the_fix() {
     {
         std::os::unix::fs::symlink(dir.join("gone"), dir.join("c.toml")).unwrap();
         let e = source.load().unwrap_err().to_string();
-        assert!(e.contains("c.toml: cannot read this rule file"), "{e}");
+        assert!(e.contains("c.toml") && e.contains("symbolic link"), "{e}");
         std::fs::remove_file(dir.join("c.toml")).unwrap();
     }
     assert_eq!(source.load().unwrap().rules().len(), 1);
