@@ -52,8 +52,26 @@ impl Server {
             .unwrap_or_else(|e| panic!("serve-token: {e}"))
             .trim()
             .to_string();
-        let review_token = std::fs::read_to_string(repo.join(".writ/review-token"))
-            .unwrap_or_else(|e| panic!("review-token: {e}"))
+        // The review token lives outside the repository; writ names its
+        // file on stderr (before the address on stdout). The rest of stderr
+        // is drained so the server never blocks on it.
+        let mut err = BufReader::new(child.stderr.take().unwrap_or_else(|| panic!("no stderr")));
+        let mut review_file = None;
+        for _ in 0..20 {
+            let mut l = String::new();
+            if err.read_line(&mut l).unwrap_or(0) == 0 {
+                break;
+            }
+            if let Some(rest) = l.split("for reviewers (approve, reject) in `").nth(1) {
+                review_file = rest.split('`').next().map(str::to_string);
+                break;
+            }
+        }
+        std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+        let review_file =
+            review_file.unwrap_or_else(|| panic!("writ serve named no review-token file"));
+        let review_token = std::fs::read_to_string(&review_file)
+            .unwrap_or_else(|e| panic!("{review_file}: {e}"))
             .trim()
             .to_string();
         Server {

@@ -252,6 +252,10 @@ pub struct VerifyArgs {
     /// Also re-decide every recorded decision from its recorded facts and rule text
     #[arg(long)]
     pub replay: bool,
+    /// Accept this ledger's history as it is and key it from the next event on
+    /// (a ledger from before keys, or one whose key was lost); verify first
+    #[arg(long)]
+    pub adopt_key: bool,
     #[command(flatten)]
     pub gate: GateArgs,
 }

@@ -39,8 +39,8 @@ impl Places {
     }
 }
 
-/// Where ledger keys live (see [`Places::gate`]).
-fn key_dir() -> Option<PathBuf> {
+/// Where ledger keys (and the review token) live (see [`Places::gate`]).
+pub fn key_dir() -> Option<PathBuf> {
     let env = |v: &str| {
         std::env::var_os(v)
             .filter(|s| !s.is_empty())

@@ -336,6 +336,13 @@ pub fn verify(args: VerifyArgs) -> CmdResult {
     let places = Places::from_args(&args.gate)?;
     let gate = places.gate();
     let report = gate.verify(args.replay)?;
+    if args.adopt_key && report.ok() {
+        gate.adopt_key()?;
+        outln!(
+            "key adopted: events from #{} on are authenticated",
+            report.count + 1
+        );
+    }
     if let Some((seq, problem)) = &report.broken {
         return Err(Failure::new(
             ExitCode::Verify,

@@ -45,7 +45,7 @@ impl Gate {
         actor: &str,
         options: ApplyOptions,
     ) -> Result<Applied, GateError> {
-        let mut ledger = self.ledger()?;
+        let mut ledger = self.ledger_write()?;
         let lock_path = self.index.join(LOCK_FILE);
         let lock = OpenOptions::new()
             .create(true)

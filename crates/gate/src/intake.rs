@@ -176,6 +176,19 @@ impl Gate {
         };
         let valid = validate(proposal.clone(), &cx)
             .map_err(|r| (Some(Box::new(proposal.clone())), r.reasons))?;
+        // The index folder (`--index` inside the repository, under any
+        // name) is writ's own state, like `.writ`.
+        if let Some(rel) = self.index_rel() {
+            let inside: Vec<String> = valid
+                .targets()
+                .iter()
+                .filter(|t| *t == &rel || t.starts_with(&format!("{rel}/")))
+                .map(|t| format!("diff path `{t}` reaches writ's index folder: writ's own state never changes through a proposal"))
+                .collect();
+            if !inside.is_empty() {
+                return Err((Some(Box::new(proposal)), inside));
+            }
+        }
         if valid.proposal().kind.has_diff() {
             // Context must match the file now, at the lines the hunks name:
             // what `git apply --check` would refuse is refused here.
@@ -190,6 +203,19 @@ impl Gate {
             }
         }
         Ok(valid)
+    }
+
+    /// The index folder's path relative to the repository, when inside it.
+    fn index_rel(&self) -> Option<String> {
+        let canon = |p: &std::path::Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+        let (index, repo) = (canon(&self.index), canon(&self.repo));
+        let rel = index.strip_prefix(&repo).ok()?;
+        let rel = rel.to_string_lossy().replace('\\', "/");
+        let rel = rel
+            .trim_start_matches("./")
+            .trim_end_matches('/')
+            .to_string();
+        (!rel.is_empty()).then_some(rel)
     }
 
     /// Whether a diff reaches the rules folder (or `<repo>/rules`).
@@ -519,7 +545,7 @@ impl Gate {
     /// --regate`); returns how many.
     pub fn regate(&self) -> Result<usize, GateError> {
         let rules = self.in_force()?;
-        let mut ledger = self.ledger()?;
+        let mut ledger = self.ledger_write()?;
         self.regate_pending(&mut ledger, &rules)
     }
 
@@ -568,12 +594,9 @@ pub(crate) fn plan(
     read: impl Fn(&str) -> Result<Option<Vec<u8>>, String>,
 ) -> Result<Result<Vec<(String, Option<String>)>, String>, String> {
     let mut out = Vec::new();
-    for patch in valid.patches() {
-        let path = patch
-            .paths()
-            .first()
-            .map(|p| p.to_string())
-            .unwrap_or_default();
+    // Each patch's normalised target (`./x.md` is `x.md`), in order.
+    for (patch, path) in valid.patches().iter().zip(valid.targets()) {
+        let path = path.clone();
         let base = match (&patch.old_path, read(&path)?) {
             (None, None) => String::new(),
             (None, Some(_)) => return Ok(Err(format!("`{path}` already exists"))),

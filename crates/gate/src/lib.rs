@@ -103,13 +103,41 @@ impl Gate {
         })
     }
 
-    /// The existing ledger; [`GateError::NoLedger`] when there is none
-    /// (read-only commands never create one).
+    /// The existing ledger, for reading; [`GateError::NoLedger`] when
+    /// there is none (read-only commands never create one, nor a key).
     fn ledger(&self) -> Result<writ_ledger::Ledger, GateError> {
+        self.existing(false)
+    }
+
+    /// The existing ledger, for writing (approve, reject, apply): its key
+    /// must be there, or is made for a ledger with no events yet.
+    fn ledger_write(&self) -> Result<writ_ledger::Ledger, GateError> {
+        self.existing(true)
+    }
+
+    /// Accepts the existing ledger's history as it is and keys it from its
+    /// next event on (`writ verify --adopt-key`): for a ledger from before
+    /// keys, or one whose key was lost. Check it with `verify` first.
+    pub fn adopt_key(&self) -> Result<(), GateError> {
+        self.no_links()?;
+        let Some(dir) = &self.keys else {
+            return Err(GateError::Invalid(
+                "no key folder: set WRIT_KEY_DIR (or HOME)".into(),
+            ));
+        };
+        match writ_ledger::Ledger::adopt_key(&self.index.join(LEDGER_FILE), dir) {
+            Err(writ_ledger::LedgerError::Missing(_)) => {
+                Err(GateError::NoLedger(self.index.clone()))
+            }
+            other => other.map(drop).map_err(Into::into),
+        }
+    }
+
+    fn existing(&self, write: bool) -> Result<writ_ledger::Ledger, GateError> {
         self.no_links()?;
         let path = self.index.join(LEDGER_FILE);
         let opened = match &self.keys {
-            Some(dir) => writ_ledger::Ledger::open_existing_keyed(&path, dir),
+            Some(dir) => writ_ledger::Ledger::open_existing_keyed(&path, dir, write),
             None => writ_ledger::Ledger::open_existing(&path),
         };
         match opened {

@@ -59,7 +59,7 @@ impl Gate {
         reason: &str,
         channel: Channel,
     ) -> Result<Settled, GateError> {
-        let mut ledger = self.ledger()?;
+        let mut ledger = self.ledger_write()?;
         let pid = ledger.resolve(id)?;
         let actor = format!("human:{reviewer}");
         let to = if approve {

@@ -121,17 +121,19 @@ impl Gate {
         };
         let mut rulesets = serde_json::Map::new();
         for e in &events {
-            for d in [
-                e.payload.get("decision"),
-                e.payload.get("regate").and_then(|r| r.get("decision")),
-            ]
-            .into_iter()
-            .flatten()
+            for judged in [Some(&e.payload), e.payload.get("regate")]
+                .into_iter()
+                .flatten()
             {
-                if let Some(h) = d.get("ruleset_hash").and_then(|h| h.as_str()) {
+                let Some(d) = judged.get("decision") else {
+                    continue;
+                };
+                let hash = d.get("ruleset_hash").and_then(|h| h.as_str());
+                let text = judged.get("rules_text").and_then(|h| h.as_str());
+                if let (Some(h), Some(t)) = (hash, text) {
                     if !rulesets.contains_key(h) {
-                        let text = ledger.ruleset(h)?;
-                        rulesets.insert(h.to_string(), determining_text(d, text.as_deref()));
+                        let stored = ledger.ruleset(t)?;
+                        rulesets.insert(h.to_string(), determining_text(d, stored.as_deref()));
                     }
                 }
             }

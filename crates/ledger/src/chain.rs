@@ -156,12 +156,18 @@ pub fn verify(conn: &Connection) -> Result<VerifyReport, LedgerError> {
         if recomputed != hash {
             broken("event hash does not match its fields".into());
         }
-        if let Some((key, from)) = &key {
-            if seq >= *from && mac.as_deref() != Some(crate::key::mac(key, &hash).as_str()) {
+        match &key {
+            Some((key, from))
+                if seq >= *from && mac.as_deref() != Some(crate::key::mac(key, &hash).as_str()) =>
+            {
                 broken(format!(
                     "event #{seq} is not authenticated by this ledger's key (written outside writ, hashes recomputed)"
                 ));
             }
+            None if mac.is_some() => broken(format!(
+                "event #{seq} carries a MAC but this ledger's key is not available to check it"
+            )),
+            _ => {}
         }
         prev = hash;
         expected_seq = seq + 1;

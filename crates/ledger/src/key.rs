@@ -40,9 +40,39 @@ fn key_error(path: &Path, why: impl std::fmt::Display) -> LedgerError {
     LedgerError::Key(format!("`{}`: {why}", path.display()))
 }
 
-/// Loads this ledger's key from `dir`, creating it for a new ledger (or
-/// one from before keys), and makes it the connection's key.
-pub(crate) fn attach(conn: &Connection, ledger: &Path, dir: &Path) -> Result<(), LedgerError> {
+/// How a ledger is opened, for its key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Reading: a missing key is never created; a ledger without MACs is
+    /// read unkeyed.
+    Read,
+    /// Writing: a new (empty) ledger gets a key; a ledger with events and
+    /// no key is refused until adopted.
+    Write,
+    /// The user adopts the ledger's history as it is: a key is made that
+    /// covers events from the next one on.
+    Adopt,
+}
+
+/// Loads this ledger's key from `dir` (creating it as `mode` allows) and
+/// makes it the connection's key. Serialised with other writers by an
+/// IMMEDIATE transaction, so two first uses cannot make two keys.
+pub(crate) fn attach(
+    conn: &Connection,
+    ledger: &Path,
+    dir: &Path,
+    mode: Mode,
+) -> Result<(), LedgerError> {
+    if mode == Mode::Read {
+        return attach_in(conn, ledger, dir, mode);
+    }
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let result = attach_in(conn, ledger, dir, mode);
+    conn.execute_batch(if result.is_ok() { "COMMIT" } else { "ROLLBACK" })?;
+    result
+}
+
+fn attach_in(conn: &Connection, ledger: &Path, dir: &Path, mode: Mode) -> Result<(), LedgerError> {
     let path = key_path(dir, ledger);
     let events: i64 = conn.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))?;
     let macs: i64 = conn.query_row(
@@ -50,36 +80,42 @@ pub(crate) fn attach(conn: &Connection, ledger: &Path, dir: &Path) -> Result<(),
         [],
         |r| r.get(0),
     )?;
-    let file = match std::fs::symlink_metadata(&path) {
+    let existing = match std::fs::symlink_metadata(&path) {
         Ok(m) if !m.is_file() => return Err(key_error(&path, "is not a regular file")),
-        Ok(_) => {
-            let text = std::fs::read_to_string(&path).map_err(|e| key_error(&path, e))?;
-            let mut file: KeyFile =
-                serde_json::from_str(&text).map_err(|e| key_error(&path, format!("not a key file: {e}")))?;
-            if events == 0 && file.keyed_from != 1 {
+        Ok(_) => Some(read(&path)?),
+        Err(_) => None,
+    };
+    let file = match (existing, mode) {
+        (Some(mut file), _) => {
+            if events == 0 && file.keyed_from != 1 && mode != Mode::Read {
                 // A new ledger in the same place: every event is keyed.
                 file.keyed_from = 1;
-                write(&path, &file)?;
+                replace(&path, &file)?;
             }
             file
         }
-        Err(_) if macs > 0 => {
+        (None, Mode::Read) if macs == 0 => return Ok(()),
+        (None, Mode::Read | Mode::Write) if macs > 0 => {
             return Err(key_error(
                 &path,
-                "this ledger's events carry MACs but its key is missing: restore the key file (or the ledger was moved: move its key with it)",
+                "this ledger's events carry MACs but its key is missing: restore the key file (a ledger moved or copied needs its key moved with it), or accept its history as it is with `writ verify --adopt-key`",
             ))
         }
-        Err(_) => {
-            let key: [u8; 32] = rand_key()?;
+        (None, Mode::Write) if events > 0 => {
+            return Err(key_error(
+                &path,
+                format!("this ledger has {events} events and no key (it is from before keys, or was copied in): check it with `writ verify`, then adopt it with `writ verify --adopt-key`"),
+            ))
+        }
+        (None, _) => {
             let file = KeyFile {
                 ledger: ledger.display().to_string(),
-                key: hex(&key),
+                key: hex(&rand_key()?),
                 keyed_from: conn.query_row("SELECT COALESCE(MAX(seq), 0) + 1 FROM events", [], |r| r.get(0))?,
             };
             std::fs::create_dir_all(dir).map_err(|e| key_error(dir, e))?;
             let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
-            write(&path, &file)?;
-            file
+            publish(&path, &file)?
         }
     };
     let key = unhex(&file.key).ok_or_else(|| key_error(&path, "the key is not 32 hex bytes"))?;
@@ -91,8 +127,33 @@ pub(crate) fn attach(conn: &Connection, ledger: &Path, dir: &Path) -> Result<(),
     Ok(())
 }
 
-/// Writes a key file whole, mode 0600, never through a link.
-fn write(path: &Path, file: &KeyFile) -> Result<(), LedgerError> {
+fn read(path: &Path) -> Result<KeyFile, LedgerError> {
+    let text = std::fs::read_to_string(path).map_err(|e| key_error(path, e))?;
+    serde_json::from_str(&text).map_err(|e| key_error(path, format!("not a key file: {e}")))
+}
+
+/// Writes a new key file whole and links it into place only if none is
+/// there; when another process won, its key is the key.
+fn publish(path: &Path, file: &KeyFile) -> Result<KeyFile, LedgerError> {
+    let tmp = temp(path, file)?;
+    let linked = std::fs::hard_link(&tmp, path);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => read(path),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read(path),
+        Err(e) => Err(key_error(path, e)),
+    }
+}
+
+/// Replaces a key file whole.
+fn replace(path: &Path, file: &KeyFile) -> Result<(), LedgerError> {
+    let tmp = temp(path, file)?;
+    std::fs::rename(&tmp, path).map_err(|e| key_error(path, e))
+}
+
+/// Writes a key file to a fresh temporary name beside `path`, mode 0600,
+/// never through a link; returns that name.
+fn temp(path: &Path, file: &KeyFile) -> Result<PathBuf, LedgerError> {
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     let _ = std::fs::remove_file(&tmp);
     let mut f = std::fs::OpenOptions::new()
@@ -105,7 +166,7 @@ fn write(path: &Path, file: &KeyFile) -> Result<(), LedgerError> {
     f.write_all(text.as_bytes())
         .and_then(|()| f.sync_all())
         .map_err(|e| key_error(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| key_error(path, e))
+    Ok(tmp)
 }
 
 /// The connection's key and the first event it covers, if it has one.

@@ -36,8 +36,7 @@ pub(crate) fn replay(conn: &Connection) -> Result<ReplayReport, LedgerError> {
     let rows: Vec<(i64, String, String)> = stmt
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<rusqlite::Result<_>>()?;
-    let mut sets: std::collections::HashMap<String, Result<(RuleSet, String), String>> =
-        Default::default();
+    let mut sets: std::collections::HashMap<String, Result<RuleSet, String>> = Default::default();
     for (seq, proposal, payload) in rows {
         let payload: serde_json::Value = serde_json::from_str(&payload).unwrap_or_default();
         for judged in [Some(&payload), payload.get("regate")]
@@ -70,24 +69,20 @@ pub(crate) fn replay(conn: &Connection) -> Result<ReplayReport, LedgerError> {
                 .and_then(|h| h.as_str())
                 .unwrap_or_default()
                 .to_string();
+            let Some(text) = judged.get("rules_text").and_then(|h| h.as_str()) else {
+                differ(format!("the decision binds no rule text (rule set {hash})"));
+                continue;
+            };
             let set = sets
-                .entry(hash.clone())
-                .or_insert_with(|| load(conn, &hash));
-            let (rules, text_hash) = match set {
-                Ok(r) => (&r.0, &r.1),
+                .entry(text.to_string())
+                .or_insert_with(|| load(conn, text, &hash));
+            let rules = match set {
+                Ok(r) => &*r,
                 Err(why) => {
                     differ(why.clone());
                     continue;
                 }
             };
-            if let Some(bound) = judged.get("rules_text").and_then(|h| h.as_str()) {
-                if bound != text_hash {
-                    differ(format!(
-                        "the rule text stored under {hash} is not the text this decision bound (its comments or examples were rewritten)"
-                    ));
-                    continue;
-                }
-            }
             let again = serde_json::to_value(rules.decide(&facts)).unwrap_or_default();
             let mut diffs = Vec::new();
             for field in ["outcome", "determining", "matched"] {
@@ -109,27 +104,32 @@ pub(crate) fn replay(conn: &Connection) -> Result<ReplayReport, LedgerError> {
     Ok(report)
 }
 
-/// The rule set stored under `hash`, parsed and checked against its hash,
-/// with the blake3 of its stored text.
-fn load(conn: &Connection, hash: &str) -> Result<(RuleSet, String), String> {
-    let text: Option<String> = conn
+/// The rule set whose text hashes to `text`, parsed, and checked against
+/// the text hash and the rule-set hash the decision recorded.
+fn load(conn: &Connection, text: &str, hash: &str) -> Result<RuleSet, String> {
+    let stored: Option<String> = conn
         .query_row(
             "SELECT sources FROM rulesets WHERE hash = ?1",
-            [hash],
+            [text],
             |r| r.get(0),
         )
         .optional()
-        .map_err(|e| format!("rule set {hash} cannot be read: {e}"))?;
-    let text = text.ok_or_else(|| format!("rule set {hash} is not stored in the ledger"))?;
-    let sources: Vec<(String, String)> = serde_json::from_str(&text)
-        .map_err(|e| format!("rule set {hash} is stored unreadably: {e}"))?;
+        .map_err(|e| format!("rule text {text} cannot be read: {e}"))?;
+    let stored = stored.ok_or_else(|| format!("rule text {text} is not stored in the ledger"))?;
+    if crate::store::rules_text_hash(&stored) != text {
+        return Err(format!(
+            "the rule text stored under {text} was rewritten (its comments, examples or rules changed)"
+        ));
+    }
+    let sources: Vec<(String, String)> = serde_json::from_str(&stored)
+        .map_err(|e| format!("rule text {text} is stored unreadably: {e}"))?;
     let set = RuleSet::parse_many(&sources)
-        .map_err(|e| format!("rule set {hash} no longer loads: {e}"))?;
+        .map_err(|e| format!("rule text {text} no longer loads: {e}"))?;
     if set.hash() != hash {
         return Err(format!(
-            "rule set {hash} as stored hashes to {}: its text was changed",
+            "rule text {text} is rule set {}, not the {hash} the decision names",
             set.hash()
         ));
     }
-    Ok((set, crate::store::rules_text_hash(&text)))
+    Ok(set)
 }

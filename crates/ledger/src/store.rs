@@ -249,11 +249,13 @@ impl Judgement<'_> {
         serde_json::to_string(self.sources).unwrap_or_default()
     }
 
+    /// Stores the rule text under its own blake3 (two texts of one rule
+    /// set, differing in comments or file names, are both kept).
     fn store_rules(&self, tx: &Transaction<'_>) -> Result<(), LedgerError> {
         let sources = self.sources_text();
         tx.execute(
             "INSERT OR IGNORE INTO rulesets (hash, sources) VALUES (?1, ?2)",
-            params![self.decision.ruleset_hash(), sources],
+            params![rules_text_hash(&sources), sources],
         )?;
         Ok(())
     }
@@ -283,16 +285,39 @@ impl Ledger {
     /// Opens (creating) the ledger at `path` with its key from `key_dir`
     /// (created for a new ledger): every event it appends carries a MAC,
     /// and `verify` checks them.
+    /// A ledger with events and no key (from before keys, or copied in)
+    /// is refused until adopted ([`Ledger::adopt_key`]).
     pub fn open_keyed(path: &Path, key_dir: &Path) -> Result<Ledger, LedgerError> {
         let ledger = Self::open(path)?;
-        crate::key::attach(&ledger.conn, path, key_dir)?;
+        crate::key::attach(&ledger.conn, path, key_dir, crate::key::Mode::Write)?;
         Ok(ledger)
     }
 
-    /// [`Ledger::open_existing`] with its key from `key_dir`.
-    pub fn open_existing_keyed(path: &Path, key_dir: &Path) -> Result<Ledger, LedgerError> {
+    /// [`Ledger::open_existing`] with its key from `key_dir`, for writing
+    /// (as [`Ledger::open_keyed`]) or, with `write` false, for reading:
+    /// then no key is ever created, and a ledger without MACs reads
+    /// unkeyed.
+    pub fn open_existing_keyed(
+        path: &Path,
+        key_dir: &Path,
+        write: bool,
+    ) -> Result<Ledger, LedgerError> {
         let ledger = Self::open_existing(path)?;
-        crate::key::attach(&ledger.conn, path, key_dir)?;
+        let mode = if write {
+            crate::key::Mode::Write
+        } else {
+            crate::key::Mode::Read
+        };
+        crate::key::attach(&ledger.conn, path, key_dir, mode)?;
+        Ok(ledger)
+    }
+
+    /// Accepts an existing ledger's history as it is and keys every event
+    /// from the next one on (a ledger from before keys, or one whose key
+    /// was lost: its old events stay covered by the chain only).
+    pub fn adopt_key(path: &Path, key_dir: &Path) -> Result<Ledger, LedgerError> {
+        let ledger = Self::open_existing(path)?;
+        crate::key::attach(&ledger.conn, path, key_dir, crate::key::Mode::Adopt)?;
         Ok(ledger)
     }
 
@@ -311,13 +336,20 @@ impl Ledger {
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000;",
         )?;
         conn.execute_batch(SCHEMA)?;
-        let has_mac: bool = conn.query_row(
-            "SELECT COUNT(*) FROM pragma_table_info('events') WHERE name = 'mac'",
-            [],
-            |r| r.get::<_, i64>(0).map(|n| n > 0),
-        )?;
-        if !has_mac {
-            conn.execute_batch("ALTER TABLE events ADD COLUMN mac TEXT")?;
+        let has_mac = |conn: &Connection| -> rusqlite::Result<bool> {
+            conn.query_row(
+                "SELECT COUNT(*) FROM pragma_table_info('events') WHERE name = 'mac'",
+                [],
+                |r| r.get::<_, i64>(0).map(|n| n > 0),
+            )
+        };
+        if !has_mac(&conn)? {
+            // Under the write lock, so two first opens add it once.
+            conn.execute_batch("BEGIN IMMEDIATE")?;
+            if !has_mac(&conn)? {
+                conn.execute_batch("ALTER TABLE events ADD COLUMN mac TEXT")?;
+            }
+            conn.execute_batch("COMMIT")?;
         }
         Ok(Ledger {
             conn,
@@ -660,7 +692,8 @@ impl Ledger {
         crate::rerun::replay(&snapshot)
     }
 
-    /// The text of a stored rule set, as (file name, text) pairs.
+    /// The text of a stored rule set, as (file name, text) pairs, by the
+    /// blake3 of its text (a decision's `rules_text`).
     pub fn ruleset(&self, hash: &str) -> Result<Option<Vec<(String, String)>>, LedgerError> {
         let text: Option<String> = self
             .conn
@@ -885,7 +918,9 @@ fn submit_in(
 
 /// One transition inside `tx`. The outer error means roll back (SQLite
 /// failed, or the chain is unsound and nothing was written); the inner one
-/// is a refusal that was appended and must be committed.
+/// is a refusal that was appended, which `transition` commits (for a new
+/// proposal, `submit_gated`/`submit_refused` roll it back with the
+/// proposal: a refusal there can only mean a tampered ledger).
 #[allow(
     clippy::too_many_arguments,
     reason = "each argument is one part of the event"

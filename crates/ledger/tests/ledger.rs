@@ -418,7 +418,7 @@ fn decisions_replay_from_recorded_facts_and_stored_rule_text() {
         .unwrap();
     let r = l.replay().unwrap();
     assert_eq!(r.differ.len(), 3, "{r:?}");
-    assert!(r.differ[0].problem.contains("text was changed"), "{r:?}");
+    assert!(r.differ[0].problem.contains("rewritten"), "{r:?}");
 }
 
 #[test]
@@ -483,4 +483,64 @@ fn a_keyed_ledger_catches_a_chain_recomputed_without_the_key() {
         Ledger::open_keyed(&path, keys.path()),
         Err(LedgerError::Key(_))
     ));
+}
+
+#[test]
+fn a_ledger_with_history_and_no_key_is_adopted_only_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.sqlite");
+    // A ledger from before keys (or committed into a repository).
+    let mut l = Ledger::open(&path).unwrap();
+    let id = submit(&mut l);
+    gate(&mut l, &id, "src/x.rs").unwrap();
+    drop(l);
+    // Reading creates no key; writing refuses until the history is adopted.
+    assert!(Ledger::open_existing_keyed(&path, keys.path(), false).is_ok());
+    assert_eq!(std::fs::read_dir(keys.path()).unwrap().count(), 0);
+    let e = Ledger::open_keyed(&path, keys.path())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("adopt-key"), "{e}");
+    Ledger::adopt_key(&path, keys.path()).unwrap();
+    let mut l = Ledger::open_keyed(&path, keys.path()).unwrap();
+    assert_eq!(
+        l.review(&id, "ana", false, "no", None, "cli").unwrap(),
+        State::Rejected
+    );
+    assert!(l.verify().unwrap().ok());
+}
+
+#[test]
+fn two_first_uses_at_once_make_one_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.sqlite");
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let (path, keys) = (path.clone(), keys.path().to_path_buf());
+            std::thread::spawn(move || {
+                let mut l = Ledger::open_keyed(&path, &keys).unwrap();
+                let id = submit(&mut l);
+                gate(&mut l, &id, "a.md").unwrap();
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let l = Ledger::open_keyed(&path, keys.path()).unwrap();
+    assert!(l.verify().unwrap().ok(), "{:?}", l.verify().unwrap());
+    let key_files = std::fs::read_dir(keys.path())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "key")
+        })
+        .count();
+    assert_eq!(key_files, 1);
 }

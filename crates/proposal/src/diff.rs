@@ -85,7 +85,7 @@ impl FilePatch {
                 return None;
             }
             for line in &old[next..start] {
-                out.push_str(line);
+                push(&mut out, line)?;
             }
             let mut at = start;
             for line in &hunk.lines {
@@ -95,17 +95,17 @@ impl FilePatch {
                             return None;
                         }
                         if let HunkLine::Context(t) = line {
-                            out.push_str(t);
+                            push(&mut out, t)?;
                         }
                         at += 1;
                     }
-                    HunkLine::Insert(t) => out.push_str(t),
+                    HunkLine::Insert(t) => push(&mut out, t)?,
                 }
             }
             next = at;
         }
         for line in &old[next..] {
-            out.push_str(line);
+            push(&mut out, line)?;
         }
         if self.new_path.is_none() && !out.is_empty() {
             return None;
@@ -146,6 +146,17 @@ impl FilePatch {
         }
         s
     }
+}
+
+/// Appends `line`, refusing to join it to a line that has no ending: a
+/// "No newline" marker may only end the file, never glue two lines the
+/// reviewer reads apart.
+fn push(out: &mut String, line: &str) -> Option<()> {
+    if !out.is_empty() && !out.ends_with('\n') {
+        return None;
+    }
+    out.push_str(line);
+    Some(())
 }
 
 /// Size of a diff, for rules.
@@ -266,8 +277,26 @@ pub fn parse_diff(text: &str) -> Result<Vec<FilePatch>, String> {
         i += 2;
         let mut hunks = Vec::new();
         let (mut added, mut removed) = (0, 0);
+        // New lines minus old lines of the hunks so far: where each hunk's
+        // new range must start (a reviewer reads `+N` as where it lands).
+        let mut delta: isize = 0;
         while let Some(line) = lines.get(i).filter(|l| l.starts_with("@@")) {
             let (old_start, old_count, new_start, new_count) = hunk_header(line, i + 1)?;
+            let expected = old_start as isize
+                + delta
+                + match (old_count, new_count) {
+                    (0, _) => 1,
+                    (_, 0) => -1,
+                    _ => 0,
+                };
+            if new_start as isize != expected.max(0) {
+                return Err(format!(
+                    "line {}: the hunk's new range starts at {new_start}, but its old range and the hunks before put it at {}",
+                    i + 1,
+                    expected.max(0)
+                ));
+            }
+            delta += new_count as isize - old_count as isize;
             i += 1;
             let (mut olds, mut news) = (0, 0);
             let mut body: Vec<HunkLine> = Vec::new();

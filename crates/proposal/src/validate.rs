@@ -43,7 +43,8 @@ impl ValidProposal {
         &self.patches
     }
 
-    /// Normalised repository-relative paths the diff touches.
+    /// Normalised repository-relative paths the diff touches, one per
+    /// file patch and in the same order as [`ValidProposal::patches`].
     pub fn targets(&self) -> &[String] {
         &self.targets
     }
@@ -127,7 +128,11 @@ pub fn validate(proposal: Proposal, cx: &ValidationContext<'_>) -> Result<ValidP
                     for path in patch.paths() {
                         match normalise(path, cx.repo) {
                             Ok(p) if !targets.contains(&p) => targets.push(p),
-                            Ok(_) => {}
+                            // One entry per file, in diff order: the gate
+                            // pairs each patch with its target.
+                            Ok(p) => reasons.push(format!(
+                                "diff path `{path}` names `{p}` again: one part per file"
+                            )),
                             Err(e) => reasons.push(format!("diff path `{path}` {e}")),
                         }
                     }

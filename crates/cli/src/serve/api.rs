@@ -145,11 +145,13 @@ fn authorize(app: &App, headers: &HeaderMap, access: Access) -> Result<(), ApiEr
             StatusCode::FORBIDDEN,
             "the agent token cannot approve or reject: a person reviews with the review token",
         )
-        .with_hint("the review token is in the index folder's `review-token`"));
+        .with_hint(
+            "the review token's file (outside the repository) is printed by `writ serve` at start",
+        ));
     }
     if !(reviewer || (agent && access != Access::Review)) {
         return Err(ApiError::new(StatusCode::UNAUTHORIZED, "missing or wrong bearer token")
-            .with_hint("send `Authorization: Bearer <token>`: the index folder's `serve-token` for agents, `review-token` for reviewers"));
+            .with_hint("send `Authorization: Bearer <token>`: the index folder's `serve-token` for agents, the review token (its file is printed by `writ serve`) for reviewers"));
     }
     let write = access != Access::Read;
     if write {

@@ -2,8 +2,10 @@
 //!
 //! Loopback only unless `--allow-remote`: bound to a loopback address, and
 //! answering only requests addressed to a loopback name (`host`). Every
-//! route that changes state needs the bearer token writ keeps in the index
-//! folder (0600, `token`); with `--allow-remote` every route does. The blocking work (models, SQLite)
+//! route that changes state needs a bearer token (0600, `token`): the
+//! agents' token in the index folder (propose, ask), the reviewer's in the
+//! key folder outside the repository (approve, reject); with
+//! `--allow-remote` every route needs one. The blocking work (models, SQLite)
 //! runs on tokio's blocking pool; ledger writes are serialised by SQLite's
 //! write lock, so a request either records its whole transition or none.
 
@@ -47,8 +49,21 @@ pub fn serve(args: ServeArgs) -> CmdResult {
     }
     let token_file = places.index.join("serve-token");
     let token = token::load_or_make(&places.index, &token_file)?;
-    let review_file = places.index.join("review-token");
-    let review_token = token::load_or_make(&places.index, &review_file)?;
+    // The reviewer's token lives outside the repository, beside the ledger
+    // key: an agent that can read the repository (and so `serve-token`)
+    // cannot read it, nor plant one.
+    let keys = crate::gate::key_dir().ok_or_else(|| {
+        Failure::new(ExitCode::Error, anyhow!("no folder for the review token"))
+            .hint("set WRIT_KEY_DIR (or HOME): writ keeps the review token and the ledger key outside the repository")
+    })?;
+    let _ = std::fs::create_dir_all(&keys);
+    let index = places
+        .index
+        .canonicalize()
+        .unwrap_or_else(|_| places.index.clone());
+    let name = writ_core::sha256_hex(index.to_string_lossy().as_bytes());
+    let review_file = keys.join(format!("review-{}.token", &name[..32]));
+    let review_token = token::load_or_make(&keys, &review_file)?;
     let service = Service::open(places, args.models)?;
     let watch = if args.watch {
         let w = watch::Watch::start(

@@ -118,3 +118,37 @@ fn a_bare_carriage_return_or_a_mid_hunk_newline_marker_is_refused() {
         .unwrap_or_default()
         .contains("middle of a hunk"));
 }
+
+#[test]
+fn an_unended_line_never_joins_the_next_one() {
+    // The marker after the last new line, but the file goes on: applying
+    // would glue `    #` to `    check_auth(req)`.
+    let p = one("--- a/x\n+++ b/x\n@@ -1,1 +1,2 @@\n def view(req):\n+    #\n\\ No newline at end of file\n")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(p.apply("def view(req):\n    check_auth(req)\n"), None);
+    // An insertion after a last line without an ending.
+    let p = one("--- a/x\n+++ b/x\n@@ -2,0 +3 @@\n+y\n").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(p.apply("a\nx"), None);
+    // At the very end of the file it is what the marker means.
+    let p = one("--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n\\ No newline at end of file\n")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(p.apply("a\n").as_deref(), Some("b"));
+}
+
+#[test]
+fn a_new_range_that_misstates_where_the_change_lands_is_refused() {
+    let e = parse_diff("--- a/x\n+++ b/x\n@@ -100,1 +1,1 @@\n-a\n+b\n")
+        .err()
+        .unwrap_or_default();
+    assert!(e.contains("new range starts at 1"), "{e}");
+    // The conventions of git and diff: an insertion lands after its old
+    // line, a deletion of everything at 0, later hunks shifted by earlier.
+    for ok in [
+        "--- /dev/null\n+++ b/x\n@@ -0,0 +1,2 @@\n+a\n+b\n",
+        "--- a/x\n+++ b/x\n@@ -1,0 +2 @@\n+b\n",
+        "--- a/x\n+++ /dev/null\n@@ -1,2 +0,0 @@\n-a\n-b\n",
+        "--- a/x\n+++ b/x\n@@ -1 +1,2 @@\n a\n+b\n@@ -5 +6 @@\n-e\n+f\n",
+    ] {
+        assert!(parse_diff(ok).is_ok(), "{ok:?}: {:?}", parse_diff(ok).err());
+    }
+}
