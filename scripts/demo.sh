@@ -49,7 +49,8 @@ props = {
   "1-doc.json": edit("Say what Requests is in the title", "README.md", "# Requests", "# Requests: HTTP for Humans", [cid]),
   "2-source.json": {"kind": "edit", "title": "Bump the version string", "rationale": "demo", "citations": [cid],
                     "diff": "--- a/src/requests/__version__.py\n+++ b/src/requests/__version__.py\n@@ -8 +8 @@\n-__version__ = \"2.32.3\"\n+__version__ = \"2.32.4\"\n"},
-  "3-secret.json": edit("Add a token", ".env", "A=1", "A=2", [cid]),
+  "3-secret.json": {"kind": "edit", "title": "Add a token", "rationale": "demo", "citations": [cid],
+                    "diff": "--- /dev/null\n+++ b/.env\n@@ -0,0 +1 @@\n+TOKEN=hunter2\n"},
   "4-escape.json": edit("Edit outside", "../../etc/passwd", "root", "toor", [999999]),
   "5-command.json": {"kind": "command", "title": "Run the tests", "rationale": "demo", "citations": [], "argv": ["pytest", "-q"]},
 }
