@@ -29,6 +29,7 @@ mod replay;
 mod rerun;
 mod schema;
 mod store;
+mod write;
 
 pub use chain::{verify, Checkpoint, VerifyReport};
 pub use replay::Tamper;
