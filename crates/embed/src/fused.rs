@@ -256,7 +256,10 @@ impl Encoder {
         );
     }
 
-    #[allow(clippy::too_many_arguments)]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one argument per strided view of the fused kernel"
+    )]
     #[inline(always)]
     fn layer(
         &self,

@@ -53,7 +53,10 @@ pub(crate) fn matmul(
     // SAFETY: the three views were checked above to lie inside their slices,
     // `dst` is borrowed mutably so it cannot alias `lhs` or `rhs`, and gemm
     // reads and writes exactly the elements those strides describe.
-    #[allow(unsafe_code)]
+    #[allow(
+        unsafe_code,
+        reason = "the one unsafe block: gemm takes raw pointers (SAFETY above)"
+    )]
     unsafe {
         gemm::gemm(
             m,
