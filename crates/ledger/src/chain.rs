@@ -83,7 +83,12 @@ impl VerifyReport {
 pub fn verify(conn: &Connection) -> Result<VerifyReport, LedgerError> {
     let mut stmt = conn.prepare(
         "SELECT e.seq, e.proposal_id, e.kind, COALESCE(e.from_state, ''), e.to_state, e.actor, e.reason,
-                e.payload, e.payload_hash, e.at, e.prev_hash, e.hash, p.body, p.provenance, p.kind, p.title, e.mac
+                e.payload, e.payload_hash, e.at, e.prev_hash, e.hash,
+                -- the proposal's columns only where its first event binds them
+                CASE WHEN e.to_state = 'proposed' THEN p.body END,
+                CASE WHEN e.to_state = 'proposed' THEN p.provenance END,
+                CASE WHEN e.to_state = 'proposed' THEN p.kind END,
+                CASE WHEN e.to_state = 'proposed' THEN p.title END, e.mac
          FROM events e LEFT JOIN proposals p ON p.id = e.proposal_id ORDER BY e.seq",
     )?;
     let key = crate::key::current(conn)?;
