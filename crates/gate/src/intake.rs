@@ -182,7 +182,10 @@ impl Gate {
             let inside: Vec<String> = valid
                 .targets()
                 .iter()
-                .filter(|t| *t == &rel || t.starts_with(&format!("{rel}/")))
+                .filter(|t| {
+                    let (t, rel) = (t.to_ascii_lowercase(), rel.to_ascii_lowercase());
+                    t == rel || t.starts_with(&format!("{rel}/"))
+                })
                 .map(|t| format!("diff path `{t}` reaches writ's index folder: writ's own state never changes through a proposal"))
                 .collect();
             if !inside.is_empty() {

@@ -152,6 +152,15 @@ impl Gate {
     /// symbolic link: a repository could ship `.writ/ledger.sqlite` (or
     /// the lock, the WAL) as a link to a path outside it.
     fn no_links(&self) -> Result<(), GateError> {
+        if let Some(keys) = &self.keys {
+            let canon = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+            if canon(keys).starts_with(canon(&self.repo)) {
+                return Err(GateError::Invalid(format!(
+                    "the key folder `{}` is inside the repository, where anything that can read the repository can read the ledger's key: set WRIT_KEY_DIR to a folder outside it",
+                    keys.display()
+                )));
+            }
+        }
         let names = [
             "",
             LEDGER_FILE,

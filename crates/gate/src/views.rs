@@ -60,9 +60,14 @@ impl Gate {
         Ok(self.ledger()?.proposals(state)?)
     }
 
-    /// One proposal (`P1`) or an action's proposal (`A1`).
+    /// One proposal (`P1`) or an action's proposal (`A1`), as its own
+    /// (keyed) events bind it: a row changed behind writ's back is refused,
+    /// never shown to a reviewer (`explain` still shows it, for forensics).
     pub fn proposal(&self, id: &str) -> Result<ProposalRow, GateError> {
-        Ok(self.ledger()?.proposal(id)?)
+        let ledger = self.ledger()?;
+        let pid = ledger.resolve(id)?;
+        ledger.derived_state(&pid)?;
+        Ok(ledger.proposal(&pid)?)
     }
 
     /// Every event of a proposal, in order.

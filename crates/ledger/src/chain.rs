@@ -92,6 +92,9 @@ pub fn verify(conn: &Connection) -> Result<VerifyReport, LedgerError> {
          FROM events e LEFT JOIN proposals p ON p.id = e.proposal_id ORDER BY e.seq",
     )?;
     let key = crate::key::current(conn)?;
+    // A key made over existing history pins its last event: cutting or
+    // rewriting below the key is caught, not only appending above it.
+    let mut anchored = key.as_ref().is_none_or(|k| k.from <= 1);
     let mut rows = stmt.query([])?;
     let mut prev = GENESIS.to_string();
     let mut expected_seq = 1;
@@ -161,9 +164,20 @@ pub fn verify(conn: &Connection) -> Result<VerifyReport, LedgerError> {
         if recomputed != hash {
             broken("event hash does not match its fields".into());
         }
+        if let Some(k) = &key {
+            if seq == k.from - 1 {
+                anchored = hash == k.anchor;
+                if !anchored {
+                    broken(format!(
+                        "event #{seq} is not the history this ledger's key was made over (rewritten below the key)"
+                    ));
+                }
+            }
+        }
         match &key {
-            Some((key, from))
-                if seq >= *from && mac.as_deref() != Some(crate::key::mac(key, &hash).as_str()) =>
+            Some(k)
+                if seq >= k.from
+                    && mac.as_deref() != Some(crate::key::mac(&k.bytes, &hash).as_str()) =>
             {
                 broken(format!(
                     "event #{seq} is not authenticated by this ledger's key (written outside writ, hashes recomputed)"
@@ -180,6 +194,14 @@ pub fn verify(conn: &Connection) -> Result<VerifyReport, LedgerError> {
     }
     report.head = prev;
     drop(rows);
+    if !anchored && report.first_broken.is_none() {
+        let from = key.as_ref().map_or(0, |k| k.from);
+        report.first_broken = Some(from - 1);
+        report.problem = Some(format!(
+            "event #{} is missing: the history this ledger's key was made over was cut",
+            from - 1
+        ));
+    }
     report.tamper = check_all(conn)?;
     Ok(report)
 }

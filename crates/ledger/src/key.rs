@@ -25,6 +25,15 @@ struct KeyFile {
     key: String,
     /// The first event the key authenticates.
     keyed_from: i64,
+    /// The hash of the event before `keyed_from` (the chain's genesis for
+    /// a ledger keyed from its start): the history the key was adopted
+    /// over cannot be cut or rewritten under it.
+    #[serde(default = "genesis")]
+    anchor: String,
+}
+
+fn genesis() -> String {
+    crate::chain::GENESIS.to_string()
 }
 
 /// Where the key of the ledger at `ledger` lives in `dir`.
@@ -90,6 +99,7 @@ fn attach_in(conn: &Connection, ledger: &Path, dir: &Path, mode: Mode) -> Result
             if events == 0 && file.keyed_from != 1 && mode != Mode::Read {
                 // A new ledger in the same place: every event is keyed.
                 file.keyed_from = 1;
+                file.anchor = genesis();
                 replace(&path, &file)?;
             }
             file
@@ -108,10 +118,17 @@ fn attach_in(conn: &Connection, ledger: &Path, dir: &Path, mode: Mode) -> Result
             ))
         }
         (None, _) => {
+            let (last, anchor): (i64, String) = conn
+                .query_row("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()?
+                .unwrap_or((0, genesis()));
             let file = KeyFile {
                 ledger: ledger.display().to_string(),
                 key: hex(&rand_key()?),
-                keyed_from: conn.query_row("SELECT COALESCE(MAX(seq), 0) + 1 FROM events", [], |r| r.get(0))?,
+                keyed_from: last + 1,
+                anchor,
             };
             std::fs::create_dir_all(dir).map_err(|e| key_error(dir, e))?;
             let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
@@ -119,10 +136,10 @@ fn attach_in(conn: &Connection, ledger: &Path, dir: &Path, mode: Mode) -> Result
         }
     };
     let key = unhex(&file.key).ok_or_else(|| key_error(&path, "the key is not 32 hex bytes"))?;
-    conn.execute_batch("CREATE TEMP TABLE IF NOT EXISTS writ_key (key BLOB NOT NULL, keyed_from INTEGER NOT NULL); DELETE FROM temp.writ_key;")?;
+    conn.execute_batch("CREATE TEMP TABLE IF NOT EXISTS writ_key (key BLOB NOT NULL, keyed_from INTEGER NOT NULL, anchor TEXT NOT NULL); DELETE FROM temp.writ_key;")?;
     conn.execute(
-        "INSERT INTO temp.writ_key (key, keyed_from) VALUES (?1, ?2)",
-        params![key.to_vec(), file.keyed_from],
+        "INSERT INTO temp.writ_key (key, keyed_from, anchor) VALUES (?1, ?2, ?3)",
+        params![key.to_vec(), file.keyed_from, file.anchor],
     )?;
     Ok(())
 }
@@ -169,8 +186,18 @@ fn temp(path: &Path, file: &KeyFile) -> Result<PathBuf, LedgerError> {
     Ok(tmp)
 }
 
-/// The connection's key and the first event it covers, if it has one.
-pub(crate) fn current(conn: &Connection) -> Result<Option<([u8; 32], i64)>, rusqlite::Error> {
+/// The connection's key, if it has one.
+pub(crate) struct Key {
+    /// The secret.
+    pub bytes: [u8; 32],
+    /// The first event it covers.
+    pub from: i64,
+    /// The hash of the event before `from` (genesis when `from` is 1).
+    pub anchor: String,
+}
+
+/// The connection's key, if it has one.
+pub(crate) fn current(conn: &Connection) -> Result<Option<Key>, rusqlite::Error> {
     let has: bool = conn.query_row(
         "SELECT COUNT(*) FROM temp.sqlite_master WHERE name = 'writ_key'",
         [],
@@ -179,12 +206,20 @@ pub(crate) fn current(conn: &Connection) -> Result<Option<([u8; 32], i64)>, rusq
     if !has {
         return Ok(None);
     }
-    let row: Option<(Vec<u8>, i64)> = conn
-        .query_row("SELECT key, keyed_from FROM temp.writ_key", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
+    let row: Option<(Vec<u8>, i64, String)> = conn
+        .query_row(
+            "SELECT key, keyed_from, anchor FROM temp.writ_key",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
         .optional()?;
-    Ok(row.and_then(|(k, from)| <[u8; 32]>::try_from(k.as_slice()).ok().map(|k| (k, from))))
+    Ok(row.and_then(|(k, from, anchor)| {
+        <[u8; 32]>::try_from(k.as_slice()).ok().map(|bytes| Key {
+            bytes,
+            from,
+            anchor,
+        })
+    }))
 }
 
 /// The MAC of an event's hash.

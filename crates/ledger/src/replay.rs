@@ -49,6 +49,7 @@ pub(crate) struct Replayed {
 }
 
 struct Row {
+    mac: Option<String>,
     proposal_id: String,
     seq: i64,
     kind: String,
@@ -76,7 +77,7 @@ fn tamper(table: &'static str, id: &str, seq: Option<i64>, problem: String) -> T
 /// provenance.
 type ProposalCols = (String, String, String, String, String);
 
-const SELECT_EVENTS: &str = "SELECT proposal_id, seq, kind, from_state, to_state, actor, reason, payload, payload_hash, at, prev_hash, hash FROM events";
+const SELECT_EVENTS: &str = "SELECT proposal_id, seq, kind, from_state, to_state, actor, reason, payload, payload_hash, at, prev_hash, hash, mac FROM events";
 
 fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
     Ok(Row {
@@ -92,6 +93,7 @@ fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
         at: r.get(9)?,
         prev_hash: r.get(10)?,
         hash: r.get(11)?,
+        mac: r.get(12)?,
     })
 }
 
@@ -111,18 +113,25 @@ pub(crate) fn replay_one(conn: &Connection, id: &str) -> Result<Option<Replayed>
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
         )
         .optional()?;
-    Ok(replay_rows(id, &rows, proposal.as_ref(), true)?)
+    let key = crate::key::current(conn)?;
+    Ok(replay_rows(
+        id,
+        &rows,
+        proposal.as_ref(),
+        Some(key.as_ref()),
+    )?)
 }
 
 /// Replays one proposal from its rows (in sequence order).
-/// With `hashes`, each event's payload hash and event hash are recomputed
-/// too (a whole-ledger verify has just done that over the chain, so it
-/// passes false).
+/// With `hashes` (`Some`, holding the connection's key if it has one),
+/// each event's payload hash, event hash and MAC are checked too (a
+/// whole-ledger verify has just done that over the chain, so it passes
+/// `None`).
 fn replay_rows(
     id: &str,
     rows: &[Row],
     proposal: Option<&ProposalCols>,
-    hashes: bool,
+    hashes: Option<Option<&crate::key::Key>>,
 ) -> Result<Option<Replayed>, Tamper> {
     let Some(first) = rows.first() else {
         return match proposal {
@@ -148,7 +157,14 @@ fn replay_rows(
     let mut action = None;
     for (n, e) in rows.iter().enumerate() {
         let fail = |problem: String| -> Tamper { tamper("events", id, Some(e.seq), problem) };
-        if hashes {
+        if let Some(key) = hashes {
+            if let Some(k) = key.filter(|k| e.seq >= k.from) {
+                if e.mac.as_deref() != Some(crate::key::mac(&k.bytes, &e.hash).as_str()) {
+                    return Err(fail(
+                        "the event is not authenticated by this ledger's key".into(),
+                    ));
+                }
+            }
             if blake3::hash(e.payload.as_bytes()).to_hex().as_str() != e.payload_hash {
                 return Err(fail("payload does not match its hash".into()));
             }
@@ -344,7 +360,7 @@ pub(crate) fn check_all(conn: &Connection) -> Result<Option<Tamper>, rusqlite::E
         .collect();
     for (_, id) in ids {
         let rows = events.get(id).map_or(&[][..], Vec::as_slice);
-        let outcome = match replay_rows(id, rows, proposals.get(id), false) {
+        let outcome = match replay_rows(id, rows, proposals.get(id), None) {
             Ok(Some(r)) => compare(id, &r, &(states.get(id).cloned(), actions.get(id).cloned())),
             Ok(None) => Err(tamper(
                 "state",

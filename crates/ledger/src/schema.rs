@@ -30,7 +30,8 @@ CREATE TABLE IF NOT EXISTS events (
     payload_hash TEXT NOT NULL,
     at INTEGER NOT NULL,
     prev_hash TEXT NOT NULL,
-    hash TEXT NOT NULL
+    hash TEXT NOT NULL,
+    mac TEXT
 );
 CREATE INDEX IF NOT EXISTS events_proposal ON events(proposal_id);
 CREATE TABLE IF NOT EXISTS state (proposal_id TEXT PRIMARY KEY, state TEXT NOT NULL, seq INTEGER NOT NULL);

@@ -326,10 +326,28 @@ impl Ledger {
     }
 
     fn setup(conn: Connection, path: &Path) -> Result<Ledger, LedgerError> {
-        conn.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000;",
-        )?;
-        conn.execute_batch(SCHEMA)?;
+        // The busy timeout first: the WAL switch of a new ledger needs the
+        // lock that a concurrent first user may hold (making its key, say),
+        // and without a timeout it fails at once with "database is locked".
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        // A brand-new file starts in rollback-journal mode, where SQLite
+        // returns BUSY at once (not after the timeout) when two first users
+        // would deadlock on lock upgrades; retry the setup briefly then.
+        let mut tries = 0;
+        loop {
+            let done = conn
+                .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
+                .and_then(|()| conn.execute_batch(SCHEMA));
+            match done {
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if e.code == rusqlite::ErrorCode::DatabaseBusy && tries < 100 =>
+                {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(10 + tries));
+                }
+                other => break other?,
+            }
+        }
         let has_mac = |conn: &Connection| -> rusqlite::Result<bool> {
             conn.query_row(
                 "SELECT COUNT(*) FROM pragma_table_info('events') WHERE name = 'mac'",

@@ -115,8 +115,8 @@ pub(crate) fn append(
         &prev,
     );
     let mac = crate::key::current(tx)?
-        .filter(|(_, from)| seq >= *from)
-        .map(|(key, _)| crate::key::mac(&key, &hash));
+        .filter(|k| seq >= k.from)
+        .map(|k| crate::key::mac(&k.bytes, &hash));
     tx.execute(
         "INSERT INTO events (seq, proposal_id, kind, from_state, to_state, actor, reason, payload, payload_hash, at, prev_hash, hash, mac)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",

@@ -57,6 +57,14 @@ pub fn serve(args: ServeArgs) -> CmdResult {
             .hint("set WRIT_KEY_DIR (or HOME): writ keeps the review token and the ledger key outside the repository")
     })?;
     let _ = std::fs::create_dir_all(&keys);
+    let canon = |p: &std::path::Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+    if canon(&keys).starts_with(canon(&places.repo)) {
+        return Err(Failure::new(
+            ExitCode::Error,
+            anyhow!("the key folder `{}` is inside the repository", keys.display()),
+        )
+        .hint("set WRIT_KEY_DIR to a folder outside the repository: the review token and the ledger key must not be readable from it"));
+    }
     let index = places
         .index
         .canonicalize()
