@@ -1,6 +1,7 @@
 //! `writ mcp` with a scripted JSON-RPC client over stdio: initialize, a
 //! call of every tool, resources, and refusals; the spec's rules on
-//! framing, lifecycle, schemas and errors.
+//! framing, lifecycle, schemas and errors; and the official Python SDK as a
+//! real client.
 
 #![allow(
     clippy::panic,
@@ -585,4 +586,41 @@ fn bad_tool_arguments_are_tool_errors_the_model_sees() {
         c.call("tools/call", json!({ "arguments": {} }))["error"]["code"],
         -32602
     );
+}
+
+#[test]
+fn the_official_python_sdk_drives_writ_mcp() {
+    let Some(python) = std::env::var_os("WRIT_MCP_SDK_PYTHON") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set but WRIT_MCP_SDK_PYTHON is not: scripts/setup.sh with WRIT_BROWSER=1 installs the MCP SDK and sets it; this test must not be skipped in CI"
+        );
+        eprintln!("skipped: WRIT_MCP_SDK_PYTHON is not set (scripts/test.sh sets it)");
+        return;
+    };
+    let repo = shop();
+    let root = std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(
+        || std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")),
+        std::path::PathBuf::from,
+    );
+    let logs = tempfile::tempdir().unwrap();
+    let (out, err) = (logs.path().join("stdout"), logs.path().join("stderr"));
+    let child = Command::new(&python)
+        .arg(root.join("tests/clients/mcp_sdk.py"))
+        .arg(env!("CARGO_BIN_EXE_writ"))
+        .arg(repo.path())
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap_or_else(|e| panic!("running {}: {e}", python.to_string_lossy()));
+    let status = common::wait_bounded(child, std::time::Duration::from_secs(300)).map(|o| o.status);
+    let stdout = std::fs::read_to_string(&out).unwrap_or_default();
+    let stderr = std::fs::read_to_string(&err).unwrap_or_default();
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "the MCP SDK client failed ({status:?}):\n{stdout}\n{stderr}"
+    );
+    eprintln!("{stdout}");
+    assert!(stdout.contains(" ok: "), "{stdout}");
 }
