@@ -9,6 +9,9 @@
 # - The build: cargo's target dir lives outside the clone
 #   (${CARGO_TARGET_DIR:-/var/cache/writ/target}), so a second run is fast.
 # - The test/demo corpus: requests 2.32.3 (a pinned sdist from PyPI).
+# - With WRIT_BROWSER=1 (the test command): the official MCP Python SDK,
+#   pinned, in a venv outside the clone ($WRIT_CACHE/venv-mcp), exported as
+#   WRIT_MCP_SDK_PYTHON for the real-client test of `writ mcp`.
 set -euo pipefail
 
 WRIT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -46,6 +49,8 @@ install_packages() {
   if [ "${WRIT_BROWSER:-0}" = 1 ]; then
     command -v chromium >/dev/null || missing+=(chromium)
     command -v chromedriver >/dev/null || missing+=(chromium-driver)
+    # `python3 -m venv` for the MCP SDK: Debian splits ensurepip out.
+    python3 -c 'import ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
   fi
   if [ ${#missing[@]} -gt 0 ]; then
     log "installing Debian packages: ${missing[*]}"
@@ -71,6 +76,21 @@ fetch_corpus() {
   fi
 }
 
+# The official MCP Python SDK (PyPI `mcp`), pinned: tests/clients/mcp_sdk.py
+# drives `writ mcp` with it. Installed only when the venv lacks this version.
+MCP_SDK_VERSION=2.3.0
+install_mcp_sdk() {
+  local venv="$WRIT_CACHE/venv-mcp"
+  local have
+  have="$("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("mcp"))' 2>/dev/null || true)"
+  if [ "$have" != "$MCP_SDK_VERSION" ]; then
+    log "installing the MCP Python SDK $MCP_SDK_VERSION into $venv"
+    python3 -m venv "$venv"
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check "mcp==$MCP_SDK_VERSION"
+  fi
+  export WRIT_MCP_SDK_PYTHON="$venv/bin/python"
+}
+
 build() {
   log "building writ (release) into $CARGO_TARGET_DIR"
   (cd "$WRIT_ROOT" && cargo build --release --locked --quiet)
@@ -79,4 +99,7 @@ build() {
 install_packages
 python3 "$WRIT_ROOT/models/fetch.py"
 fetch_corpus
+if [ "${WRIT_BROWSER:-0}" = 1 ]; then
+  install_mcp_sdk
+fi
 build

@@ -1,0 +1,176 @@
+//! `writ mcp`: the Model Context Protocol over stdio (JSON-RPC 2.0, one
+//! message per line).
+//!
+//! Tools: `search`, `ask`, `propose`, `explain`, `status`. Resources: the
+//! indexed files of the repository (`writ://file/<path>`, also offered as
+//! the template `writ://file/{path}`), read-only; a path that is not an
+//! indexed file inside the repository is not found. An agent can only
+//! propose: its proposals go through the same intake and gate as
+//! `writ propose`, recorded as `external:mcp/<client name>`.
+//!
+//! The lifecycle is enforced: until `initialize` has been answered only
+//! `initialize` and `ping` are served. The protocol revision is the
+//! client's when writ speaks it, else writ's newest ([`rpc::VERSIONS`]).
+//! JSON-RPC batches (a JSON array on one line) exist only in 2025-03-26:
+//! there each message of the batch is answered in one array; under any
+//! other revision, or before `initialize`, a batch is answered with a
+//! single Invalid Request error (-32600, id `null`), since 2025-06-18
+//! removed batching.
+
+mod resources;
+mod rpc;
+mod tools;
+
+use crate::args::McpArgs;
+use crate::exit::{CmdResult, ExitCode, Failure};
+use crate::gate::Places;
+use crate::service::Service;
+use rpc::{Message, RpcError, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR};
+use serde_json::{json, Value};
+use std::io::{BufRead, Write};
+
+/// Serves MCP on stdin/stdout until stdin closes.
+pub fn mcp(args: McpArgs) -> CmdResult {
+    let places = Places::from_args(&args.gate)?;
+    let service = Service::open(places, args.models)?;
+    let mut session = Session {
+        service,
+        client: "unknown".into(),
+        version: None,
+    };
+    let stdin = std::io::stdin();
+    let stdout = std::io::stdout();
+    for line in stdin.lock().lines() {
+        let line = line.map_err(|e| Failure::new(ExitCode::Error, e))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        if let Some(reply) = session.handle(&line) {
+            let mut out = stdout.lock();
+            writeln!(out, "{reply}")
+                .and_then(|()| out.flush())
+                .map_err(|e| Failure::new(ExitCode::Error, e))?;
+        }
+    }
+    Ok(ExitCode::Ok)
+}
+
+/// One client's connection.
+struct Session {
+    service: Service,
+    client: String,
+    /// The negotiated revision; `None` until `initialize` is answered.
+    version: Option<&'static str>,
+}
+
+/// Methods served once initialized.
+const METHODS: &[&str] = &[
+    "tools/list",
+    "tools/call",
+    "resources/list",
+    "resources/templates/list",
+    "resources/read",
+];
+
+impl Session {
+    /// One incoming line; `None` when nothing is to be answered
+    /// (notifications, responses, a batch of notifications).
+    fn handle(&mut self, line: &str) -> Option<Value> {
+        let msg: Value = match serde_json::from_str(line) {
+            Ok(v) => v,
+            Err(e) => {
+                return Some(
+                    RpcError::new(PARSE_ERROR, format!("parse error: {e}")).reply(&Value::Null),
+                )
+            }
+        };
+        match msg {
+            Value::Array(batch) => self.batch(batch),
+            one => self.one(one, false),
+        }
+    }
+
+    /// A JSON-RPC batch: answered message by message where the negotiated
+    /// revision has batches, else refused as a whole.
+    fn batch(&mut self, batch: Vec<Value>) -> Option<Value> {
+        if !rpc::batches_allowed(self.version) {
+            let version = self.version.unwrap_or("none negotiated yet");
+            return Some(
+                RpcError::new(
+                    INVALID_REQUEST,
+                    format!("JSON-RPC batches are not part of MCP {version} (removed in 2025-06-18): send one message per line"),
+                )
+                .reply(&Value::Null),
+            );
+        }
+        if batch.is_empty() {
+            return Some(RpcError::new(INVALID_REQUEST, "an empty batch").reply(&Value::Null));
+        }
+        let replies: Vec<Value> = batch
+            .into_iter()
+            .filter_map(|m| self.one(m, true))
+            .collect();
+        (!replies.is_empty()).then_some(Value::Array(replies))
+    }
+
+    /// One message (alone or inside a batch).
+    fn one(&mut self, msg: Value, in_batch: bool) -> Option<Value> {
+        match rpc::classify(msg) {
+            Message::Request { id, method, params } => {
+                Some(match self.request(&method, &params, in_batch) {
+                    Ok(result) => rpc::success(&id, result),
+                    Err(e) => e.reply(&id),
+                })
+            }
+            Message::Invalid { id, error } => Some(error.reply(&id)),
+            // `notifications/initialized`, cancellations, …: nothing to
+            // answer; responses: writ sends no requests.
+            Message::Notification | Message::Response => None,
+        }
+    }
+
+    fn request(&mut self, method: &str, params: &Value, in_batch: bool) -> Result<Value, RpcError> {
+        match method {
+            "initialize" if in_batch => Err(RpcError::new(
+                INVALID_REQUEST,
+                "`initialize` must not be part of a batch",
+            )),
+            "initialize" if self.version.is_some() => Err(RpcError::new(
+                INVALID_REQUEST,
+                "already initialized: `initialize` is sent once per connection",
+            )),
+            "initialize" => Ok(self.initialize(params)),
+            "ping" => Ok(json!({})),
+            m if !METHODS.contains(&m) => {
+                Err(RpcError::new(METHOD_NOT_FOUND, format!("method `{m}` not found")))
+            }
+            m if self.version.is_none() => Err(RpcError::new(
+                INVALID_REQUEST,
+                format!("`{m}` before `initialize`: until it is answered only `initialize` and `ping` are served"),
+            )),
+            "tools/list" => Ok(json!({ "tools": tools::list() })),
+            "tools/call" => tools::call(&self.service, &self.client, params),
+            "resources/list" => resources::list(&self.service),
+            "resources/templates/list" => Ok(resources::templates()),
+            _ => resources::read(&self.service, params),
+        }
+    }
+
+    fn initialize(&mut self, params: &Value) -> Value {
+        if let Some(name) = params["clientInfo"]["name"].as_str() {
+            self.client = name
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c))
+                .take(60)
+                .collect();
+        }
+        let version = rpc::negotiate(params["protocolVersion"].as_str());
+        self.version = Some(version);
+        json!({
+            "protocolVersion": version,
+            "capabilities": { "tools": {}, "resources": {} },
+            "serverInfo": { "name": "writ", "version": env!("CARGO_PKG_VERSION") },
+            "instructions": "writ searches this repository and gates proposals. You can only propose: every proposal is validated, decided by the repository's rules and recorded; nothing you send changes a file.",
+        })
+    }
+}

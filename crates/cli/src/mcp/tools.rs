@@ -1,0 +1,354 @@
+//! The MCP tools: their definitions (schemas every major client accepts,
+//! with behaviour annotations) and their calls.
+//!
+//! Input schemas are flat: `"type": "object"` with `properties` and
+//! `required`, and no `oneOf`, `const`, `$schema`, `$id` or decorative
+//! `additionalProperties: false` anywhere (Gemini refuses them, and a
+//! property without a `type` is sent as a string by schema-driven
+//! clients). Strictness stays on this side: arguments are checked here
+//! against the declared bounds, unknown fields are refused, and a proposal
+//! is validated in full by the gate. Per the spec, arguments that do not fit
+//! come back as a tool result with `isError: true` and the reason as text,
+//! so the model sees it and can correct itself; only a call that is itself
+//! malformed (no tool name, an unknown tool) is a protocol error.
+
+use super::rpc::{RpcError, INVALID_PARAMS};
+use crate::exit::Failure;
+use crate::service::{AskRequest, SearchRequest, Service};
+use serde_json::{json, Map, Value};
+
+/// Inclusive bounds of an integer argument, declared in the schema and
+/// enforced on the call.
+#[derive(Clone, Copy)]
+struct Bound {
+    min: u64,
+    max: u64,
+}
+
+/// `k`, hits to retrieve (search and ask).
+const K: Bound = Bound { min: 1, max: 50 };
+/// `max_proposals` of ask.
+const MAX_PROPOSALS: Bound = Bound { min: 1, max: 5 };
+/// `max_tokens` of ask.
+const MAX_TOKENS: Bound = Bound { min: 16, max: 2048 };
+
+/// Arguments that do not fit a tool's schema: returned to the model as an
+/// `isError` result, never as a protocol error.
+#[derive(Debug)]
+pub struct ArgError(String);
+
+impl std::fmt::Display for ArgError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ArgError {}
+
+fn integer(bound: Bound, description: &str) -> Value {
+    json!({ "type": "integer", "minimum": bound.min, "maximum": bound.max, "description": description })
+}
+
+fn strings(description: &str) -> Value {
+    json!({ "type": "array", "items": { "type": "string" }, "description": description })
+}
+
+/// Annotations of a tool that only reads.
+fn read_only(title: &str) -> Value {
+    json!({ "title": title, "readOnlyHint": true, "openWorldHint": false })
+}
+
+/// Annotations of a tool that records in the ledger but changes no file:
+/// not read-only, not destructive, each call a new record.
+fn records(title: &str) -> Value {
+    json!({ "title": title, "readOnlyHint": false, "destructiveHint": false, "idempotentHint": false, "openWorldHint": false })
+}
+
+/// The tools with their input schemas and annotations, in a fixed order.
+pub fn list() -> Value {
+    let paths = strings("only files under these paths (globs allowed)");
+    json!([
+        {
+            "name": "search",
+            "title": "Search the repository",
+            "description": "Find code and docs in the repository by meaning and by identifiers (hybrid). Returns hits with path, lines, chunk_id and text.",
+            "inputSchema": { "type": "object", "required": ["query"], "properties": {
+                "query": { "type": "string", "minLength": 1, "description": "what to look for (words or identifiers)" },
+                "k": integer(K, "how many hits (default 10)"),
+                "paths": paths,
+                "langs": strings("only these languages (rust, python, …)") } },
+            "annotations": read_only("Search the repository"),
+        },
+        {
+            "name": "ask",
+            "title": "Ask writ's local model",
+            "description": "Ask writ's local model: it retrieves context and proposes (notes, edits, commands); each proposal is gated and recorded. Slow on CPU.",
+            "inputSchema": { "type": "object", "required": ["question"], "properties": {
+                "question": { "type": "string", "minLength": 1, "description": "the question about the repository" },
+                "k": integer(K, "how many hits to retrieve as context (default 6)"),
+                "paths": paths,
+                "max_proposals": integer(MAX_PROPOSALS, "at most this many proposals (default 2)"),
+                "max_tokens": integer(MAX_TOKENS, "the model's token budget (default 1024)") } },
+            "annotations": records("Ask writ's local model"),
+        },
+        {
+            "name": "propose",
+            "title": "Propose a change",
+            "description": "Submit a proposal (kind edit|note|rule-change|command, title, rationale, citations as chunk ids from search, and diff|text|argv). writ validates it, its rules decide allow/forbid/hold, and the ledger records it. Nothing is applied by this call.",
+            "inputSchema": { "type": "object", "required": ["proposal"], "properties": {
+                "proposal": proposal_schema() } },
+            "annotations": records("Propose a change"),
+        },
+        {
+            "name": "explain",
+            "title": "Explain a proposal or action",
+            "description": "Why a proposal (P1) or action (A1) exists: its provenance, every ledger event, the rules that decided.",
+            "inputSchema": { "type": "object", "required": ["id"], "properties": {
+                "id": { "type": "string", "minLength": 1, "description": "a proposal id (P1) or an action id (A1)" } } },
+            "annotations": read_only("Explain a proposal or action"),
+        },
+        {
+            "name": "status",
+            "title": "Index status",
+            "description": "What the index holds: files, chunks, model, skipped files with reasons.",
+            "inputSchema": { "type": "object", "properties": {} },
+            "annotations": read_only("Index status"),
+        },
+    ])
+}
+
+/// The proposal's schema as one flat object: the union of the properties
+/// of writ's proposal schema (one `oneOf` branch per kind), `kind` as an
+/// enum, required what every kind requires, and the field each kind needs
+/// in the description. The gate validates against the full schema.
+pub fn proposal_schema() -> Value {
+    let full = writ_proposal::schema();
+    let branches = full["oneOf"].as_array().cloned().unwrap_or_default();
+    let mut properties = Map::new();
+    let mut kinds = Vec::new();
+    let mut needs = Vec::new();
+    let mut common: Option<Vec<String>> = None;
+    for branch in &branches {
+        let kind = branch["properties"]["kind"]["const"]
+            .as_str()
+            .unwrap_or_default();
+        kinds.push(json!(kind));
+        let required: Vec<String> = branch["required"]
+            .as_array()
+            .map(|r| {
+                r.iter()
+                    .filter_map(|s| s.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        common = Some(match common {
+            None => required.clone(),
+            Some(c) => c.into_iter().filter(|r| required.contains(r)).collect(),
+        });
+        needs.push((kind.to_string(), required));
+        if let Some(props) = branch["properties"].as_object() {
+            for (name, prop) in props {
+                if name != "kind" {
+                    properties.entry(name.clone()).or_insert_with(|| flat(prop));
+                }
+            }
+        }
+    }
+    let common = common.unwrap_or_default();
+    let needs: Vec<String> = needs
+        .into_iter()
+        .map(|(kind, required)| {
+            let extra: Vec<String> = required
+                .into_iter()
+                .filter(|r| !common.contains(r))
+                .collect();
+            format!("{kind} needs {}", extra.join(", "))
+        })
+        .collect();
+    properties.insert(
+        "kind".into(),
+        json!({ "type": "string", "enum": kinds, "description": "what is proposed" }),
+    );
+    json!({
+        "type": "object",
+        "description": format!(
+            "The proposal itself, a JSON object (not a string). {}. Citations are chunk ids from search.",
+            needs.join("; ")
+        ),
+        "required": common,
+        "properties": properties,
+    })
+}
+
+/// One property without the keywords clients refuse: a `const` becomes a
+/// typed value with its own bounds, nested objects lose decorative
+/// `additionalProperties`.
+fn flat(prop: &Value) -> Value {
+    let Some(obj) = prop.as_object() else {
+        return prop.clone();
+    };
+    let mut out = Map::new();
+    for (key, value) in obj {
+        match key.as_str() {
+            "$schema" | "$id" | "additionalProperties" | "oneOf" => {}
+            "const" => match value {
+                Value::Number(n) => {
+                    out.insert("type".into(), json!("integer"));
+                    out.insert("minimum".into(), Value::Number(n.clone()));
+                    out.insert("maximum".into(), Value::Number(n.clone()));
+                }
+                other => {
+                    out.insert("type".into(), json!("string"));
+                    out.insert("enum".into(), json!([other]));
+                }
+            },
+            "items" | "properties" => {
+                let inner = match value {
+                    Value::Object(m) if key == "properties" => {
+                        Value::Object(m.iter().map(|(k, v)| (k.clone(), flat(v))).collect())
+                    }
+                    v => flat(v),
+                };
+                out.insert(key.clone(), inner);
+            }
+            _ => {
+                out.insert(key.clone(), value.clone());
+            }
+        }
+    }
+    Value::Object(out)
+}
+
+/// `args` as an object with no field outside `allowed`.
+fn fields(tool: &str, args: Value, allowed: &[&str]) -> Result<Map<String, Value>, ArgError> {
+    let Value::Object(map) = args else {
+        return Err(ArgError(format!("{tool}: the arguments must be an object")));
+    };
+    if let Some(unknown) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(ArgError(format!(
+            "{tool}: unknown argument `{unknown}` (expected: {})",
+            allowed.join(", ")
+        )));
+    }
+    Ok(map)
+}
+
+fn within(tool: &str, name: &str, value: usize, bound: Bound) -> Result<(), ArgError> {
+    let v = u64::try_from(value).unwrap_or(u64::MAX);
+    if v < bound.min || v > bound.max {
+        return Err(ArgError(format!(
+            "{tool}: `{name}` must be between {} and {}, got {value}",
+            bound.min, bound.max
+        )));
+    }
+    Ok(())
+}
+
+fn not_empty(tool: &str, name: &str, value: &str) -> Result<(), ArgError> {
+    if value.trim().is_empty() {
+        return Err(ArgError(format!("{tool}: `{name}` must not be empty")));
+    }
+    Ok(())
+}
+
+/// Search arguments, within their declared bounds.
+pub fn search_args(args: Value) -> Result<SearchRequest, ArgError> {
+    let req: SearchRequest =
+        serde_json::from_value(args).map_err(|e| ArgError(format!("search: {e}")))?;
+    not_empty("search", "query", &req.query)?;
+    within("search", "k", req.k, K)?;
+    Ok(req)
+}
+
+/// Ask arguments, within their declared bounds.
+pub fn ask_args(args: Value) -> Result<AskRequest, ArgError> {
+    let req: AskRequest =
+        serde_json::from_value(args).map_err(|e| ArgError(format!("ask: {e}")))?;
+    not_empty("ask", "question", &req.question)?;
+    within("ask", "k", req.k, K)?;
+    within("ask", "max_proposals", req.max_proposals, MAX_PROPOSALS)?;
+    within("ask", "max_tokens", req.max_tokens, MAX_TOKENS)?;
+    Ok(req)
+}
+
+/// The proposal object of propose's arguments.
+pub fn propose_args(args: Value) -> Result<Value, ArgError> {
+    let mut map = fields("propose", args, &["proposal"])?;
+    match map.remove("proposal") {
+        Some(p @ Value::Object(_)) => Ok(p),
+        Some(Value::String(_)) => Err(ArgError(
+            "propose: `proposal` must be a JSON object, not a string holding one".into(),
+        )),
+        Some(_) => Err(ArgError("propose: `proposal` must be a JSON object".into())),
+        None => Err(ArgError("propose: missing argument `proposal`".into())),
+    }
+}
+
+/// The id of explain's arguments.
+pub fn explain_args(args: Value) -> Result<String, ArgError> {
+    let mut map = fields("explain", args, &["id"])?;
+    match map.remove("id") {
+        Some(Value::String(id)) => {
+            not_empty("explain", "id", &id)?;
+            Ok(id)
+        }
+        Some(_) => Err(ArgError("explain: `id` must be a string (P1, A1)".into())),
+        None => Err(ArgError("explain: missing argument `id`".into())),
+    }
+}
+
+/// A failure of the tool itself, as the model reads it.
+fn failure_text(f: &Failure) -> String {
+    let hint = f.hint.as_ref().map(|h| format!(" (hint: {h})"));
+    format!("{:#}{}", f.error, hint.unwrap_or_default())
+}
+
+fn error_result(text: String) -> Value {
+    json!({ "content": [{ "type": "text", "text": text }], "isError": true })
+}
+
+/// `tools/call`: a result (possibly `isError`), or a protocol error for a
+/// call that is malformed or names no tool of writ's.
+pub fn call(service: &Service, client: &str, params: &Value) -> Result<Value, RpcError> {
+    let name = params["name"]
+        .as_str()
+        .ok_or_else(|| RpcError::new(INVALID_PARAMS, "tools/call needs a tool `name`"))?;
+    let args = match params.get("arguments") {
+        None | Some(Value::Null) => json!({}),
+        Some(a @ Value::Object(_)) => a.clone(),
+        Some(_) => {
+            return Err(RpcError::new(
+                INVALID_PARAMS,
+                "tools/call `arguments` must be an object",
+            ))
+        }
+    };
+    let outcome: Result<Result<Value, Failure>, ArgError> = match name {
+        "search" => search_args(args).map(|req| service.search_json(&req)),
+        "ask" => ask_args(args).map(|req| service.ask(&req)),
+        "propose" => propose_args(args).map(|p| {
+            service
+                .propose(&p, &writ_gate::Proposer::mcp(client))
+                .map(|i| serde_json::to_value(i).unwrap_or(Value::Null))
+        }),
+        "explain" => {
+            explain_args(args).map(|id| service.places.gate().explain(&id).map_err(Failure::from))
+        }
+        "status" => fields("status", args, &[]).map(|_| service.status()),
+        other => {
+            return Err(RpcError::new(
+                INVALID_PARAMS,
+                format!("unknown tool `{other}`"),
+            ))
+        }
+    };
+    Ok(match outcome {
+        Err(bad) => error_result(bad.to_string()),
+        Ok(Err(f)) => error_result(failure_text(&f)),
+        Ok(Ok(v)) => json!({
+            "content": [{ "type": "text", "text": v.to_string() }],
+            "structuredContent": { "result": v },
+            "isError": false,
+        }),
+    })
+}
