@@ -22,7 +22,7 @@
 )]
 
 mod common;
-use common::{edit_proposal, line_diff, propose_in, text, Repo};
+use common::{edit_proposal, line_diff, propose_in, read, text, Repo};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
@@ -39,10 +39,6 @@ fn indexed() -> (Repo, i64) {
     repo.writ_json(&["index"]);
     let cid = common::chunk_id(&repo, "guide run the tool");
     (repo, cid)
-}
-
-fn read(repo: &Repo, rel: &str) -> String {
-    std::fs::read_to_string(repo.path().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
 }
 
 fn ledger(repo: &Repo) -> rusqlite::Connection {

@@ -21,7 +21,7 @@
 )]
 
 mod common;
-use common::{edit_proposal, line_diff, new_file_diff, propose_in, text, Repo};
+use common::{edit_proposal, line_diff, new_file_diff, propose_in, read, text, Repo};
 use serde_json::Value;
 use std::os::unix::fs::symlink;
 use std::time::Duration;
@@ -38,10 +38,6 @@ fn indexed(setup: impl FnOnce(&Repo)) -> (Repo, i64) {
     repo.writ_json(&["index"]);
     let cid = common::chunk_id(&repo, "guide run the tool");
     (repo, cid)
-}
-
-fn read(repo: &Repo, rel: &str) -> String {
-    std::fs::read_to_string(repo.path().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
 }
 
 /// What an attacker does next: apply every recorded action, ignoring

@@ -25,16 +25,12 @@
 
 mod common;
 use common::server::Server;
-use common::{edit_proposal, line_diff, propose_in, text, Repo};
+use common::{edit_proposal, event_hash, line_diff, propose_in, read, text, Repo};
 use serde_json::json;
 use std::os::unix::fs::symlink;
 
 /// The built-in rules, as writ ships them.
 const DEFAULT_RULES: &str = include_str!("../rules/default.toml");
-
-fn read(repo: &Repo, rel: &str) -> String {
-    std::fs::read_to_string(repo.path().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
-}
 
 /// A committed repository with a doc and `files`, indexed; with the chunk
 /// id of the doc to cite.
@@ -167,39 +163,6 @@ fn links_committed_inside_the_index_folder_are_never_followed() {
         planted.is_empty(),
         "writ followed links in its own folder and wrote outside the repository: {planted:?}"
     );
-}
-
-/// An event's hash, as anyone can compute it (the chain has no key).
-#[allow(clippy::too_many_arguments, reason = "one argument per hashed field")]
-fn event_hash(
-    seq: i64,
-    pid: &str,
-    from: &str,
-    to: &str,
-    actor: &str,
-    reason: &str,
-    payload: &str,
-    at: i64,
-    prev: &str,
-) -> (String, String) {
-    let payload_hash = blake3::hash(payload.as_bytes()).to_hex().to_string();
-    let mut h = blake3::Hasher::new();
-    for field in [
-        seq.to_string().as_str(),
-        pid,
-        "transition",
-        from,
-        to,
-        actor,
-        reason,
-        &payload_hash,
-        at.to_string().as_str(),
-        prev,
-    ] {
-        h.update(&(field.len() as u64).to_le_bytes());
-        h.update(field.as_bytes());
-    }
-    (payload_hash, h.finalize().to_hex().to_string())
 }
 
 // Attack: with SQL write access (no trigger dropped), append `held ->

@@ -24,14 +24,10 @@
 )]
 
 mod common;
-use common::{edit_proposal, line_diff, text, writ_cmd, Repo};
+use common::{edit_proposal, event_hash, line_diff, read, text, writ_cmd, Repo};
 use serde_json::json;
 use std::path::Path;
 use std::process::Output;
-
-fn read(repo: &Repo, rel: &str) -> String {
-    std::fs::read_to_string(repo.path().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
-}
 
 /// `writ ARGS` in `repo` with `input` on stdin and the key folder `keys`
 /// (`None`: no key folder at all, as a writ from before keys).
@@ -82,39 +78,6 @@ fn propose_keys(
             text(&out.stderr)
         )
     })
-}
-
-/// An event's hash, as anyone can compute it.
-#[allow(clippy::too_many_arguments, reason = "one argument per hashed field")]
-fn event_hash(
-    seq: i64,
-    pid: &str,
-    from: &str,
-    to: &str,
-    actor: &str,
-    reason: &str,
-    payload: &str,
-    at: i64,
-    prev: &str,
-) -> (String, String) {
-    let payload_hash = blake3::hash(payload.as_bytes()).to_hex().to_string();
-    let mut h = blake3::Hasher::new();
-    for field in [
-        seq.to_string().as_str(),
-        pid,
-        "transition",
-        from,
-        to,
-        actor,
-        reason,
-        &payload_hash,
-        at.to_string().as_str(),
-        prev,
-    ] {
-        h.update(&(field.len() as u64).to_le_bytes());
-        h.update(field.as_bytes());
-    }
-    (payload_hash, h.finalize().to_hex().to_string())
 }
 
 // Attack: on a ledger adopted with `--adopt-key` (keyed from event N), an

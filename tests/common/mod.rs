@@ -254,3 +254,42 @@ pub fn new_file_diff(path: &str, lines: &[&str]) -> String {
     }
     d
 }
+
+/// A file of the repository as text.
+pub fn read(repo: &Repo, rel: &str) -> String {
+    std::fs::read_to_string(repo.path().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+/// An event's hash, as anyone who read writ's source can compute it: the
+/// attack tests forge chains with it (only the ledger's key stops them).
+#[allow(clippy::too_many_arguments, reason = "one argument per hashed field")]
+pub fn event_hash(
+    seq: i64,
+    pid: &str,
+    from: &str,
+    to: &str,
+    actor: &str,
+    reason: &str,
+    payload: &str,
+    at: i64,
+    prev: &str,
+) -> (String, String) {
+    let payload_hash = blake3::hash(payload.as_bytes()).to_hex().to_string();
+    let mut h = blake3::Hasher::new();
+    for field in [
+        seq.to_string().as_str(),
+        pid,
+        "transition",
+        from,
+        to,
+        actor,
+        reason,
+        &payload_hash,
+        at.to_string().as_str(),
+        prev,
+    ] {
+        h.update(&(field.len() as u64).to_le_bytes());
+        h.update(field.as_bytes());
+    }
+    (payload_hash, h.finalize().to_hex().to_string())
+}
