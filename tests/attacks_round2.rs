@@ -25,7 +25,7 @@
 
 mod common;
 use common::server::Server;
-use common::{edit_proposal, event_hash, line_diff, propose_in, read, text, Repo};
+use common::{edit_proposal, line_diff, propose_in, read, text, Repo};
 use serde_json::json;
 use std::os::unix::fs::symlink;
 
@@ -178,52 +178,14 @@ fn an_approval_appended_with_recomputed_hashes_is_detected() {
     assert_eq!(out["state"].as_str(), Some("held"), "{out} {err}");
     let pid = out["id"].as_str().unwrap().to_string();
     let conn = rusqlite::Connection::open(repo.path().join(".writ/ledger.sqlite")).unwrap();
-    let (mut seq, mut prev, at): (i64, String, i64) = conn
+    let (seq, prev, at): (i64, String, i64) = conn
         .query_row(
             "SELECT seq, hash, at FROM events ORDER BY seq DESC LIMIT 1",
             [],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .unwrap();
-    let basis = seq + 1;
-    let forged = [
-        (
-            "held",
-            "approved",
-            "human:ana".to_string(),
-            "looks fine".to_string(),
-            json!({ "review": "approved", "reviewer": "ana" }).to_string(),
-        ),
-        (
-            "approved",
-            "recorded",
-            "writ:ledger".to_string(),
-            format!("action A1 recorded from event {basis}"),
-            json!({ "action": "A1", "basis_seq": basis }).to_string(),
-        ),
-    ];
-    for (from, to, actor, reason, payload) in forged {
-        seq += 1;
-        let (payload_hash, hash) =
-            event_hash(seq, &pid, from, to, &actor, &reason, &payload, at, &prev);
-        conn.execute(
-            "INSERT INTO events (seq, proposal_id, kind, from_state, to_state, actor, reason, payload, payload_hash, at, prev_hash, hash)
-             VALUES (?1, ?2, 'transition', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            rusqlite::params![seq, pid, from, to, actor, reason, payload, payload_hash, at, prev, hash],
-        )
-        .unwrap();
-        conn.execute(
-            "UPDATE state SET state = ?1, seq = ?2 WHERE proposal_id = ?3",
-            rusqlite::params![to, seq, pid],
-        )
-        .unwrap();
-        prev = hash;
-    }
-    conn.execute(
-        "INSERT INTO actions (id, proposal_id, seq, basis_seq) VALUES ('A1', ?1, ?2, ?3)",
-        rusqlite::params![pid, seq, basis],
-    )
-    .unwrap();
+    common::forge_approval(&conn, &pid, seq, &prev, at);
     drop(conn);
     let verify = repo.writ(&["verify"]);
     let applied = repo.writ(&["apply", "A1"]);

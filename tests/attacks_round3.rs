@@ -24,7 +24,7 @@
 )]
 
 mod common;
-use common::{edit_proposal, event_hash, line_diff, read, text, writ_cmd, Repo};
+use common::{edit_proposal, line_diff, read, text, writ_cmd, Repo};
 use serde_json::json;
 use std::path::Path;
 use std::process::Output;
@@ -119,7 +119,7 @@ fn a_history_rewritten_below_an_adopted_key_is_detected() {
         "DROP TRIGGER events_append_only_d; DROP TRIGGER proposals_append_only_d; DROP TRIGGER state_from_chain_d;",
     )
     .unwrap();
-    let (mut seq, mut prev, at): (i64, String, i64) = conn
+    let (seq, prev, at): (i64, String, i64) = conn
         .query_row(
             "SELECT seq, hash, at FROM events WHERE proposal_id = ?1 ORDER BY seq DESC LIMIT 1",
             [&pid],
@@ -132,45 +132,7 @@ fn a_history_rewritten_below_an_adopted_key_is_detected() {
         .unwrap();
     conn.execute("DELETE FROM proposals WHERE id = ?1", [&pid2])
         .unwrap();
-    let basis = seq + 1;
-    let forged = [
-        (
-            "held",
-            "approved",
-            "human:ana".to_string(),
-            "looks fine".to_string(),
-            json!({ "review": "approved", "reviewer": "ana" }).to_string(),
-        ),
-        (
-            "approved",
-            "recorded",
-            "writ:ledger".to_string(),
-            format!("action A1 recorded from event {basis}"),
-            json!({ "action": "A1", "basis_seq": basis }).to_string(),
-        ),
-    ];
-    for (from, to, actor, reason, payload) in forged {
-        seq += 1;
-        let (payload_hash, hash) =
-            event_hash(seq, &pid, from, to, &actor, &reason, &payload, at, &prev);
-        conn.execute(
-            "INSERT INTO events (seq, proposal_id, kind, from_state, to_state, actor, reason, payload, payload_hash, at, prev_hash, hash)
-             VALUES (?1, ?2, 'transition', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            rusqlite::params![seq, pid, from, to, actor, reason, payload, payload_hash, at, prev, hash],
-        )
-        .unwrap();
-        conn.execute(
-            "UPDATE state SET state = ?1, seq = ?2 WHERE proposal_id = ?3",
-            rusqlite::params![to, seq, pid],
-        )
-        .unwrap();
-        prev = hash;
-    }
-    conn.execute(
-        "INSERT INTO actions (id, proposal_id, seq, basis_seq) VALUES ('A1', ?1, ?2, ?3)",
-        rusqlite::params![pid, seq, basis],
-    )
-    .unwrap();
+    common::forge_approval(&conn, &pid, seq, &prev, at);
     drop(conn);
     let verify = writ_keys(repo.path(), &["verify"], "", Some(keys.path()));
     let applied = writ_keys(repo.path(), &["apply", "A1"], "", Some(keys.path()));

@@ -293,3 +293,52 @@ pub fn event_hash(
     }
     (payload_hash, h.finalize().to_hex().to_string())
 }
+
+/// Appends a forged approval of held proposal `pid` to the ledger behind
+/// `conn`, as an attacker with SQL access who read writ's source would:
+/// `held -> approved` by `human:ana`, then `approved -> recorded` with
+/// action `A1`, every hash recomputed from the event `seq` (hash `prev`,
+/// time `at`), the state row moved and the action row added (the triggers
+/// accept all of it; only the ledger's key can tell).
+pub fn forge_approval(conn: &rusqlite::Connection, pid: &str, mut seq: i64, prev: &str, at: i64) {
+    let mut prev = prev.to_string();
+    let basis = seq + 1;
+    let forged = [
+        (
+            "held",
+            "approved",
+            "human:ana".to_string(),
+            "looks fine".to_string(),
+            serde_json::json!({ "review": "approved", "reviewer": "ana" }).to_string(),
+        ),
+        (
+            "approved",
+            "recorded",
+            "writ:ledger".to_string(),
+            format!("action A1 recorded from event {basis}"),
+            serde_json::json!({ "action": "A1", "basis_seq": basis }).to_string(),
+        ),
+    ];
+    for (from, to, actor, reason, payload) in forged {
+        seq += 1;
+        let (payload_hash, hash) =
+            event_hash(seq, pid, from, to, &actor, &reason, &payload, at, &prev);
+        conn.execute(
+            "INSERT INTO events (seq, proposal_id, kind, from_state, to_state, actor, reason, payload, payload_hash, at, prev_hash, hash)
+             VALUES (?1, ?2, 'transition', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            rusqlite::params![seq, pid, from, to, actor, reason, payload, payload_hash, at, prev, hash],
+        )
+        .unwrap_or_else(|e| panic!("forging event {seq}: {e}"));
+        conn.execute(
+            "UPDATE state SET state = ?1, seq = ?2 WHERE proposal_id = ?3",
+            rusqlite::params![to, seq, pid],
+        )
+        .unwrap_or_else(|e| panic!("forging the state row: {e}"));
+        prev = hash;
+    }
+    conn.execute(
+        "INSERT INTO actions (id, proposal_id, seq, basis_seq) VALUES ('A1', ?1, ?2, ?3)",
+        rusqlite::params![pid, seq, basis],
+    )
+    .unwrap_or_else(|e| panic!("forging the action row: {e}"));
+}

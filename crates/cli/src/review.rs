@@ -132,13 +132,11 @@ pub fn review(args: ReviewArgs) -> CmdResult {
 
 /// Held proposals, and any an interrupted intake left `proposed`.
 fn list(gate: &Gate, json: bool) -> CmdResult {
-    let mut rows = gate.proposals(Some(State::Held))?;
-    rows.extend(gate.proposals(Some(State::Proposed))?);
-    rows.sort_by_key(|p| p.first_seq);
+    let rows = gate.queue()?;
     if json {
         let rows: Vec<_> = rows
             .iter()
-            .map(|p| serde_json::json!({ "id": p.id, "state": p.state, "kind": p.kind, "title": p.title, "source": p.source, "seq": p.first_seq, "decision": gate.recorded_decision(&p.id).ok().flatten() }))
+            .map(|(p, d)| serde_json::json!({ "id": p.id, "state": p.state, "kind": p.kind, "title": p.title, "source": p.source, "seq": p.first_seq, "decision": d }))
             .collect();
         crate::cmd::print_json(&rows)?;
         return Ok(ExitCode::Ok);
@@ -146,11 +144,11 @@ fn list(gate: &Gate, json: bool) -> CmdResult {
     if rows.is_empty() {
         outln!("nothing is held for review");
     }
-    for p in &rows {
+    for (p, decision) in &rows {
         let why = if p.state == State::Proposed {
             "interrupted before the gate decided: the next proposal re-gates it".to_string()
         } else {
-            why_held(gate.recorded_decision(&p.id).ok().flatten().as_ref())
+            why_held(decision.as_ref())
         };
         outln!(
             "{:<5} {:<8} {:<50} [{}]",

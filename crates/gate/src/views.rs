@@ -82,6 +82,25 @@ impl Gate {
         Ok(self.ledger()?.actions()?)
     }
 
+    /// The review queue, oldest first: every held proposal, and any an
+    /// interrupted intake left `proposed`, each with the decision the gate
+    /// recorded (one read of the ledger, however long the queue).
+    pub fn queue(&self) -> Result<Vec<(ProposalRow, Option<Value>)>, GateError> {
+        let ledger = self.ledger()?;
+        let mut rows = ledger.proposals(Some(State::Held))?;
+        rows.extend(ledger.proposals(Some(State::Proposed))?);
+        rows.sort_by_key(|p| p.first_seq);
+        rows.into_iter()
+            .map(|p| {
+                let decision = ledger
+                    .events(&p.id)?
+                    .into_iter()
+                    .find_map(|e| e.payload.get("decision").cloned());
+                Ok((p, decision))
+            })
+            .collect()
+    }
+
     /// The decision the gate recorded for a proposal, as JSON.
     pub fn recorded_decision(&self, id: &str) -> Result<Option<Value>, GateError> {
         Ok(self
