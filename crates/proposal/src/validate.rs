@@ -154,6 +154,15 @@ pub fn validate(proposal: Proposal, cx: &ValidationContext<'_>) -> Result<ValidP
     })
 }
 
+/// Unicode format characters (category Cf) and other invisible marks a
+/// terminal or page may not show: bidi controls, zero-width characters,
+/// the BOM, soft hyphen, Mongolian vowel separator, tag characters.
+fn invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00ad}' | '\u{061c}' | '\u{180e}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}'
+        | '\u{2060}'..='\u{206f}' | '\u{feff}' | '\u{fff9}'..='\u{fffb}' | '\u{e0000}'..='\u{e007f}')
+}
+
 /// Folders no edit may reach, in any letter case: git's state (also of a
 /// nested repository or submodule) and writ's own.
 const OFF_LIMITS: [&str; 2] = [".git", ".writ"];
@@ -172,6 +181,19 @@ fn normalise(path: &str, repo: &Path) -> Result<String, String> {
     }
     if path.chars().any(char::is_control) {
         return Err("has control characters".into());
+    }
+    // Characters that change how a name reads without changing how it looks
+    // (bidi overrides, zero-width and other format characters), and names
+    // with leading or trailing white space (`setup.py ` beside `setup.py`):
+    // a reviewer and a path rule must read the name the file system uses.
+    if path.chars().any(invisible) {
+        return Err("has invisible or direction-changing characters".into());
+    }
+    if path
+        .split('/')
+        .any(|part| part != part.trim() || part.chars().any(|c| c != ' ' && c.is_whitespace()))
+    {
+        return Err("has a name with leading, trailing or non-space white space".into());
     }
     let p = Path::new(path);
     let mut parts = Vec::new();
@@ -273,6 +295,19 @@ mod tests {
         std::fs::create_dir(dir.path().join("src"))?;
         std::os::unix::fs::symlink("../src", dir.path().join("docs-api"))?;
         assert!(reason(edit(&diff_for("docs-api/lib.rs"), vec![])).contains("symbolic link"));
+        for sly in [
+            "docs/conf.py ",
+            " docs/a.md",
+            "docs/\u{202e}dm.txt",
+            "docs/a\u{200b}.md",
+            "docs/a\u{a0}b.md",
+        ] {
+            let why = reason(edit(&diff_for(sly), vec![]));
+            assert!(
+                why.contains("white space") || why.contains("invisible"),
+                "{sly:?}: {why}"
+            );
+        }
         for off in [
             ".git/config",
             ".GIT/config",
