@@ -93,7 +93,7 @@ pub struct AskArgs {
     pub question: String,
     /// Chunks to retrieve as context (the lowest-ranked are dropped first
     /// when the prompt does not fit the context window)
-    #[arg(short, default_value_t = 6)]
+    #[arg(short, default_value_t = writ_ask::AskParams::K)]
     pub k: usize,
     /// Only context from paths matching this glob (repeatable)
     #[arg(long = "path", value_name = "GLOB")]
@@ -102,17 +102,17 @@ pub struct AskArgs {
     #[arg(long = "lang", value_name = "LANG")]
     pub langs: Vec<String>,
     /// Most proposals in one answer
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = writ_ask::AskParams::PROPOSALS)]
     pub max_proposals: usize,
     /// Most tokens the model may generate
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, default_value_t = writ_ask::AskParams::TOKENS)]
     pub max_tokens: usize,
     /// Sample at this temperature instead of greedy decoding
     #[arg(long)]
     pub temperature: Option<f64>,
     /// Penalise tokens repeated within the last 64 (1.0: off); small
     /// models otherwise loop. Deterministic: greedy runs still reproduce
-    #[arg(long, default_value_t = 1.1)]
+    #[arg(long, default_value_t = writ_ask::AskParams::PENALTY)]
     pub repeat_penalty: f64,
     /// Seed for sampling (recorded; ignored when greedy)
     #[arg(long, default_value_t = 0)]
@@ -171,12 +171,53 @@ pub struct ModelArgs {
     pub embed_model: Option<PathBuf>,
 }
 
+/// A proposal's state, as `--state` takes it (the list in `--help` and
+/// the parser are this enum).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StateArg {
+    /// Received, not yet gated (an interrupted intake).
+    Proposed,
+    /// Failed validation.
+    Refused,
+    /// Allowed by a rule (an action was recorded).
+    Allowed,
+    /// Forbidden by a rule.
+    Forbidden,
+    /// Waiting for a person.
+    Held,
+    /// Approved by a person.
+    Approved,
+    /// Rejected by a person.
+    Rejected,
+    /// An action exists for it.
+    Recorded,
+    /// Its edit was applied.
+    Applied,
+}
+
+impl StateArg {
+    /// The ledger's state.
+    pub fn state(self) -> writ_gate::State {
+        use writ_gate::State;
+        match self {
+            StateArg::Proposed => State::Proposed,
+            StateArg::Refused => State::Refused,
+            StateArg::Allowed => State::Allowed,
+            StateArg::Forbidden => State::Forbidden,
+            StateArg::Held => State::Held,
+            StateArg::Approved => State::Approved,
+            StateArg::Rejected => State::Rejected,
+            StateArg::Recorded => State::Recorded,
+            StateArg::Applied => State::Applied,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct ProposalsArgs {
-    /// Only proposals in this state: proposed, refused, allowed, forbidden,
-    /// held, approved, rejected, applied
-    #[arg(long)]
-    pub state: Option<String>,
+    /// Only proposals in this state
+    #[arg(long, value_enum)]
+    pub state: Option<StateArg>,
     #[command(flatten)]
     pub gate: GateArgs,
 }
@@ -345,7 +386,7 @@ pub struct SearchArgs {
     #[arg(required_unless_present = "batch")]
     pub query: Option<String>,
     /// Number of hits
-    #[arg(short, default_value_t = 10)]
+    #[arg(short, default_value_t = writ_service::search::DEFAULT_K)]
     pub k: usize,
     /// Only paths matching this glob (repeatable), applied before top-k
     #[arg(long = "path", value_name = "GLOB")]

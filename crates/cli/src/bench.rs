@@ -2,7 +2,9 @@
 
 use crate::args::{BenchArgs, BenchWhat};
 use crate::exit::{CmdResult, ExitCode, Failure};
-use crate::models::{existing, find_repo, index_dir, load_embedder, load_embedder_with};
+use crate::ctx::embedder as choice;
+use writ_service::models::{load_embedder, load_embedder_with};
+use writ_service::{existing, find_repo, index_dir};
 use anyhow::{anyhow, Context};
 use std::io::Write;
 use std::time::Instant;
@@ -28,8 +30,8 @@ pub fn run(args: BenchArgs) -> CmdResult {
             texts_out,
             loc,
         } => {
-            let root = existing(&corpus)?;
-            let embedder = load_embedder(&loc)?;
+            let root = existing(&crate::ctx::cwd()?.join(&corpus))?;
+            let embedder = load_embedder(&choice(&loc))?;
             let scratch = std::env::temp_dir().join("writ-bench-unused");
             let indexer = Indexer::new(&root, &scratch, &embedder, IndexOptions::default());
             let texts = indexer.embed_texts();
@@ -72,7 +74,7 @@ pub fn run(args: BenchArgs) -> CmdResult {
             };
             line(&format!("writ ({:?} forward)", embedder.forward()), fused);
             drop(embedder);
-            let candle = time_embedding(&load_embedder_with(&loc, Forward::Candle)?, &order)?;
+            let candle = time_embedding(&load_embedder_with(&choice(&loc), Forward::Candle)?, &order)?;
             line("candle-transformers BertModel", candle);
             crate::out::outln!("ratio: writ is {:.2}x candle-transformers", candle / fused);
             crate::out::outln!(
@@ -91,13 +93,13 @@ pub fn run(args: BenchArgs) -> CmdResult {
         BenchWhat::Gate { events } => crate::bench_gate::run(events),
         BenchWhat::Search { repo, queries, loc } => {
             let t0 = Instant::now();
-            let repo = find_repo(repo.as_deref())?;
-            let dir = index_dir(&loc, &repo);
+            let repo = find_repo(&crate::ctx::cwd()?, repo.as_deref())?;
+            let dir = index_dir(loc.index.as_deref(), &repo);
             let text = std::fs::read_to_string(&queries).map_err(|e| {
                 Failure::new(ExitCode::NoInput, anyhow!("`{}`: {e}", queries.display()))
             })?;
             let queries: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-            let embedder = load_embedder(&loc)?;
+            let embedder = load_embedder(&choice(&loc))?;
             let mut searcher = Searcher::open(&dir, &embedder)?;
             let opened = t0.elapsed().as_secs_f64() * 1000.0;
             let options = SearchOptions::default();
@@ -149,7 +151,10 @@ fn llm(loc: &crate::args::Locations, model: Option<&std::path::Path>, tokens: us
     use writ_llm::{GenerateOptions, LoadOptions, LocalLlm};
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let t0 = Instant::now();
-    let mut fast = crate::models::load_llm(loc, model)?;
+    let mut fast = writ_service::models::load_llm(&writ_service::ModelChoice {
+        llm: model.map(std::path::Path::to_path_buf),
+        ..choice(loc)
+    })?;
     let load_fast = t0.elapsed().as_secs_f64();
     let path = fast.info().path.clone();
     let prompt = llamacpp_prompt(fast.info().template);
@@ -186,10 +191,10 @@ fn llm(loc: &crate::args::Locations, model: Option<&std::path::Path>, tokens: us
     );
 
     let paths: Vec<String> = (0..40).map(|i| format!("src/module_{i}.py")).collect();
-    let passages: Vec<crate::prompt::Passage<'_>> = paths
+    let passages: Vec<writ_ask::prompt::Passage<'_>> = paths
         .iter()
         .enumerate()
-        .map(|(i, p)| crate::prompt::Passage {
+        .map(|(i, p)| writ_ask::prompt::Passage {
             chunk: i as i64 + 1,
             path: p,
             start_line: 1,
@@ -199,7 +204,7 @@ fn llm(loc: &crate::args::Locations, model: Option<&std::path::Path>, tokens: us
             text: "",
         })
         .collect();
-    let grammar = crate::prompt::grammar(&passages, &crate::prompt::Limits { max_proposals: 2 });
+    let grammar = writ_ask::prompt::grammar(&passages, &writ_ask::prompt::Limits { max_proposals: 2 });
     let t = Instant::now();
     let mut guide = fast.lark_guide(&grammar).map_err(fail)?;
     let compile = t.elapsed().as_secs_f64();

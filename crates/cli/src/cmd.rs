@@ -1,27 +1,19 @@
-//! The commands: each turns parsed arguments into library calls and output.
+//! The commands: dispatch, and the index commands (index, search,
+//! status). Each turns parsed arguments into library calls and output.
 
 use crate::args::{Cli, Command, IndexArgs, Mode, SearchArgs, StatusArgs};
 use crate::exit::{CmdResult, ExitCode, Failure};
-use crate::models::{existing, find_repo, index_dir, load_embedder};
-use crate::out::outln;
+use crate::out::{outln, print_json};
 use crate::term::clean;
 use anyhow::{anyhow, Context};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::{BufRead, Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use writ_core::Language;
-use writ_index::{
-    IndexOptions, Indexer, Progress, SearchMode, SearchOptions, Searcher, WalkOptions,
-};
-
-/// Prints `value` as pretty JSON on stdout (every `--json` output), as
-/// exactly one JSON document: nothing else may follow it on stdout.
-pub fn print_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<(), Failure> {
-    let text = serde_json::to_string_pretty(value).context("encoding JSON output")?;
-    outln!("{text}");
-    Ok(())
-}
+use writ_index::{IndexOptions, Indexer, Progress, SearchMode, Searcher, WalkOptions};
+use writ_service::models::load_embedder;
+use writ_service::search::search_options;
+use writ_service::{existing, find_repo, index_dir};
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> CmdResult {
@@ -30,13 +22,13 @@ pub fn run(cli: Cli) -> CmdResult {
         Command::Search(args) => search(args),
         Command::Status(args) => status(args),
         Command::Bench(args) => crate::bench::run(args),
-        Command::Rules(args) => rules(args),
+        Command::Rules(args) => crate::rules::rules(args),
         Command::Ask(args) => crate::ask::ask(args),
         Command::Proposals(args) => crate::show::proposals(args),
         Command::Show(args) => crate::show::show(args),
         Command::Propose(args) => crate::review::propose(args),
-        Command::Serve(args) => crate::serve::serve(args),
-        Command::Mcp(args) => crate::mcp::mcp(args),
+        Command::Serve(args) => crate::servers::serve(args),
+        Command::Mcp(args) => crate::servers::mcp(args),
         Command::Review(args) => crate::review::review(args),
         Command::Explain(args) => crate::review::explain(args),
         Command::Verify(args) => crate::review::verify(args),
@@ -49,117 +41,17 @@ pub fn run(cli: Cli) -> CmdResult {
     }
 }
 
-/// The rules in force, found as the gate finds them (`writ_rules::discover`).
-fn discover_rules(
-    repo: &std::path::Path,
-    explicit: Option<&std::path::Path>,
-) -> Result<(writ_rules::RuleSource, writ_rules::RuleSet), Failure> {
-    let refused = |e: writ_rules::RuleErrors| {
-        Failure::new(
-            ExitCode::Rules,
-            anyhow!("the rule set is refused, nothing can be gated until it is fixed:\n{e}"),
-        )
-    };
-    let source = writ_rules::discover(repo, explicit).map_err(refused)?;
-    let set = source.load().map_err(refused)?;
-    Ok((source, set))
-}
-
-/// Where the rules came from, for `rules check|test`.
-fn rules_origin(source: &writ_rules::RuleSource, repo: &std::path::Path) -> String {
-    match source {
-        writ_rules::RuleSource::BuiltIn => {
-            format!("{source} (no `rules/` folder in `{}`)", repo.display())
-        }
-        writ_rules::RuleSource::Dir(_) => source.to_string(),
-    }
-}
-
-fn rules(args: crate::args::RulesArgs) -> CmdResult {
-    use crate::args::RulesWhat;
-    match args.what {
-        RulesWhat::Check { rules } => {
-            let repo = find_repo(None)?;
-            let (source, set) = discover_rules(&repo, rules.as_deref())?;
-            outln!(
-                "{} rules ok (rule-set hash {}): {}",
-                set.rules().len(),
-                set.hash(),
-                clean(&rules_origin(&source, &repo))
-            );
-            for w in set.warnings() {
-                eprintln!("warning: {w}");
-            }
-            Ok(ExitCode::Ok)
-        }
-        RulesWhat::Test { rules } => {
-            let repo = find_repo(None)?;
-            let (source, set) = discover_rules(&repo, rules.as_deref())?;
-            let report = source
-                .run_tests(&set)
-                .map_err(|e| Failure::new(ExitCode::Rules, anyhow!(e)))?;
-            for f in &report.failures {
-                outln!("FAIL {}", clean(f));
-            }
-            if !report.unexercised.is_empty() {
-                outln!(
-                    "rules no test exercises: {}",
-                    clean(&report.unexercised.join(", "))
-                );
-            }
-            outln!("rule tests: {}", clean(&rules_origin(&source, &repo)));
-            outln!(
-                "{} passed, {} failed",
-                report.ran - report.failures.len(),
-                report.failures.len(),
-            );
-            if report.ran == 0 {
-                let at = source.dir().map_or_else(
-                    || "the built-in fixtures".to_string(),
-                    |d| format!("`{}`", d.join("tests").display()),
-                );
-                return Err(Failure::new(
-                    ExitCode::Rules,
-                    anyhow!("no rule test ran: add cases to {at}"),
-                ));
-            }
-            Ok(if report.passed() {
-                ExitCode::Ok
-            } else {
-                ExitCode::Rules
-            })
-        }
-        RulesWhat::Suggest { id, reviewer, gate } => crate::review::suggest(&id, reviewer, &gate),
-        RulesWhat::Explain { file, gate } => {
-            let places = crate::gate::Places::from_args(&gate)?;
-            let text = std::fs::read_to_string(&file).map_err(|e| {
-                Failure::new(ExitCode::NoInput, anyhow!("`{}`: {e}", file.display()))
-            })?;
-            let proposer = writ_gate::Proposer::cli("explain");
-            let out = match places.gate().dry_run(&text, &proposer)? {
-                Err(reasons) => {
-                    serde_json::json!({ "validation": "refused", "reasons": reasons, "recorded": false })
-                }
-                Ok((facts, decision)) => {
-                    serde_json::json!({ "validation": "passed", "facts": facts, "decision": decision, "recorded": false })
-                }
-            };
-            print_json(&out)?;
-            Ok(ExitCode::Ok)
-        }
-    }
-}
-
 fn index(args: IndexArgs) -> CmdResult {
-    let root = existing(args.path.as_deref().unwrap_or(std::path::Path::new(".")))?;
+    let cwd = crate::ctx::cwd()?;
+    let root = existing(&cwd.join(args.path.as_deref().unwrap_or(std::path::Path::new("."))))?;
     if !root.is_dir() {
         return Err(Failure::new(
             ExitCode::NoInput,
             anyhow!("`{}` is not a folder", root.display()),
         ));
     }
-    let dir = index_dir(&args.loc, &root);
-    let embedder = load_embedder(&args.loc)?;
+    let dir = index_dir(args.loc.index.as_deref(), &root);
+    let embedder = load_embedder(&crate::ctx::embedder(&args.loc))?;
     let options = IndexOptions {
         walk: WalkOptions {
             hidden: args.hidden,
@@ -252,43 +144,25 @@ fn index(args: IndexArgs) -> CmdResult {
     Ok(ExitCode::Ok)
 }
 
-pub(crate) fn search_options(
-    k: usize,
-    paths: &[String],
-    langs: &[String],
-    mode: Mode,
-) -> Result<SearchOptions, Failure> {
-    let languages = langs
-        .iter()
-        .map(|l| {
-            Language::parse(l).ok_or_else(|| {
-                Failure::new(ExitCode::Error, anyhow!("unknown language `{l}`"))
-                    .hint("one of: rust, python, javascript, typescript, tsx, go, markdown, text")
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(SearchOptions {
-        k,
-        paths: paths.to_vec(),
-        languages,
-        mode: match mode {
-            Mode::Hybrid => SearchMode::Hybrid,
-            Mode::Vector => SearchMode::Vector,
-            Mode::Lexical => SearchMode::Lexical,
-        },
-    })
+/// The index's search mode for `--mode`.
+fn mode(mode: Mode) -> SearchMode {
+    match mode {
+        Mode::Hybrid => SearchMode::Hybrid,
+        Mode::Vector => SearchMode::Vector,
+        Mode::Lexical => SearchMode::Lexical,
+    }
 }
 
 fn search(args: SearchArgs) -> CmdResult {
-    let repo = find_repo(args.repo.as_deref())?;
-    let dir = index_dir(&args.loc, &repo);
+    let repo = find_repo(&crate::ctx::cwd()?, args.repo.as_deref())?;
+    let dir = index_dir(args.loc.index.as_deref(), &repo);
     if !dir.join(writ_index::CATALOG_FILE).is_file() {
         return Err(Failure::from(writ_index::IndexError::NotIndexed {
             path: dir,
         }));
     }
-    let options = search_options(args.k, &args.paths, &args.langs, args.mode)?;
-    let embedder = load_embedder(&args.loc)?;
+    let options = search_options(args.k, &args.paths, &args.langs, mode(args.mode))?;
+    let embedder = load_embedder(&crate::ctx::embedder(&args.loc))?;
     let mut searcher = Searcher::open(&dir, &embedder)?;
     if searcher.vectors_rebuilt() {
         eprintln!("note: the FAISS file did not match the catalog; rebuilt it from SQLite without re-embedding");
@@ -370,8 +244,8 @@ fn search(args: SearchArgs) -> CmdResult {
 }
 
 fn status(args: StatusArgs) -> CmdResult {
-    let repo = find_repo(args.repo.as_deref())?;
-    let dir = index_dir(&args.loc, &repo);
+    let repo = find_repo(&crate::ctx::cwd()?, args.repo.as_deref())?;
+    let dir = index_dir(args.loc.index.as_deref(), &repo);
     let status = writ_index::status(&repo, &dir)?;
     if args.json {
         print_json(&status)?;

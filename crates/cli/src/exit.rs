@@ -1,4 +1,7 @@
-//! Exit codes, documented in the README. A failure carries its code.
+//! Exit codes, documented in the README. A failure carries its code;
+//! service failures get theirs in one place ([`code_of`]).
+
+use writ_service::{ErrorKind, ServiceError};
 
 /// writ's exit codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -8,8 +11,7 @@ pub enum ExitCode {
     Ok = 0,
     /// Any other failure (I/O, a corrupt file…).
     Error = 1,
-    /// Bad command-line usage (clap's own code).
-    #[allow(dead_code, reason = "documented here; clap exits with it itself")]
+    /// Bad command-line usage, or a request out of bounds.
     Usage = 2,
     /// A model is missing or does not verify.
     Models = 3,
@@ -63,16 +65,74 @@ impl From<anyhow::Error> for Failure {
     }
 }
 
+/// The exit code of each kind of service failure: the one mapping from
+/// the service's errors to the codes the README documents.
+pub fn code_of(kind: ErrorKind) -> ExitCode {
+    match kind {
+        ErrorKind::BadInput => ExitCode::Usage,
+        ErrorKind::NotFound => ExitCode::NoInput,
+        ErrorKind::NothingRecorded | ErrorKind::NotIndexed => ExitCode::NotIndexed,
+        ErrorKind::Locked => ExitCode::Locked,
+        ErrorKind::Mismatch => ExitCode::Mismatch,
+        ErrorKind::Models => ExitCode::Models,
+        ErrorKind::Rules => ExitCode::Rules,
+        ErrorKind::Tampered => ExitCode::Verify,
+        ErrorKind::Conflict | ErrorKind::Internal => ExitCode::Error,
+    }
+}
+
+impl From<ServiceError> for Failure {
+    fn from(e: ServiceError) -> Failure {
+        let hint = e.hint();
+        let f = Failure::new(code_of(e.kind()), e);
+        match hint {
+            Some(h) => f.hint(h),
+            None => f,
+        }
+    }
+}
+
 impl From<writ_index::IndexError> for Failure {
     fn from(e: writ_index::IndexError) -> Failure {
-        use writ_index::IndexError as E;
-        let code = match &e {
-            E::Locked { .. } => ExitCode::Locked,
-            E::Mismatch { .. } | E::Format { .. } => ExitCode::Mismatch,
-            E::NotIndexed { .. } => ExitCode::NotIndexed,
-            _ => ExitCode::Error,
+        ServiceError::from(e).into()
+    }
+}
+
+impl From<writ_gate::GateError> for Failure {
+    fn from(e: writ_gate::GateError) -> Failure {
+        ServiceError::from(e).into()
+    }
+}
+
+impl From<writ_ask::AskError> for Failure {
+    fn from(e: writ_ask::AskError) -> Failure {
+        ServiceError::from(e).into()
+    }
+}
+
+impl From<writ_serve::ServeError> for Failure {
+    fn from(e: writ_serve::ServeError) -> Failure {
+        let hint = e.hint();
+        let f = match e {
+            writ_serve::ServeError::Service(s) => return s.into(),
+            writ_serve::ServeError::NotLoopback(_) => Failure::new(ExitCode::Usage, e),
+            other => Failure::new(ExitCode::Error, other),
         };
-        Failure::new(code, e)
+        match hint {
+            Some(h) => f.hint(h),
+            None => f,
+        }
+    }
+}
+
+/// The exit code that tells a script what happened to a proposal.
+pub fn state_code(state: writ_gate::State) -> ExitCode {
+    use writ_gate::State;
+    match state {
+        State::Held => ExitCode::Held,
+        State::Forbidden => ExitCode::Forbidden,
+        State::Refused => ExitCode::Refused,
+        _ => ExitCode::Ok,
     }
 }
 

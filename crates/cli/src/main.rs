@@ -1,21 +1,20 @@
-//! `writ`: the command-line front end. Glue only: argument parsing, model
-//! and path resolution, output formats and exit codes. The work happens in
-//! the library crates under `crates/`.
+//! `writ`: the command-line front end. Glue only: argument parsing,
+//! printing and exit codes (ripgrep's `crates/core` layout). The work
+//! happens in the library crates under `crates/`: `writ-service` resolves
+//! places and models and answers requests, `writ-ask` runs the ask
+//! pipeline, `writ-serve` and `writ-mcp` are the other two front ends.
 
 mod args;
 mod ask;
 mod bench;
 mod bench_gate;
 mod cmd;
+mod ctx;
 mod exit;
-mod gate;
-mod mcp;
-mod models;
 mod out;
-mod prompt;
 mod review;
-mod serve;
-mod service;
+mod rules;
+mod servers;
 mod show;
 mod term;
 

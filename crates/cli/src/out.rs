@@ -47,6 +47,15 @@ macro_rules! outln {
 }
 pub(crate) use outln;
 
+/// Prints `value` as pretty JSON on stdout (every `--json` output), as
+/// exactly one JSON document: nothing else may follow it on stdout.
+pub fn print_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<(), crate::exit::Failure> {
+    use anyhow::Context;
+    let text = serde_json::to_string_pretty(value).context("encoding JSON output")?;
+    outln!("{text}");
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,14 +4,15 @@
 use crate::args::{
     ApplyArgs, ExplainArgs, GateArgs, ProposeArgs, ReviewArgs, ReviewWhat, VerifyArgs,
 };
-use crate::exit::{CmdResult, ExitCode, Failure};
-use crate::gate::{state_code, Places};
-use crate::out::outln;
+use crate::exit::{state_code, CmdResult, ExitCode, Failure};
+use crate::out::{outln, print_json};
 use crate::term::{block, clean};
 use anyhow::{anyhow, Context};
 use std::io::Read;
 use std::path::Path;
-use writ_gate::{Checkpoint, Gate, Proposer, State};
+use writ_gate::{Checkpoint, Gate, Part, Proposer, State};
+use writ_service::views::EventKind;
+use writ_service::Places;
 
 fn read_input(file: &Path) -> Result<String, Failure> {
     if file.as_os_str() == "-" {
@@ -28,13 +29,13 @@ fn read_input(file: &Path) -> Result<String, Failure> {
 }
 
 pub fn propose(args: ProposeArgs) -> CmdResult {
-    let places = Places::from_args(&args.gate)?;
+    let places = crate::ctx::places(&args.gate)?;
     let text = read_input(&args.file)?;
     let proposer = Proposer::cli(&args.source);
     let provenance = serde_json::json!({ "file": args.file.display().to_string() });
     let result = places.gate().intake(&text, &proposer, provenance, None)?;
     if args.gate.json {
-        crate::cmd::print_json(&result)?;
+        print_json(&result)?;
     } else {
         outln!("{}  {}", result.id, result.state.name());
         for r in &result.reasons {
@@ -85,7 +86,7 @@ fn why_held(decision: Option<&serde_json::Value>) -> String {
 }
 
 pub fn review(args: ReviewArgs) -> CmdResult {
-    let places = Places::from_args(&args.gate)?;
+    let places = crate::ctx::places(&args.gate)?;
     let gate = places.gate();
     if args.regate {
         let n = gate.regate()?;
@@ -138,7 +139,7 @@ fn list(gate: &Gate, json: bool) -> CmdResult {
             .iter()
             .map(|(p, d)| serde_json::json!({ "id": p.id, "state": p.state, "kind": p.kind, "title": p.title, "source": p.source, "seq": p.first_seq, "decision": d }))
             .collect();
-        crate::cmd::print_json(&rows)?;
+        print_json(&rows)?;
         return Ok(ExitCode::Ok);
     }
     if rows.is_empty() {
@@ -221,43 +222,50 @@ fn show(gate: &Gate, places: &Places, id: &str) -> CmdResult {
 }
 
 pub fn explain(args: ExplainArgs) -> CmdResult {
-    let places = Places::from_args(&args.gate)?;
+    let places = crate::ctx::places(&args.gate)?;
     let chain = places.gate().explain(&args.id)?;
     if args.gate.json {
-        crate::cmd::print_json(&chain)?;
+        print_json(&chain)?;
         return Ok(ExitCode::Ok);
     }
-    let p = &chain["proposal"];
-    let field = |v: &serde_json::Value| clean(v.as_str().unwrap_or_default()).into_owned();
+    let p = &chain.proposal;
     outln!(
         "{} `{}` ({}, from {}), now {}",
-        field(&p["id"]),
-        field(&p["title"]),
-        field(&p["kind"]),
-        field(&p["source"]),
-        field(&p["state"])
+        clean(&p.id),
+        clean(&p.title),
+        clean(&p.kind),
+        clean(&p.source),
+        p.state.name()
     );
-    for part in ["question", "retrieval", "prompt", "model"] {
-        match &chain[part] {
-            serde_json::Value::String(s) => outln!("{part:<10} {}", clean(s)),
-            v => outln!("{part:<10} {}", clean(&v.to_string())),
+    for (name, part) in [
+        ("question", &chain.question),
+        ("retrieval", &chain.retrieval),
+        ("prompt", &chain.prompt),
+        ("model", &chain.model),
+    ] {
+        match part {
+            Part::NotApplicable(s) | Part::Recorded(serde_json::Value::String(s)) => {
+                outln!("{name:<10} {}", clean(s))
+            }
+            Part::Recorded(v) => outln!("{name:<10} {}", clean(&v.to_string())),
         }
     }
-    for e in chain["events"].as_array().into_iter().flatten() {
-        let what = if e["kind"] == "transition" {
+    let rulesets = serde_json::Value::Object(chain.rulesets.clone());
+    for e in &chain.events {
+        let what = if EventKind::parse(&e.kind) == Some(EventKind::Transition) {
             ""
         } else {
             " (REFUSED)"
         };
         outln!(
             "#{:<4} {} -> {}{what}  by {}  {}",
-            e["seq"],
-            e["from"].as_str().unwrap_or("(new)"),
-            field(&e["to"]),
-            field(&e["actor"]),
-            field(&e["reason"])
+            e.seq,
+            clean(e.from.as_deref().unwrap_or("(new)")),
+            clean(&e.to),
+            clean(&e.actor),
+            clean(&e.reason)
         );
-        if let Some(reasons) = e["payload"].get("reasons").and_then(|r| r.as_array()) {
+        if let Some(reasons) = e.payload.get("reasons").and_then(|r| r.as_array()) {
             for r in reasons {
                 outln!(
                     "       validation: {}",
@@ -266,24 +274,24 @@ pub fn explain(args: ExplainArgs) -> CmdResult {
             }
         }
         let judged = [
-            e["payload"]
+            e.payload
                 .get("decision")
-                .map(|d| (d, &e["payload"]["facts"])),
-            e["payload"]["regate"]
+                .map(|d| (d, &e.payload["facts"])),
+            e.payload["regate"]
                 .get("decision")
-                .map(|d| (d, &e["payload"]["regate"]["facts"])),
+                .map(|d| (d, &e.payload["regate"]["facts"])),
         ];
         for (d, facts) in judged.into_iter().flatten() {
-            print_judged(&chain, d, facts);
+            print_judged(&rulesets, d, facts);
         }
     }
-    match &chain["action"] {
-        serde_json::Value::Null => outln!("action     none"),
-        a => outln!(
+    match &chain.action {
+        None => outln!("action     none"),
+        Some(a) => outln!(
             "action     {} recorded at #{} on the basis of #{}",
-            field(&a["id"]),
-            a["seq"],
-            a["basis_seq"]
+            clean(a.id()),
+            a.seq(),
+            a.basis_seq()
         ),
     }
     Ok(ExitCode::Ok)
@@ -291,7 +299,7 @@ pub fn explain(args: ExplainArgs) -> CmdResult {
 
 /// One recorded decision: the rules that decided with their text, the
 /// facts they read, and what was unavailable.
-fn print_judged(chain: &serde_json::Value, d: &serde_json::Value, facts: &serde_json::Value) {
+fn print_judged(rulesets: &serde_json::Value, d: &serde_json::Value, facts: &serde_json::Value) {
     let hash = d["ruleset_hash"].as_str().unwrap_or("");
     outln!(
         "       decision: {}: {}",
@@ -305,7 +313,7 @@ fn print_judged(chain: &serde_json::Value, d: &serde_json::Value, facts: &serde_
             clean(id),
             clean(r["why"].as_str().unwrap_or(""))
         );
-        if let Some(text) = chain["rulesets"][hash]["rules"][id]["text"].as_str() {
+        if let Some(text) = rulesets[hash]["rules"][id]["text"].as_str() {
             for line in text.lines() {
                 outln!("         | {}", block(line));
             }
@@ -331,7 +339,7 @@ fn print_judged(chain: &serde_json::Value, d: &serde_json::Value, facts: &serde_
 }
 
 pub fn verify(args: VerifyArgs) -> CmdResult {
-    let places = Places::from_args(&args.gate)?;
+    let places = crate::ctx::places(&args.gate)?;
     let gate = places.gate();
     let report = gate.verify(args.replay)?;
     if args.adopt_key && report.ok() {
@@ -425,19 +433,19 @@ fn check_point(gate: &Gate, file: &Path, count: i64, head: &str) -> Result<(), F
 }
 
 pub fn actions(args: GateArgs) -> CmdResult {
-    let places = Places::from_args(&args)?;
-    let rows = places.gate().actions_json()?;
+    let places = crate::ctx::places(&args)?;
+    let rows = places.gate().actions_rows()?;
     if args.json {
-        crate::cmd::print_json(&rows)?;
+        print_json(&rows)?;
     } else {
         for r in &rows {
             outln!(
                 "{:<5} {:<5} {:<8} {:<9} {}",
-                clean(r["action"].as_str().unwrap_or("")),
-                clean(r["proposal"].as_str().unwrap_or("")),
-                clean(r["kind"].as_str().unwrap_or("")),
-                clean(r["state"].as_str().unwrap_or("")),
-                clean(r["title"].as_str().unwrap_or(""))
+                clean(&r.action),
+                clean(&r.proposal),
+                clean(&r.kind),
+                r.state.name(),
+                clean(&r.title)
             );
         }
     }
@@ -445,7 +453,7 @@ pub fn actions(args: GateArgs) -> CmdResult {
 }
 
 pub fn apply(args: ApplyArgs) -> CmdResult {
-    let places = Places::from_args(&args.gate)?;
+    let places = crate::ctx::places(&args.gate)?;
     let actor = format!("human:{}", reviewer(None, &places.repo));
     let options = writ_gate::ApplyOptions {
         no_git: args.no_git,
@@ -462,11 +470,11 @@ pub fn apply(args: ApplyArgs) -> CmdResult {
 /// `writ rules suggest ID`: drafts an allow rule as narrow as the proposal
 /// and sends it through the gate.
 pub fn suggest(id: &str, who: Option<String>, args: &GateArgs) -> CmdResult {
-    let places = Places::from_args(args)?;
+    let places = crate::ctx::places(args)?;
     let who = reviewer(who, &places.repo);
     let (result, diff) = places.gate().draft_rule(id, &who)?;
     if args.json {
-        crate::cmd::print_json(&result)?;
+        print_json(&result)?;
     } else {
         outln!(
             "{}  {}  (rule change drafted from {})\n{}",

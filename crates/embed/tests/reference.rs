@@ -6,10 +6,7 @@ use std::path::PathBuf;
 use writ_core::Embedder;
 
 fn model_dir() -> PathBuf {
-    let cache = std::env::var_os("WRIT_MODELS")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/writ/models")))
-        .unwrap_or_default();
+    let cache = writ_core::model_cache_dir(None);
     cache.join("all-minilm-l6-v2")
 }
 

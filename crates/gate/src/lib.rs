@@ -38,7 +38,7 @@ pub use git::user_name;
 pub use intake::{Intake, Proposer, Run};
 pub use review::Settled;
 pub use suggest::file_diff;
-pub use views::VerifyView;
+pub use views::{ActionRow, ExplainView, Part, ProposalHead, VerifyView};
 pub use writ_ledger::{
     Action, Checkpoint, Event, LedgerError, ProposalRow, ReplayReport, State, Tamper,
 };

@@ -30,6 +30,78 @@ impl VerifyView {
     }
 }
 
+/// A recorded action with its proposal.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ActionRow {
+    /// `A<n>`.
+    pub action: String,
+    /// `P<n>`.
+    pub proposal: String,
+    /// The proposal's kind.
+    pub kind: String,
+    /// The proposal's title.
+    pub title: String,
+    /// The proposal's state (`recorded` or `applied`).
+    pub state: State,
+    /// The event that recorded the action.
+    pub seq: i64,
+    /// The event the action rests on (the allow or the approval).
+    pub basis_seq: i64,
+}
+
+/// The proposal an explanation is about.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ProposalHead {
+    /// `P<n>`.
+    pub id: String,
+    /// Its kind.
+    pub kind: String,
+    /// Its title.
+    pub title: String,
+    /// Who proposed it.
+    pub source: String,
+    /// Its state now.
+    pub state: State,
+    /// The proposal as received.
+    pub body: String,
+    /// Its first event.
+    pub seq: i64,
+}
+
+/// A part of the provenance: recorded (by `writ ask`), or why there is none.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(untagged)]
+pub enum Part {
+    /// As recorded.
+    Recorded(Value),
+    /// Why the proposal has no such part.
+    NotApplicable(String),
+}
+
+/// Why a proposal or action exists (`writ explain`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ExplainView {
+    /// The proposal.
+    pub proposal: ProposalHead,
+    /// The question asked.
+    pub question: Part,
+    /// The retrieval run.
+    pub retrieval: Part,
+    /// The prompt.
+    pub prompt: Part,
+    /// The model.
+    pub model: Part,
+    /// The whole provenance.
+    pub provenance: Value,
+    /// Every event of its chain, with facts and decisions in the payloads.
+    pub events: Vec<Event>,
+    /// The text of the deciding rules of each rule set that decided, by
+    /// rule-set hash.
+    pub rulesets: serde_json::Map<String, Value>,
+    /// Its action, if any.
+    pub action: Option<Action>,
+}
+
 impl Gate {
     /// Verifies the chain and the caches; with `replay`, re-decides every
     /// recorded decision too.
@@ -109,23 +181,30 @@ impl Gate {
             .find_map(|e| e.payload.get("decision").cloned()))
     }
 
-    /// Recorded actions with their proposals, as JSON rows.
-    pub fn actions_json(&self) -> Result<Vec<Value>, GateError> {
+    /// Recorded actions with their proposals.
+    pub fn actions_rows(&self) -> Result<Vec<ActionRow>, GateError> {
         let ledger = self.ledger()?;
         let mut rows = Vec::new();
         for a in ledger.actions()? {
             let p = ledger.proposal(a.proposal_id())?;
-            rows.push(json!({ "action": a.id(), "proposal": p.id, "kind": p.kind, "title": p.title, "state": p.state, "seq": a.seq(), "basis_seq": a.basis_seq() }));
+            rows.push(ActionRow {
+                action: a.id().to_string(),
+                proposal: p.id,
+                kind: p.kind,
+                title: p.title,
+                state: p.state,
+                seq: a.seq(),
+                basis_seq: a.basis_seq(),
+            });
         }
         Ok(rows)
     }
 
-    /// The causal chain of a proposal (P1) or action (A1) as JSON: the
-    /// proposal, its question, retrieval, prompt and model when it came
-    /// from `writ ask`, every event with the facts and rules behind each
-    /// decision, the rule text of each rule set that decided, and its
-    /// action.
-    pub fn explain(&self, id: &str) -> Result<Value, GateError> {
+    /// The causal chain of a proposal (P1) or action (A1): the proposal,
+    /// its question, retrieval, prompt and model when it came from `writ
+    /// ask`, every event with the facts and rules behind each decision, the
+    /// rule text of each rule set that decided, and its action.
+    pub fn explain(&self, id: &str) -> Result<ExplainView, GateError> {
         let ledger = self.ledger()?;
         let pid = ledger.resolve(id)?;
         let p = ledger.proposal(&pid)?;
@@ -133,7 +212,7 @@ impl Gate {
         let action = ledger.action_of(&pid)?;
         let from_ask = p.provenance.get("question").is_some();
         let na = |what: &str| {
-            format!(
+            Part::NotApplicable(format!(
                 "not applicable: {} came from {} ({}), not `writ ask`, so it has no {what}",
                 p.id,
                 p.provenance
@@ -141,7 +220,7 @@ impl Gate {
                     .and_then(|v| v.as_str())
                     .unwrap_or("outside"),
                 p.source
-            )
+            ))
         };
         let mut rulesets = serde_json::Map::new();
         for e in &events {
@@ -162,17 +241,32 @@ impl Gate {
                 }
             }
         }
-        Ok(json!({
-            "proposal": { "id": p.id, "kind": p.kind, "title": p.title, "source": p.source, "state": p.state, "body": p.body, "seq": p.first_seq },
-            "question": if from_ask { p.provenance["question"].clone() } else { na("question").into() },
-            "retrieval": if from_ask { p.provenance["retrieval"].clone() } else { na("retrieval run").into() },
-            "prompt": if from_ask { p.provenance["prompt"].clone() } else { na("prompt").into() },
-            "model": if from_ask { p.provenance["model"].clone() } else { na("model").into() },
-            "provenance": p.provenance,
-            "events": events,
-            "rulesets": rulesets,
-            "action": action,
-        }))
+        let part = |name: &str, what: &str| {
+            if from_ask {
+                Part::Recorded(p.provenance[name].clone())
+            } else {
+                na(what)
+            }
+        };
+        Ok(ExplainView {
+            question: part("question", "question"),
+            retrieval: part("retrieval", "retrieval run"),
+            prompt: part("prompt", "prompt"),
+            model: part("model", "model"),
+            proposal: ProposalHead {
+                id: p.id.clone(),
+                kind: p.kind.clone(),
+                title: p.title.clone(),
+                source: p.source.clone(),
+                state: p.state,
+                body: p.body.clone(),
+                seq: p.first_seq,
+            },
+            provenance: p.provenance,
+            events,
+            rulesets,
+            action,
+        })
     }
 }
 

@@ -13,10 +13,7 @@ use std::path::PathBuf;
 use writ_llm::{ChatTemplate, GenerateOptions, LoadOptions, LocalLlm, Message, StopReason};
 
 fn model_path() -> PathBuf {
-    let cache = std::env::var_os("WRIT_MODELS")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/writ/models")))
-        .unwrap();
+    let cache = writ_core::model_cache_dir(None);
     let p = cache.join("smollm2-135m-instruct-q4_1/model.gguf");
     assert!(
         p.is_file(),

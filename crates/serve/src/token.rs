@@ -10,8 +10,7 @@
 //!   refused: writ never reads or writes a token through a link (a
 //!   repository could ship `.writ/serve-token` pointing at any file).
 
-use crate::exit::{ExitCode, Failure};
-use anyhow::anyhow;
+use crate::{Log, ServeError};
 use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
@@ -22,14 +21,14 @@ const MIN_LEN: usize = 32;
 
 /// The token in `file` (inside the index folder `dir`), made if missing,
 /// short, or readable by others.
-pub fn load_or_make(dir: &Path, file: &Path) -> Result<String, Failure> {
+pub fn load_or_make(dir: &Path, file: &Path, log: &Log) -> Result<String, ServeError> {
     match existing(file)? {
         Existing::Token(t) => Ok(t),
         Existing::Exposed(mode) => {
-            eprintln!(
-                "writ: `{}` had mode {mode:03o} (readable by others): replaced it with a fresh token, mode 600",
-                crate::term::clean(&file.display().to_string())
-            );
+            log(&format!(
+                "`{}` had mode {mode:03o} (readable by others): replaced it with a fresh token, mode 600",
+                file.display()
+            ));
             make(dir, file)
         }
         Existing::None => make(dir, file),
@@ -44,7 +43,7 @@ enum Existing {
 }
 
 /// Reads the token file without following a link.
-fn existing(file: &Path) -> Result<Existing, Failure> {
+fn existing(file: &Path) -> Result<Existing, ServeError> {
     let meta = match std::fs::symlink_metadata(file) {
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Existing::None),
         Err(e) => return Err(io(file, e)),
@@ -85,7 +84,7 @@ fn existing(file: &Path) -> Result<Existing, Failure> {
 }
 
 /// Writes a fresh token: a new 0600 file beside `file`, renamed over it.
-fn make(dir: &Path, file: &Path) -> Result<String, Failure> {
+fn make(dir: &Path, file: &Path) -> Result<String, ServeError> {
     std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
     writ_index::ignore_self(dir);
     let mut bytes = [0u8; 32];
@@ -118,25 +117,19 @@ fn make(dir: &Path, file: &Path) -> Result<String, Failure> {
     Ok(token)
 }
 
-fn io(path: &Path, e: std::io::Error) -> Failure {
-    Failure::new(ExitCode::Error, anyhow!("`{}`: {e}", path.display()))
+fn io(path: &Path, e: std::io::Error) -> ServeError {
+    ServeError::Token(format!("`{}`: {e}", path.display()))
 }
 
-fn not_regular(file: &Path, link: bool) -> Failure {
+fn not_regular(file: &Path, link: bool) -> ServeError {
     let what = if link {
         "a symbolic link"
     } else {
         "not a regular file"
     };
-    Failure::new(
-        ExitCode::Error,
-        anyhow!(
-            "the token file `{}` is {what}; writ never reads or writes its token through it",
-            file.display()
-        ),
-    )
-    .hint(format!(
-        "remove it (`rm {}`); writ serve then makes a fresh token there, mode 0600",
+    ServeError::Token(format!(
+        "the token file `{}` is {what}; writ never reads or writes its token through it; remove it (`rm {}`) and writ serve makes a fresh token there, mode 0600",
+        file.display(),
         file.display()
     ))
 }
@@ -146,8 +139,12 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::panic, reason = "tests fail by panicking")]
     use super::*;
 
+    fn quiet() -> Log {
+        std::sync::Arc::new(|_: &str| {})
+    }
+
     fn make_or_panic(dir: &Path, file: &Path) -> String {
-        load_or_make(dir, file).unwrap_or_else(|f| panic!("{:#}", f.error))
+        load_or_make(dir, file, &quiet()).unwrap_or_else(|e| panic!("{e}"))
     }
 
     fn mode(p: &Path) -> u32 {
@@ -190,9 +187,9 @@ mod tests {
         std::fs::write(&target, "x").unwrap();
         let file = dir.path().join("serve-token");
         std::os::unix::fs::symlink(&target, &file).unwrap();
-        let e = load_or_make(dir.path(), &file).err().unwrap();
-        assert!(e.error.to_string().contains("symbolic link"), "{}", e.error);
-        assert!(e.hint.unwrap().contains("rm "));
+        let e = load_or_make(dir.path(), &file, &quiet()).err().unwrap();
+        assert!(e.to_string().contains("symbolic link"), "{e}");
+        assert!(e.to_string().contains("rm "));
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "x");
         assert!(std::fs::symlink_metadata(&file)
             .unwrap()
@@ -201,11 +198,7 @@ mod tests {
 
         let sub = dir.path().join("d");
         std::fs::create_dir(&sub).unwrap();
-        let e = load_or_make(dir.path(), &sub).err().unwrap();
-        assert!(
-            e.error.to_string().contains("not a regular file"),
-            "{}",
-            e.error
-        );
+        let e = load_or_make(dir.path(), &sub, &quiet()).err().unwrap();
+        assert!(e.to_string().contains("not a regular file"), "{e}");
     }
 }

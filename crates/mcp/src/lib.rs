@@ -21,42 +21,32 @@ mod resources;
 mod rpc;
 mod tools;
 
-use crate::args::McpArgs;
-use crate::exit::{CmdResult, ExitCode, Failure};
-use crate::gate::Places;
-use crate::service::Service;
+pub use rpc::VERSIONS;
+
 use rpc::{Message, RpcError, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR};
 use serde_json::{json, Value};
 use std::io::{BufRead, Write};
+use writ_service::Service;
 
-/// Serves MCP on stdin/stdout until stdin closes.
-pub fn mcp(args: McpArgs) -> CmdResult {
-    let places = Places::from_args(&args.gate)?;
-    let service = Service::open(places, args.models)?;
-    let mut session = Session {
-        service,
-        client: "unknown".into(),
-        version: None,
-    };
-    let stdin = std::io::stdin();
-    let stdout = std::io::stdout();
-    for line in stdin.lock().lines() {
-        let line = line.map_err(|e| Failure::new(ExitCode::Error, e))?;
+/// Serves MCP on `input`/`output` (stdin and stdout for `writ mcp`) until
+/// the input closes; each reply is one line, flushed.
+pub fn serve(service: Service, input: impl BufRead, mut output: impl Write) -> std::io::Result<()> {
+    let mut session = Session::new(service);
+    for line in input.lines() {
+        let line = line?;
         if line.trim().is_empty() {
             continue;
         }
         if let Some(reply) = session.handle(&line) {
-            let mut out = stdout.lock();
-            writeln!(out, "{reply}")
-                .and_then(|()| out.flush())
-                .map_err(|e| Failure::new(ExitCode::Error, e))?;
+            writeln!(output, "{reply}")?;
+            output.flush()?;
         }
     }
-    Ok(ExitCode::Ok)
+    Ok(())
 }
 
-/// One client's connection.
-struct Session {
+/// One client's connection: feed it lines, get replies.
+pub struct Session {
     service: Service,
     client: String,
     /// The negotiated revision; `None` until `initialize` is answered.
@@ -73,9 +63,18 @@ const METHODS: &[&str] = &[
 ];
 
 impl Session {
+    /// A session that has not been initialized yet.
+    pub fn new(service: Service) -> Session {
+        Session {
+            service,
+            client: "unknown".into(),
+            version: None,
+        }
+    }
+
     /// One incoming line; `None` when nothing is to be answered
     /// (notifications, responses, a batch of notifications).
-    fn handle(&mut self, line: &str) -> Option<Value> {
+    pub fn handle(&mut self, line: &str) -> Option<Value> {
         let msg: Value = match serde_json::from_str(line) {
             Ok(v) => v,
             Err(e) => {

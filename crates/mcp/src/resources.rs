@@ -5,9 +5,8 @@
 //! unindexed, swapped for a link, gone) is answered with MCP's Resource not
 //! found (-32002) and the URI as data, as the spec asks.
 
-use super::rpc::{RpcError, INTERNAL_ERROR, INVALID_PARAMS, RESOURCE_NOT_FOUND};
-use crate::exit::ExitCode;
-use crate::service::Service;
+use crate::rpc::{RpcError, INTERNAL_ERROR, INVALID_PARAMS, RESOURCE_NOT_FOUND};
+use writ_service::{ErrorKind, Service};
 use serde_json::{json, Value};
 
 /// The scheme and prefix of every writ resource.
@@ -57,7 +56,7 @@ fn not_found(uri: &str, why: impl std::fmt::Display) -> RpcError {
 pub fn list(service: &Service) -> Result<Value, RpcError> {
     let files = service
         .indexed_files()
-        .map_err(|f| RpcError::new(INTERNAL_ERROR, format!("{:#}", f.error)))?;
+        .map_err(|e| RpcError::new(INTERNAL_ERROR, e.to_string()))?;
     let list: Vec<Value> = files
         .iter()
         .map(|f| json!({ "uri": uri(f), "name": f, "mimeType": "text/plain" }))
@@ -87,9 +86,9 @@ pub fn read(service: &Service, params: &Value) -> Result<Value, RpcError> {
             format_args!("`{uri}` is not a writ resource ({PREFIX}<path>)"),
         )
     })?;
-    let text = service.indexed_file(&rel).map_err(|f| match f.code {
-        ExitCode::NoInput | ExitCode::NotIndexed => not_found(uri, format_args!("{:#}", f.error)),
-        _ => RpcError::new(INTERNAL_ERROR, format!("{:#}", f.error)),
+    let text = service.indexed_file(&rel).map_err(|e| match e.kind() {
+        ErrorKind::NotFound | ErrorKind::NotIndexed => not_found(uri, format_args!("{e}")),
+        _ => RpcError::new(INTERNAL_ERROR, e.to_string()),
     })?;
     Ok(json!({ "contents": [{ "uri": uri, "mimeType": "text/plain", "text": text }] }))
 }

@@ -14,7 +14,8 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use writ_embed::MiniLm;
+use crate::Log;
+use writ_core::Embedder;
 use writ_index::{IndexOptions, Indexer, WalkOptions};
 
 /// How long the tree must be quiet before a re-index starts.
@@ -31,7 +32,8 @@ impl Watch {
     pub fn start(
         repo: PathBuf,
         index: PathBuf,
-        embedder: &'static MiniLm,
+        embedder: &'static dyn Embedder,
+        log: Log,
     ) -> Result<Watch, notify::Error> {
         let (tx, rx) = mpsc::channel();
         let mut watcher = notify::recommended_watcher(move |e: notify::Result<notify::Event>| {
@@ -48,7 +50,7 @@ impl Watch {
         let thread = std::thread::spawn(move || {
             // The watcher lives as long as the thread.
             let _watcher = watcher;
-            run(&repo, &index, embedder, &rx, &flag);
+            run(&repo, &index, embedder, &log, &rx, &flag);
         });
         Ok(Watch {
             stop,
@@ -86,7 +88,8 @@ fn relevant(paths: &[PathBuf], repo: &Path, index: &Path) -> bool {
 fn run(
     repo: &Path,
     index: &Path,
-    embedder: &'static MiniLm,
+    embedder: &'static dyn Embedder,
+    log: &Log,
     rx: &mpsc::Receiver<Vec<PathBuf>>,
     stop: &Arc<AtomicBool>,
 ) {
@@ -119,16 +122,13 @@ fn run(
             ..IndexOptions::default()
         };
         match Indexer::new(repo, index, embedder, options).run(stop, &|_| {}) {
-            Ok(r) => eprintln!(
-                "writ: re-indexed after changes: {} added, {} changed, {} deleted; generation {}",
+            Ok(r) => log(&format!(
+                "re-indexed after changes: {} added, {} changed, {} deleted; generation {}",
                 r.files_added, r.files_changed, r.files_deleted, r.generation
-            ),
+            )),
             // Another `writ index` holds the lock, or the model changed:
             // say so and keep serving the last generation.
-            Err(e) => eprintln!(
-                "writ: re-index after changes failed: {}",
-                crate::term::clean(&e.to_string())
-            ),
+            Err(e) => log(&format!("re-index after changes failed: {e}")),
         }
     }
 }

@@ -14,12 +14,19 @@ pub const TEMPLATE_VERSION: u32 = 3;
 
 /// A retrieved chunk as the model sees it.
 pub struct Passage<'a> {
+    /// Chunk id (the number the model cites).
     pub chunk: i64,
+    /// Path relative to the repository.
     pub path: &'a str,
+    /// First line.
     pub start_line: usize,
+    /// Last line.
     pub end_line: usize,
+    /// Qualified symbol.
     pub symbol: Option<&'a str>,
+    /// Language name (the code fence's tag).
     pub language: &'a str,
+    /// The chunk's text.
     pub text: &'a str,
 }
 
@@ -58,6 +65,7 @@ pub fn render(chat: ChatTemplate, question: &str, passages: &[Passage<'_>]) -> S
 
 /// Limits on what one answer may hold.
 pub struct Limits {
+    /// Most proposals in one answer.
     pub max_proposals: usize,
 }
 
@@ -80,7 +88,7 @@ fn lit(text: &str) -> String {
 /// `path` (a file of this run), `find` and `replace`, and `find` can only
 /// be a piece of a retrieved chunk of that file, so it is text the file
 /// holds; writ turns the edit into the record's unified diff itself
-/// (`ask::wire`: small models cannot count hunk lines) and refuses it when
+/// (`pipeline::wire`: small models cannot count hunk lines) and refuses it when
 /// the text is not there exactly once. Lengths are bounded so an answer
 /// ends. Rule changes are not offered to the model.
 pub fn grammar(passages: &[Passage<'_>], limits: &Limits) -> String {

