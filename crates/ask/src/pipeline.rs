@@ -488,9 +488,17 @@ mod tests {
     fn an_edit_whose_text_is_not_there_once_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("a.py"), "x = 1\nx = 1\n").unwrap();
-        let twice = wire(&edit("a.py", "x = 1", "x = 2").to_string(), &reader(dir.path())).unwrap_err();
+        let twice = wire(
+            &edit("a.py", "x = 1", "x = 2").to_string(),
+            &reader(dir.path()),
+        )
+        .unwrap_err();
         assert!(twice[0].contains("2 times"), "{twice:?}");
-        let none = wire(&edit("a.py", "y = 1", "y = 2").to_string(), &reader(dir.path())).unwrap_err();
+        let none = wire(
+            &edit("a.py", "y = 1", "y = 2").to_string(),
+            &reader(dir.path()),
+        )
+        .unwrap_err();
         assert!(none[0].contains("does not occur"), "{none:?}");
         let out = wire(&edit("../a.py", "x", "y").to_string(), &reader(dir.path())).unwrap_err();
         assert!(out[0].contains("not inside"), "{out:?}");

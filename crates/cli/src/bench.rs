@@ -1,16 +1,16 @@
 //! `writ bench`: throughput and latency figures, reported, never asserted.
 
 use crate::args::{BenchArgs, BenchWhat};
-use crate::exit::{CmdResult, ExitCode, Failure};
 use crate::ctx::embedder as choice;
-use writ_service::models::{load_embedder, load_embedder_with};
-use writ_service::{existing, find_repo, index_dir};
+use crate::exit::{CmdResult, ExitCode, Failure};
 use anyhow::{anyhow, Context};
 use std::io::Write;
 use std::time::Instant;
 use writ_core::Embedder;
 use writ_embed::{Forward, MiniLm};
 use writ_index::{IndexOptions, Indexer, SearchOptions, Searcher};
+use writ_service::models::{load_embedder, load_embedder_with};
+use writ_service::{existing, find_repo, index_dir};
 
 /// Seconds to embed `texts` 128 at a time, after a warm-up on the shortest.
 fn time_embedding(embedder: &MiniLm, texts: &[&str]) -> Result<f64, Failure> {
@@ -74,7 +74,8 @@ pub fn run(args: BenchArgs) -> CmdResult {
             };
             line(&format!("writ ({:?} forward)", embedder.forward()), fused);
             drop(embedder);
-            let candle = time_embedding(&load_embedder_with(&choice(&loc), Forward::Candle)?, &order)?;
+            let candle =
+                time_embedding(&load_embedder_with(&choice(&loc), Forward::Candle)?, &order)?;
             line("candle-transformers BertModel", candle);
             crate::out::outln!("ratio: writ is {:.2}x candle-transformers", candle / fused);
             crate::out::outln!(
@@ -204,7 +205,8 @@ fn llm(loc: &crate::args::Locations, model: Option<&std::path::Path>, tokens: us
             text: "",
         })
         .collect();
-    let grammar = writ_ask::prompt::grammar(&passages, &writ_ask::prompt::Limits { max_proposals: 2 });
+    let grammar =
+        writ_ask::prompt::grammar(&passages, &writ_ask::prompt::Limits { max_proposals: 2 });
     let t = Instant::now();
     let mut guide = fast.lark_guide(&grammar).map_err(fail)?;
     let compile = t.elapsed().as_secs_f64();

@@ -274,9 +274,7 @@ pub fn explain(args: ExplainArgs) -> CmdResult {
             }
         }
         let judged = [
-            e.payload
-                .get("decision")
-                .map(|d| (d, &e.payload["facts"])),
+            e.payload.get("decision").map(|d| (d, &e.payload["facts"])),
             e.payload["regate"]
                 .get("decision")
                 .map(|d| (d, &e.payload["regate"]["facts"])),

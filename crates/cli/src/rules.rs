@@ -106,4 +106,3 @@ pub fn rules(args: RulesArgs) -> CmdResult {
         }
     }
 }
-

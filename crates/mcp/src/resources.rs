@@ -6,8 +6,8 @@
 //! found (-32002) and the URI as data, as the spec asks.
 
 use crate::rpc::{RpcError, INTERNAL_ERROR, INVALID_PARAMS, RESOURCE_NOT_FOUND};
-use writ_service::{ErrorKind, Service};
 use serde_json::{json, Value};
+use writ_service::{ErrorKind, Service};
 
 /// The scheme and prefix of every writ resource.
 pub const PREFIX: &str = "writ://file/";

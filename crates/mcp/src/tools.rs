@@ -14,8 +14,8 @@
 
 use crate::rpc::{RpcError, INVALID_PARAMS};
 use serde::Serialize;
-use writ_service::{AskRequest, SearchRequest, Service, ServiceError};
 use serde_json::{json, Map, Value};
+use writ_service::{AskRequest, SearchRequest, Service, ServiceError};
 
 /// Inclusive bounds of an integer argument, declared in the schema and
 /// enforced on the call.

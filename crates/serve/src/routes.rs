@@ -30,14 +30,12 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/", Public.on(a, get(page)))
         .route("/v1/openapi.json", Public.on(a, get(openapi)))
         .route("/v1/status", Read.on(a, get(status)))
-        .route(
-            "/v1/search",
-            Read.on(a, get(search_get).post(search_post)),
-        )
+        .route("/v1/search", Read.on(a, get(search_get).post(search_post)))
         .route("/v1/ask", Propose.on(a, post(ask)))
         .route(
             "/v1/proposals",
-            Read.on(a, get(proposals)).merge(Propose.on(a, post(propose))),
+            Read.on(a, get(proposals))
+                .merge(Propose.on(a, post(propose))),
         )
         .route("/v1/proposals/{id}", Read.on(a, get(proposal)))
         .route("/v1/proposals/{id}/approve", Review.on(a, post(approve)))
@@ -141,10 +139,7 @@ async fn search_get(
     ok(blocking(&app, move |app| app.service.search(&req)).await?)
 }
 
-async fn search_post(
-    State(app): State<Arc<App>>,
-    raw: Result<Bytes, BytesRejection>,
-) -> ApiResult {
+async fn search_post(State(app): State<Arc<App>>, raw: Result<Bytes, BytesRejection>) -> ApiResult {
     let req: SearchRequest = body(raw)?;
     ok(blocking(&app, move |app| app.service.search(&req)).await?)
 }

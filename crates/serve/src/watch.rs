@@ -7,6 +7,7 @@
 //! when it is published. Events inside the index folder and `.git` are
 //! ignored, so writ's own writes do not re-trigger it.
 
+use crate::Log;
 use notify::{RecursiveMode, Watcher};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,7 +15,6 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use crate::Log;
 use writ_core::Embedder;
 use writ_index::{IndexOptions, Indexer, WalkOptions};
 

@@ -163,7 +163,9 @@ pub fn load_llm(choice: &ModelChoice) -> Result<writ_llm::LocalLlm, ServiceError
     let manifest = manifest()?;
     let entry = entry(&manifest, LLM_MODEL)?;
     let file = entry.files.first().ok_or_else(|| {
-        ServiceError::Internal(format!("the model manifest lists no file for `{LLM_MODEL}`"))
+        ServiceError::Internal(format!(
+            "the model manifest lists no file for `{LLM_MODEL}`"
+        ))
     })?;
     let path = choice.cache_dir().join(&entry.name).join(&file.dest);
     let hint = || fetch_hint(entry, "point writ at a GGUF file with --model FILE");
@@ -177,8 +179,7 @@ pub fn load_llm(choice: &ModelChoice) -> Result<writ_llm::LocalLlm, ServiceError
             hint(),
         ));
     }
-    let llm =
-        writ_llm::LocalLlm::load(&path).map_err(|e| models_error(e.to_string(), hint()))?;
+    let llm = writ_llm::LocalLlm::load(&path).map_err(|e| models_error(e.to_string(), hint()))?;
     if llm.info().sha256 != file.sha256 {
         return Err(models_error(
             format!(
@@ -192,4 +193,3 @@ pub fn load_llm(choice: &ModelChoice) -> Result<writ_llm::LocalLlm, ServiceError
     }
     Ok(llm)
 }
-

@@ -49,8 +49,7 @@ fn default_max_tokens() -> usize {
 }
 
 /// Loads the language model when an ask first needs it.
-pub type GeneratorLoader =
-    Box<dyn Fn() -> Result<Box<dyn Generator>, ServiceError> + Send + Sync>;
+pub type GeneratorLoader = Box<dyn Fn() -> Result<Box<dyn Generator>, ServiceError> + Send + Sync>;
 
 /// The loaded models and the open index of one repository.
 pub struct Service {
@@ -179,9 +178,8 @@ impl Service {
             ..AskParams::new(req.question.clone())
         };
         let options = search_options(params.k, &params.paths, &params.langs, SearchMode::Hybrid)?;
-        let (hits, generation) = self.with_searcher(|s| {
-            Ok((s.search(&params.question, &options)?, s.generation()))
-        })?;
+        let (hits, generation) =
+            self.with_searcher(|s| Ok((s.search(&params.question, &options)?, s.generation())))?;
         if hits.is_empty() {
             return Err(ServiceError::not_found(
                 "nothing in the index matches the question",
