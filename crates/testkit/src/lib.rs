@@ -1,6 +1,7 @@
-//! Test doubles for writ's crates: embedders that need no model files, no
+//! Test support for writ's crates: embedders that need no model files, no
 //! network and no accelerator, so the index and everything above it can be
-//! tested in milliseconds.
+//! tested in milliseconds, and the switch of the slow tier
+//! ([`skip_slow_test`]).
 //!
 //! - [`HashEmbedder`] is a deterministic stand-in for a sentence model:
 //!   "feature hashing" of a bag of words. Each word (lowercased, and also
@@ -25,6 +26,10 @@
 //! assert!(dot(0, 1) > dot(0, 2));
 //! ```
 #![deny(missing_docs)]
+
+mod slow;
+
+pub use slow::{cookie_path, skip_slow_test, SLOW_TESTS};
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use writ_core::{EmbedError, Embedder, ModelInfo};
