@@ -179,3 +179,30 @@ fn the_gate_cannot_reach_a_model() {
         &["candle-core", "writ-llm", "writ-embed", "tokenizers"],
     );
 }
+
+/// The front ends are thin and separate: the HTTP server and MCP are
+/// crates over the service that cannot reach each other, the command
+/// line's parser or its terminal output; the service cannot reach a web
+/// framework or the command line.
+#[test]
+fn the_front_ends_are_separate_crates_over_the_service() {
+    assert_cannot_reach("writ-serve", &["writ-mcp", "writ", "clap", "indicatif"]);
+    assert_cannot_reach("writ-mcp", &["writ-serve", "writ", "axum", "clap", "indicatif"]);
+    assert_cannot_reach(
+        "writ-service",
+        &["writ-serve", "writ-mcp", "writ", "axum", "tokio", "clap", "indicatif"],
+    );
+}
+
+/// The ask pipeline sees retrieval only as hits and the model only
+/// through its `Generator` trait: it cannot load an embedding model, and
+/// it reaches the ledger only through the gate.
+#[test]
+fn the_ask_pipeline_sees_hits_and_a_generator() {
+    assert_cannot_reach("writ-ask", &["writ-embed", "writ-service", "axum", "clap"]);
+    let g = graph();
+    assert!(
+        !g["writ-ask"].contains("writ-ledger"),
+        "writ-ask depends on the ledger directly"
+    );
+}

@@ -1,8 +1,9 @@
 //! House rules a reader relies on, checked over the source tree (in the
 //! spirit of rust-analyzer's tidy tests): every Rust file says what it is
 //! (`//!`), no test is marked ignored, no file grows past 800 lines without a
-//! stated reason, libraries never print, and the ledger is reached only
-//! through the gate crate (the one door), in code as in `Cargo.toml`.
+//! stated reason, libraries never print (stdout or stderr), the ledger is
+//! reached only through the gate crate (the one door), in code as in
+//! `Cargo.toml`, and no crate's modules import each other in a circle.
 
 #![allow(
     clippy::panic,
@@ -11,6 +12,7 @@
     reason = "tests fail by panicking"
 )]
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// The workspace root, read at run time (a binary built from another clone
@@ -61,14 +63,20 @@ fn the_house_rules_hold() {
                 "{name}: {lines} lines; split it, or say why not with a `tidy: long file:` comment"
             ));
         }
+        // The test-support crate may say on stderr that it skipped a slow
+        // test; every other library reports through return values and
+        // callbacks.
         let library = name.starts_with("crates/")
             && !name.starts_with("crates/cli/")
+            && !name.starts_with("crates/testkit/")
             && name.contains("/src/");
         if library {
             for (n, line) in text.lines().enumerate() {
                 let code = line.trim_start();
                 if !code.starts_with("//")
-                    && (code.contains("println!(") || code.contains(" print!("))
+                    && ["println!(", " print!(", "eprintln!(", "eprint!(", "dbg!("]
+                        .iter()
+                        .any(|p| code.contains(p))
                 {
                     problems.push(format!("{name}:{}: a library prints", n + 1));
                 }
@@ -82,4 +90,94 @@ fn the_house_rules_hold() {
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// Top-level modules of one crate (`src/x.rs` or `src/x/…` is module
+/// `x`), and the modules each refers to through `crate::`.
+fn module_edges(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
+    let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut stack = vec![src.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            if path.extension().is_none_or(|x| x != "rs") {
+                continue;
+            }
+            let rel = path.strip_prefix(src).unwrap();
+            let first = rel.components().next().unwrap().as_os_str().to_string_lossy();
+            let module = first.trim_end_matches(".rs").to_string();
+            if module == "lib" || module == "main" {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            let targets = edges.entry(module.clone()).or_default();
+            for piece in text.split("crate::").skip(1) {
+                let name: String = piece
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
+                // A module of this crate (a file or folder under src/).
+                let is_module =
+                    src.join(format!("{name}.rs")).is_file() || src.join(&name).is_dir();
+                if is_module && name != module {
+                    targets.insert(name);
+                }
+            }
+        }
+    }
+    edges
+}
+
+/// A cycle in `edges`, if there is one, as the path around it.
+fn cycle(edges: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
+    fn visit(
+        n: &str,
+        edges: &BTreeMap<String, BTreeSet<String>>,
+        path: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(i) = path.iter().position(|p| p == n) {
+            let mut c = path[i..].to_vec();
+            c.push(n.to_string());
+            return Some(c);
+        }
+        if done.contains(n) {
+            return None;
+        }
+        path.push(n.to_string());
+        for m in edges.get(n).into_iter().flatten() {
+            if let Some(c) = visit(m, edges, path, done) {
+                return Some(c);
+            }
+        }
+        path.pop();
+        done.insert(n.to_string());
+        None
+    }
+    let mut done = BTreeSet::new();
+    edges
+        .keys()
+        .find_map(|n| visit(n, edges, &mut Vec::new(), &mut done))
+}
+
+/// No crate's modules import each other in a circle (each module of the
+/// binary is a leaf command or a helper the commands share, never both).
+#[test]
+fn no_module_imports_form_a_cycle() {
+    let mut crates: Vec<PathBuf> = std::fs::read_dir(root().join("crates"))
+        .unwrap()
+        .map(|e| e.unwrap().path().join("src"))
+        .filter(|p| p.is_dir())
+        .collect();
+    crates.sort();
+    assert!(crates.len() >= 10, "found {} crates", crates.len());
+    let cycles: Vec<String> = crates
+        .iter()
+        .filter_map(|src| cycle(&module_edges(src)).map(|c| format!("{}: {}", rel(src), c.join(" -> "))))
+        .collect();
+    assert!(cycles.is_empty(), "module import cycles:\n{}", cycles.join("\n"));
 }

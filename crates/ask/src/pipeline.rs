@@ -506,4 +506,40 @@ mod tests {
         let note = json!({ "kind": "note", "title": "t", "rationale": "r", "citations": [1], "text": "x" }).to_string();
         assert_eq!(wire(&note, &reader(dir.path())).unwrap(), note);
     }
+
+    /// The grammar is the third description of the proposal's shape
+    /// (beside the struct and the JSON Schema): every kind of sentence it
+    /// accepts, once wired, parses as a `writ_proposal::Proposal`.
+    #[test]
+    fn what_the_grammar_accepts_parses_as_a_proposal() {
+        use crate::prompt::{grammar, Limits, Passage};
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.py"), "def f():\n    pass\n").unwrap();
+        let p = [Passage {
+            chunk: 7,
+            path: "a.py",
+            start_line: 1,
+            end_line: 2,
+            symbol: Some("f"),
+            language: "python",
+            text: "def f():\n    pass\n",
+        }];
+        let g = grammar(&p, &Limits { max_proposals: 3 });
+        let note = r#"{"kind":"note","title":"why f","citations":[7],"rationale":"it is so","text":"f passes"}"#;
+        let command = r#"{"kind":"command","title":"run it","citations":[7],"rationale":"to see","argv":["python","a.py"]}"#;
+        let edit = r#"{"kind":"edit","title":"fix f","citations":[7],"rationale":"because","path":"a.py","find":"    pass\n","replace":"    return 1\n"}"#;
+        let answer = format!(r#"{{"proposals":[{note},{command},{edit}]}}"#);
+        assert!(writ_llm::grammar_accepts(&g, &answer).unwrap(), "{answer}");
+        for item in split(&answer).unwrap() {
+            let body = wire(&item, &reader(dir.path())).unwrap();
+            let parsed = writ_proposal::Proposal::from_json(&body)
+                .unwrap_or_else(|e| panic!("{e}: {body}"));
+            assert_eq!(Some(parsed.kind.name()), serde_json::from_str::<Value>(&item).unwrap()["kind"].as_str());
+        }
+        // The grammar offers no kind the type does not have.
+        for kind in ["note", "command", "edit"] {
+            assert!(g.contains(&format!("\\\"{kind}\\\"")), "{kind} not in the grammar");
+            assert!(serde_json::from_value::<writ_proposal::Kind>(json!(kind)).is_ok());
+        }
+    }
 }

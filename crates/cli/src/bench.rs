@@ -30,7 +30,7 @@ pub fn run(args: BenchArgs) -> CmdResult {
             texts_out,
             loc,
         } => {
-            let root = existing(&crate::ctx::cwd()?.join(&corpus))?;
+            let root = existing(&crate::ctx::cwd()?, &corpus)?;
             let embedder = load_embedder(&choice(&loc))?;
             let scratch = std::env::temp_dir().join("writ-bench-unused");
             let indexer = Indexer::new(&root, &scratch, &embedder, IndexOptions::default());

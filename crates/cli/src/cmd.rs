@@ -43,7 +43,7 @@ pub fn run(cli: Cli) -> CmdResult {
 
 fn index(args: IndexArgs) -> CmdResult {
     let cwd = crate::ctx::cwd()?;
-    let root = existing(&cwd.join(args.path.as_deref().unwrap_or(std::path::Path::new("."))))?;
+    let root = existing(&cwd, args.path.as_deref().unwrap_or(std::path::Path::new(".")))?;
     if !root.is_dir() {
         return Err(Failure::new(
             ExitCode::NoInput,

@@ -11,7 +11,7 @@ pub enum ExitCode {
     Ok = 0,
     /// Any other failure (I/O, a corrupt file…).
     Error = 1,
-    /// Bad command-line usage, or a request out of bounds.
+    /// Bad command-line usage (clap's own code).
     Usage = 2,
     /// A model is missing or does not verify.
     Models = 3,
@@ -69,7 +69,10 @@ impl From<anyhow::Error> for Failure {
 /// the service's errors to the codes the README documents.
 pub fn code_of(kind: ErrorKind) -> ExitCode {
     match kind {
-        ErrorKind::BadInput => ExitCode::Usage,
+        // Exit 2 stays clap's (the command line itself is malformed); an
+        // input the command reads that does not fit is "any other error",
+        // its message naming the input and the fix.
+        ErrorKind::BadInput => ExitCode::Error,
         ErrorKind::NotFound => ExitCode::NoInput,
         ErrorKind::NothingRecorded | ErrorKind::NotIndexed => ExitCode::NotIndexed,
         ErrorKind::Locked => ExitCode::Locked,

@@ -73,7 +73,7 @@ pub fn key_dir() -> Option<PathBuf> {
 /// upwards from `cwd` that holds `.writ`, else `cwd`.
 pub fn find_repo(cwd: &Path, explicit: Option<&Path>) -> Result<PathBuf, ServiceError> {
     if let Some(p) = explicit {
-        return existing(&cwd.join(p));
+        return existing(cwd, p);
     }
     // Canonical, like an explicit repository, so paths built from it
     // compare with other canonical paths (the rules folder, diff targets).
@@ -90,9 +90,10 @@ pub fn find_repo(cwd: &Path, explicit: Option<&Path>) -> Result<PathBuf, Service
     }
 }
 
-/// `path`, canonicalised, or a not-found error naming it.
-pub fn existing(path: &Path) -> Result<PathBuf, ServiceError> {
-    path.canonicalize().map_err(|e| ServiceError::NotFound {
+/// `path` (relative to `cwd`), canonicalised, or a not-found error naming
+/// it as given.
+pub fn existing(cwd: &Path, path: &Path) -> Result<PathBuf, ServiceError> {
+    cwd.join(path).canonicalize().map_err(|e| ServiceError::NotFound {
         message: format!("`{}` does not exist or cannot be read: {e}", path.display()),
         hint: Some("give the path of a repository or folder to index".into()),
     })
