@@ -32,7 +32,7 @@ use std::process::Command;
 use writ_gate::{Gate, Proposer, Run};
 
 /// The fewest cases the tables must hold: a lost file or table fails.
-const MIN_CASES: usize = 65;
+const MIN_CASES: usize = 80;
 const STATES: [&str; 5] = ["recorded", "held", "forbidden", "refused", "error"];
 const CHANNELS: [&str; 5] = ["cli", "person", "http", "mcp", "model"];
 
