@@ -102,6 +102,9 @@ fn sha256sum(path: &str) -> String {
 
 #[test]
 fn ask_proposes_valid_reproducible_proposals_with_recomputable_provenance() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let repo = shop();
     let (code, first) = ask(&repo, ASK);
     assert!(!first.is_empty());
@@ -205,6 +208,9 @@ fn ask_proposes_valid_reproducible_proposals_with_recomputable_provenance() {
 
 #[test]
 fn output_that_is_not_a_proposal_is_recorded_as_refused() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let repo = shop();
     // Unconstrained, the model writes prose; 40 tokens cannot finish JSON.
     let (code, rows) = ask(
@@ -242,6 +248,9 @@ fn output_that_is_not_a_proposal_is_recorded_as_refused() {
 
 #[test]
 fn ask_names_what_is_missing() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let repo = Repo::new();
     repo.write("a.py", "def f():\n    return 1\n");
     repo.commit_all();

@@ -88,6 +88,9 @@ const AUTH: &str =
 
 #[test]
 fn a_hunk_with_lines_beyond_its_counts_is_refused_at_intake() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let (repo, cid) = indexed(&[("src/auth.py", AUTH)]);
     // The header covers one line each way; the reviewer also sees a second
     // removal that a lenient parser drops as trailing text.
@@ -122,6 +125,9 @@ fn a_hunk_with_lines_beyond_its_counts_is_refused_at_intake() {
 
 #[test]
 fn a_hunk_whose_context_is_not_at_its_stated_line_is_refused() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let (repo, cid) = indexed(&[("docs/list.md", "a\nb\nc\nd\ne\nf\n")]);
     // The header says line 3; the lines it names are lines 1-2.
     let diff = "--- a/docs/list.md\n+++ b/docs/list.md\n@@ -3,2 +3,2 @@\n a\n-b\n+B\n";
@@ -136,6 +142,9 @@ fn a_hunk_whose_context_is_not_at_its_stated_line_is_refused() {
 
 #[test]
 fn review_show_of_a_held_edit_is_the_patch_apply_writes() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let (repo, cid) = indexed(&[("src/auth.py", AUTH)]);
     let diff = "--- a/src/auth.py\n+++ b/src/auth.py\n@@ -1,3 +1,3 @@\n def view(req):\n-    check_auth(req)\n+    check_auth(req, strict=True)\n     check_auth(req)\n";
     let (code, out, err) = propose_in(repo.path(), &edit_proposal("strict auth", diff, &[cid]));
@@ -165,6 +174,9 @@ fn review_show_of_a_held_edit_is_the_patch_apply_writes() {
 
 #[test]
 fn parallel_applies_of_one_action_write_it_exactly_once() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     // A large doc (not indexed: over 1 MiB), so each write takes a while.
     let mut big = String::from("# Big\n\nIntro.\n");
     for i in 0..60_000 {
@@ -225,6 +237,9 @@ fn last_event(repo: &Repo, id: &str) -> Value {
 
 #[test]
 fn apply_writes_nothing_when_a_later_file_no_longer_applies() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let (repo, cid) = indexed(&[("docs/a.md", "alpha\n"), ("docs/b.md", "beta\n")]);
     let diff = format!(
         "{}{}",
@@ -257,6 +272,9 @@ fn apply_writes_nothing_when_a_later_file_no_longer_applies() {
 
 #[test]
 fn apply_is_all_or_nothing_when_a_later_write_fails() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let (repo, cid) = indexed(&[("docs/a.md", "alpha\n")]);
     let diff = format!(
         "{}{}",
@@ -314,6 +332,9 @@ fn stamp(path: &Path) -> Option<(u64, u64, i64, i64)> {
 
 #[test]
 fn sigkill_during_apply_leaves_every_file_before_or_after() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let repo = Repo::new();
     repo.write("docs/guide.md", "# Guide\n\nRun the tool.\n");
     repo.write(".gitignore", "docs/big/\n");
@@ -420,6 +441,9 @@ fn files_under(dir: &Path) -> Vec<String> {
 
 #[test]
 fn swapping_a_folder_for_a_symlink_during_apply_never_writes_outside() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let (repo, cid) = indexed(&[]);
     let outside = tempfile::Builder::new()
         .prefix("writ-outside-")

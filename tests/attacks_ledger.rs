@@ -103,6 +103,9 @@ fn assert_verify_names(repo: &Repo, pid: &str) {
 
 #[test]
 fn a_forged_state_cache_does_not_make_a_held_edit_applicable() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let (repo, cid) = indexed();
     let (code, out, err) = propose_in(
         repo.path(),
@@ -126,6 +129,9 @@ fn a_forged_state_cache_does_not_make_a_held_edit_applicable() {
 
 #[test]
 fn a_forged_state_cache_does_not_make_a_forbidden_edit_applicable() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let (repo, cid) = indexed();
     let (code, out, err) = propose_in(
         repo.path(),
@@ -149,6 +155,9 @@ fn a_forged_state_cache_does_not_make_a_forbidden_edit_applicable() {
 
 #[test]
 fn a_rewritten_proposal_body_is_never_applied_or_approved() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let (repo, cid) = indexed();
     let doc = |new: &str, citations: &[i64]| {
         edit_proposal(
@@ -202,6 +211,9 @@ fn a_rewritten_proposal_body_is_never_applied_or_approved() {
 
 #[test]
 fn approval_reruns_the_rules_of_the_moment() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let (repo, cid) = indexed();
     let (code, out, err) = propose_in(
         repo.path(),
@@ -324,6 +336,9 @@ impl Drop for Mcp {
 
 #[test]
 fn an_mcp_client_calling_itself_human_is_still_an_agent() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let repo = Repo::new();
     repo.write("README.md", "# shop\n\nAdds up prices.\n");
     repo.write(
@@ -392,6 +407,9 @@ fn an_mcp_client_calling_itself_human_is_still_an_agent() {
 
 #[test]
 fn an_allowed_doc_edit_is_recorded_as_an_action() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     // Guards the tests that count allowed proposals: this one really is.
     let (repo, cid) = indexed();
     let (code, out, err) = propose_in(

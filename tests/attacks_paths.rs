@@ -66,6 +66,9 @@ fn assert_refused(code: i32, out: &Value, stderr: &str, why: &str) {
 
 #[test]
 fn an_edit_through_a_committed_symlink_into_src_is_refused_at_intake() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let (repo, cid) = indexed(|r| symlink("../src", r.path().join("docs/api")).unwrap());
     let (code, out, err) = propose_in(
         repo.path(),
@@ -91,6 +94,9 @@ fn an_edit_through_a_committed_symlink_into_src_is_refused_at_intake() {
 
 #[test]
 fn an_edit_of_a_doc_that_is_a_symlink_to_env_is_refused_at_intake() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let (repo, cid) = indexed(|r| symlink("../.env", r.path().join("docs/settings.md")).unwrap());
     let (code, out, err) = propose_in(
         repo.path(),
@@ -112,6 +118,9 @@ fn an_edit_of_a_doc_that_is_a_symlink_to_env_is_refused_at_intake() {
 
 #[test]
 fn an_edit_through_a_symlink_to_the_git_folder_is_refused_at_intake() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let (repo, cid) = indexed(|r| symlink("../.git", r.path().join("docs/gitdir")).unwrap());
     let config = read(&repo, ".git/config");
     let n = config.lines().count();
@@ -136,6 +145,9 @@ fn an_edit_through_a_symlink_to_the_git_folder_is_refused_at_intake() {
 
 #[test]
 fn a_fifo_target_is_refused_and_propose_does_not_hang() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let (repo, cid) = indexed(|_| {});
     let fifo = repo.path().join("docs/pipe.md");
     let made = std::process::Command::new("mkfifo")
@@ -163,6 +175,9 @@ fn a_fifo_target_is_refused_and_propose_does_not_hang() {
 
 #[test]
 fn writ_and_git_internals_are_refused_or_forbidden_never_recorded() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let (repo, cid) = indexed(|_| {});
     repo.write(".writ/serve-token", "tok\n");
     repo.write("sub/.git/config", "[core]\n");
@@ -207,6 +222,9 @@ fn writ_and_git_internals_are_refused_or_forbidden_never_recorded() {
 
 #[test]
 fn secret_names_are_forbidden_in_any_case() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let (repo, cid) = indexed(|r| {
         r.write("docs/keys/SERVER.PEM", "-----BEGIN KEY-----\nkey\n");
         r.write("tests/.ENV", "TOKEN=1\n");
@@ -240,6 +258,9 @@ fn line_of(text: &str, line: &str) -> usize {
 
 #[test]
 fn edits_touching_the_rules_folder_need_a_person_and_rules_always_load() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     const DEFAULT: &str = include_str!("../rules/default.toml");
     let forbid_line = "id = \"forbid-secrets\"";
     // (what, the repository has a rules/ folder, the diff)
@@ -316,6 +337,9 @@ fn edits_touching_the_rules_folder_need_a_person_and_rules_always_load() {
 
 #[test]
 fn apply_outside_a_git_repository_needs_no_git() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let dir = tempfile::Builder::new()
         .prefix("writ-nogit-")
         .tempdir()
@@ -386,6 +410,9 @@ fn first_json(stdout: &[u8]) -> Value {
 
 #[test]
 fn a_new_file_named_like_a_glob_is_not_tracked() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let (repo, cid) = indexed(|r| r.write("docs/a.md", "# A\n"));
     let proposal = edit_proposal(
         "glob name",

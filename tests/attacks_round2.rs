@@ -51,6 +51,9 @@ fn indexed(files: &[(&str, &str)]) -> (Repo, i64) {
 // sees a small doc edit (kind `edit`, allowed without a person).
 #[test]
 fn a_rules_folder_that_is_a_symlink_does_not_turn_rule_changes_into_doc_edits() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let (repo, cid) = indexed(&[("docs/policy/default.toml", DEFAULT_RULES)]);
     symlink("docs/policy", repo.path().join("rules")).unwrap();
     repo.commit_all();
@@ -88,6 +91,9 @@ fn a_rules_folder_that_is_a_symlink_does_not_turn_rule_changes_into_doc_edits() 
 // itself as the human reviewer.
 #[test]
 fn an_http_client_cannot_approve_its_own_held_edit() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let (repo, _) = indexed(&[("src/main.rs", "fn main() {}\n")]);
     let server = Server::start(repo.path());
     let diff = line_diff("src/main.rs", 1, "fn main() {}", "fn main() { backdoor() }");
@@ -204,6 +210,9 @@ fn an_approval_appended_with_recomputed_hashes_is_detected() {
 // apply` still writes it, re-checking only for a forbid.
 #[test]
 fn an_action_allowed_by_rules_that_now_hold_it_is_not_applied() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let (repo, cid) = indexed(&[]);
     let diff = line_diff("docs/guide.md", 3, "Run the tool.", "Run the tool as root.");
     let (_, out, err) = propose_in(repo.path(), &edit_proposal("clarify", &diff, &[cid]));

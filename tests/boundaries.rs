@@ -187,10 +187,21 @@ fn the_gate_cannot_reach_a_model() {
 #[test]
 fn the_front_ends_are_separate_crates_over_the_service() {
     assert_cannot_reach("writ-serve", &["writ-mcp", "writ", "clap", "indicatif"]);
-    assert_cannot_reach("writ-mcp", &["writ-serve", "writ", "axum", "clap", "indicatif"]);
+    assert_cannot_reach(
+        "writ-mcp",
+        &["writ-serve", "writ", "axum", "clap", "indicatif"],
+    );
     assert_cannot_reach(
         "writ-service",
-        &["writ-serve", "writ-mcp", "writ", "axum", "tokio", "clap", "indicatif"],
+        &[
+            "writ-serve",
+            "writ-mcp",
+            "writ",
+            "axum",
+            "tokio",
+            "clap",
+            "indicatif",
+        ],
     );
 }
 

@@ -150,6 +150,9 @@ fn base64(s: &str) -> Vec<u8> {
 
 #[test]
 fn a_reviewer_approves_a_held_proposal_in_the_browser() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let repo = Repo::new();
     repo.write(
         "src/lib.rs",

@@ -47,6 +47,9 @@ fn missing_models_exit_3_with_the_fetch_command() {
 
 #[test]
 fn a_locked_index_exits_4() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let repo = repo();
     std::fs::create_dir_all(repo.path().join(".writ")).unwrap();
     let lock = std::fs::File::create(repo.path().join(".writ/lock")).unwrap();
@@ -64,6 +67,9 @@ fn a_locked_index_exits_4() {
 
 #[test]
 fn an_index_built_with_another_model_exits_5_naming_both() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let repo = repo();
     repo.writ_json(&["index"]);
     let conn = rusqlite::Connection::open(repo.catalog()).unwrap();
@@ -110,6 +116,9 @@ fn searching_before_indexing_exits_6() {
 
 #[test]
 fn a_bad_glob_or_language_is_refused_clearly() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let repo = repo();
     repo.writ_json(&["index"]);
     let out = repo.writ(&["search", "alpha", "--lang", "cobol"]);

@@ -60,6 +60,9 @@ fn start_and_wait(repo: &Repo, before: i64) -> std::process::Child {
 
 #[test]
 fn sigkill_mid_index_then_search_and_finish() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let (repo, before) = grown_repo();
     let mut child = start_and_wait(&repo, before);
     // A search during indexing sees the last complete generation.
@@ -94,6 +97,9 @@ fn sigkill_mid_index_then_search_and_finish() {
 
 #[test]
 fn ctrl_c_stops_after_the_batch_and_keeps_the_work() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let (repo, before) = grown_repo();
     let mut child = start_and_wait(&repo, before);
     let pid = child.id().to_string();

@@ -62,6 +62,9 @@ fn rand_suffix() -> u128 {
 
 #[test]
 fn default_rules_decide_by_path_kind_and_grounding() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let (repo, cid) = repo();
     let doc = json!({"kind": "edit", "title": "clarify", "rationale": "terse", "citations": [cid],
         "diff": "--- a/docs/guide.md\n+++ b/docs/guide.md\n@@ -1,3 +1,3 @@\n # Guide\n \n-Run the tool.\n+Run the tool on a path.\n"});
@@ -125,6 +128,9 @@ fn default_rules_decide_by_path_kind_and_grounding() {
 
 #[test]
 fn invalid_proposals_are_recorded_as_refused_with_reasons() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let (repo, cid) = repo();
     std::os::unix::fs::symlink("/etc", repo.path().join("etc-link")).unwrap();
     let cases = [
@@ -168,6 +174,9 @@ fn invalid_proposals_are_recorded_as_refused_with_reasons() {
 
 #[test]
 fn review_approve_apply_explain_verify() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let (repo, cid) = repo();
     let (_, held) = propose(
         &repo,
@@ -275,6 +284,9 @@ fn review_approve_apply_explain_verify() {
 
 #[test]
 fn approval_rechecks_and_forbidden_cannot_be_approved() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let (repo, cid) = repo();
     let (_, held) = propose(
         &repo,
@@ -315,6 +327,9 @@ fn approval_rechecks_and_forbidden_cannot_be_approved() {
 
 #[test]
 fn tampering_is_caught_by_verify_with_its_sequence_number() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let (repo, cid) = repo();
     propose(
         &repo,
@@ -339,6 +354,9 @@ fn tampering_is_caught_by_verify_with_its_sequence_number() {
 
 #[test]
 fn a_broken_rule_file_gates_nothing_and_names_file_line() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let (repo, cid) = repo();
     repo.write(
         "rules/bad.toml",
@@ -365,6 +383,9 @@ fn a_broken_rule_file_gates_nothing_and_names_file_line() {
 
 #[test]
 fn always_allow_is_a_reviewed_rule_change_not_a_silent_allow_list() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let (repo, cid) = repo();
     let proposal = edit("src/main.rs", "fn main() {}", "fn main() { }", &[cid]);
     let (code, _) = propose(&repo, &proposal);
@@ -410,6 +431,9 @@ fn always_allow_is_a_reviewed_rule_change_not_a_silent_allow_list() {
 
 #[test]
 fn a_rule_change_outside_the_rules_folder_or_breaking_them_is_refused() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let (repo, _) = repo();
     let outside = json!({"kind": "rule-change", "title": "t", "rationale": "r", "citations": [],
         "diff": "--- a/src/main.rs\n+++ b/src/main.rs\n@@ -1 +1 @@\n-fn main() {}\n+fn main() { }\n"});
@@ -451,6 +475,9 @@ fn a_rule_change_outside_the_rules_folder_or_breaking_them_is_refused() {
 
 #[test]
 fn sigkill_during_proposals_leaves_every_proposal_in_a_defined_state() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let (repo, cid) = repo();
     let file = repo.path().join("p.json");
     // An edit the default rules allow from the command line, so a killed
@@ -542,6 +569,9 @@ fn sigkill_during_proposals_leaves_every_proposal_in_a_defined_state() {
 
 #[test]
 fn concurrent_proposers_are_all_recorded() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     // Regression: deferred ledger transactions made 7 of 8 concurrent
     // `writ propose` fail with "database is locked", losing the proposals.
     let (repo, cid) = repo();

@@ -69,6 +69,9 @@ fn small_repo() -> Repo {
 
 #[test]
 fn walk_honours_ignores_and_records_skip_reasons() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let repo = small_repo();
     repo.write(".gitignore", "ignored/\n");
     repo.write("ignored/secret.py", "def leaked(): pass\n");
@@ -130,6 +133,9 @@ fn walk_honours_ignores_and_records_skip_reasons() {
 
 #[test]
 fn search_finds_by_meaning_with_symbols_and_json_shape() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let repo = small_repo();
     repo.writ_json(&["index"]);
     let hits = repo.writ_json(&["search", "retry downloading a web page", "-k", "3"]);
@@ -170,6 +176,9 @@ fn search_finds_by_meaning_with_symbols_and_json_shape() {
 
 #[test]
 fn batch_search_answers_in_input_order() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let repo = small_repo();
     repo.writ_json(&["index"]);
     let input = "evict the oldest cache entry\n{\"query\": \"sha256 of a file\"}\n";
@@ -193,6 +202,9 @@ fn batch_search_answers_in_input_order() {
 /// with its line number after the lines before it are answered.
 #[test]
 fn batch_search_streams_and_reports_a_bad_line() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     use std::io::{BufRead, Write};
     let repo = small_repo();
     repo.writ_json(&["index"]);
@@ -231,6 +243,9 @@ fn batch_search_streams_and_reports_a_bad_line() {
 
 #[test]
 fn reindex_touches_only_what_changed() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let repo = small_repo();
     let first = repo.writ_json(&["index"]);
     assert_eq!(first["files_added"], 5);
@@ -276,6 +291,9 @@ fn reindex_touches_only_what_changed() {
 
 #[test]
 fn path_filter_applies_before_top_k() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let repo = Repo::new();
     for i in 0..12 {
         repo.write(
@@ -307,6 +325,9 @@ fn path_filter_applies_before_top_k() {
 
 #[test]
 fn a_missing_faiss_file_is_rebuilt_from_sqlite_without_reembedding() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let repo = small_repo();
     let report = repo.writ_json(&["index"]);
     let faiss = repo
@@ -331,6 +352,9 @@ fn a_missing_faiss_file_is_rebuilt_from_sqlite_without_reembedding() {
 
 #[test]
 fn a_matching_doc_hands_its_place_to_the_code_it_names() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let repo = Repo::new();
     repo.write(
         "docs/usage.rst",

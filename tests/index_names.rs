@@ -39,6 +39,9 @@ fn catalog_paths(repo: &Repo) -> Vec<String> {
 
 #[test]
 fn names_differing_only_in_invalid_utf8_are_never_merged() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let repo = Repo::new();
     let raw = |name: &[u8]| repo.path().join(std::ffi::OsStr::from_bytes(name));
     std::fs::write(
@@ -87,6 +90,9 @@ fn names_differing_only_in_invalid_utf8_are_never_merged() {
 
 #[test]
 fn a_tree_1500_folders_deep_is_indexed_and_reindexed() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     // One-letter folders: 3,000 bytes of path, within Linux's PATH_MAX.
     let repo = Repo::new();
     let rel = format!("{}bottom.py", "d/".repeat(1500));

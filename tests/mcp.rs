@@ -129,6 +129,9 @@ impl Drop for Client {
 
 #[test]
 fn an_agent_can_search_ask_propose_and_explain_but_only_propose() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let repo = Repo::new();
     repo.write(
         "src/shop.py",
@@ -231,6 +234,9 @@ fn an_agent_can_search_ask_propose_and_explain_but_only_propose() {
 
 #[test]
 fn a_resource_swapped_for_a_link_is_never_read_through_it() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let repo = Repo::new();
     repo.write("README.md", "# shop\n\nAdds up prices.\n");
     repo.write("secret.env", "TOKEN=hunter2\n");
@@ -298,6 +304,9 @@ fn schema_nodes<'a>(path: String, schema: &'a Value, out: &mut Vec<(String, &'a 
 
 #[test]
 fn tool_schemas_are_flat_typed_objects_every_client_accepts() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let repo = bare();
     let mut c = Client::ready(&repo, "2025-06-18");
     for tool in c.tools() {
@@ -328,6 +337,9 @@ fn tool_schemas_are_flat_typed_objects_every_client_accepts() {
 
 #[test]
 fn the_proposal_property_is_an_object_and_a_string_is_refused_to_the_model() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let repo = bare();
     let mut c = Client::ready(&repo, "2025-06-18");
     let tools = c.tools();
@@ -359,6 +371,9 @@ fn the_proposal_property_is_an_object_and_a_string_is_refused_to_the_model() {
 
 #[test]
 fn tools_are_annotated_with_what_they_may_do() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let repo = bare();
     let mut c = Client::ready(&repo, "2025-06-18");
     for tool in c.tools() {
@@ -377,6 +392,9 @@ fn tools_are_annotated_with_what_they_may_do() {
 
 #[test]
 fn a_batch_is_one_invalid_request_from_2025_06_18_on_and_answered_in_2025_03_26() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let repo = bare();
     let ping = |id: u64| json!({ "jsonrpc": "2.0", "id": id, "method": "ping" });
     for version in ["2025-06-18", "2025-11-25"] {
@@ -406,6 +424,9 @@ fn a_batch_is_one_invalid_request_from_2025_06_18_on_and_answered_in_2025_03_26(
 
 #[test]
 fn a_message_without_method_is_an_invalid_request() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let repo = bare();
     let mut c = Client::ready(&repo, "2025-06-18");
     let r = c.raw(r#"{"jsonrpc":"2.0","id":7,"params":{}}"#);
@@ -420,6 +441,9 @@ fn a_message_without_method_is_an_invalid_request() {
 
 #[test]
 fn a_null_id_is_an_invalid_request_not_a_request() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let repo = bare();
     let mut c = Client::ready(&repo, "2025-06-18");
     let r = c.raw(r#"{"jsonrpc":"2.0","id":null,"method":"tools/list"}"#);
@@ -433,6 +457,9 @@ fn a_null_id_is_an_invalid_request_not_a_request() {
 
 #[test]
 fn before_initialize_only_initialize_and_ping_are_served() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let repo = bare();
     let mut c = Client::start(&repo);
     for method in ["tools/list", "resources/list", "resources/templates/list"] {
@@ -460,6 +487,9 @@ fn before_initialize_only_initialize_and_ping_are_served() {
 
 #[test]
 fn the_protocol_version_is_the_clients_when_supported_else_the_latest() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let repo = bare();
     for (asked, answered) in [
         ("2025-11-25", "2025-11-25"),
@@ -478,6 +508,9 @@ fn the_protocol_version_is_the_clients_when_supported_else_the_latest() {
 
 #[test]
 fn an_unknown_resource_is_resource_not_found() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let repo = shop();
     let mut c = Client::ready(&repo, "2025-06-18");
     for uri in [
@@ -495,6 +528,9 @@ fn an_unknown_resource_is_resource_not_found() {
 
 #[test]
 fn resource_templates_name_the_indexed_files() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let repo = shop();
     let mut c = Client::ready(&repo, "2025-06-18");
     let r = c.call("resources/templates/list", json!({}));
@@ -517,6 +553,9 @@ fn resource_templates_name_the_indexed_files() {
 
 #[test]
 fn inputs_outside_the_declared_bounds_are_refused_not_clamped() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let repo = shop();
     let mut c = Client::ready(&repo, "2025-06-18");
     let tools = c.tools();
@@ -555,6 +594,9 @@ fn inputs_outside_the_declared_bounds_are_refused_not_clamped() {
 
 #[test]
 fn bad_tool_arguments_are_tool_errors_the_model_sees() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let repo = shop();
     let mut c = Client::ready(&repo, "2025-06-18");
     for (tool, args) in [
@@ -590,14 +632,13 @@ fn bad_tool_arguments_are_tool_errors_the_model_sees() {
 
 #[test]
 fn the_official_python_sdk_drives_writ_mcp() {
-    let Some(python) = std::env::var_os("WRIT_MCP_SDK_PYTHON") else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI is set but WRIT_MCP_SDK_PYTHON is not: scripts/setup.sh with WRIT_BROWSER=1 installs the MCP SDK and sets it; this test must not be skipped in CI"
-        );
-        eprintln!("skipped: WRIT_MCP_SDK_PYTHON is not set (scripts/test.sh sets it)");
+    if writ_testkit::skip_slow_test() {
         return;
-    };
+    }
+    // The slow tier needs the real client: a missing one fails, never skips.
+    let python = std::env::var_os("WRIT_MCP_SDK_PYTHON").unwrap_or_else(|| {
+        panic!("WRIT_MCP_SDK_PYTHON is not set: scripts/setup.sh (run by scripts/test.sh) installs the MCP SDK in a venv and sets it")
+    });
     let repo = shop();
     let root = std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(
         || std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")),

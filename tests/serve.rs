@@ -39,6 +39,9 @@ fn submit(server: &Server, proposal: &Value) -> (u16, Value) {
 
 #[test]
 fn the_api_answers_with_json_and_guards_every_change() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let repo = repo();
     let server = Server::start(repo.path());
 
@@ -208,6 +211,9 @@ fn the_api_answers_with_json_and_guards_every_change() {
 
 #[test]
 fn remote_binding_needs_an_explicit_flag() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let repo = repo();
     let out = repo.writ(&["serve", "--addr", "0.0.0.0:0"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
@@ -216,6 +222,9 @@ fn remote_binding_needs_an_explicit_flag() {
 
 #[test]
 fn only_loopback_host_names_are_answered() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let repo = repo();
     let server = Server::start(repo.path());
     let port = server.addr.rsplit(':').next().unwrap().to_string();
@@ -296,6 +305,9 @@ fn serve_refused(repo: &Repo) -> (Option<i32>, String) {
 
 #[test]
 fn the_token_file_is_private_and_never_a_link() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     use std::os::unix::fs::PermissionsExt;
     let repo = repo();
     let file = repo.path().join(".writ/serve-token");
@@ -353,6 +365,9 @@ fn the_token_file_is_private_and_never_a_link() {
 /// accepted request and verify.
 #[test]
 fn load_keeps_the_ledger_whole_and_sigkill_loses_nothing_recorded() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let repo = repo();
     let server = Server::start(repo.path());
     let clients = 4;
@@ -470,6 +485,9 @@ fn load_keeps_the_ledger_whole_and_sigkill_loses_nothing_recorded() {
 
 #[test]
 fn watch_reindexes_in_the_background_and_search_follows() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let repo = repo();
     let server = Server::start_with(repo.path(), &["--watch"]);
     let (_, before) = server.get("/v1/status");

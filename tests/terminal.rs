@@ -68,6 +68,9 @@ fn stdout_of(repo: &Repo, args: &[&str]) -> String {
 
 #[test]
 fn outside_text_is_shown_with_its_controls_escaped() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let repo = repo();
     let id = propose_hidden(&repo);
     let title = r"Tidy run.sh\x1b[2K\rDocs only";
@@ -125,6 +128,9 @@ fn outside_text_is_shown_with_its_controls_escaped() {
 
 #[test]
 fn error_messages_escape_what_they_quote() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let repo = repo();
     propose_hidden(&repo);
     let out = repo.writ(&["show", "P9\x1b[2K\rall good"]);
@@ -136,6 +142,9 @@ fn error_messages_escape_what_they_quote() {
 
 #[test]
 fn every_json_output_is_one_json_document() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let repo = repo();
     let id = propose_hidden(&repo);
     let file = repo.path().join("p.json");
@@ -169,6 +178,9 @@ fn every_json_output_is_one_json_document() {
 
 #[test]
 fn a_closed_pipe_ends_writ_quietly_with_status_0() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let repo = repo();
     let id = propose_hidden(&repo);
     for args in [

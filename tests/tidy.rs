@@ -108,12 +108,23 @@ fn module_edges(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
                 continue;
             }
             let rel = path.strip_prefix(src).unwrap();
-            let first = rel.components().next().unwrap().as_os_str().to_string_lossy();
+            let first = rel
+                .components()
+                .next()
+                .unwrap()
+                .as_os_str()
+                .to_string_lossy();
             let module = first.trim_end_matches(".rs").to_string();
             if module == "lib" || module == "main" {
                 continue;
             }
-            let text = std::fs::read_to_string(&path).unwrap();
+            // Code only: an intra-doc link in a comment is not an import.
+            let text: String = std::fs::read_to_string(&path)
+                .unwrap()
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("//"))
+                .collect::<Vec<_>>()
+                .join("\n");
             let targets = edges.entry(module.clone()).or_default();
             for piece in text.split("crate::").skip(1) {
                 let name: String = piece
@@ -177,7 +188,13 @@ fn no_module_imports_form_a_cycle() {
     assert!(crates.len() >= 10, "found {} crates", crates.len());
     let cycles: Vec<String> = crates
         .iter()
-        .filter_map(|src| cycle(&module_edges(src)).map(|c| format!("{}: {}", rel(src), c.join(" -> "))))
+        .filter_map(|src| {
+            cycle(&module_edges(src)).map(|c| format!("{}: {}", rel(src), c.join(" -> ")))
+        })
         .collect();
-    assert!(cycles.is_empty(), "module import cycles:\n{}", cycles.join("\n"));
+    assert!(
+        cycles.is_empty(),
+        "module import cycles:\n{}",
+        cycles.join("\n")
+    );
 }

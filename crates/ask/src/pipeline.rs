@@ -445,7 +445,7 @@ fn provenance(
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, reason = "tests")]
+    #![allow(clippy::unwrap_used, clippy::panic, reason = "tests fail by panicking")]
     use super::*;
 
     fn reader(dir: &Path) -> impl Fn(&str) -> Result<String, String> + '_ {
@@ -532,13 +532,19 @@ mod tests {
         assert!(writ_llm::grammar_accepts(&g, &answer).unwrap(), "{answer}");
         for item in split(&answer).unwrap() {
             let body = wire(&item, &reader(dir.path())).unwrap();
-            let parsed = writ_proposal::Proposal::from_json(&body)
-                .unwrap_or_else(|e| panic!("{e}: {body}"));
-            assert_eq!(Some(parsed.kind.name()), serde_json::from_str::<Value>(&item).unwrap()["kind"].as_str());
+            let parsed =
+                writ_proposal::Proposal::from_json(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
+            assert_eq!(
+                Some(parsed.kind.name()),
+                serde_json::from_str::<Value>(&item).unwrap()["kind"].as_str()
+            );
         }
         // The grammar offers no kind the type does not have.
         for kind in ["note", "command", "edit"] {
-            assert!(g.contains(&format!("\\\"{kind}\\\"")), "{kind} not in the grammar");
+            assert!(
+                g.contains(&format!("\\\"{kind}\\\"")),
+                "{kind} not in the grammar"
+            );
             assert!(serde_json::from_value::<writ_proposal::Kind>(json!(kind)).is_ok());
         }
     }

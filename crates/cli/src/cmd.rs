@@ -43,7 +43,10 @@ pub fn run(cli: Cli) -> CmdResult {
 
 fn index(args: IndexArgs) -> CmdResult {
     let cwd = crate::ctx::cwd()?;
-    let root = existing(&cwd, args.path.as_deref().unwrap_or(std::path::Path::new(".")))?;
+    let root = existing(
+        &cwd,
+        args.path.as_deref().unwrap_or(std::path::Path::new(".")),
+    )?;
     if !root.is_dir() {
         return Err(Failure::new(
             ExitCode::NoInput,
@@ -156,11 +159,7 @@ fn mode(mode: Mode) -> SearchMode {
 fn search(args: SearchArgs) -> CmdResult {
     let repo = find_repo(&crate::ctx::cwd()?, args.repo.as_deref())?;
     let dir = index_dir(args.loc.index.as_deref(), &repo);
-    if !dir.join(writ_index::CATALOG_FILE).is_file() {
-        return Err(Failure::from(writ_index::IndexError::NotIndexed {
-            path: dir,
-        }));
-    }
+    writ_service::require_index(&dir)?;
     let options = search_options(args.k, &args.paths, &args.langs, mode(args.mode))?;
     let embedder = load_embedder(&crate::ctx::embedder(&args.loc))?;
     let mut searcher = Searcher::open(&dir, &embedder)?;

@@ -33,11 +33,17 @@ fn load(forward: writ_embed::Forward, batch_tokens: usize) -> TestResult<writ_em
 
 #[test]
 fn fused_forward_matches_sentence_transformers() -> TestResult<()> {
+    if writ_testkit::skip_slow_test() {
+        return Ok(());
+    }
     matches_reference(load(writ_embed::Forward::Fused, 512)?)
 }
 
 #[test]
 fn candle_forward_matches_sentence_transformers() -> TestResult<()> {
+    if writ_testkit::skip_slow_test() {
+        return Ok(());
+    }
     matches_reference(load(writ_embed::Forward::Candle, 512)?)
 }
 
@@ -45,6 +51,9 @@ fn candle_forward_matches_sentence_transformers() -> TestResult<()> {
 /// vectors on texts of every length up to the cap, batched differently.
 #[test]
 fn fused_forward_matches_candle_transformers() -> TestResult<()> {
+    if writ_testkit::skip_slow_test() {
+        return Ok(());
+    }
     let fused = load(writ_embed::Forward::Fused, 2048)?;
     let candle = load(writ_embed::Forward::Candle, 700)?;
     let texts: Vec<String> = (0..40)
@@ -122,6 +131,9 @@ fn matches_reference(model: writ_embed::MiniLm) -> TestResult<()> {
 /// wrong function.
 #[test]
 fn an_uncovered_checkpoint_falls_back_to_candle_transformers() -> TestResult<()> {
+    if writ_testkit::skip_slow_test() {
+        return Ok(());
+    }
     let dir = std::env::temp_dir().join(format!("writ-embed-relu-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let src = model_dir();

@@ -26,6 +26,7 @@
 
 pub mod chunk;
 mod error;
+mod hit;
 mod indexer;
 mod links;
 mod lock;
@@ -37,9 +38,10 @@ mod vectors;
 mod walk;
 
 pub use error::{IndexError, Result};
+pub use hit::Hit;
 pub use indexer::{embed_text, IndexOptions, IndexReport, Indexer, Progress};
 pub use lock::{IndexLock, LOCK_FILE};
-pub use search::{Hit, SearchMode, SearchOptions, Searcher};
+pub use search::{SearchMode, SearchOptions, Searcher};
 pub use status::{status, StaleFile, Status};
 pub use store::{ignore_self, Catalog, ChunkRecord, Manifest, CATALOG_FILE, FORMAT_VERSION};
 pub use vectors::{faiss_path, VectorIndex};

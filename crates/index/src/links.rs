@@ -10,7 +10,7 @@
 //! outranked the doc. No weights: the engines' order decides everything
 //! else.
 
-use crate::search::Hit;
+use crate::hit::Hit;
 use std::collections::HashSet;
 
 /// True for the languages that are prose rather than code.

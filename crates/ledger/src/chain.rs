@@ -1,48 +1,10 @@
 //! The hash chain and its verification.
 
 use crate::replay::{check_all, Tamper};
-use crate::store::LedgerError;
+use crate::types::{event_hash, LedgerError};
+use crate::GENESIS;
 use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
-
-/// The hash of the chain before its first event.
-pub(crate) const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
-
-/// The fields of an event that its hash covers, in order.
-#[allow(
-    clippy::too_many_arguments,
-    reason = "one argument per hashed field keeps the order explicit"
-)]
-pub(crate) fn event_hash(
-    seq: i64,
-    proposal_id: &str,
-    kind: &str,
-    from: &str,
-    to: &str,
-    actor: &str,
-    reason: &str,
-    payload_hash: &str,
-    at: i64,
-    prev: &str,
-) -> String {
-    let mut h = blake3::Hasher::new();
-    for field in [
-        seq.to_string().as_str(),
-        proposal_id,
-        kind,
-        from,
-        to,
-        actor,
-        reason,
-        payload_hash,
-        at.to_string().as_str(),
-        prev,
-    ] {
-        h.update(&(field.len() as u64).to_le_bytes());
-        h.update(field.as_bytes());
-    }
-    h.finalize().to_hex().to_string()
-}
 
 /// The head of the chain, kept outside the database to detect a wholesale
 /// rewrite.
@@ -137,7 +99,7 @@ pub fn verify(conn: &Connection) -> Result<VerifyReport, LedgerError> {
             broken("payload does not match its hash".into());
         }
         if to == "proposed" && kind == "transition" {
-            if let Err(why) = crate::store::proposal_matches(
+            if let Err(why) = crate::types::proposal_matches(
                 &payload,
                 pkind.as_deref().unwrap_or(""),
                 title.as_deref().unwrap_or(""),

@@ -9,7 +9,7 @@
 //! `keyed_from` on must carry a valid MAC; older events (a ledger from
 //! before keys) are covered by the chain only.
 
-use crate::store::LedgerError;
+use crate::types::LedgerError;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
@@ -33,7 +33,7 @@ struct KeyFile {
 }
 
 fn genesis() -> String {
-    crate::chain::GENESIS.to_string()
+    crate::GENESIS.to_string()
 }
 
 /// Where the key of the ledger at `ledger` lives in `dir`.

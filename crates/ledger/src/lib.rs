@@ -23,12 +23,16 @@
 //!   recorded human approval.
 #![deny(missing_docs)]
 
+/// The hash of the chain before its first event.
+pub(crate) const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
 mod chain;
 mod key;
 mod replay;
 mod rerun;
 mod schema;
 mod store;
+mod types;
 mod write;
 
 pub use chain::{verify, Checkpoint, VerifyReport};

@@ -8,34 +8,10 @@
 //! replays everything.
 
 use crate::allowed_transition;
-use crate::chain::event_hash;
-use crate::store::{proposal_matches, State};
+use crate::types::event_hash;
+pub use crate::types::Tamper;
+use crate::types::{proposal_matches, State};
 use rusqlite::{Connection, OptionalExtension};
-use serde::Serialize;
-
-/// Something in the ledger that disagrees with its own chain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Tamper {
-    /// The table whose row disagrees (`events`, `proposals`, `state`,
-    /// `actions`, `rulesets`).
-    pub table: &'static str,
-    /// The proposal concerned.
-    pub proposal: String,
-    /// The event concerned, when one is.
-    pub seq: Option<i64>,
-    /// What is wrong.
-    pub problem: String,
-}
-
-impl std::fmt::Display for Tamper {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "table `{}`, proposal `{}`", self.table, self.proposal)?;
-        if let Some(seq) = self.seq {
-            write!(f, ", event #{seq}")?;
-        }
-        write!(f, ": {}", self.problem)
-    }
-}
 
 /// What the chain says about one proposal.
 #[derive(Debug, Clone, PartialEq, Eq)]

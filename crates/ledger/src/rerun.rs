@@ -1,7 +1,7 @@
 //! Re-deciding recorded decisions from the facts and rule text the ledger
 //! kept (`writ verify --replay`).
 
-use crate::store::LedgerError;
+use crate::types::LedgerError;
 use rusqlite::{Connection, OptionalExtension};
 use serde::Serialize;
 use writ_rules::{Facts, RuleSet};
@@ -116,7 +116,7 @@ fn load(conn: &Connection, text: &str, hash: &str) -> Result<RuleSet, String> {
         .optional()
         .map_err(|e| format!("rule text {text} cannot be read: {e}"))?;
     let stored = stored.ok_or_else(|| format!("rule text {text} is not stored in the ledger"))?;
-    if crate::store::rules_text_hash(&stored) != text {
+    if crate::types::rules_text_hash(&stored) != text {
         return Err(format!(
             "the rule text stored under {text} was rewritten (its comments, examples or rules changed)"
         ));

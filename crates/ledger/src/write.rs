@@ -7,9 +7,10 @@
 //! and moves the state cache ([`append`]).
 
 use crate::allowed_transition;
-use crate::chain::{event_hash, GENESIS};
 use crate::replay::{check_cache, replay_one, ReplayError, Tamper};
-use crate::store::{proposal_payload, Judgement, LedgerError, State};
+use crate::types::event_hash;
+use crate::types::{proposal_payload, Judgement, LedgerError, State};
+use crate::GENESIS;
 use rusqlite::{params, OptionalExtension, Transaction};
 use writ_rules::Outcome;
 

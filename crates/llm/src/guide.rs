@@ -6,7 +6,7 @@
 //! are masked out before sampling, so the output parses by construction and
 //! generation ends when the grammar is complete.
 
-use crate::model::LlmError;
+use crate::error::LlmError;
 use llguidance::api::TopLevelGrammar;
 use llguidance::toktrie::{TokEnv, TokRxInfo, TokTrie, TokenId, TokenizerEnv};
 use llguidance::{Matcher, ParserFactory};

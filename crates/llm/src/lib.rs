@@ -13,13 +13,13 @@
 #![deny(missing_docs)]
 
 mod chat;
+mod error;
 mod guide;
 mod model;
 mod tokenizer;
 
 pub use chat::{ChatTemplate, Message};
+pub use error::LlmError;
 pub use guide::{grammar_accepts, Guide};
-pub use model::{
-    GenerateOptions, Generation, LlmError, LlmInfo, LoadOptions, LocalLlm, StopReason,
-};
+pub use model::{GenerateOptions, Generation, LlmInfo, LoadOptions, LocalLlm, StopReason};
 pub use tokenizer::tokenizer_from_gguf;

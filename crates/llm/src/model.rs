@@ -1,6 +1,7 @@
 //! Loading a GGUF model and generating from it.
 
 use crate::chat::{ChatTemplate, Message};
+use crate::error::LlmError;
 use crate::guide::{Guide, GuideFactory};
 use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
@@ -9,31 +10,6 @@ use candle_transformers::models::{quantized_llama, quantized_qwen2};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tokenizers::Tokenizer;
-
-/// Why a model could not be loaded or run.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum LlmError {
-    /// The file could not be read.
-    #[error("`{}`: {source}", path.display())]
-    Io {
-        /// The model file.
-        path: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
-    },
-    /// The file is not a GGUF model writ can run.
-    #[error("`{}` cannot be used: {message}", path.display())]
-    Unsupported {
-        /// The model file.
-        path: PathBuf,
-        /// What is wrong.
-        message: String,
-    },
-    /// Tokenizing or running the model failed.
-    #[error("generation failed: {0}")]
-    Run(String),
-}
 
 /// Identity of a loaded model, recorded with every proposal it makes.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -34,6 +34,9 @@ const LLAMA_CPP_IDS: &[u32] = &[
 
 #[test]
 fn tokenizer_matches_llama_cpp_and_round_trips() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let llm = LocalLlm::load(&model_path()).unwrap();
     assert_eq!(llm.info().template, ChatTemplate::ChatMl);
     assert_eq!(llm.info().architecture, "llama");
@@ -50,6 +53,9 @@ fn tokenizer_matches_llama_cpp_and_round_trips() {
 
 #[test]
 fn greedy_generation_is_reproducible_and_bounded() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let mut llm = LocalLlm::load(&model_path()).unwrap();
     let prompt = llm.render(&[Message::new(
         "user",
@@ -84,6 +90,9 @@ fn greedy_generation_is_reproducible_and_bounded() {
 
 #[test]
 fn requantized_weights_predict_like_the_files_own() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     // A fixed paragraph of real third-party code (requests' utils.py).
     // Measured: 109 of 116 next-token predictions agree (0.94).
     let text = "def get_encoding_from_headers(headers):\n    content_type = headers.get(\"content-type\")\n    if not content_type:\n        return None\n    content_type, params = _parse_content_type_header(content_type)\n    if \"charset\" in params:\n        return params[\"charset\"].strip(\"'\\\"\")\n    if \"text\" in content_type:\n        return \"ISO-8859-1\"\n    if \"application/json\" in content_type:\n        return \"utf-8\"\n";
@@ -115,6 +124,9 @@ fn requantized_weights_predict_like_the_files_own() {
 
 #[test]
 fn guided_generation_follows_the_schema() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     // Unconstrained, this model answers in prose; held to the schema, the
     // output parses and every value is one the schema allows.
     let mut llm = LocalLlm::load(&model_path()).unwrap();
@@ -164,6 +176,9 @@ fn guided_generation_follows_the_schema() {
 
 #[test]
 fn a_tokenizer_json_beside_the_gguf_overrides_its_own() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let llm = LocalLlm::load(&model_path()).unwrap();
     assert_eq!(llm.info().tokenizer, "gguf");
     let dir = tempfile::tempdir().unwrap();
@@ -184,6 +199,9 @@ fn a_tokenizer_json_beside_the_gguf_overrides_its_own() {
 
 #[test]
 fn a_lark_grammar_holds_the_model_to_pieces_of_given_text() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
     let mut llm = LocalLlm::load(&model_path()).unwrap();
     let source = "def total(prices):\n    return sum(prices)\n";
     let pieces: Vec<String> = source.chars().map(|c| c.to_string()).collect();

@@ -62,7 +62,13 @@ fn the_schema_has_one_branch_per_kind_named_as_serde_names_it() {
     let in_schema: Vec<String> = branches().iter().map(kind_of).collect();
     let in_rust: Vec<String> = every_kind()
         .iter()
-        .map(|k| serde_json::to_value(k).unwrap().as_str().unwrap().to_string())
+        .map(|k| {
+            serde_json::to_value(k)
+                .unwrap()
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect();
     let (mut a, mut b) = (in_schema.clone(), in_rust.clone());
     a.sort();
@@ -77,7 +83,12 @@ fn the_schema_has_one_branch_per_kind_named_as_serde_names_it() {
 fn every_schema_property_is_a_field_of_the_struct() {
     let fields = struct_fields();
     for b in branches() {
-        let props: BTreeSet<String> = b["properties"].as_object().unwrap().keys().cloned().collect();
+        let props: BTreeSet<String> = b["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
         assert!(
             props.is_subset(&fields),
             "{}: schema properties {props:?} not all in the struct's {fields:?}",

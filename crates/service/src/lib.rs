@@ -19,6 +19,6 @@ pub mod views;
 
 pub use error::{ErrorKind, ServiceError};
 pub use models::ModelChoice;
-pub use places::{existing, find_repo, index_dir, key_dir, Places};
+pub use places::{existing, find_repo, index_dir, key_dir, require_index, Places};
 pub use search::{SearchHit, SearchRequest};
 pub use service::{AskRequest, GeneratorLoader, Service};

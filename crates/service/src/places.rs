@@ -45,14 +45,20 @@ impl Places {
 
     /// Fails with the index's own error when there is no index yet.
     pub fn require_index(&self) -> Result<(), ServiceError> {
-        if self.index.join(writ_index::CATALOG_FILE).is_file() {
-            Ok(())
-        } else {
-            Err(writ_index::IndexError::NotIndexed {
-                path: self.index.clone(),
-            }
-            .into())
+        require_index(&self.index)
+    }
+}
+
+/// Fails with the index's own error when `index` holds no index yet: the
+/// one "not indexed" check of every command and route that searches.
+pub fn require_index(index: &Path) -> Result<(), ServiceError> {
+    if index.join(writ_index::CATALOG_FILE).is_file() {
+        Ok(())
+    } else {
+        Err(writ_index::IndexError::NotIndexed {
+            path: index.to_path_buf(),
         }
+        .into())
     }
 }
 
@@ -93,10 +99,12 @@ pub fn find_repo(cwd: &Path, explicit: Option<&Path>) -> Result<PathBuf, Service
 /// `path` (relative to `cwd`), canonicalised, or a not-found error naming
 /// it as given.
 pub fn existing(cwd: &Path, path: &Path) -> Result<PathBuf, ServiceError> {
-    cwd.join(path).canonicalize().map_err(|e| ServiceError::NotFound {
-        message: format!("`{}` does not exist or cannot be read: {e}", path.display()),
-        hint: Some("give the path of a repository or folder to index".into()),
-    })
+    cwd.join(path)
+        .canonicalize()
+        .map_err(|e| ServiceError::NotFound {
+            message: format!("`{}` does not exist or cannot be read: {e}", path.display()),
+            hint: Some("give the path of a repository or folder to index".into()),
+        })
 }
 
 /// The index folder: `explicit`, else `<repo>/.writ`.

@@ -33,7 +33,10 @@ pub fn skip_slow_test() -> bool {
             .open(&cookie)
             .and_then(|mut f| writeln!(f, "{name}"));
         if let Err(e) = written {
-            eprintln!("cannot write the slow-test cookie `{}`: {e}", cookie.display());
+            eprintln!(
+                "cannot write the slow-test cookie `{}`: {e}",
+                cookie.display()
+            );
         }
     }
     false
