@@ -37,7 +37,7 @@ run show "$last"
 # Proposals, as any tool could send them (`writ schema proposal`), citing a
 # chunk the search found.
 cid=$("$WRIT_BIN" search "Requests is a simple, yet elegant, HTTP library" -k 1 --json |
-  python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["chunk_id"])')
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["hits"][0]["chunk_id"])')
 tmp=$(mktemp -d)
 python3 - "$tmp" "$cid" <<'PY'
 import json, sys

@@ -51,6 +51,8 @@ install_packages() {
     command -v chromedriver >/dev/null || missing+=(chromium-driver)
     # `python3 -m venv` for the MCP SDK: Debian splits ensurepip out.
     python3 -c 'import ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
+    # npm for the MCP Inspector (and the page's accessibility audit).
+    command -v npm >/dev/null || missing+=(npm)
   fi
   if [ ${#missing[@]} -gt 0 ]; then
     log "installing Debian packages: ${missing[*]}"
@@ -91,6 +93,25 @@ install_mcp_sdk() {
   export WRIT_MCP_SDK_PYTHON="$venv/bin/python"
 }
 
+# The MCP Inspector (npm `@modelcontextprotocol/inspector`), pinned:
+# tests/inspector.rs drives `writ mcp` with its CLI. Installed into the
+# cache (outside the clone) only when that version is not there; its
+# postinstall is not run (it installs client folders a published package
+# does not ship).
+MCP_INSPECTOR_VERSION=2.12.0
+install_mcp_inspector() {
+  local dir="$WRIT_CACHE/npm-inspector"
+  local have
+  have="$(node -e "console.log(require('$dir/node_modules/@modelcontextprotocol/inspector/package.json').version)" 2>/dev/null || true)"
+  if [ "$have" != "$MCP_INSPECTOR_VERSION" ]; then
+    log "installing the MCP Inspector $MCP_INSPECTOR_VERSION into $dir"
+    mkdir -p "$dir"
+    npm install --prefix "$dir" --no-audit --no-fund --ignore-scripts --silent \
+      "@modelcontextprotocol/inspector@$MCP_INSPECTOR_VERSION"
+  fi
+  export WRIT_MCP_INSPECTOR="$dir/node_modules/.bin/mcp-inspector"
+}
+
 build() {
   log "building writ (release) into $CARGO_TARGET_DIR"
   (cd "$WRIT_ROOT" && cargo build --release --locked --quiet)
@@ -101,5 +122,6 @@ python3 "$WRIT_ROOT/models/fetch.py"
 fetch_corpus
 if [ "${WRIT_BROWSER:-0}" = 1 ]; then
   install_mcp_sdk
+  install_mcp_inspector
 fi
 build

@@ -361,7 +361,7 @@ fn apply_outside_a_git_repository_needs_no_git() {
     let hits: Value =
         serde_json::from_slice(&run(&["search", "guide run the tool", "-k", "1", "--json"]).stdout)
             .unwrap();
-    let cid = hits[0]["chunk_id"].as_i64().unwrap();
+    let cid = hits["hits"][0]["chunk_id"].as_i64().unwrap();
     let (code, out, err) = propose_in(
         root,
         &edit_proposal(

@@ -160,7 +160,7 @@ fn a_reviewer_approves_a_held_proposal_in_the_browser() {
     );
     repo.commit_all();
     repo.writ_json(&["index"]);
-    let hits = repo.writ_json(&["search", "add two numbers", "-k", "1"]);
+    let hits = repo.search_hits(&["search", "add two numbers", "-k", "1"]);
     let chunk = hits[0]["chunk_id"].as_i64().unwrap();
     let proposal = json!({ "kind": "edit", "title": "Document overflow", "rationale": "callers should know", "citations": [chunk],
         "diff": "--- a/src/lib.rs\n+++ b/src/lib.rs\n@@ -1,2 +1,2 @@\n-/// Adds.\n+/// Adds; overflows like `+`.\n pub fn add(a: i32, b: i32) -> i32 {\n" });

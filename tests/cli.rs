@@ -136,3 +136,53 @@ fn a_bad_glob_or_language_is_refused_clearly() {
         text(&out.stderr)
     );
 }
+
+/// `writ index` refuses the file system's root, the home folder and a
+/// large folder that is not a repository, before loading any model, and
+/// says why and how to insist (`--force`).
+#[test]
+fn index_refuses_root_home_and_large_loose_folders() {
+    let home = tempfile::tempdir().unwrap();
+    let out = common::writ_cmd(home.path(), &["index", "/"])
+        .env("HOME", home.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("file system's root"), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("--force"));
+    let out = common::writ_cmd(home.path(), &["index"])
+        .env("HOME", home.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("home folder"), "{}", text(&out.stderr));
+    assert!(!home.path().join(".writ").exists(), "nothing was written");
+
+    // A folder of 20,001 files without .git: refused; the same files in a
+    // git repository are a repository's business.
+    let loose = tempfile::tempdir().unwrap();
+    for d in 0..21 {
+        let dir = loose.path().join(format!("d{d}"));
+        std::fs::create_dir(&dir).unwrap();
+        for f in 0..1000 {
+            std::fs::write(dir.join(format!("f{f}.txt")), "x").unwrap();
+        }
+    }
+    let out = common::writ_cmd(loose.path(), &["index"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains("not a git repository") && err.contains("20000"), "{err}");
+    assert!(!loose.path().join(".writ").exists());
+}
+
+/// An empty or blank query is refused (it would return arbitrary hits),
+/// before the index or a model is opened.
+#[test]
+fn an_empty_query_is_refused() {
+    let repo = repo();
+    for q in ["", "  ", "\t"] {
+        let out = repo.writ(&["search", q]);
+        assert_eq!(out.status.code(), Some(1), "{q:?}: {}", text(&out.stderr));
+        assert!(text(&out.stderr).contains("the query is empty"), "{}", text(&out.stderr));
+    }
+}

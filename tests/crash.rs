@@ -66,14 +66,14 @@ fn sigkill_mid_index_then_search_and_finish() {
     let (repo, before) = grown_repo();
     let mut child = start_and_wait(&repo, before);
     // A search during indexing sees the last complete generation.
-    let hits = repo.writ_json(&["search", "the very first function", "-k", "1"]);
+    let hits = repo.search_hits(&["search", "the very first function", "-k", "1"]);
     assert_eq!(hits[0]["path"], "first.py", "{hits}");
     child.kill().unwrap();
     child.wait().unwrap();
     let kept = vectors(&repo);
     assert!(kept > before);
 
-    let hits = repo.writ_json(&["search", "the very first function", "-k", "1"]);
+    let hits = repo.search_hits(&["search", "the very first function", "-k", "1"]);
     assert_eq!(hits[0]["path"], "first.py", "{hits}");
     let report = repo.writ_json(&["index"]);
     assert!(

@@ -20,7 +20,7 @@ fn repo() -> (Repo, i64) {
     repo.write(".github/workflows/ci.yml", "on: push\n");
     repo.commit_all();
     repo.writ_json(&["index"]);
-    let hits = repo.writ_json(&["search", "guide run the tool", "-k", "1"]);
+    let hits = repo.search_hits(&["search", "guide run the tool", "-k", "1"]);
     let cid = hits[0]["chunk_id"].as_i64().unwrap();
     (repo, cid)
 }

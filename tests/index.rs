@@ -120,7 +120,7 @@ fn walk_honours_ignores_and_records_skip_reasons() {
     assert!(reason("outside").contains("symbolic link"));
     assert_eq!(status["lossy"], serde_json::json!(["latin1.py"]));
     assert_eq!(status["stale"], serde_json::json!([]));
-    let all = repo.writ_json(&["search", "def", "-k", "50", "--mode", "lexical"]);
+    let all = repo.search_hits(&["search", "def", "-k", "50", "--mode", "lexical"]);
     let paths = hit_paths(&all);
     for never in ["ignored/secret.py", "generated.py", ".hidden/conf.py"] {
         assert!(
@@ -138,7 +138,7 @@ fn search_finds_by_meaning_with_symbols_and_json_shape() {
     }
     let repo = small_repo();
     repo.writ_json(&["index"]);
-    let hits = repo.writ_json(&["search", "retry downloading a web page", "-k", "3"]);
+    let hits = repo.search_hits(&["search", "retry downloading a web page", "-k", "3"]);
     let first = &hits[0];
     assert_eq!(first["path"], "tools/download.py", "{hits}");
     // A class that fits the token budget is one chunk, named after it.
@@ -151,14 +151,14 @@ fn search_finds_by_meaning_with_symbols_and_json_shape() {
         assert!(first[key].is_number(), "missing {key}: {first}");
     }
     // Exact identifiers are found through the lexical side.
-    let hits = repo.writ_json(&["search", "evict_oldest", "-k", "1"]);
+    let hits = repo.search_hits(&["search", "evict_oldest", "-k", "1"]);
     assert_eq!(hits[0]["symbol"], "Cache", "{hits}");
     assert!(
         hits[0]["start_line"].as_u64().unwrap() <= 13
             && hits[0]["end_line"].as_u64().unwrap() >= 15
     );
     // Language filter.
-    let hits = repo.writ_json(&["search", "health check", "--lang", "go"]);
+    let hits = repo.search_hits(&["search", "health check", "--lang", "go"]);
     assert!(
         hit_paths(&hits).iter().all(|p| p.ends_with(".go")),
         "{hits}"
@@ -273,10 +273,10 @@ fn reindex_touches_only_what_changed() {
     assert!(report["chunks_reused"].as_u64().unwrap() >= 2, "{report}");
     assert!(report["chunks_total"].as_u64().unwrap() < total, "{report}");
 
-    let hits = repo.writ_json(&["search", "least recent entry", "-k", "1"]);
+    let hits = repo.search_hits(&["search", "least recent entry", "-k", "1"]);
     assert_eq!(hits[0]["symbol"], "Cache", "{hits}");
     assert!(hits[0]["similarity"].as_f64().unwrap() > 0.3, "{hits}");
-    let hits = repo.writ_json(&["search", "checksum of a file", "-k", "20"]);
+    let hits = repo.search_hits(&["search", "checksum of a file", "-k", "20"]);
     let paths = hit_paths(&hits);
     assert!(paths.contains(&"tools/fetcher.py".to_string()), "{paths:?}");
     assert!(
@@ -307,7 +307,7 @@ fn path_filter_applies_before_top_k() {
     );
     repo.commit_all();
     repo.writ_json(&["index"]);
-    let global = repo.writ_json(&["search", "parse the configuration file", "-k", "3"]);
+    let global = repo.search_hits(&["search", "parse the configuration file", "-k", "3"]);
     assert!(
         !hit_paths(&global).iter().any(|p| p.starts_with("docs/")),
         "{global}"
@@ -342,8 +342,8 @@ fn a_missing_faiss_file_is_rebuilt_from_sqlite_without_reembedding() {
         "{}",
         common::text(&out.stderr)
     );
-    let hits: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(hits[0]["symbol"], "ServeHealth");
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(answer["hits"][0]["symbol"], "ServeHealth");
     std::fs::remove_file(&faiss).unwrap_or(());
     let report = repo.writ_json(&["index"]);
     assert_eq!(report["chunks_embedded"], 0, "{report}");
@@ -373,11 +373,11 @@ fn a_matching_doc_hands_its_place_to_the_code_it_names() {
     let query = "wait and send the request again when the server drops the connection";
     // Each engine alone ranks the prose first...
     for mode in ["vector", "lexical"] {
-        let hits = repo.writ_json(&["search", query, "-k", "3", "--mode", mode]);
+        let hits = repo.search_hits(&["search", query, "-k", "3", "--mode", mode]);
         assert_eq!(hit_paths(&hits)[0], "docs/usage.rst", "{mode}: {hits}");
     }
     // ...hybrid search puts the function the doc names first, the doc next.
-    let hits = repo.writ_json(&["search", query, "-k", "3"]);
+    let hits = repo.search_hits(&["search", query, "-k", "3"]);
     assert_eq!(hits[0]["symbol"], "retry_request", "{hits}");
     assert_eq!(hits[1]["path"], "docs/usage.rst", "{hits}");
     assert!(

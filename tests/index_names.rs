@@ -84,7 +84,7 @@ fn names_differing_only_in_invalid_utf8_are_never_merged() {
         assert_eq!(again[field], 0, "{field}: {again}");
     }
     assert_eq!(again["generation"], report["generation"], "{again}");
-    let all = repo.writ_json(&["search", "def", "-k", "50", "--mode", "lexical"]);
+    let all = repo.search_hits(&["search", "def", "-k", "50", "--mode", "lexical"]);
     assert_eq!(common::hit_paths(&all), ["ok.py"]);
 }
 

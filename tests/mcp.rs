@@ -156,13 +156,17 @@ fn an_agent_can_search_ask_propose_and_explain_but_only_propose() {
         .iter()
         .map(|t| t["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["search", "ask", "propose", "explain", "status"]);
+    assert_eq!(
+        names,
+        ["search", "ask", "propose", "explain", "status", "reindex"]
+    );
 
     let (err, status) = c.tool("status", json!({}));
     assert!(!err);
     assert_eq!(status["files"], 2);
-    let (err, hits) = c.tool("search", json!({ "query": "sum of prices", "k": 1 }));
+    let (err, answer) = c.tool("search", json!({ "query": "sum of prices", "k": 1 }));
     assert!(!err);
+    let hits = &answer["hits"];
     assert_eq!(hits[0]["path"], "src/shop.py");
     let chunk = hits[0]["chunk_id"].as_i64().unwrap();
 
@@ -664,4 +668,63 @@ fn the_official_python_sdk_drives_writ_mcp() {
     );
     eprintln!("{stdout}");
     assert!(stdout.contains(" ok: "), "{stdout}");
+}
+
+/// A long `ask` tells a client that sent a progress token how it goes
+/// (monotonic `notifications/progress` before the result), and a
+/// `notifications/cancelled` naming it stops the model: no response for
+/// it, the cut-short answer recorded as refused, the session still served.
+#[test]
+fn ask_reports_progress_and_a_cancellation_stops_it() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
+    let repo = shop();
+    let mut c = Client::ready(&repo, "2025-06-18");
+    let ask = |id: u64, token: &str| {
+        json!({ "jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {
+            "name": "ask",
+            "arguments": { "question": "What does total do? Explain it in detail.", "k": 2, "max_proposals": 1, "max_tokens": 400 },
+            "_meta": { "progressToken": token } } })
+    };
+
+    // Progress, then the result.
+    c.send(&ask(100, "run-1"));
+    let mut progress = Vec::new();
+    let result = loop {
+        let m = c.reply();
+        if m["method"] == "notifications/progress" {
+            assert_eq!(m["params"]["progressToken"], "run-1", "{m}");
+            progress.push(m["params"]["progress"].as_f64().unwrap());
+            continue;
+        }
+        break m;
+    };
+    assert_eq!(result["id"], 100, "{result}");
+    assert!(progress.len() >= 2, "{progress:?}");
+    assert!(progress.windows(2).all(|w| w[0] < w[1]), "{progress:?}");
+
+    // Cancelled after its first progress: no answer for it, and the next
+    // request is answered.
+    c.send(&ask(200, "run-2"));
+    let first = c.reply();
+    assert_eq!(first["method"], "notifications/progress", "{first}");
+    c.send(&json!({ "jsonrpc": "2.0", "method": "notifications/cancelled",
+        "params": { "requestId": 200, "reason": "the user pressed stop" } }));
+    c.send(&json!({ "jsonrpc": "2.0", "id": 201, "method": "ping" }));
+    loop {
+        let m = c.reply();
+        assert_ne!(m["id"], 200, "a cancelled request was answered: {m}");
+        if m["id"] == 201 {
+            break;
+        }
+    }
+    // The attempt is in the ledger, refused, saying why.
+    let rows = repo.writ_json(&["proposals", "--state", "refused"]);
+    let last = rows.as_array().unwrap().last().unwrap().clone();
+    let shown = repo.writ_json(&["show", last["id"].as_str().unwrap()]);
+    assert!(
+        shown.to_string().contains("cancelled before it finished"),
+        "{shown}"
+    );
 }

@@ -71,15 +71,18 @@ fn the_api_answers_with_json_and_guards_every_change() {
     }
     let (code, status) = server.get("/v1/status");
     assert_eq!((code, status["files"].as_u64()), (200, Some(2)));
-    let (code, hits) = server.get("/v1/search?q=add+two+numbers&k=1");
+    let (code, answer) = server.get("/v1/search?q=add+two+numbers&k=1");
     assert_eq!(code, 200);
+    assert!(answer["generation"].as_i64().is_some(), "{answer}");
+    let hits = &answer["hits"];
     assert_eq!(hits[0]["path"], "src/lib.rs");
+    assert_eq!(hits[0]["stale"], false, "{hits}");
     let (code, hits) = server.post(
         "/v1/search",
         &json!({ "query": "guide", "k": 3, "paths": ["docs/**"] }).to_string(),
     );
     assert_eq!(code, 200);
-    assert!(hits
+    assert!(hits["hits"]
         .as_array()
         .unwrap()
         .iter()
@@ -228,9 +231,9 @@ fn only_loopback_host_names_are_answered() {
     let repo = repo();
     let server = Server::start(repo.path());
     let port = server.addr.rsplit(':').next().unwrap().to_string();
-    let (code, hits) = server.get("/v1/search?q=add&k=1");
-    assert_eq!(code, 200, "{hits}");
-    let chunk = format!("/v1/chunks/{}", hits[0]["chunk_id"]);
+    let (code, answer) = server.get("/v1/search?q=add&k=1");
+    assert_eq!(code, 200, "{answer}");
+    let chunk = format!("/v1/chunks/{}", answer["hits"][0]["chunk_id"]);
 
     // A page whose name was re-pointed at 127.0.0.1 (DNS rebinding) reads
     // nothing: every route, reads included, refuses another Host.
@@ -498,8 +501,8 @@ fn watch_reindexes_in_the_background_and_search_follows() {
     );
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let (_, hits) = server.get("/v1/search?q=parse_version&k=1");
-        if hits[0]["path"] == "src/parse.rs" {
+        let (_, answer) = server.get("/v1/search?q=parse_version&k=1");
+        if answer["hits"][0]["path"] == "src/parse.rs" {
             break;
         }
         assert!(

@@ -91,6 +91,17 @@ impl Repo {
         })
     }
 
+    /// `writ search ARGS --json`: the hits of the answer, after checking
+    /// the answer says which index generation it searched.
+    pub fn search_hits(&self, args: &[&str]) -> serde_json::Value {
+        let answer = self.writ_json(args);
+        assert!(
+            answer["generation"].as_i64().is_some_and(|g| g >= 1),
+            "{answer}"
+        );
+        answer["hits"].clone()
+    }
+
     pub fn catalog(&self) -> PathBuf {
         self.path().join(".writ").join("catalog.sqlite")
     }

@@ -44,6 +44,9 @@ pub struct AskParams {
     pub seed: u64,
     /// Generate without the grammar (the output is still validated).
     pub unconstrained: bool,
+    /// Stops generation before its next token (Ctrl-C, an MCP client's
+    /// cancellation); what was cut short is recorded as refused.
+    pub cancel: writ_llm::Cancel,
 }
 
 impl AskParams {
@@ -69,6 +72,7 @@ impl AskParams {
             repeat_penalty: Self::PENALTY,
             seed: 0,
             unconstrained: false,
+            cancel: writ_llm::Cancel::new(),
         }
     }
 }
@@ -151,6 +155,7 @@ pub fn answer(
         seed: params.seed,
         repeat_penalty: params.repeat_penalty as f32,
         repeat_last_n: REPEAT_LAST_N,
+        cancel: params.cancel.clone(),
     };
     let grammar = (!params.unconstrained).then_some(prepared.grammar.as_str());
     let gen = model.generate(&prepared.prompt, &options, grammar, on_text)?;
@@ -364,6 +369,9 @@ fn unusable(gen: &Generation, params: &AskParams) -> Vec<String> {
         )),
         writ_llm::StopReason::ContextFull => {
             reasons.push("the model filled its context window before finishing".into())
+        }
+        writ_llm::StopReason::Cancelled => {
+            reasons.push("the generation was cancelled before it finished".into())
         }
         _ => {}
     }

@@ -371,6 +371,10 @@ pub struct IndexArgs {
     /// Print a JSON summary on stdout
     #[arg(long)]
     pub json: bool,
+    /// Index even `/`, the home folder, or a large folder that is not a
+    /// repository
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -401,6 +405,20 @@ pub struct SearchArgs {
     /// `query` field; prints one JSON line per query
     #[arg(long, value_name = "FILE", conflicts_with = "query")]
     pub batch: Option<PathBuf>,
+    /// Drop hits whose cosine similarity to the query is below this
+    /// (-1 to 1; 0.3 is loose, 0.5 close)
+    #[arg(long, value_name = "COSINE", allow_negative_numbers = true)]
+    pub threshold: Option<f32>,
+    /// Keep the output within this many tokens (estimated): hits are cut
+    /// to snippets, then left for the next page (--cursor)
+    #[arg(long, value_name = "N")]
+    pub max_tokens: Option<usize>,
+    /// The first lines of each hit only
+    #[arg(long)]
+    pub snippets: bool,
+    /// Continue after a previous answer (its `next_cursor`)
+    #[arg(long, value_name = "CURSOR", conflicts_with = "batch")]
+    pub cursor: Option<String>,
     /// Repository root [default: the nearest folder upwards holding .writ, else .]
     #[arg(long)]
     pub repo: Option<PathBuf>,

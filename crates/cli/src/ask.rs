@@ -28,7 +28,18 @@ pub fn ask(args: AskArgs) -> CmdResult {
         repeat_penalty: args.repeat_penalty,
         seed: args.seed,
         unconstrained: args.unconstrained,
+        cancel: writ_llm::Cancel::new(),
     };
+    // First Ctrl-C: stop generating and record the cut-short answer as
+    // refused; second: leave now.
+    let cancel = params.cancel.clone();
+    let _ = ctrlc::set_handler(move || {
+        if cancel.is_cancelled() {
+            std::process::exit(ExitCode::Interrupted as i32);
+        }
+        cancel.cancel();
+        eprintln!("\nwrit: stopping the model; the cut-short answer is recorded as refused (Ctrl-C again to quit now)");
+    });
     let options = search_options(params.k, &params.paths, &params.langs, SearchMode::Hybrid)?;
     let (hits, generation) = {
         let embedder = writ_service::models::load_embedder(&models)?;
@@ -74,6 +85,9 @@ pub fn ask(args: AskArgs) -> CmdResult {
     progress.finish_and_clear();
     report(&answer, verbose);
     print(&args, &answer)?;
+    if answer.stats.stop == writ_llm::StopReason::Cancelled.name() {
+        return Ok(ExitCode::Interrupted);
+    }
     Ok(worst(&answer.results))
 }
 

@@ -41,6 +41,47 @@ pub fn run(cli: Cli) -> CmdResult {
     }
 }
 
+/// Folders that are not repositories index at most this many files
+/// without `--force`.
+const LOOSE_FOLDER_FILES: usize = 20_000;
+
+/// Refuses `/`, the home folder, and a large folder that is not a git
+/// repository: indexing one by mistake embeds for hours and fills the disk.
+fn guard_root(root: &std::path::Path, walk: &WalkOptions) -> Result<(), Failure> {
+    let home = std::env::var_os("HOME")
+        .map(std::path::PathBuf::from)
+        .and_then(|h| h.canonicalize().ok());
+    let what = if root.parent().is_none() {
+        Some("the file system's root")
+    } else if home.as_deref() == Some(root) {
+        Some("your home folder")
+    } else {
+        None
+    };
+    if let Some(what) = what {
+        return Err(Failure::new(
+            ExitCode::Error,
+            anyhow!("refusing to index `{}`: it is {what}", clean(&root.display().to_string())),
+        )
+        .hint("run `writ index` inside a repository, or add --force if you mean it"));
+    }
+    if root.join(".git").exists() {
+        return Ok(());
+    }
+    let n = writ_index::count_files(root, walk, LOOSE_FOLDER_FILES + 1);
+    if n > LOOSE_FOLDER_FILES {
+        return Err(Failure::new(
+            ExitCode::Error,
+            anyhow!(
+                "refusing to index `{}`: it is not a git repository and holds more than {LOOSE_FOLDER_FILES} files",
+                clean(&root.display().to_string())
+            ),
+        )
+        .hint("index the repository you mean (a folder with .git), add ignore rules (.writignore), or add --force"));
+    }
+    Ok(())
+}
+
 fn index(args: IndexArgs) -> CmdResult {
     let cwd = crate::ctx::cwd()?;
     let root = existing(
@@ -54,13 +95,17 @@ fn index(args: IndexArgs) -> CmdResult {
         ));
     }
     let dir = index_dir(args.loc.index.as_deref(), &root);
+    let walk = WalkOptions {
+        hidden: args.hidden,
+        max_file_size: args.max_file_size,
+        ..WalkOptions::default()
+    };
+    if !args.force {
+        guard_root(&root, &walk)?;
+    }
     let embedder = load_embedder(&crate::ctx::embedder(&args.loc))?;
     let options = IndexOptions {
-        walk: WalkOptions {
-            hidden: args.hidden,
-            max_file_size: args.max_file_size,
-            ..WalkOptions::default()
-        },
+        walk,
         rebuild: args.rebuild,
         ..IndexOptions::default()
     };
@@ -84,6 +129,12 @@ fn index(args: IndexArgs) -> CmdResult {
     );
     let progress = |p: Progress| match p {
         Progress::Scanned { files } => {
+            bar.suspend(|| {
+                eprintln!(
+                    "writ: {files} files to look at in {} (unchanged ones are not re-embedded)",
+                    clean(&root.display().to_string())
+                )
+            });
             bar.set_prefix("scanned");
             bar.set_message(format!("{files} files"));
         }
@@ -157,10 +208,14 @@ fn mode(mode: Mode) -> SearchMode {
 }
 
 fn search(args: SearchArgs) -> CmdResult {
+    if let Some(q) = &args.query {
+        writ_service::search::validate_query(q)?;
+    }
     let repo = find_repo(&crate::ctx::cwd()?, args.repo.as_deref())?;
     let dir = index_dir(args.loc.index.as_deref(), &repo);
     writ_service::require_index(&dir)?;
-    let options = search_options(args.k, &args.paths, &args.langs, mode(args.mode))?;
+    let mut options = search_options(args.k, &args.paths, &args.langs, mode(args.mode))?;
+    options.min_similarity = args.threshold;
     let embedder = load_embedder(&crate::ctx::embedder(&args.loc))?;
     let mut searcher = Searcher::open(&dir, &embedder)?;
     if searcher.vectors_rebuilt() {
@@ -190,7 +245,7 @@ fn search(args: SearchArgs) -> CmdResult {
                     Ok(query) => pending.push(query),
                     Err(e) => {
                         // The lines before a bad one are still answered.
-                        answer_batch(&mut searcher, &options, &mut out, &pending)?;
+                        answer_batch(&mut searcher, &repo, &options, &mut out, &pending)?;
                         return Err(e);
                     }
                 }
@@ -200,7 +255,7 @@ fn search(args: SearchArgs) -> CmdResult {
             // waits for more input than one line.
             let more_buffered = reader.buffer().contains(&b'\n');
             if done || pending.len() >= BATCH_QUERIES || !more_buffered {
-                answer_batch(&mut searcher, &options, &mut out, &pending)?;
+                answer_batch(&mut searcher, &repo, &options, &mut out, &pending)?;
                 pending.clear();
             }
             if done {
@@ -209,34 +264,60 @@ fn search(args: SearchArgs) -> CmdResult {
         }
         return Ok(ExitCode::Ok);
     }
-    let query = args.query.unwrap_or_default();
-    let hits = searcher.search(&query, &options)?;
+    let req = writ_service::SearchRequest {
+        k: args.k,
+        paths: args.paths.clone(),
+        langs: args.langs.clone(),
+        threshold: args.threshold,
+        max_tokens: args.max_tokens,
+        snippets: args.snippets,
+        cursor: args.cursor.clone(),
+        ..writ_service::SearchRequest::new(args.query.unwrap_or_default())
+    };
+    let answer = writ_service::search::run(&mut searcher, &repo, &req, mode(args.mode))?;
     if args.json {
         writeln!(
             out,
             "{}",
-            serde_json::to_string_pretty(&hits).context("encoding hits")?
+            serde_json::to_string_pretty(&answer).context("encoding hits")?
         )
         .context("writing")?;
         return Ok(ExitCode::Ok);
     }
-    if hits.is_empty() {
+    if answer.hits.is_empty() {
         eprintln!("no hits");
     }
-    for hit in &hits {
+    for h in &answer.hits {
+        let hit = &h.hit;
+        let similarity = hit
+            .similarity
+            .map_or_else(String::new, |s| format!("  cos {s:.3}"));
         writeln!(
             out,
-            "{}:{}-{}  {:.4}  {}",
+            "{}:{}-{}  {:.4}{similarity}  {}{}",
             clean(&hit.path),
             hit.start_line,
             hit.end_line,
             hit.score,
-            clean(hit.symbol.as_deref().unwrap_or(""))
+            clean(hit.symbol.as_deref().unwrap_or("")),
+            if h.stale {
+                "  [stale: changed since indexed]"
+            } else {
+                ""
+            }
         )
         .context("writing")?;
-        for line in hit.text.lines().filter(|l| !l.trim().is_empty()).take(2) {
+        for line in h.text.lines().filter(|l| !l.trim().is_empty()).take(2) {
             let short: String = line.chars().take(100).collect();
             writeln!(out, "    {}", crate::term::block(&short)).context("writing")?;
+        }
+    }
+    if answer.hits.iter().any(|h| h.stale) {
+        eprintln!("note: some hits' files changed since they were indexed; run `writ index` to refresh");
+    }
+    if let Some(c) = &answer.next_cursor {
+        if answer.truncated {
+            eprintln!("note: cut to --max-tokens; more with --cursor {c}");
         }
     }
     Ok(ExitCode::Ok)
@@ -314,6 +395,7 @@ fn batch_query(line: &str, file: &std::path::Path, n: usize) -> Result<String, F
 /// Prints one JSON line per query, in order, and flushes.
 fn answer_batch(
     searcher: &mut Searcher<'_>,
+    root: &std::path::Path,
     options: &writ_index::SearchOptions,
     out: &mut impl Write,
     queries: &[String],
@@ -323,6 +405,7 @@ fn answer_batch(
     }
     let refs: Vec<&str> = queries.iter().map(String::as_str).collect();
     for (query, hits) in refs.iter().zip(searcher.search_many(&refs, options)?) {
+        let hits = writ_service::search::full_hits(searcher, root, hits)?;
         let line = serde_json::json!({ "query": query, "hits": hits });
         writeln!(out, "{line}").context("writing results")?;
     }

@@ -55,7 +55,7 @@ pub fn mcp(args: McpArgs) -> CmdResult {
     let places = crate::ctx::places(&args.gate)?;
     let service = Service::open(places, crate::ctx::models(&args.models))?;
     let stdin = std::io::stdin();
-    writ_mcp::serve(service, stdin.lock(), std::io::stdout())
+    writ_mcp::serve(service, stdin, std::io::stdout())
         .map_err(|e| Failure::new(ExitCode::Error, e))?;
     Ok(ExitCode::Ok)
 }

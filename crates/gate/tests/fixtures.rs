@@ -185,6 +185,9 @@ fn run_of(spec: &RunSpec) -> Run {
         score: f64::from(h.similarity.unwrap_or(0.0)),
         chunk_id: h.chunk,
         similarity: h.similarity,
+        vector_rank: None,
+        lexical_rank: None,
+        bm25: None,
         text: String::new(),
         text_hash: String::new(),
     };

@@ -22,9 +22,21 @@ pub struct Hit {
     pub score: f64,
     /// Stable chunk id, the handle proposals cite.
     pub chunk_id: i64,
-    /// Cosine similarity to the query, when the vector engine ranked it.
+    /// Cosine similarity to the query (from the stored vector), in every
+    /// mode but lexical: the one score with the same scale on every query,
+    /// and the one `min_similarity` thresholds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub similarity: Option<f32>,
+    /// Rank (1 = best) in the vector engine's list, when it ranked it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vector_rank: Option<usize>,
+    /// Rank (1 = best) in the lexical engine's list, when it ranked it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lexical_rank: Option<usize>,
+    /// SQLite FTS5's BM25 (lower is better), when the lexical engine
+    /// ranked it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bm25: Option<f64>,
     /// The chunk's text.
     #[serde(skip)]
     pub text: String,

@@ -45,4 +45,4 @@ pub use search::{SearchMode, SearchOptions, Searcher};
 pub use status::{status, StaleFile, Status};
 pub use store::{ignore_self, Catalog, ChunkRecord, Manifest, CATALOG_FILE, FORMAT_VERSION};
 pub use vectors::{faiss_path, VectorIndex};
-pub use walk::{walk, Skipped, WalkOptions, WalkResult, WalkedFile, NOT_UTF8};
+pub use walk::{count_files, walk, Skipped, WalkOptions, WalkResult, WalkedFile, NOT_UTF8};

@@ -175,6 +175,9 @@ mod tests {
             score,
             chunk_id: id,
             similarity: None,
+            vector_rank: None,
+            lexical_rank: None,
+            bm25: None,
             text: text.to_string(),
             text_hash: String::new(),
         }

@@ -45,6 +45,9 @@ pub struct SearchOptions {
     pub languages: Vec<Language>,
     /// Engines to use.
     pub mode: SearchMode,
+    /// Drop hits whose cosine similarity to the query is below this (in
+    /// lexical mode, where no query vector exists, nothing is dropped).
+    pub min_similarity: Option<f32>,
 }
 
 impl Default for SearchOptions {
@@ -54,8 +57,19 @@ impl Default for SearchOptions {
             paths: Vec::new(),
             languages: Vec::new(),
             mode: SearchMode::Hybrid,
+            min_similarity: None,
         }
     }
+}
+
+/// What one chunk scored in each engine.
+#[derive(Debug, Clone, Copy, Default)]
+struct Scored {
+    fused: f64,
+    similarity: Option<f32>,
+    vector_rank: Option<usize>,
+    lexical_rank: Option<usize>,
+    bm25: Option<f64>,
 }
 
 /// Reciprocal-rank-fusion constant (the usual 60).
@@ -173,28 +187,24 @@ impl<'e> Searcher<'e> {
         if options.mode != SearchMode::Vector {
             lexical_hits = self.lexical(query, DEPTH.max(options.k), allowed.as_deref())?;
         }
-        let mut scores: HashMap<i64, (f64, Option<f32>)> = HashMap::new();
-        match options.mode {
-            SearchMode::Vector => {
-                for (id, sim) in &vector_hits {
-                    scores.insert(*id, (f64::from(*sim), Some(*sim)));
-                }
-            }
-            SearchMode::Lexical => {
-                for (id, bm25) in &lexical_hits {
-                    scores.insert(*id, (-bm25, None));
-                }
-            }
-            SearchMode::Hybrid => {
-                for (rank, (id, sim)) in vector_hits.iter().enumerate() {
-                    let e = scores.entry(*id).or_insert((0.0, None));
-                    e.0 += 1.0 / (RRF_K + rank as f64 + 1.0);
-                    e.1 = Some(*sim);
-                }
-                for (rank, (id, _)) in lexical_hits.iter().enumerate() {
-                    scores.entry(*id).or_insert((0.0, None)).0 += 1.0 / (RRF_K + rank as f64 + 1.0);
-                }
-            }
+        let mut scores: HashMap<i64, Scored> = HashMap::new();
+        for (rank, (id, sim)) in vector_hits.iter().enumerate() {
+            let e = scores.entry(*id).or_default();
+            e.similarity = Some(*sim);
+            e.vector_rank = Some(rank + 1);
+            e.fused = match options.mode {
+                SearchMode::Vector => f64::from(*sim),
+                _ => 1.0 / (RRF_K + rank as f64 + 1.0),
+            };
+        }
+        for (rank, (id, bm25)) in lexical_hits.iter().enumerate() {
+            let e = scores.entry(*id).or_default();
+            e.lexical_rank = Some(rank + 1);
+            e.bm25 = Some(*bm25);
+            e.fused += match options.mode {
+                SearchMode::Lexical => -bm25,
+                _ => 1.0 / (RRF_K + rank as f64 + 1.0),
+            };
         }
         let mut hits = self.hydrate(&scores)?;
         sort(&mut hits);
@@ -204,8 +214,58 @@ impl<'e> Searcher<'e> {
         hits.truncate(options.k);
         if let Some(q) = query_vector {
             self.fill_similarity(&mut hits, q)?;
+            if let Some(min) = options.min_similarity {
+                hits.retain(|h| h.similarity.is_some_and(|s| s >= min));
+            }
         }
         Ok(hits)
+    }
+
+    /// When the generation this searcher reads was published (seconds
+    /// since the Unix epoch), if recorded.
+    pub fn indexed_at(&self) -> Option<u64> {
+        self.catalog
+            .meta("last_indexed")
+            .ok()
+            .flatten()
+            .and_then(|s| s.parse().ok())
+    }
+
+    /// Whether each hit's file changed on disk since it was indexed: a
+    /// size and mtime check against the catalog (read without following
+    /// links), confirmed by the content hash when the stamps differ, so a
+    /// touched but unchanged file is not stale. A file that is gone or no
+    /// longer a regular file is stale.
+    pub fn stale(&self, root: &Path, hits: &[Hit]) -> Result<Vec<bool>> {
+        let mut known: HashMap<&str, bool> = HashMap::new();
+        let mut out = Vec::with_capacity(hits.len());
+        for h in hits {
+            if let Some(s) = known.get(h.path.as_str()) {
+                out.push(*s);
+                continue;
+            }
+            let stale = match self.catalog.file(&h.path)? {
+                None => true,
+                Some(row) => match std::fs::symlink_metadata(root.join(&h.path)) {
+                    Err(_) => true,
+                    Ok(m) if !m.file_type().is_file() => true,
+                    Ok(m) => {
+                        let mtime_ns = m
+                            .modified()
+                            .ok()
+                            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                            .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+                        (m.len() != row.size || mtime_ns != row.mtime_ns)
+                            && std::fs::read(root.join(&h.path))
+                                .map(|b| blake3::hash(&b).to_hex().to_string() != row.hash)
+                                .unwrap_or(true)
+                    }
+                },
+            };
+            known.insert(&h.path, stale);
+            out.push(stale);
+        }
+        Ok(out)
     }
 
     /// Chunk ids passing the path and language filters; `None` when no
@@ -307,7 +367,7 @@ impl<'e> Searcher<'e> {
     }
 
     /// Loads path, lines and text for scored chunk ids.
-    fn hydrate(&self, scores: &HashMap<i64, (f64, Option<f32>)>) -> Result<Vec<Hit>> {
+    fn hydrate(&self, scores: &HashMap<i64, Scored>) -> Result<Vec<Hit>> {
         let path = self.catalog.path().to_path_buf();
         let ids: Rc<Vec<Value>> = Rc::new(scores.keys().map(|&i| Value::Integer(i)).collect());
         let mut stmt = self
@@ -322,7 +382,7 @@ impl<'e> Searcher<'e> {
         let rows = stmt
             .query_map([ids], |r| {
                 let id: i64 = r.get(0)?;
-                let (score, similarity) = scores.get(&id).copied().unwrap_or((0.0, None));
+                let scored = scores.get(&id).copied().unwrap_or_default();
                 Ok(Hit {
                     chunk_id: id,
                     path: r.get(1)?,
@@ -332,8 +392,11 @@ impl<'e> Searcher<'e> {
                     language: r.get(5)?,
                     text: r.get(6)?,
                     text_hash: r.get(7)?,
-                    score,
-                    similarity,
+                    score: scored.fused,
+                    similarity: scored.similarity,
+                    vector_rank: scored.vector_rank,
+                    lexical_rank: scored.lexical_rank,
+                    bm25: scored.bm25,
                 })
             })
             .at(&path)?;

@@ -218,6 +218,25 @@ impl Catalog {
             .unwrap_or(0))
     }
 
+    /// One file the catalog knows, by path.
+    pub fn file(&self, path: &str) -> Result<Option<FileRow>> {
+        self.conn
+            .query_row(
+                "SELECT id, hash, size, mtime_ns FROM files WHERE path = ?1",
+                [path],
+                |r| {
+                    Ok(FileRow {
+                        id: r.get(0)?,
+                        hash: r.get(1)?,
+                        size: r.get::<_, i64>(2)?.max(0) as u64,
+                        mtime_ns: r.get(3)?,
+                    })
+                },
+            )
+            .optional()
+            .at(&self.path)
+    }
+
     /// Every file the catalog knows, by path.
     pub fn files(&self) -> Result<HashMap<String, FileRow>> {
         let mut stmt = self

@@ -104,6 +104,30 @@ pub struct WalkResult {
     pub skipped: Vec<Skipped>,
 }
 
+/// Counts the files under `root` the walk would consider (ignore rules
+/// applied, hidden files as `options` says), stopping at `cap`: a cheap
+/// look at a folder's size before indexing it.
+pub fn count_files(root: &Path, options: &WalkOptions, cap: usize) -> usize {
+    let mut builder = ignore::WalkBuilder::new(root);
+    builder
+        .hidden(!options.hidden)
+        .follow_links(false)
+        .git_ignore(true)
+        .git_exclude(true)
+        .git_global(false)
+        .ignore(true)
+        .parents(false)
+        .require_git(false)
+        .add_custom_ignore_filename(".writignore")
+        .filter_entry(|e| e.file_name() != ".git" && e.file_name() != ".writ");
+    builder
+        .build()
+        .filter_map(std::result::Result::ok)
+        .filter(|e| e.file_type().is_some_and(|t| t.is_file()))
+        .take(cap)
+        .count()
+}
+
 /// Walks `root`, never entering `exclude_dir` (the index folder).
 pub fn walk(root: &Path, exclude_dir: Option<&Path>, options: &WalkOptions) -> WalkResult {
     let excludes = default_excludes();

@@ -21,5 +21,5 @@ mod tokenizer;
 pub use chat::{ChatTemplate, Message};
 pub use error::LlmError;
 pub use guide::{grammar_accepts, Guide};
-pub use model::{GenerateOptions, Generation, LlmInfo, LoadOptions, LocalLlm, StopReason};
+pub use model::{Cancel, GenerateOptions, Generation, LlmInfo, LoadOptions, LocalLlm, StopReason};
 pub use tokenizer::tokenizer_from_gguf;

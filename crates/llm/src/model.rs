@@ -47,6 +47,9 @@ pub struct GenerateOptions {
     pub repeat_penalty: f32,
     /// How many recent generated tokens the penalty looks at. Default: 64.
     pub repeat_last_n: usize,
+    /// Stops the generation before its next token when set (Ctrl-C, an
+    /// MCP client's cancellation). Default: never.
+    pub cancel: Cancel,
 }
 
 impl Default for GenerateOptions {
@@ -57,7 +60,36 @@ impl Default for GenerateOptions {
             seed: 0,
             repeat_penalty: 1.0,
             repeat_last_n: 64,
+            cancel: Cancel::default(),
         }
+    }
+}
+
+/// A flag shared with whoever may stop a generation; clones share it.
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Cancel {
+    /// A flag not yet set.
+    pub fn new() -> Cancel {
+        Cancel::default()
+    }
+
+    /// Asks the generation to stop before its next token.
+    pub fn cancel(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Whether it was asked to stop.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// Two flags are equal when they are the same flag.
+impl PartialEq for Cancel {
+    fn eq(&self, other: &Cancel) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
     }
 }
 
@@ -72,6 +104,8 @@ pub enum StopReason {
     ContextFull,
     /// The grammar of a constrained generation is complete.
     Complete,
+    /// Stopped by its [`Cancel`] flag.
+    Cancelled,
 }
 
 impl StopReason {
@@ -82,6 +116,7 @@ impl StopReason {
             StopReason::MaxTokens => "max-tokens",
             StopReason::ContextFull => "context-full",
             StopReason::Complete => "complete",
+            StopReason::Cancelled => "cancelled",
         }
     }
 }
@@ -456,6 +491,9 @@ impl LocalLlm {
         let mut tokens = Vec::new();
         let mut printed = 0;
         let stop = loop {
+            if options.cancel.is_cancelled() {
+                break StopReason::Cancelled;
+            }
             if self.stop_ids.contains(&next) {
                 break StopReason::EndOfTurn;
             }

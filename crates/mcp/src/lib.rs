@@ -25,24 +25,80 @@ pub use rpc::VERSIONS;
 
 use rpc::{Message, RpcError, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR};
 use serde_json::{json, Value};
-use std::io::{BufRead, Write};
+use std::io::{BufRead, Read, Write};
+use std::sync::{Arc, Mutex};
+use writ_llm::Cancel;
 use writ_service::Service;
 
+/// The request being served and the flag that stops it, shared with the
+/// reader, which sees a `notifications/cancelled` while the session is
+/// busy with the request it names.
+type InFlight = Arc<Mutex<Option<(Value, Cancel)>>>;
+
 /// Serves MCP on `input`/`output` (stdin and stdout for `writ mcp`) until
-/// the input closes; each reply is one line, flushed.
-pub fn serve(service: Service, input: impl BufRead, mut output: impl Write) -> std::io::Result<()> {
+/// the input closes; each message is one line, flushed. A reader thread
+/// takes the input, so a client's cancellation of a long `ask` is seen
+/// while it runs; progress notifications are written as it goes.
+pub fn serve(
+    service: Service,
+    input: impl Read + Send + 'static,
+    mut output: impl Write,
+) -> std::io::Result<()> {
     let mut session = Session::new(service);
-    for line in input.lines() {
+    let in_flight = Arc::clone(&session.in_flight);
+    let (tx, rx) = std::sync::mpsc::channel::<std::io::Result<String>>();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(input).lines() {
+            if let Ok(l) = &line {
+                cancel_if_named(l, &in_flight);
+            }
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    for line in rx {
         let line = line?;
         if line.trim().is_empty() {
             continue;
         }
-        if let Some(reply) = session.handle(&line) {
+        let mut failed = None;
+        let reply = session.handle_with(&line, &mut |note| {
+            if failed.is_none() {
+                if let Err(e) = writeln!(output, "{note}").and_then(|()| output.flush()) {
+                    failed = Some(e);
+                }
+            }
+        });
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        if let Some(reply) = reply {
             writeln!(output, "{reply}")?;
             output.flush()?;
         }
     }
     Ok(())
+}
+
+/// Sets the in-flight request's flag when `line` is a
+/// `notifications/cancelled` naming it. The request then stops (an ask's
+/// generation before its next token, its cut-short answer recorded as
+/// refused) and, as the spec asks, gets no response.
+fn cancel_if_named(line: &str, in_flight: &InFlight) {
+    let Ok(msg) = serde_json::from_str::<Value>(line) else {
+        return;
+    };
+    if msg["method"] != "notifications/cancelled" {
+        return;
+    }
+    if let Ok(guard) = in_flight.lock() {
+        if let Some((id, cancel)) = guard.as_ref() {
+            if msg["params"]["requestId"] == *id {
+                cancel.cancel();
+            }
+        }
+    }
 }
 
 /// One client's connection: feed it lines, get replies.
@@ -51,6 +107,8 @@ pub struct Session {
     client: String,
     /// The negotiated revision; `None` until `initialize` is answered.
     version: Option<&'static str>,
+    /// The request being served, for cancellation.
+    in_flight: InFlight,
 }
 
 /// Methods served once initialized.
@@ -69,12 +127,29 @@ impl Session {
             service,
             client: "unknown".into(),
             version: None,
+            in_flight: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// A flag that cancels request `id` when it is the one being served
+    /// (what a `notifications/cancelled` naming it does).
+    pub fn canceller(&self) -> impl Fn(&Value) + Send + 'static {
+        let in_flight = Arc::clone(&self.in_flight);
+        move |id: &Value| {
+            let line = json!({ "jsonrpc": "2.0", "method": "notifications/cancelled", "params": { "requestId": id } });
+            cancel_if_named(&line.to_string(), &in_flight);
         }
     }
 
     /// One incoming line; `None` when nothing is to be answered
     /// (notifications, responses, a batch of notifications).
     pub fn handle(&mut self, line: &str) -> Option<Value> {
+        self.handle_with(line, &mut |_| {})
+    }
+
+    /// [`Session::handle`], writing notifications (progress) through
+    /// `notify` while a request runs.
+    pub fn handle_with(&mut self, line: &str, notify: &mut dyn FnMut(Value)) -> Option<Value> {
         let msg: Value = match serde_json::from_str(line) {
             Ok(v) => v,
             Err(e) => {
@@ -84,14 +159,14 @@ impl Session {
             }
         };
         match msg {
-            Value::Array(batch) => self.batch(batch),
-            one => self.one(one, false),
+            Value::Array(batch) => self.batch(batch, notify),
+            one => self.one(one, false, notify),
         }
     }
 
     /// A JSON-RPC batch: answered message by message where the negotiated
     /// revision has batches, else refused as a whole.
-    fn batch(&mut self, batch: Vec<Value>) -> Option<Value> {
+    fn batch(&mut self, batch: Vec<Value>, notify: &mut dyn FnMut(Value)) -> Option<Value> {
         if !rpc::batches_allowed(self.version) {
             let version = self.version.unwrap_or("none negotiated yet");
             return Some(
@@ -107,16 +182,29 @@ impl Session {
         }
         let replies: Vec<Value> = batch
             .into_iter()
-            .filter_map(|m| self.one(m, true))
+            .filter_map(|m| self.one(m, true, notify))
             .collect();
         (!replies.is_empty()).then_some(Value::Array(replies))
     }
 
     /// One message (alone or inside a batch).
-    fn one(&mut self, msg: Value, in_batch: bool) -> Option<Value> {
+    fn one(&mut self, msg: Value, in_batch: bool, notify: &mut dyn FnMut(Value)) -> Option<Value> {
         match rpc::classify(msg) {
             Message::Request { id, method, params } => {
-                Some(match self.request(&method, &params, in_batch) {
+                let cancel = Cancel::new();
+                if let Ok(mut g) = self.in_flight.lock() {
+                    *g = Some((id.clone(), cancel.clone()));
+                }
+                let call = tools::Call {
+                    cancel,
+                    notify,
+                };
+                let result = self.request(&method, &params, in_batch, call);
+                let cancelled = self.in_flight.lock().ok().and_then(|mut g| g.take());
+                if cancelled.is_some_and(|(_, c)| c.is_cancelled()) {
+                    return None;
+                }
+                Some(match result {
                     Ok(result) => rpc::success(&id, result),
                     Err(e) => e.reply(&id),
                 })
@@ -128,7 +216,13 @@ impl Session {
         }
     }
 
-    fn request(&mut self, method: &str, params: &Value, in_batch: bool) -> Result<Value, RpcError> {
+    fn request(
+        &mut self,
+        method: &str,
+        params: &Value,
+        in_batch: bool,
+        call: tools::Call<'_>,
+    ) -> Result<Value, RpcError> {
         match method {
             "initialize" if in_batch => Err(RpcError::new(
                 INVALID_REQUEST,
@@ -148,7 +242,7 @@ impl Session {
                 format!("`{m}` before `initialize`: until it is answered only `initialize` and `ping` are served"),
             )),
             "tools/list" => Ok(json!({ "tools": tools::list() })),
-            "tools/call" => tools::call(&self.service, &self.client, params),
+            "tools/call" => tools::call(&self.service, &self.client, params, call),
             "resources/list" => resources::list(&self.service),
             "resources/templates/list" => Ok(resources::templates()),
             _ => resources::read(&self.service, params),

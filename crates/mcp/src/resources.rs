@@ -9,6 +9,10 @@ use crate::rpc::{RpcError, INTERNAL_ERROR, INVALID_PARAMS, RESOURCE_NOT_FOUND};
 use serde_json::{json, Value};
 use writ_service::{ErrorKind, Service};
 
+/// The most of a file `resources/read` returns: 20,000 tokens by writ's
+/// estimate (three bytes a token), under the 25,000 a client accepts.
+const MAX_RESOURCE_BYTES: usize = 60_000;
+
 /// The scheme and prefix of every writ resource.
 pub const PREFIX: &str = "writ://file/";
 
@@ -90,5 +94,20 @@ pub fn read(service: &Service, params: &Value) -> Result<Value, RpcError> {
         ErrorKind::NotFound | ErrorKind::NotIndexed => not_found(uri, format_args!("{e}")),
         _ => RpcError::new(INTERNAL_ERROR, e.to_string()),
     })?;
+    // A resource never exceeds what a client takes from one result: a
+    // larger file is cut, and says so in its text and in `_meta`.
+    let total = text.len();
+    if total > MAX_RESOURCE_BYTES {
+        let mut end = MAX_RESOURCE_BYTES;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        let cut = format!(
+            "{}\n… [writ: cut at {end} of {total} bytes; search with a path filter for the part you need]\n",
+            &text[..end]
+        );
+        return Ok(json!({ "contents": [{ "uri": uri, "mimeType": "text/plain", "text": cut,
+            "_meta": { "truncated": true, "bytes": total } }] }));
+    }
     Ok(json!({ "contents": [{ "uri": uri, "mimeType": "text/plain", "text": text }] }))
 }

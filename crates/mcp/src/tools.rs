@@ -25,6 +25,14 @@ struct Bound {
     max: u64,
 }
 
+/// `max_tokens` of search over MCP: a tool result carries the JSON twice
+/// (as text and as `structuredContent`), so twice this stays under the
+/// 25,000 tokens Claude Code accepts from a tool.
+const SEARCH_TOKENS: Bound = Bound {
+    min: writ_service::search::MIN_BUDGET as u64,
+    max: 12_000,
+};
+
 /// `k`, hits to retrieve (search and ask).
 const K: Bound = Bound {
     min: 1,
@@ -80,12 +88,16 @@ pub fn list() -> Value {
         {
             "name": "search",
             "title": "Search the repository",
-            "description": "Find code and docs in the repository by meaning and by identifiers (hybrid). Returns hits with path, lines, chunk_id and text.",
+            "description": "Find code and docs in the repository by meaning and by identifiers (hybrid). Returns the index generation and when it was built, and hits with path, lines, chunk_id, text, the fused score, the cosine similarity, each engine's rank, and `stale` when the file changed since it was indexed (call `reindex`). Sized to a token budget; `next_cursor` pages on.",
             "inputSchema": { "type": "object", "required": ["query"], "properties": {
                 "query": { "type": "string", "minLength": 1, "description": "what to look for (words or identifiers)" },
                 "k": integer(K, "how many hits (default 10)"),
                 "paths": paths,
-                "langs": strings("only these languages (rust, python, …)") } },
+                "langs": strings("only these languages (rust, python, …)"),
+                "threshold": { "type": "number", "minimum": -1, "maximum": 1, "description": "drop hits whose cosine similarity to the query is below this (0.3 is loose, 0.5 close)" },
+                "max_tokens": integer(SEARCH_TOKENS, "the response's token budget (default 8000): hits are cut to snippets, then left for the next page (next_cursor)"),
+                "snippets": { "type": "boolean", "description": "the first lines of each hit only" },
+                "cursor": { "type": "string", "description": "a previous response's next_cursor, for the hits after it" } } },
             "annotations": read_only("Search the repository"),
         },
         {
@@ -119,9 +131,16 @@ pub fn list() -> Value {
         {
             "name": "status",
             "title": "Index status",
-            "description": "What the index holds: files, chunks, model, skipped files with reasons.",
+            "description": "What the index holds: generation, files, chunks, model, skipped files with reasons, and the files changed since it was built (`stale`).",
             "inputSchema": { "type": "object", "properties": {} },
             "annotations": read_only("Index status"),
+        },
+        {
+            "name": "reindex",
+            "title": "Refresh the index",
+            "description": "Re-index what changed since the last index (incremental: unchanged files are not re-embedded), so searches see the files as they are. Changes the index only, never a file or the ledger.",
+            "inputSchema": { "type": "object", "properties": {} },
+            "annotations": { "title": "Refresh the index", "readOnlyHint": false, "destructiveHint": false, "idempotentHint": true, "openWorldHint": false },
         },
     ])
 }
@@ -262,10 +281,21 @@ fn not_empty(tool: &str, name: &str, value: &str) -> Result<(), ArgError> {
 
 /// Search arguments, within their declared bounds.
 pub fn search_args(args: Value) -> Result<SearchRequest, ArgError> {
-    let req: SearchRequest =
+    let mut req: SearchRequest =
         serde_json::from_value(args).map_err(|e| ArgError(format!("search: {e}")))?;
     not_empty("search", "query", &req.query)?;
     within("search", "k", req.k, K)?;
+    let budget = *req
+        .max_tokens
+        .get_or_insert(writ_service::search::MCP_DEFAULT_TOKENS);
+    within("search", "max_tokens", budget, SEARCH_TOKENS)?;
+    if let Some(t) = req.threshold {
+        if !(-1.0..=1.0).contains(&t) {
+            return Err(ArgError(format!(
+                "search: `threshold` must be between -1 and 1, got {t}"
+            )));
+        }
+    }
     Ok(req)
 }
 
@@ -324,9 +354,50 @@ fn error_result(text: String) -> Value {
     json!({ "content": [{ "type": "text", "text": text }], "isError": true })
 }
 
+/// What a call may use beyond its arguments: its cancellation flag and a
+/// way to send notifications while it runs.
+pub struct Call<'a> {
+    /// Set when the client cancels the request.
+    pub cancel: writ_llm::Cancel,
+    /// Writes a notification to the client.
+    pub notify: &'a mut dyn FnMut(Value),
+}
+
+/// Progress notifications for a request that carries a progress token:
+/// monotonic counts, at most a few a second.
+struct Progress<'a, 'b> {
+    token: Option<Value>,
+    notify: &'a mut (dyn FnMut(Value) + 'b),
+    count: u64,
+    last: std::time::Instant,
+}
+
+impl Progress<'_, '_> {
+    fn say(&mut self, message: &str, force: bool) {
+        let Some(token) = &self.token else {
+            return;
+        };
+        self.count += 1;
+        if !force && self.last.elapsed() < std::time::Duration::from_millis(250) {
+            return;
+        }
+        self.last = std::time::Instant::now();
+        (self.notify)(json!({
+            "jsonrpc": "2.0",
+            "method": "notifications/progress",
+            "params": { "progressToken": token, "progress": self.count, "message": message },
+        }));
+    }
+}
+
 /// `tools/call`: a result (possibly `isError`), or a protocol error for a
 /// call that is malformed or names no tool of writ's.
-pub fn call(service: &Service, client: &str, params: &Value) -> Result<Value, RpcError> {
+pub fn call(
+    service: &Service,
+    client: &str,
+    params: &Value,
+    call: Call<'_>,
+) -> Result<Value, RpcError> {
     let name = params["name"]
         .as_str()
         .ok_or_else(|| RpcError::new(INVALID_PARAMS, "tools/call needs a tool `name`"))?;
@@ -343,14 +414,27 @@ pub fn call(service: &Service, client: &str, params: &Value) -> Result<Value, Rp
     let outcome: Result<Result<Value, ServiceError>, ArgError> = match name {
         "search" => search_args(args).map(|req| value(service.search(&req))),
         "ask" => ask_args(args).map(|req| {
-            service
-                .ask(&req, &mut |_| {})
-                .and_then(|answer| value(Ok(answer.items())))
+            let token = params["_meta"]["progressToken"].clone();
+            let mut progress = Progress {
+                token: (token.is_string() || token.is_number()).then_some(token),
+                notify: call.notify,
+                count: 0,
+                last: std::time::Instant::now(),
+            };
+            progress.say("retrieving context and loading the model", true);
+            let mut pieces = 0u64;
+            let answer = service.ask(&req, call.cancel, &mut |_| {
+                pieces += 1;
+                progress.say(&format!("generating: {pieces} pieces of text"), false);
+            });
+            progress.say("gating and recording the proposals", true);
+            answer.and_then(|answer| value(Ok(answer.items())))
         }),
         "propose" => propose_args(args)
             .map(|p| value(service.propose(&p, &writ_gate::Proposer::mcp(client)))),
         "explain" => explain_args(args).map(|id| value(service.explain(&id))),
         "status" => fields("status", args, &[]).map(|_| value(service.status())),
+        "reindex" => fields("reindex", args, &[]).map(|_| value(service.reindex())),
         other => {
             return Err(RpcError::new(
                 INVALID_PARAMS,

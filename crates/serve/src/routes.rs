@@ -123,6 +123,11 @@ async fn status(State(app): State<Arc<App>>) -> ApiResult {
 struct SearchQuery {
     q: String,
     k: Option<usize>,
+    threshold: Option<f32>,
+    max_tokens: Option<usize>,
+    #[serde(default)]
+    snippets: bool,
+    cursor: Option<String>,
 }
 
 async fn search_get(
@@ -131,10 +136,12 @@ async fn search_get(
 ) -> ApiResult {
     let Query(q) = q.map_err(query_error)?;
     let req = SearchRequest {
-        query: q.q,
         k: q.k.unwrap_or(writ_service::search::DEFAULT_K),
-        paths: Vec::new(),
-        langs: Vec::new(),
+        threshold: q.threshold,
+        max_tokens: q.max_tokens,
+        snippets: q.snippets,
+        cursor: q.cursor,
+        ..SearchRequest::new(q.q)
     };
     ok(blocking(&app, move |app| app.service.search(&req)).await?)
 }
@@ -147,7 +154,7 @@ async fn search_post(State(app): State<Arc<App>>, raw: Result<Bytes, BytesReject
 async fn ask(State(app): State<Arc<App>>, raw: Result<Bytes, BytesRejection>) -> ApiResult {
     let req: AskRequest = body(raw)?;
     let answer = blocking(&app, move |app| {
-        let answer = app.service.ask(&req, &mut |_| {})?;
+        let answer = app.service.ask(&req, writ_llm::Cancel::new(), &mut |_| {})?;
         serde_json::to_value(answer.items())
             .map_err(|e| ServiceError::Internal(format!("encoding the answer: {e}")))
     })

@@ -20,5 +20,5 @@ pub mod views;
 pub use error::{ErrorKind, ServiceError};
 pub use models::ModelChoice;
 pub use places::{existing, find_repo, index_dir, key_dir, require_index, Places};
-pub use search::{SearchHit, SearchRequest};
+pub use search::{SearchHit, SearchRequest, SearchResponse};
 pub use service::{AskRequest, GeneratorLoader, Service};

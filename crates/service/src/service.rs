@@ -5,7 +5,7 @@
 //! arriving over HTTP or MCP is validated, gated and recorded exactly like
 //! one from `writ propose`. Nothing here writes to the working tree.
 
-use crate::search::{search_options, SearchHit, SearchRequest};
+use crate::search::{search_options, SearchRequest, SearchResponse};
 use crate::views::{self, ChunkView, ProposalDetail, ProposalSummary, VerifyResult};
 use crate::{ModelChoice, Places, ServiceError};
 use serde::Deserialize;
@@ -147,16 +147,35 @@ impl Service {
         }
     }
 
-    /// Hybrid search; hits carry their text.
-    pub fn search(&self, req: &SearchRequest) -> Result<Vec<SearchHit>, ServiceError> {
-        let options = search_options(
-            req.k.clamp(1, MAX_K),
-            &req.paths,
-            &req.langs,
-            SearchMode::Hybrid,
-        )?;
-        let hits = self.with_searcher(|s| Ok(s.search(&req.query, &options)?))?;
-        Ok(hits.into_iter().map(SearchHit::from).collect())
+    /// Hybrid search: hits with their text, freshness and scores, within
+    /// the request's token budget.
+    pub fn search(&self, req: &SearchRequest) -> Result<SearchResponse, ServiceError> {
+        req.validate()?;
+        let root = self.places.repo.clone();
+        self.with_searcher(|s| crate::search::run(s, &root, req, SearchMode::Hybrid))
+    }
+
+    /// Re-indexes what changed since the last run, with the options that
+    /// run used (incremental: unchanged files are not re-embedded). Another
+    /// writer holding the index lock is `Locked`.
+    pub fn reindex(&self) -> Result<writ_index::IndexReport, ServiceError> {
+        self.places.require_index()?;
+        let walk = writ_index::Catalog::open_read_only(&self.places.index)?
+            .meta("walk_options")?
+            .and_then(|s| serde_json::from_str::<writ_index::WalkOptions>(&s).ok())
+            .unwrap_or_default();
+        let options = writ_index::IndexOptions {
+            walk,
+            ..writ_index::IndexOptions::default()
+        };
+        let cancel = std::sync::atomic::AtomicBool::new(false);
+        Ok(writ_index::Indexer::new(
+            &self.places.repo,
+            &self.places.index,
+            self.embedder,
+            options,
+        )
+        .run(&cancel, &|_| {})?)
     }
 
     /// Index status.
@@ -168,9 +187,11 @@ impl Service {
     pub fn ask(
         &self,
         req: &AskRequest,
+        cancel: writ_llm::Cancel,
         on_text: &mut dyn FnMut(&str),
     ) -> Result<writ_ask::Answer, ServiceError> {
         let params = AskParams {
+            cancel,
             k: req.k.clamp(1, MAX_K),
             paths: req.paths.clone(),
             max_proposals: req.max_proposals.clamp(1, MAX_PROPOSALS),
