@@ -244,6 +244,7 @@ async fn settle(
             "`reviewer` and `reason` are both required",
         ));
     }
+    let named = id.clone();
     let s = blocking(&app, move |app| {
         app.service.settle(
             &id,
@@ -253,7 +254,8 @@ async fn settle(
             writ_rules::Channel::Http,
         )
     })
-    .await?;
+    .await
+    .map_err(|e| e.about(&named))?;
     ok(SettledView {
         id: s.id,
         state: s.state,
