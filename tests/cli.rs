@@ -148,14 +148,22 @@ fn index_refuses_root_home_and_large_loose_folders() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("file system's root"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("file system's root"),
+        "{}",
+        text(&out.stderr)
+    );
     assert!(text(&out.stderr).contains("--force"));
     let out = common::writ_cmd(home.path(), &["index"])
         .env("HOME", home.path())
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("home folder"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("home folder"),
+        "{}",
+        text(&out.stderr)
+    );
     assert!(!home.path().join(".writ").exists(), "nothing was written");
 
     // A folder of 20,001 files without .git: refused; the same files in a
@@ -171,7 +179,10 @@ fn index_refuses_root_home_and_large_loose_folders() {
     let out = common::writ_cmd(loose.path(), &["index"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let err = text(&out.stderr);
-    assert!(err.contains("not a git repository") && err.contains("20000"), "{err}");
+    assert!(
+        err.contains("not a git repository") && err.contains("20000"),
+        "{err}"
+    );
     assert!(!loose.path().join(".writ").exists());
 }
 
@@ -183,6 +194,10 @@ fn an_empty_query_is_refused() {
     for q in ["", "  ", "\t"] {
         let out = repo.writ(&["search", q]);
         assert_eq!(out.status.code(), Some(1), "{q:?}: {}", text(&out.stderr));
-        assert!(text(&out.stderr).contains("the query is empty"), "{}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains("the query is empty"),
+            "{}",
+            text(&out.stderr)
+        );
     }
 }

@@ -28,8 +28,7 @@ fn inspector(repo: &Repo, args: &[&str]) -> Output {
     // writ needs to find its models and the test's key folder.
     for var in ["WRIT_KEY_DIR", "WRIT_MODELS", "HOME"] {
         if let Some(v) = std::env::var_os(var) {
-            cmd.arg("-e")
-                .arg(format!("{var}={}", v.to_string_lossy()));
+            cmd.arg("-e").arg(format!("{var}={}", v.to_string_lossy()));
         }
     }
     cmd.arg(env!("CARGO_BIN_EXE_writ"))
@@ -124,7 +123,12 @@ fn the_inspector_lists_searches_proposes_and_reads() {
 
     let out = inspector(
         &repo,
-        &["--method", "resources/read", "--uri", "writ://file/src/shop.py"],
+        &[
+            "--method",
+            "resources/read",
+            "--uri",
+            "writ://file/src/shop.py",
+        ],
     );
     let r = json_of(&out);
     assert!(

@@ -709,8 +709,10 @@ fn ask_reports_progress_and_a_cancellation_stops_it() {
     c.send(&ask(200, "run-2"));
     let first = c.reply();
     assert_eq!(first["method"], "notifications/progress", "{first}");
-    c.send(&json!({ "jsonrpc": "2.0", "method": "notifications/cancelled",
-        "params": { "requestId": 200, "reason": "the user pressed stop" } }));
+    c.send(
+        &json!({ "jsonrpc": "2.0", "method": "notifications/cancelled",
+        "params": { "requestId": 200, "reason": "the user pressed stop" } }),
+    );
     c.send(&json!({ "jsonrpc": "2.0", "id": 201, "method": "ping" }));
     loop {
         let m = c.reply();

@@ -507,7 +507,7 @@ fn watch_reindexes_in_the_background_and_search_follows() {
         }
         assert!(
             Instant::now() < deadline,
-            "the change was not indexed: {hits}"
+            "the change was not indexed: {answer}"
         );
         std::thread::sleep(Duration::from_millis(250));
     }

@@ -61,7 +61,10 @@ fn guard_root(root: &std::path::Path, walk: &WalkOptions) -> Result<(), Failure>
     if let Some(what) = what {
         return Err(Failure::new(
             ExitCode::Error,
-            anyhow!("refusing to index `{}`: it is {what}", clean(&root.display().to_string())),
+            anyhow!(
+                "refusing to index `{}`: it is {what}",
+                clean(&root.display().to_string())
+            ),
         )
         .hint("run `writ index` inside a repository, or add --force if you mean it"));
     }
@@ -313,7 +316,9 @@ fn search(args: SearchArgs) -> CmdResult {
         }
     }
     if answer.hits.iter().any(|h| h.stale) {
-        eprintln!("note: some hits' files changed since they were indexed; run `writ index` to refresh");
+        eprintln!(
+            "note: some hits' files changed since they were indexed; run `writ index` to refresh"
+        );
     }
     if let Some(c) = &answer.next_cursor {
         if answer.truncated {

@@ -195,10 +195,7 @@ impl Session {
                 if let Ok(mut g) = self.in_flight.lock() {
                     *g = Some((id.clone(), cancel.clone()));
                 }
-                let call = tools::Call {
-                    cancel,
-                    notify,
-                };
+                let call = tools::Call { cancel, notify };
                 let result = self.request(&method, &params, in_batch, call);
                 let cancelled = self.in_flight.lock().ok().and_then(|mut g| g.take());
                 if cancelled.is_some_and(|(_, c)| c.is_cancelled()) {

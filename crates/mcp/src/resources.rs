@@ -106,8 +106,10 @@ pub fn read(service: &Service, params: &Value) -> Result<Value, RpcError> {
             "{}\n… [writ: cut at {end} of {total} bytes; search with a path filter for the part you need]\n",
             &text[..end]
         );
-        return Ok(json!({ "contents": [{ "uri": uri, "mimeType": "text/plain", "text": cut,
-            "_meta": { "truncated": true, "bytes": total } }] }));
+        return Ok(
+            json!({ "contents": [{ "uri": uri, "mimeType": "text/plain", "text": cut,
+            "_meta": { "truncated": true, "bytes": total } }] }),
+        );
     }
     Ok(json!({ "contents": [{ "uri": uri, "mimeType": "text/plain", "text": text }] }))
 }

@@ -208,7 +208,10 @@ fn tool_schemas_are_flat_typed_objects() {
     let mut c = Client::ready("2025-06-18");
     let tools = c.call("tools/list", json!({}))["result"]["tools"].clone();
     let names = each(&tools, "name");
-    assert_eq!(names, ["search", "ask", "propose", "explain", "status"]);
+    assert_eq!(
+        names,
+        ["search", "ask", "propose", "explain", "status", "reindex"]
+    );
     for tool in tools.as_array().unwrap() {
         let schema = &tool["inputSchema"];
         assert_eq!(schema["type"], "object", "{tool}");
@@ -223,8 +226,10 @@ fn an_agent_searches_and_proposes_and_its_proposals_are_held_as_external_mcp() {
     let (err, status) = c.tool("status", json!({}));
     assert!(!err, "{status}");
     assert_eq!(status["files"], 2);
-    let (err, hits) = c.tool("search", json!({ "query": "sum of prices total", "k": 1 }));
-    assert!(!err, "{hits}");
+    let (err, answer) = c.tool("search", json!({ "query": "sum of prices total", "k": 1 }));
+    assert!(!err, "{answer}");
+    assert_eq!(answer["generation"], 1, "{answer}");
+    let hits = &answer["hits"];
     assert_eq!(hits[0]["path"], "src/shop.py", "{hits}");
     assert!(
         hits[0]["text"].as_str().unwrap().contains("def total"),
@@ -268,8 +273,8 @@ fn an_agent_searches_and_proposes_and_its_proposals_are_held_as_external_mcp() {
 #[test]
 fn ask_records_the_scripted_models_proposal_through_the_tool() {
     let mut c = Client::ready("2025-06-18");
-    let (_, hits) = c.tool("search", json!({ "query": "total prices", "k": 10 }));
-    let chunk = hits[0]["chunk_id"].as_i64().unwrap();
+    let (_, answer) = c.tool("search", json!({ "query": "total prices", "k": 10 }));
+    let chunk = answer["hits"][0]["chunk_id"].as_i64().unwrap();
     let answer = json!({ "proposals": [{ "kind": "note", "title": "sums", "citations": [chunk], "rationale": "the code", "text": "total sums prices" }] });
     *c.script.lock().unwrap() = answer.to_string();
     let ask = json!({ "question": "how is total computed", "k": 10, "max_proposals": 1 });

@@ -52,13 +52,17 @@ fn authorize(app: &App, headers: &HeaderMap, access: Access) -> Result<(), ApiEr
     if access == Access::Public || (access == Access::Read && !app.remote) {
         return Ok(());
     }
+    // The scheme is case-insensitive (RFC 7235); an empty token, given or
+    // configured, never matches.
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    let reviewer = same(given.as_bytes(), app.review_token.as_bytes());
-    let agent = same(given.as_bytes(), app.token.as_bytes());
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map_or("", |(_, token)| token.trim());
+    let matches = |token: &str| !token.is_empty() && same(given.as_bytes(), token.as_bytes());
+    let reviewer = matches(&app.review_token);
+    let agent = matches(&app.token);
     if access == Access::Review && agent && !reviewer {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,

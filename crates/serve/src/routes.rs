@@ -154,7 +154,9 @@ async fn search_post(State(app): State<Arc<App>>, raw: Result<Bytes, BytesReject
 async fn ask(State(app): State<Arc<App>>, raw: Result<Bytes, BytesRejection>) -> ApiResult {
     let req: AskRequest = body(raw)?;
     let answer = blocking(&app, move |app| {
-        let answer = app.service.ask(&req, writ_llm::Cancel::new(), &mut |_| {})?;
+        let answer = app
+            .service
+            .ask(&req, writ_llm::Cancel::new(), &mut |_| {})?;
         serde_json::to_value(answer.items())
             .map_err(|e| ServiceError::Internal(format!("encoding the answer: {e}")))
     })

@@ -20,15 +20,18 @@ use serde_json::{json, Value};
 async fn status_and_search_answer_with_json_hits_that_carry_their_text() {
     let f = fixture(false);
     assert_eq!(f.get(200, "/v1/status").await["files"], 2);
-    let hits = f.get(200, "/v1/search?q=add&k=1").await;
+    let answer = f.get(200, "/v1/search?q=add&k=1").await;
+    assert_eq!(answer["generation"], 1, "{answer}");
+    let hits = &answer["hits"];
     assert_eq!(hits[0]["path"], "src/lib.rs", "{hits}");
+    assert_eq!(hits[0]["stale"], false, "{hits}");
     assert!(
         hits[0]["text"].as_str().unwrap().contains("a + b"),
         "{hits}"
     );
     let body = json!({ "query": "guide", "k": 3, "paths": ["docs/**"] });
-    let hits = f.expect(200, "POST", "/v1/search", None, &body).await;
-    let hits = hits.as_array().unwrap();
+    let answer = f.expect(200, "POST", "/v1/search", None, &body).await;
+    let hits = answer["hits"].as_array().unwrap();
     assert!(!hits.is_empty() && hits.iter().all(|h| h["path"] == "docs/guide.md"));
     assert!(hits.iter().all(|h| h["text"].is_string()));
     let id = f.lib_chunk().await;

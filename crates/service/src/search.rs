@@ -329,7 +329,10 @@ mod tests {
         let long = "é".repeat(1000);
         let s = snippet(&long);
         assert!(s.len() <= SNIPPET_BYTES);
-        let lines = (0..20).map(|i| format!("line {i}")).collect::<Vec<_>>().join("\n");
+        let lines = (0..20)
+            .map(|i| format!("line {i}"))
+            .collect::<Vec<_>>()
+            .join("\n");
         assert_eq!(snippet(&lines).lines().count(), SNIPPET_LINES);
     }
 

@@ -64,7 +64,10 @@ fn every_answer_names_its_generation_and_build_time_and_hits_are_fresh() {
     assert_eq!(a.generation, 1);
     assert!(a.indexed_at.is_some_and(|t| t > 1_600_000_000), "{a:?}");
     assert!(!a.hits.is_empty());
-    assert!(a.hits.iter().all(|h| !h.stale && !h.truncated && !h.text.is_empty()));
+    assert!(a
+        .hits
+        .iter()
+        .all(|h| !h.stale && !h.truncated && !h.text.is_empty()));
     assert!(!a.truncated);
 }
 
@@ -79,7 +82,11 @@ fn a_hit_whose_file_changed_since_indexing_is_stale() {
     let hit = after.hits.iter().find(|h| h.hit.path == path).unwrap();
     assert!(hit.stale, "{hit:?}");
     // Others are not.
-    assert!(after.hits.iter().filter(|h| h.hit.path != path).all(|h| !h.stale));
+    assert!(after
+        .hits
+        .iter()
+        .filter(|h| h.hit.path != path)
+        .all(|h| !h.stale));
     // A deleted file is stale too; a touch that keeps the bytes is not.
     std::fs::remove_file(root.join(&path)).unwrap();
     let gone = s.search(&SearchRequest::new("price_of_item_1")).unwrap();
@@ -89,15 +96,25 @@ fn a_hit_whose_file_changed_since_indexing_is_stale() {
 #[test]
 fn scores_are_shown_per_engine_and_the_threshold_is_on_similarity() {
     let (_tmp, s) = repo(6);
-    let a = s.search(&SearchRequest::new("compute_price_2 item")).unwrap();
+    let a = s
+        .search(&SearchRequest::new("compute_price_2 item"))
+        .unwrap();
     let top = &a.hits[0].hit;
     assert!(top.similarity.is_some(), "{top:?}");
     assert!(top.vector_rank.is_some() || top.lexical_rank.is_some());
-    assert!(a.hits.iter().any(|h| h.hit.lexical_rank.is_some() && h.hit.bm25.is_some()));
+    assert!(a
+        .hits
+        .iter()
+        .any(|h| h.hit.lexical_rank.is_some() && h.hit.bm25.is_some()));
     let mut strict = SearchRequest::new("compute_price_2 item");
     strict.threshold = Some(0.99);
     let b = s.search(&strict).unwrap();
-    assert!(b.hits.len() < a.hits.len(), "{} vs {}", b.hits.len(), a.hits.len());
+    assert!(
+        b.hits.len() < a.hits.len(),
+        "{} vs {}",
+        b.hits.len(),
+        a.hits.len()
+    );
     assert!(b.hits.iter().all(|h| h.hit.similarity.unwrap() >= 0.99));
 }
 

@@ -159,7 +159,8 @@ impl Fixture {
 
     /// The chunk id of `src/lib.rs`.
     pub async fn lib_chunk(&self) -> i64 {
-        let hits = self.get(200, "/v1/search?q=add&k=10").await;
+        let answer = self.get(200, "/v1/search?q=add&k=10").await;
+        let hits = &answer["hits"];
         let lib = hits
             .as_array()
             .unwrap()
