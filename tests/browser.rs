@@ -682,6 +682,24 @@ fn a_deep_link_opens_a_proposal_with_its_facts_and_rules_and_history_works() {
         .script("return !document.querySelector('#approve');", json!([]))
         .as_bool()
         .unwrap());
+    // What a proposer sent is shown as text, never run: a held one's
+    // title, and a refused one as received, with the reasons.
+    let title = "<img src=x onerror=\"window.pwned=1\">";
+    let held = json!({ "kind": "command", "title": title, "rationale": "r", "citations": [f.py_chunk], "argv": ["true"] });
+    let refused = json!({ "kind": "command", "title": title, "rationale": { "not": "a string" }, "citations": "none", "argv": "rm -rf /" });
+    for (id, state) in [(f.propose(held), "held"), (f.propose(refused), "refused")] {
+        browser.open(&f.url(&format!("#{id}")));
+        browser.wait_until(&showing(&id, state), "the hostile proposal opens");
+        assert!(browser.text_of("#detail").contains("<img src=x"), "{id}");
+        let ran = browser.script(
+            "return [!!document.querySelector('#detail img'), !!window.pwned];",
+            json!([]),
+        );
+        assert_eq!(ran, json!([false, false]), "{id}");
+    }
+    assert!(browser
+        .text_of("#detail")
+        .contains("refused: not a proposal"));
     // An unknown id says so.
     browser.open(&f.url("#P99"));
     browser.wait_until(
