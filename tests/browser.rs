@@ -487,7 +487,29 @@ fn a_reviewer_approves_with_the_keyboard_alone_and_sees_the_new_state() {
     browser.keys(&format!("{ENTER}{SPACE}"));
     std::thread::sleep(Duration::from_millis(1500));
     browser.screenshot(&artifacts().join("review-page-keyboard-approved.png"));
+
+    // A page left open while P2 is rejected elsewhere: approving it there
+    // shows P2 as it is now and records nothing.
+    browser.open(&f.url("#P2"));
+    browser.wait_until(&showing("P2", "held"), "/#P2 opens P2");
+    let (code, v) = f.server.review(
+        "/v1/proposals/P2/reject",
+        &json!({ "reviewer": "elsewhere", "reason": "not needed" }).to_string(),
+    );
+    assert_eq!(code, 200, "{v}");
+    browser.type_into("#reason", "stale page");
+    browser.click("#approve");
+    browser.wait_until(
+        &showing("P2", "rejected"),
+        "the stale page shows P2 as rejected",
+    );
+    assert!(browser.text_of("#msg").contains("nothing was recorded"));
     drop(browser);
+    let events = f.events("P2");
+    assert!(
+        events.iter().all(|e| e["kind"] == "transition"),
+        "a stale page recorded a refused transition: {events:#?}"
+    );
 
     let events = f.events("P1");
     let approvals: Vec<&Value> = events
