@@ -12,6 +12,8 @@
 # - With WRIT_BROWSER=1 (the test command): the official MCP Python SDK,
 #   pinned, in a venv outside the clone ($WRIT_CACHE/venv-mcp), exported as
 #   WRIT_MCP_SDK_PYTHON for the real-client test of `writ mcp`.
+# - With WRIT_BROWSER=1: axe-core from npm, pinned, in $WRIT_CACHE/npm-axe-core,
+#   exported as WRIT_AXE_JS for the accessibility audit of the review page.
 set -euo pipefail
 
 WRIT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -112,6 +114,31 @@ install_mcp_inspector() {
   export WRIT_MCP_INSPECTOR="$dir/node_modules/.bin/mcp-inspector"
 }
 
+# --- axe-core (npm), for the review page's accessibility audit ---------------
+# tests/browser.rs injects axe.min.js into the page and fails on any serious or
+# critical violation. Pinned; installed (with npm from Debian when missing)
+# only when the cache folder lacks this exact version.
+AXE_CORE_VERSION=4.14.1
+install_axe_core() {
+  local dir="$WRIT_CACHE/npm-axe-core"
+  local pkg="$dir/node_modules/axe-core/package.json"
+  local have
+  have="$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["version"])' "$pkg" 2>/dev/null || true)"
+  if [ "$have" != "$AXE_CORE_VERSION" ]; then
+    if ! command -v npm >/dev/null; then
+      log "installing Debian's npm (for axe-core)"
+      as_root apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq npm >/dev/null
+    fi
+    log "installing axe-core $AXE_CORE_VERSION into $dir"
+    mkdir -p "$dir"
+    npm install --prefix "$dir" --save-exact --no-audit --no-fund --ignore-scripts --loglevel=error \
+      "axe-core@$AXE_CORE_VERSION" >/dev/null
+  fi
+  export WRIT_AXE_JS="$dir/node_modules/axe-core/axe.min.js"
+}
+# --- end of axe-core -----------------------------------------------------------
+
 build() {
   log "building writ (release) into $CARGO_TARGET_DIR"
   (cd "$WRIT_ROOT" && cargo build --release --locked --quiet)
@@ -123,5 +150,6 @@ fetch_corpus
 if [ "${WRIT_BROWSER:-0}" = 1 ]; then
   install_mcp_sdk
   install_mcp_inspector
+  install_axe_core
 fi
 build
