@@ -54,7 +54,7 @@ fn repo(n: usize) -> (tempfile::TempDir, Service) {
 }
 
 fn kind(r: Result<writ_service::SearchResponse, ServiceError>) -> ErrorKind {
-    r.err().expect("refused").kind()
+    r.expect_err("refused").kind()
 }
 
 #[test]
