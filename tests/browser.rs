@@ -379,7 +379,7 @@ impl Fixture {
         repo.write("src/util.py", PY);
         repo.commit_all();
         repo.writ_json(&["index"]);
-        let hits = repo.writ_json(&["search", "floor division, add two numbers", "-k", "5"]);
+        let hits = repo.search_hits(&["search", "floor division, add two numbers", "-k", "5"]);
         let chunk_of = |path: &str| {
             hits.as_array()
                 .unwrap()

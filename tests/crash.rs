@@ -81,7 +81,7 @@ fn sigkill_mid_index_then_search_and_finish() {
         "{report}"
     );
     assert_eq!(report["files_pending"], 0);
-    let hits = repo.writ_json(&[
+    let hits = repo.search_hits(&[
         "search",
         "prepare the body of a multipart request",
         "-k",

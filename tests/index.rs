@@ -312,7 +312,7 @@ fn path_filter_applies_before_top_k() {
         !hit_paths(&global).iter().any(|p| p.starts_with("docs/")),
         "{global}"
     );
-    let filtered = repo.writ_json(&[
+    let filtered = repo.search_hits(&[
         "search",
         "parse the configuration file",
         "-k",

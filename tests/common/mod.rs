@@ -230,7 +230,7 @@ pub fn propose_in(dir: &Path, proposal: &serde_json::Value) -> (i32, serde_json:
 
 /// The chunk id of the best hit for `query`, to cite.
 pub fn chunk_id(repo: &Repo, query: &str) -> i64 {
-    let hits = repo.writ_json(&["search", query, "-k", "1"]);
+    let hits = repo.search_hits(&["search", query, "-k", "1"]);
     hits[0]["chunk_id"]
         .as_i64()
         .unwrap_or_else(|| panic!("no hit for `{query}`: {hits}"))
