@@ -11,7 +11,9 @@
 # - The test/demo corpus: requests 2.32.3 (a pinned sdist from PyPI).
 # - With WRIT_BROWSER=1 (the test command): the official MCP Python SDK,
 #   pinned, in a venv outside the clone ($WRIT_CACHE/venv-mcp), exported as
-#   WRIT_MCP_SDK_PYTHON for the real-client test of `writ mcp`.
+#   WRIT_MCP_SDK_PYTHON for the real-client test of `writ mcp`; and
+#   schemathesis, pinned, in its own venv ($WRIT_CACHE/venv-schemathesis),
+#   exported as WRIT_SCHEMATHESIS for the API fuzzing test of `writ serve`.
 set -euo pipefail
 
 WRIT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -91,6 +93,25 @@ install_mcp_sdk() {
   export WRIT_MCP_SDK_PYTHON="$venv/bin/python"
 }
 
+# ---- schemathesis (tests/schemathesis.rs) -------------------------------
+# Property-based testing of `writ serve` against its OpenAPI document, from
+# PyPI, pinned, in a venv of its own outside the clone (its dependencies
+# must not meet the MCP SDK's). Installed only when the venv lacks this
+# version; WRIT_SCHEMATHESIS names its command.
+SCHEMATHESIS_VERSION=4.32.5
+install_schemathesis() {
+  local venv="$WRIT_CACHE/venv-schemathesis"
+  local have
+  have="$("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("schemathesis"))' 2>/dev/null || true)"
+  if [ "$have" != "$SCHEMATHESIS_VERSION" ]; then
+    log "installing schemathesis $SCHEMATHESIS_VERSION into $venv"
+    python3 -m venv "$venv"
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+  fi
+  export WRIT_SCHEMATHESIS="$venv/bin/schemathesis"
+}
+# ---- end of schemathesis ------------------------------------------------
+
 build() {
   log "building writ (release) into $CARGO_TARGET_DIR"
   (cd "$WRIT_ROOT" && cargo build --release --locked --quiet)
@@ -101,5 +122,6 @@ python3 "$WRIT_ROOT/models/fetch.py"
 fetch_corpus
 if [ "${WRIT_BROWSER:-0}" = 1 ]; then
   install_mcp_sdk
+  install_schemathesis
 fi
 build
