@@ -16,6 +16,7 @@
 mod auth;
 mod error;
 mod host;
+mod openapi;
 mod routes;
 mod token;
 mod watch;
