@@ -17,6 +17,7 @@ mod auth;
 mod error;
 mod host;
 mod openapi;
+mod operations;
 mod routes;
 mod token;
 mod watch;

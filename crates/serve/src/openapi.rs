@@ -2,7 +2,7 @@
 //! server runs on rather than written beside them:
 //!
 //! - the operations, their methods, `operationId`s and the token each
-//!   needs are the router's table ([`OPERATIONS`]);
+//!   needs are the table ([`OPERATIONS`]) the router is built from;
 //! - the statuses each operation can answer follow from that row: its
 //!   access (401, 403), whether it takes a body (400, 413, 415), the Host
 //!   check (421) and the failures it declares (400, 404, 409, 500, 503);
@@ -16,24 +16,11 @@
 //! `tests/schemathesis.rs` checks the whole against the running server.
 
 use crate::auth::Access;
-use crate::routes::{Operation, OPERATIONS};
+use crate::operations::{Operation, OPERATIONS, STATES};
 use crate::MAX_BODY;
 use serde_json::{json, Map, Value};
 use std::sync::OnceLock;
 use writ_service::bounds::{self, K, MAX_PROPOSALS, MAX_TOKENS, SOURCE_CHARS};
-
-/// Every proposal state, as the ledger names them (`?state=`).
-pub(crate) const STATES: [&str; 9] = [
-    "proposed",
-    "refused",
-    "allowed",
-    "forbidden",
-    "held",
-    "approved",
-    "rejected",
-    "recorded",
-    "applied",
-];
 
 /// The language names and short forms search's `langs` takes.
 const LANGUAGES: [&str; 14] = [
