@@ -11,9 +11,13 @@
 # - The test/demo corpus: requests 2.32.3 (a pinned sdist from PyPI).
 # - With WRIT_BROWSER=1 (the test command): the official MCP Python SDK,
 #   pinned, in a venv outside the clone ($WRIT_CACHE/venv-mcp), exported as
-#   WRIT_MCP_SDK_PYTHON for the real-client test of `writ mcp`.
+#   WRIT_MCP_SDK_PYTHON for the real-client test of `writ mcp`; and
+#   schemathesis, pinned, in its own venv ($WRIT_CACHE/venv-schemathesis),
+#   exported as WRIT_SCHEMATHESIS for the API fuzzing test of `writ serve`.
 # - With WRIT_BROWSER=1: axe-core from npm, pinned, in $WRIT_CACHE/npm-axe-core,
-#   exported as WRIT_AXE_JS for the accessibility audit of the review page.
+#   exported as WRIT_AXE_JS for the accessibility audit of the review page,
+#   and the MCP Inspector from npm, pinned, in $WRIT_CACHE/npm-inspector,
+#   exported as WRIT_MCP_INSPECTOR for its CLI's test of `writ mcp`.
 set -euo pipefail
 
 WRIT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -139,6 +143,25 @@ install_axe_core() {
 }
 # --- end of axe-core -----------------------------------------------------------
 
+# ---- schemathesis (tests/schemathesis.rs) -------------------------------
+# Property-based testing of `writ serve` against its OpenAPI document, from
+# PyPI, pinned, in a venv of its own outside the clone (its dependencies
+# must not meet the MCP SDK's). Installed only when the venv lacks this
+# version; WRIT_SCHEMATHESIS names its command.
+SCHEMATHESIS_VERSION=4.32.5
+install_schemathesis() {
+  local venv="$WRIT_CACHE/venv-schemathesis"
+  local have
+  have="$("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("schemathesis"))' 2>/dev/null || true)"
+  if [ "$have" != "$SCHEMATHESIS_VERSION" ]; then
+    log "installing schemathesis $SCHEMATHESIS_VERSION into $venv"
+    python3 -m venv "$venv"
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+  fi
+  export WRIT_SCHEMATHESIS="$venv/bin/schemathesis"
+}
+# ---- end of schemathesis ------------------------------------------------
+
 build() {
   log "building writ (release) into $CARGO_TARGET_DIR"
   (cd "$WRIT_ROOT" && cargo build --release --locked --quiet)
@@ -151,5 +174,6 @@ if [ "${WRIT_BROWSER:-0}" = 1 ]; then
   install_mcp_sdk
   install_mcp_inspector
   install_axe_core
+  install_schemathesis
 fi
 build

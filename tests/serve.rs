@@ -524,3 +524,101 @@ fn watch_reindexes_in_the_background_and_search_follows() {
     assert_eq!(server.child.wait().unwrap().code(), Some(0));
     assert_eq!(repo.writ(&["verify"]).status.code(), Some(0));
 }
+
+#[test]
+fn bounds_methods_and_media_types_hold_over_the_wire() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
+    let repo = repo();
+    let server = Server::start(repo.path());
+
+    // Out of bounds: a 400 naming the field and its bounds, not a clamp.
+    let (code, e) = server.post(
+        "/v1/search",
+        &json!({ "query": "add", "k": 51 }).to_string(),
+    );
+    assert_eq!(code, 400, "{e}");
+    assert!(
+        e["error"].as_str().unwrap().contains("between 1 and 50"),
+        "{e}"
+    );
+    let (code, hits) = server.post(
+        "/v1/search",
+        &json!({ "query": "add", "k": 1.0 }).to_string(),
+    );
+    assert_eq!(
+        (code, hits.as_array().map(Vec::len)),
+        (200, Some(1)),
+        "{hits}"
+    );
+
+    // Ask never reaches the real model for input out of bounds: each
+    // answer comes back at once, where generating takes 20 s and more.
+    let started = Instant::now();
+    for (body, field) in [
+        (json!({ "question": "" }), "`question`"),
+        (
+            json!({ "question": "why?", "max_proposals": 0 }),
+            "`max_proposals`",
+        ),
+        (json!({ "question": "why?", "k": 0 }), "`k`"),
+        (
+            json!({ "question": "why?", "max_tokens": 0 }),
+            "`max_tokens`",
+        ),
+        (
+            json!({ "question": "why?", "max_tokens": 99_999 }),
+            "`max_tokens`",
+        ),
+    ] {
+        let (code, e) = server.post("/v1/ask", &body.to_string());
+        assert_eq!(code, 400, "{body}: {e}");
+        assert!(e["error"].as_str().unwrap().contains(field), "{body}: {e}");
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // A wrong method: a JSON 405 (its `Allow` is checked in process).
+    let (code, head) = send(
+        &server.addr,
+        &format!(
+            "DELETE /v1/proposals HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            server.addr
+        ),
+        b"",
+    );
+    assert_eq!(code, 405, "{head}");
+    let e: Value = serde_json::from_str(&head).unwrap();
+    assert!(e["error"].as_str().unwrap().contains("DELETE"), "{e}");
+
+    // A body that is not JSON: 415, whatever it holds.
+    let body = json!({ "query": "add" }).to_string();
+    let (code, text) = send(
+        &server.addr,
+        &format!(
+            "POST /v1/search HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n",
+            server.addr,
+            body.len()
+        ),
+        body.as_bytes(),
+    );
+    assert_eq!(code, 415, "{text}");
+    assert!(text.contains("\"error\""), "{text}");
+
+    // The document says so.
+    let (_, doc) = server.get("/v1/openapi.json");
+    let k = &doc["components"]["schemas"]["Search"]["properties"]["k"];
+    assert_eq!(
+        (k["minimum"].as_u64(), k["maximum"].as_u64()),
+        (Some(1), Some(50))
+    );
+    let approve = &doc["paths"]["/v1/proposals/{id}/approve"]["post"]["responses"];
+    assert!(
+        approve.get("409").is_some() && approve.get("503").is_some(),
+        "{approve}"
+    );
+}

@@ -15,38 +15,16 @@
 use crate::rpc::{RpcError, INVALID_PARAMS};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
+use writ_service::bounds::{Bound, K, MAX_PROPOSALS, MAX_TOKENS};
 use writ_service::{AskRequest, SearchRequest, Service, ServiceError};
-
-/// Inclusive bounds of an integer argument, declared in the schema and
-/// enforced on the call.
-#[derive(Clone, Copy)]
-struct Bound {
-    min: u64,
-    max: u64,
-}
 
 /// `max_tokens` of search over MCP: a tool result carries the JSON twice
 /// (as text and as `structuredContent`), so twice this stays under the
 /// 25,000 tokens Claude Code accepts from a tool.
 const SEARCH_TOKENS: Bound = Bound {
-    min: writ_service::search::MIN_BUDGET as u64,
+    field: "max_tokens",
+    min: writ_service::search::MIN_BUDGET,
     max: 12_000,
-};
-
-/// `k`, hits to retrieve (search and ask).
-const K: Bound = Bound {
-    min: 1,
-    max: writ_ask::MAX_K as u64,
-};
-/// `max_proposals` of ask.
-const MAX_PROPOSALS: Bound = Bound {
-    min: 1,
-    max: writ_ask::MAX_PROPOSALS as u64,
-};
-/// `max_tokens` of ask.
-const MAX_TOKENS: Bound = Bound {
-    min: 16,
-    max: writ_ask::MAX_TOKENS as u64,
 };
 
 /// Arguments that do not fit a tool's schema: returned to the model as an
@@ -62,8 +40,9 @@ impl std::fmt::Display for ArgError {
 
 impl std::error::Error for ArgError {}
 
+/// An integer argument: its bounds are the service's ([`writ_service::bounds`]).
 fn integer(bound: Bound, description: &str) -> Value {
-    json!({ "type": "integer", "minimum": bound.min, "maximum": bound.max, "description": description })
+    bound.schema(description)
 }
 
 fn strings(description: &str) -> Value {
@@ -261,53 +240,26 @@ fn fields(tool: &str, args: Value, allowed: &[&str]) -> Result<Map<String, Value
     Ok(map)
 }
 
-fn within(tool: &str, name: &str, value: usize, bound: Bound) -> Result<(), ArgError> {
-    let v = u64::try_from(value).unwrap_or(u64::MAX);
-    if v < bound.min || v > bound.max {
-        return Err(ArgError(format!(
-            "{tool}: `{name}` must be between {} and {}, got {value}",
-            bound.min, bound.max
-        )));
-    }
-    Ok(())
-}
-
 fn not_empty(tool: &str, name: &str, value: &str) -> Result<(), ArgError> {
-    if value.trim().is_empty() {
-        return Err(ArgError(format!("{tool}: `{name}` must not be empty")));
-    }
-    Ok(())
+    writ_service::bounds::not_blank(name, value).map_err(|e| ArgError(format!("{tool}: {e}")))
 }
 
-/// Search arguments, within their declared bounds.
+/// Search arguments, within their declared bounds (the service's, checked
+/// by the service's own reader).
 pub fn search_args(args: Value) -> Result<SearchRequest, ArgError> {
-    let mut req: SearchRequest =
-        serde_json::from_value(args).map_err(|e| ArgError(format!("search: {e}")))?;
-    not_empty("search", "query", &req.query)?;
-    within("search", "k", req.k, K)?;
+    let mut req = SearchRequest::from_json(args).map_err(|e| ArgError(format!("search: {e}")))?;
     let budget = *req
         .max_tokens
         .get_or_insert(writ_service::search::MCP_DEFAULT_TOKENS);
-    within("search", "max_tokens", budget, SEARCH_TOKENS)?;
-    if let Some(t) = req.threshold {
-        if !(-1.0..=1.0).contains(&t) {
-            return Err(ArgError(format!(
-                "search: `threshold` must be between -1 and 1, got {t}"
-            )));
-        }
-    }
+    SEARCH_TOKENS
+        .check(budget)
+        .map_err(|e| ArgError(format!("search: {e}")))?;
     Ok(req)
 }
 
 /// Ask arguments, within their declared bounds.
 pub fn ask_args(args: Value) -> Result<AskRequest, ArgError> {
-    let req: AskRequest =
-        serde_json::from_value(args).map_err(|e| ArgError(format!("ask: {e}")))?;
-    not_empty("ask", "question", &req.question)?;
-    within("ask", "k", req.k, K)?;
-    within("ask", "max_proposals", req.max_proposals, MAX_PROPOSALS)?;
-    within("ask", "max_tokens", req.max_tokens, MAX_TOKENS)?;
-    Ok(req)
+    AskRequest::from_json(args).map_err(|e| ArgError(format!("ask: {e}")))
 }
 
 /// The proposal object of propose's arguments.

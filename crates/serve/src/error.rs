@@ -2,7 +2,8 @@
 //! status. Internal failures reach the server's log, never the client.
 
 use crate::App;
-use axum::http::StatusCode;
+use axum::body::Body;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
@@ -95,4 +96,39 @@ impl IntoResponse for ApiError {
         let body = json!({ "error": self.error, "hint": self.hint });
         (self.status, Json(body)).into_response()
     }
+}
+
+/// Makes every error response JSON, including those axum writes on its
+/// own: an empty or plain-text 4xx/5xx becomes `{"error", "hint"}` with
+/// its status and headers (a 405 keeps its `Allow`). The handlers and
+/// fallbacks already answer JSON; this is the net under them.
+pub(crate) async fn json_errors(res: Response) -> Response {
+    let status = res.status();
+    let json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if json || !(status.is_client_error() || status.is_server_error()) {
+        return res;
+    }
+    let (mut parts, body) = res.into_parts();
+    let text = axum::body::to_bytes(body, 4096)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let error = if text.is_empty() {
+        status
+            .canonical_reason()
+            .unwrap_or("error")
+            .to_ascii_lowercase()
+    } else {
+        text
+    };
+    let body = json!({ "error": error, "hint": null }).to_string();
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(body))
 }

@@ -16,6 +16,8 @@
 mod auth;
 mod error;
 mod host;
+mod openapi;
+mod operations;
 mod routes;
 mod token;
 mod watch;

@@ -1,70 +1,154 @@
 //! The routes of `writ serve`: each parses its input into a service
 //! request, runs it off the async workers, and serialises the typed
-//! answer. Which token a route needs is declared here, route by route
-//! ([`Access::on`]).
+//! answer.
+//!
+//! Every API operation is one row of [`OPERATIONS`]: its method, path,
+//! `operationId`, the access it needs ([`Access::on`](crate::auth::Access::on))
+//! and the failures it can answer with. The router is built from that
+//! table, as the OpenAPI document is; the document's bounds are the
+//! service's own ([`writ_service::bounds`]).
 
-use crate::auth::Access;
-use crate::error::ApiError;
+use crate::error::{json_errors, ApiError};
+use crate::operations::{Operation, OPERATIONS, STATES};
 use crate::{App, MAX_BODY};
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
-use axum::http::{header, StatusCode};
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, Request, State};
+use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
+use axum::middleware;
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
 use axum::{Json, Router};
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::sync::Arc;
+use writ_service::bounds::{self, SOURCE_CHARS};
 use writ_service::{AskRequest, SearchRequest, ServiceError};
 
 const PAGE: &str = include_str!("page.html");
-const OPENAPI: &str = include_str!("openapi.json");
 
-/// The routes, each with the access it needs.
+/// The handler of an operation of the table.
+fn handler(op: &Operation) -> Option<MethodRouter<Arc<App>>> {
+    Some(match op.id {
+        "openapi" => get(openapi),
+        "status" => get(status),
+        "searchGet" => get(search_get),
+        "search" => post(search_post),
+        "ask" => post(ask),
+        "listProposals" => get(proposals),
+        "propose" => post(propose),
+        "getProposal" => get(proposal),
+        "approveProposal" => post(approve),
+        "rejectProposal" => post(reject),
+        "getChunk" => get(chunk),
+        "explain" => get(explain),
+        "verify" => get(verify),
+        "listActions" => get(actions),
+        _ => return None,
+    })
+}
+
+/// The routes, each with the access it needs; errors are JSON, a wrong
+/// method included (405 with `Allow`).
 pub fn router(app: Arc<App>) -> Router {
-    use Access::{Propose, Public, Read, Review};
-    let a = &app;
-    Router::new()
-        .route("/", Public.on(a, get(page)))
-        .route("/v1/openapi.json", Public.on(a, get(openapi)))
-        .route("/v1/status", Read.on(a, get(status)))
-        .route("/v1/search", Read.on(a, get(search_get).post(search_post)))
-        .route("/v1/ask", Propose.on(a, post(ask)))
-        .route(
-            "/v1/proposals",
-            Read.on(a, get(proposals))
-                .merge(Propose.on(a, post(propose))),
-        )
-        .route("/v1/proposals/{id}", Read.on(a, get(proposal)))
-        .route("/v1/proposals/{id}/approve", Review.on(a, post(approve)))
-        .route("/v1/proposals/{id}/reject", Review.on(a, post(reject)))
-        .route("/v1/chunks/{id}", Read.on(a, get(chunk)))
-        .route("/v1/explain/{id}", Read.on(a, get(explain)))
-        .route("/v1/verify", Read.on(a, get(verify)))
-        .route("/v1/actions", Read.on(a, get(actions)))
+    let mut router = Router::new().route("/", get(page));
+    for op in OPERATIONS {
+        // Routes on one path merge; their access layers stay their own. An
+        // operation without a handler fails the test below, not a request.
+        if let Some(route) = handler(op) {
+            router = router.route(op.path, op.access.on(&app, route));
+        }
+    }
+    router
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::map_response(json_errors))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(app)
 }
 
 type ApiResult = Result<Response, ApiError>;
 
-/// Parses a JSON body strictly: malformed JSON, unknown fields and
-/// oversized bodies are 4xx errors naming the problem.
-fn body<T: DeserializeOwned>(raw: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
-    let bytes = raw.map_err(|e| {
-        let status = e.status();
-        let msg = if status == StatusCode::PAYLOAD_TOO_LARGE {
-            format!("request body over {MAX_BODY} bytes")
-        } else {
-            e.body_text()
-        };
-        ApiError::new(status, msg)
-    })?;
-    serde_json::from_slice(&bytes)
+/// A JSON request body: `Content-Type: application/json` (or `…+json`),
+/// at most [`MAX_BODY`] bytes, well-formed JSON; each a 4xx naming the
+/// problem (415, 413, 400).
+pub(crate) struct JsonBody(pub(crate) Value);
+
+/// Whether `headers` declare a JSON body.
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || essence
+            .strip_prefix("application/")
+            .is_some_and(|sub| sub.ends_with("+json"))
+}
+
+impl<S: Send + Sync> FromRequest<S> for JsonBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<JsonBody, ApiError> {
+        if !is_json(req.headers()) {
+            let given = req
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+            let error = match given {
+                Some(t) => format!("the request body is `{t}`, not JSON"),
+                None => "the request body has no Content-Type".into(),
+            };
+            return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, error)
+                .with_hint("send the body as JSON with `Content-Type: application/json`"));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            let status = e.status();
+            let msg = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                format!("request body over {MAX_BODY} bytes")
+            } else {
+                e.body_text()
+            };
+            ApiError::new(status, msg)
+        })?;
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("request body: {e}")))
+    }
+}
+
+/// `value` read strictly as `T` (unknown fields refused): a 400 naming the
+/// problem.
+fn parse<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, ApiError> {
+    if !value.is_object() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "request body: must be a JSON object, got {}",
+                bounds::kind(&value)
+            ),
+        ));
+    }
+    serde_json::from_value(value)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("request body: {e}")))
+}
+
+/// A refusal of the request itself, as the service words it.
+fn bad(e: ServiceError) -> ApiError {
+    let hint = e.hint();
+    let err = ApiError::new(StatusCode::BAD_REQUEST, e.to_string());
+    match hint {
+        Some(h) => err.with_hint(h),
+        None => err,
+    }
 }
 
 fn query_error(e: QueryRejection) -> ApiError {
@@ -72,6 +156,11 @@ fn query_error(e: QueryRejection) -> ApiError {
         StatusCode::BAD_REQUEST,
         format!("query string: {}", e.body_text()),
     )
+}
+
+/// A path parameter that does not decode (invalid percent-encoding).
+fn path_error(e: PathRejection) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, format!("path: {}", e.body_text()))
 }
 
 /// Runs blocking work (models, SQLite) off the async workers; a failure
@@ -107,11 +196,24 @@ async fn page() -> Response {
 }
 
 async fn openapi() -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        crate::openapi::document(),
+    )
+        .into_response()
 }
 
 async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "no such route; see /v1/openapi.json")
+}
+
+/// A route that exists under another method; axum adds `Allow`.
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("`{method}` is not allowed on `{}`", uri.path()),
+    )
+    .with_hint("the `Allow` header lists the methods this route takes; see /v1/openapi.json")
 }
 
 async fn status(State(app): State<Arc<App>>) -> ApiResult {
@@ -122,9 +224,9 @@ async fn status(State(app): State<Arc<App>>) -> ApiResult {
 #[serde(deny_unknown_fields)]
 struct SearchQuery {
     q: String,
-    k: Option<usize>,
+    k: Option<String>,
     threshold: Option<f32>,
-    max_tokens: Option<usize>,
+    max_tokens: Option<String>,
     #[serde(default)]
     snippets: bool,
     cursor: Option<String>,
@@ -135,24 +237,37 @@ async fn search_get(
     q: Result<Query<SearchQuery>, QueryRejection>,
 ) -> ApiResult {
     let Query(q) = q.map_err(query_error)?;
-    let req = SearchRequest {
-        k: q.k.unwrap_or(writ_service::search::DEFAULT_K),
-        threshold: q.threshold,
-        max_tokens: q.max_tokens,
-        snippets: q.snippets,
-        cursor: q.cursor,
-        ..SearchRequest::new(q.q)
+    let mut body = json!({ "query": q.q, "snippets": q.snippets });
+    // `k=41.0` is 41, as in a body; anything else is refused naming it.
+    let integer = |text: String| {
+        bounds::integer_text(&text)
+            .and_then(|n| i64::try_from(n).ok())
+            .map_or(Value::String(text), Value::from)
     };
+    if let Some(k) = q.k {
+        body["k"] = integer(k);
+    }
+    if let Some(t) = q.max_tokens {
+        body["max_tokens"] = integer(t);
+    }
+    if let Some(t) = q.threshold {
+        body["threshold"] = json!(t);
+    }
+    if let Some(c) = q.cursor {
+        body["cursor"] = json!(c);
+    }
+    let req = SearchRequest::from_json(body).map_err(bad)?;
     ok(blocking(&app, move |app| app.service.search(&req)).await?)
 }
 
-async fn search_post(State(app): State<Arc<App>>, raw: Result<Bytes, BytesRejection>) -> ApiResult {
-    let req: SearchRequest = body(raw)?;
+async fn search_post(State(app): State<Arc<App>>, JsonBody(body): JsonBody) -> ApiResult {
+    let req = SearchRequest::from_json(body).map_err(bad)?;
     ok(blocking(&app, move |app| app.service.search(&req)).await?)
 }
 
-async fn ask(State(app): State<Arc<App>>, raw: Result<Bytes, BytesRejection>) -> ApiResult {
-    let req: AskRequest = body(raw)?;
+async fn ask(State(app): State<Arc<App>>, JsonBody(body): JsonBody) -> ApiResult {
+    // Checked here, before the model is loaded or run.
+    let req = AskRequest::from_json(body).map_err(bad)?;
     let answer = blocking(&app, move |app| {
         let answer = app
             .service
@@ -178,9 +293,8 @@ async fn proposals(
     let state = match q.state.as_deref() {
         None => None,
         Some(s) => Some(writ_gate::State::parse(s).ok_or_else(|| {
-            ApiError::new(StatusCode::BAD_REQUEST, format!("unknown state `{s}`")).with_hint(
-                "one of: proposed, refused, recorded, forbidden, held, approved, rejected, applied",
-            )
+            ApiError::new(StatusCode::BAD_REQUEST, format!("unknown state `{s}`"))
+                .with_hint(format!("one of: {}", STATES.join(", ")))
         })?),
     };
     ok(blocking(&app, move |app| app.service.proposals(state)).await?)
@@ -195,13 +309,29 @@ struct Submission {
     proposal: Value,
 }
 
-async fn propose(State(app): State<Arc<App>>, raw: Result<Bytes, BytesRejection>) -> ApiResult {
-    let sub: Submission = body(raw)?;
-    if sub.source.trim().is_empty() || sub.source.len() > 100 {
+async fn propose(State(app): State<Arc<App>>, JsonBody(body): JsonBody) -> ApiResult {
+    let sub: Submission = parse(body)?;
+    let chars = sub.source.chars().count();
+    if !(SOURCE_CHARS.min..=SOURCE_CHARS.max).contains(&chars) || bounds::is_blank(&sub.source) {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
-            "`source` must name the proposer (1 to 100 characters)",
+            format!(
+                "`source` must name the proposer in {} to {} characters, not all whitespace (got {chars})",
+                SOURCE_CHARS.min, SOURCE_CHARS.max
+            ),
         ));
+    }
+    if !sub.proposal.is_object() {
+        // As over MCP: a string holding a proposal is a client's mistake
+        // to fix, not a proposal to record as refused.
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "`proposal` must be a JSON object, got {}",
+                bounds::kind(&sub.proposal)
+            ),
+        )
+        .with_hint("see `writ schema proposal`"));
     }
     let proposer = writ_gate::Proposer::http(sub.source.trim());
     let intake = blocking(&app, move |app| {
@@ -211,7 +341,11 @@ async fn propose(State(app): State<Arc<App>>, raw: Result<Bytes, BytesRejection>
     Ok((StatusCode::CREATED, Json(intake)).into_response())
 }
 
-async fn proposal(State(app): State<Arc<App>>, Path(id): Path<String>) -> ApiResult {
+async fn proposal(
+    State(app): State<Arc<App>>,
+    id: Result<Path<String>, PathRejection>,
+) -> ApiResult {
+    let Path(id) = id.map_err(path_error)?;
     let named = id.clone();
     ok(blocking(&app, move |app| app.service.proposal(&id))
         .await
@@ -235,15 +369,16 @@ struct SettledView {
 
 async fn settle(
     app: Arc<App>,
-    id: String,
-    raw: Result<Bytes, BytesRejection>,
+    id: Result<Path<String>, PathRejection>,
+    body: Value,
     approve: bool,
 ) -> ApiResult {
-    let r: Review = body(raw)?;
-    if r.reviewer.trim().is_empty() || r.reason.trim().is_empty() {
+    let Path(id) = id.map_err(path_error)?;
+    let r: Review = parse(body)?;
+    if bounds::is_blank(&r.reviewer) || bounds::is_blank(&r.reason) {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
-            "`reviewer` and `reason` are both required",
+            "`reviewer` and `reason` are both required (not empty, not only whitespace)",
         ));
     }
     let named = id.clone();
@@ -268,28 +403,43 @@ async fn settle(
 
 async fn approve(
     State(app): State<Arc<App>>,
-    Path(id): Path<String>,
-    raw: Result<Bytes, BytesRejection>,
+    id: Result<Path<String>, PathRejection>,
+    JsonBody(body): JsonBody,
 ) -> ApiResult {
-    settle(app, id, raw, true).await
+    settle(app, id, body, true).await
 }
 
 async fn reject(
     State(app): State<Arc<App>>,
-    Path(id): Path<String>,
-    raw: Result<Bytes, BytesRejection>,
+    id: Result<Path<String>, PathRejection>,
+    JsonBody(body): JsonBody,
 ) -> ApiResult {
-    settle(app, id, raw, false).await
+    settle(app, id, body, false).await
 }
 
-async fn chunk(State(app): State<Arc<App>>, Path(id): Path<String>) -> ApiResult {
-    let id: i64 = id
-        .parse()
-        .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, format!("`{id}` is not a chunk id")))?;
+async fn chunk(State(app): State<Arc<App>>, id: Result<Path<String>, PathRejection>) -> ApiResult {
+    let Path(id) = id.map_err(path_error)?;
+    // Chunk ids are SQLite row ids: 1 and up. `7.0` is 7, as in JSON.
+    let id = bounds::integer_text(&id)
+        .and_then(|n| i64::try_from(n).ok())
+        .filter(|n| *n >= 1)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "`{id}` is not a chunk id (an integer from 1 to {})",
+                    i64::MAX
+                ),
+            )
+        })?;
     ok(blocking(&app, move |app| app.service.chunk(id)).await?)
 }
 
-async fn explain(State(app): State<Arc<App>>, Path(id): Path<String>) -> ApiResult {
+async fn explain(
+    State(app): State<Arc<App>>,
+    id: Result<Path<String>, PathRejection>,
+) -> ApiResult {
+    let Path(id) = id.map_err(path_error)?;
     let named = id.clone();
     ok(blocking(&app, move |app| app.service.explain(&id))
         .await
@@ -302,4 +452,16 @@ async fn verify(State(app): State<Arc<App>>) -> ApiResult {
 
 async fn actions(State(app): State<Arc<App>>) -> ApiResult {
     ok(blocking(&app, |app| app.service.actions()).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operation_has_its_handler() {
+        for op in OPERATIONS {
+            assert!(handler(op).is_some(), "{} has no handler", op.id);
+        }
+    }
 }

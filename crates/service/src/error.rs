@@ -118,6 +118,8 @@ impl ServiceError {
                 IndexError::Locked { .. } => ErrorKind::Locked,
                 IndexError::Mismatch { .. } | IndexError::Format { .. } => ErrorKind::Mismatch,
                 IndexError::NotIndexed { .. } => ErrorKind::NotIndexed,
+                // A `paths` glob that does not parse is the caller's to fix.
+                IndexError::Glob { .. } => ErrorKind::BadInput,
                 _ => ErrorKind::Internal,
             },
             ServiceError::Ask(writ_ask::AskError::PromptTooLong { .. }) => ErrorKind::BadInput,

@@ -10,6 +10,7 @@
 //! Writes go through `writ-gate` only; nothing here prints or reads the
 //! current folder.
 
+pub mod bounds;
 mod error;
 pub mod models;
 mod places;

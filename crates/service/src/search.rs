@@ -82,32 +82,6 @@ impl SearchRequest {
             cursor: None,
         }
     }
-
-    /// Refuses what is out of bounds, naming the field and the bound.
-    pub fn validate(&self) -> Result<(), ServiceError> {
-        validate_query(&self.query)?;
-        if !(1..=MAX_K).contains(&self.k) {
-            return Err(ServiceError::bad_input(format!(
-                "`k` is {}; it must be between 1 and {MAX_K}",
-                self.k
-            )));
-        }
-        if let Some(t) = self.threshold {
-            if !(-1.0..=1.0).contains(&t) {
-                return Err(ServiceError::bad_input(format!(
-                    "`threshold` is {t}; a cosine similarity is between -1 and 1"
-                )));
-            }
-        }
-        if let Some(b) = self.max_tokens {
-            if !(MIN_BUDGET..=MAX_BUDGET).contains(&b) {
-                return Err(ServiceError::bad_input(format!(
-                    "`max_tokens` is {b}; it must be between {MIN_BUDGET} and {MAX_BUDGET}"
-                )));
-            }
-        }
-        Ok(())
-    }
 }
 
 /// Refuses an empty or blank query (it would match nothing in particular
@@ -215,7 +189,7 @@ pub fn run(
     req: &SearchRequest,
     mode: SearchMode,
 ) -> Result<SearchResponse, ServiceError> {
-    req.validate()?;
+    req.check()?;
     let generation = searcher.generation();
     let offset = match &req.cursor {
         Some(c) => offset_of(c, generation)?,
@@ -340,12 +314,15 @@ mod tests {
     fn bounds_are_named() {
         let mut r = SearchRequest::new("x");
         r.k = 0;
-        assert!(r.validate().unwrap_err().to_string().contains("`k`"));
+        assert!(r.check().unwrap_err().to_string().contains("`k`"));
         r.k = 51;
-        assert!(r.validate().unwrap_err().to_string().contains("50"));
-        assert!(SearchRequest::new("  ").validate().is_err());
+        assert!(r.check().unwrap_err().to_string().contains("50"));
+        assert!(SearchRequest::new("  ").check().is_err());
         let mut r = SearchRequest::new("x");
         r.threshold = Some(2.0);
-        assert!(r.validate().is_err());
+        assert!(r.check().is_err());
+        let mut r = SearchRequest::new("x");
+        r.max_tokens = Some(5);
+        assert!(r.check().unwrap_err().to_string().contains("`max_tokens`"));
     }
 }

@@ -12,13 +12,14 @@ use serde::Deserialize;
 use serde_json::Value;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, TryLockError};
-use writ_ask::{AskParams, Generator, MAX_K, MAX_PROPOSALS, MAX_TOKENS};
+use writ_ask::{AskParams, Generator};
 use writ_core::Embedder;
 use writ_gate::{Intake, Proposer, Settled, State};
 use writ_index::{SearchMode, Searcher};
 
 /// An ask request (HTTP body, MCP arguments); defaults are
-/// [`AskParams`]'s.
+/// [`AskParams`]'s, bounds are [`crate::bounds`]' (read one with
+/// [`AskRequest::from_json`]; [`Service::ask`] checks them again).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AskRequest {
@@ -150,7 +151,7 @@ impl Service {
     /// Hybrid search: hits with their text, freshness and scores, within
     /// the request's token budget.
     pub fn search(&self, req: &SearchRequest) -> Result<SearchResponse, ServiceError> {
-        req.validate()?;
+        req.check()?;
         let root = self.places.repo.clone();
         self.with_searcher(|s| crate::search::run(s, &root, req, SearchMode::Hybrid))
     }
@@ -184,18 +185,21 @@ impl Service {
     }
 
     /// `writ ask` on the loaded model: retrieve, generate, gate, record.
+    /// A request out of bounds ([`AskRequest::check`]) is refused before
+    /// retrieval, so it never reaches (or loads) the model.
     pub fn ask(
         &self,
         req: &AskRequest,
         cancel: writ_llm::Cancel,
         on_text: &mut dyn FnMut(&str),
     ) -> Result<writ_ask::Answer, ServiceError> {
+        req.check()?;
         let params = AskParams {
             cancel,
-            k: req.k.clamp(1, MAX_K),
+            k: req.k,
             paths: req.paths.clone(),
-            max_proposals: req.max_proposals.clamp(1, MAX_PROPOSALS),
-            max_tokens: req.max_tokens.clamp(16, MAX_TOKENS),
+            max_proposals: req.max_proposals,
+            max_tokens: req.max_tokens,
             ..AskParams::new(req.question.clone())
         };
         let options = search_options(params.k, &params.paths, &params.langs, SearchMode::Hybrid)?;
