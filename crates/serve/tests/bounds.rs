@@ -201,7 +201,7 @@ async fn integral_floats_are_integers() {
         "{}",
         a.body
     );
-    let chunk = a.body[0]["chunk_id"].as_i64().unwrap();
+    let chunk = a.body["hits"][0]["chunk_id"].as_i64().unwrap();
     let a = api.get(&format!("/v1/chunks/{chunk}.0")).await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
 }
