@@ -53,6 +53,14 @@ pub fn print_decision(d: &writ_rules::Decision) {
     for r in d.determining() {
         outln!("    rule {}: {}", clean(&r.id), clean(&r.why));
     }
+    for x in d.excepted() {
+        outln!(
+            "    excepted from {} by the exception at {}: {}",
+            clean(&x.rule),
+            clean(&x.exception),
+            clean(&x.why)
+        );
+    }
     for e in d.unavailable() {
         outln!("    unavailable: {}", clean(e));
     }
