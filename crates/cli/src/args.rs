@@ -68,6 +68,30 @@ pub enum Command {
         #[arg(value_parser = ["proposal"])]
         name: String,
     },
+    /// Print a shell completion script (bash, zsh or fish) on stdout
+    Completions {
+        /// The shell
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+    /// Print writ's man page (roff) on stdout, or one page per command
+    /// into a folder with --out
+    Man {
+        /// Write writ.1 and writ-COMMAND.1 for every subcommand into DIR
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
+}
+
+/// A shell `writ completions` writes for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    /// bash (source it, or put it in ~/.local/share/bash-completion/completions/writ)
+    Bash,
+    /// zsh (put it as `_writ` in a folder on $fpath)
+    Zsh,
+    /// fish (put it in ~/.config/fish/completions/writ.fish)
+    Fish,
 }
 
 /// Where the gate looks: repository, index (holds the ledger), rules.

@@ -38,6 +38,8 @@ pub fn run(cli: Cli) -> CmdResult {
             print_json(&writ_proposal::schema())?;
             Ok(ExitCode::Ok)
         }
+        Command::Completions { shell } => crate::docs::completions(shell),
+        Command::Man { out } => crate::docs::man(out.as_deref()),
     }
 }
 

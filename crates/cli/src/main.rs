@@ -10,6 +10,7 @@ mod bench;
 mod bench_gate;
 mod cmd;
 mod ctx;
+mod docs;
 mod exit;
 mod out;
 mod review;
