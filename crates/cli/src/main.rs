@@ -12,6 +12,7 @@ mod cmd;
 mod ctx;
 mod docs;
 mod exit;
+mod models;
 mod out;
 mod review;
 mod rules;
