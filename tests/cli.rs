@@ -42,7 +42,7 @@ fn missing_models_exit_3_with_the_fetch_command() {
         err.contains("embedding model `all-MiniLM-L6-v2` is missing"),
         "{err}"
     );
-    assert!(err.contains("models/fetch.sh all-minilm-l6-v2"), "{err}");
+    assert!(err.contains("writ models fetch all-minilm-l6-v2"), "{err}");
 }
 
 #[test]

@@ -110,7 +110,11 @@ impl Repo {
 /// A `writ` command in `dir` with the test environment.
 pub fn writ_cmd(dir: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_writ"));
-    cmd.args(args).current_dir(dir);
+    // Not the developer's own ~/.config/writ/config.toml: a test that
+    // wants a user configuration sets XDG_CONFIG_HOME itself.
+    cmd.args(args)
+        .current_dir(dir)
+        .env("XDG_CONFIG_HOME", "/nonexistent/writ-tests");
     cmd
 }
 

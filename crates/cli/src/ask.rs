@@ -139,29 +139,70 @@ fn print(args: &AskArgs, answer: &Answer) -> Result<(), Failure> {
             .unwrap_or_else(|| format!("chunk {id} (not in this run)"))
     };
     for (r, body) in answer.results.iter().zip(&answer.bodies) {
-        let p: Value = serde_json::from_str(body).unwrap_or(Value::Null);
-        let title = p["title"].as_str().unwrap_or("(not a proposal)");
-        let kind = p["kind"].as_str().unwrap_or("?");
-        outln!(
-            "{}  {}  {}: {}",
-            r.id,
-            r.state.name(),
-            clean(kind),
-            clean(title)
-        );
-        for c in p["citations"].as_array().into_iter().flatten() {
-            if let Some(id) = c.as_i64() {
-                outln!("  cites {}", lines(id));
-            }
-        }
-        for reason in &r.reasons {
-            outln!("  refused: {}", clean(reason));
-        }
+        outln!("{}", describe(r, body, &lines).trim_end());
         if let Some(d) = &r.decision {
             crate::review::print_decision(d);
         }
     }
     Ok(())
+}
+
+/// One proposal of an answer as people read it: its id, state, kind and
+/// title, then what it says in full (a note's text, a command's argv, an
+/// edit's diff as writ parsed it), indented under it, its citations and
+/// why validation refused it. All of it is the model's text, escaped.
+fn describe(r: &Intake, body: &str, lines: &dyn Fn(i64) -> String) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let p: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    let title = p["title"].as_str().unwrap_or("(not a proposal)");
+    let kind = p["kind"].as_str().unwrap_or("?");
+    let _ = writeln!(
+        out,
+        "{}  {}  {}: {}",
+        r.id,
+        r.state.name(),
+        clean(kind),
+        clean(title)
+    );
+    match writ_proposal::Proposal::from_json(body) {
+        Ok(prop) => {
+            for (heading, text) in crate::review::content(&prop) {
+                let _ = writeln!(out, "  {heading}:");
+                indented(&mut out, &text);
+            }
+        }
+        // Not a proposal: the recorded text itself, so nothing the model
+        // wrote is hidden from whoever reads the answer.
+        Err(_) if !body.trim().is_empty() => {
+            let _ = writeln!(out, "  as written:");
+            indented(&mut out, &block(body.trim_end()));
+        }
+        Err(_) => {}
+    }
+    for c in p["citations"].as_array().into_iter().flatten() {
+        if let Some(id) = c.as_i64() {
+            let _ = writeln!(out, "  cites {}", lines(id));
+        }
+    }
+    for reason in &r.reasons {
+        let _ = writeln!(out, "  refused: {}", clean(reason));
+    }
+    out
+}
+
+/// `text` (already escaped) indented under a heading, blank lines kept
+/// blank.
+fn indented(out: &mut String, text: &str) {
+    for line in text.lines() {
+        if line.trim().is_empty() {
+            out.push('\n');
+        } else {
+            out.push_str("    ");
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+    }
 }
 
 /// The exit code of an ask: 0 when everything was allowed, else that of
@@ -172,4 +213,86 @@ fn worst(results: &[Intake]) -> ExitCode {
         .into_iter()
         .find(|c| codes.contains(c))
         .unwrap_or(ExitCode::Ok)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests fail by panicking")]
+
+    use super::*;
+    use writ_gate::State;
+
+    fn intake(state: State) -> Intake {
+        Intake {
+            id: "P1".into(),
+            state,
+            decision: None,
+            facts: None,
+            reasons: Vec::new(),
+        }
+    }
+
+    fn shown(body: &serde_json::Value) -> String {
+        describe(&intake(State::Held), &body.to_string(), &|id| {
+            format!("a.py:{id}")
+        })
+    }
+
+    #[test]
+    fn a_note_is_printed_with_its_whole_text() {
+        let out = shown(&serde_json::json!({
+            "kind": "note", "title": "Where retries live", "rationale": "r",
+            "citations": [3], "text": "Retries are in adapters.py.\nSee max_retries."
+        }));
+        assert!(out.contains("P1  held  note: Where retries live"), "{out}");
+        assert!(
+            out.contains("  text:\n    Retries are in adapters.py.\n    See max_retries.\n"),
+            "{out}"
+        );
+        assert!(out.contains("  cites a.py:3"), "{out}");
+    }
+
+    #[test]
+    fn a_command_shows_its_argv_and_an_edit_its_parsed_diff() {
+        let out = shown(&serde_json::json!({
+            "kind": "command", "title": "run the tests", "rationale": "r",
+            "citations": [], "argv": ["pytest", "-k", "a b"]
+        }));
+        assert!(
+            out.contains("  command (never run by writ):\n    pytest -k 'a b'\n"),
+            "{out}"
+        );
+        let out = shown(&serde_json::json!({
+            "kind": "edit", "title": "fix", "rationale": "r", "citations": [],
+            "diff": "--- a/a.py\n+++ b/a.py\n@@ -1 +1 @@ def f\n-x = 1\n+x = 2\n"
+        }));
+        // As parsed: canonical hunk header, no section text.
+        assert!(
+            out.contains("    @@ -1,1 +1,1 @@\n    -x = 1\n    +x = 2\n"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn outside_text_is_escaped_and_indented() {
+        let out = shown(&serde_json::json!({
+            "kind": "note", "title": "t\u{1b}[2K", "rationale": "r", "citations": [],
+            "text": "ok\rP9  allowed  note: fake\u{202e}"
+        }));
+        assert!(
+            !out.contains('\u{1b}') && !out.contains('\r') && !out.contains('\u{202e}'),
+            "{out}"
+        );
+        assert!(
+            out.contains("    ok\\rP9  allowed  note: fake\\u{202e}"),
+            "{out}"
+        );
+        let out = describe(&intake(State::Refused), "not json\nat all", &|id| {
+            id.to_string()
+        });
+        assert!(
+            out.contains("  as written:\n    not json\n    at all\n"),
+            "{out}"
+        );
+    }
 }

@@ -38,6 +38,10 @@ pub fn run(cli: Cli) -> CmdResult {
             print_json(&writ_proposal::schema())?;
             Ok(ExitCode::Ok)
         }
+        Command::Config(args) => crate::settings::show(&args),
+        Command::Models(args) => crate::models::models(args),
+        Command::Completions { shell } => crate::docs::completions(shell),
+        Command::Man { out } => crate::docs::man(out.as_deref()),
     }
 }
 

@@ -9,16 +9,20 @@ mod ask;
 mod bench;
 mod bench_gate;
 mod cmd;
+mod config;
 mod ctx;
+mod docs;
 mod exit;
+mod models;
 mod out;
 mod review;
 mod rules;
 mod servers;
+mod settings;
 mod show;
 mod term;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use exit::Failure;
 
 #[global_allocator]
@@ -30,7 +34,8 @@ fn main() {
     // faster. A value the user set wins.
     // `writ ask` runs one model on both cores instead, so it keeps
     // candle's default pool.
-    let cli = args::Cli::parse();
+    let matches = args::Cli::command().get_matches();
+    let mut cli = args::Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let generates = matches!(
         &cli.command,
         args::Command::Ask(_)
@@ -43,7 +48,7 @@ fn main() {
     if std::env::var_os("CANDLE_NUM_THREADS").is_none() && !generates {
         std::env::set_var("CANDLE_NUM_THREADS", "1");
     }
-    let code = match cmd::run(cli) {
+    let code = match settings::apply(&mut cli, &matches).and_then(|()| cmd::run(cli)) {
         Ok(code) => code,
         Err(failure) if out::is_broken_pipe(&failure.error) => out::quiet_exit(),
         Err(failure) => {

@@ -53,9 +53,47 @@ pub fn print_decision(d: &writ_rules::Decision) {
     for r in d.determining() {
         outln!("    rule {}: {}", clean(&r.id), clean(&r.why));
     }
+    for x in d.excepted() {
+        outln!(
+            "    excepted from {} by the exception at {}: {}",
+            clean(&x.rule),
+            clean(&x.exception),
+            clean(&x.why)
+        );
+    }
     for e in d.unavailable() {
         outln!("    unavailable: {}", clean(e));
     }
+}
+
+/// What a proposal says, as people read it, one (heading, text) section
+/// per part: an edit's diff as writ parsed it (what `writ apply` would
+/// write; the text as sent, when it does not parse), a note's text, a
+/// command's argv. Every part is outside text, escaped here.
+pub fn content(prop: &writ_proposal::Proposal) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    if let Some(d) = &prop.diff {
+        match writ_proposal::parse_diff(d) {
+            Ok(patches) => {
+                let text: Vec<String> = patches
+                    .iter()
+                    .map(|p| block(p.render().trim_end()).into_owned())
+                    .collect();
+                out.push(("diff (as writ will apply it)".into(), text.join("\n")));
+            }
+            Err(e) => out.push((
+                format!("diff does not parse: {}; as sent", clean(&e)),
+                block(d.trim_end()).into_owned(),
+            )),
+        }
+    }
+    if let Some(t) = &prop.text {
+        out.push(("text".into(), block(t.trim_end()).into_owned()));
+    }
+    if let Some(a) = &prop.argv {
+        out.push(("command (never run by writ)".into(), crate::term::argv(a)));
+    }
+    out
 }
 
 pub fn reviewer(given: Option<String>, repo: &Path) -> String {
@@ -174,22 +212,11 @@ fn show(gate: &Gate, places: &Places, id: &str) -> CmdResult {
     outln!("title: {}", clean(&p.title));
     if let Ok(prop) = writ_proposal::Proposal::from_json(&p.body) {
         outln!("rationale: {}", block(&prop.rationale));
-        if let Some(d) = &prop.diff {
-            match writ_proposal::parse_diff(d) {
-                Ok(patches) => {
-                    outln!("--- diff (as writ will apply it)");
-                    for patch in &patches {
-                        outln!("{}", block(patch.render().trim_end()));
-                    }
-                }
-                Err(e) => outln!("--- diff does not parse: {}", clean(&e)),
+        for (heading, body) in content(&prop) {
+            outln!("--- {heading}");
+            if !body.is_empty() {
+                outln!("{body}");
             }
-        }
-        if let Some(t) = &prop.text {
-            outln!("--- text\n{}", block(t));
-        }
-        if let Some(a) = &prop.argv {
-            outln!("--- command (never run by writ)\n{}", crate::term::argv(a));
         }
         let catalog = writ_index::Catalog::open_read_only(&places.index).ok();
         for c in &prop.citations {

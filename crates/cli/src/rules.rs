@@ -38,8 +38,13 @@ pub fn rules(args: RulesArgs) -> CmdResult {
         RulesWhat::Check { rules } => {
             let repo = writ_service::find_repo(&crate::ctx::cwd()?, None)?;
             let (source, set) = discover_rules(&repo, rules.as_deref())?;
+            let exceptions = match set.exceptions().len() {
+                0 => String::new(),
+                1 => " and 1 exception".to_string(),
+                n => format!(" and {n} exceptions"),
+            };
             outln!(
-                "{} rules ok (rule-set hash {}): {}",
+                "{} rules{exceptions} ok (rule-set hash {}): {}",
                 set.rules().len(),
                 set.hash(),
                 clean(&rules_origin(&source, &repo))

@@ -299,6 +299,8 @@ fn rule_block(text: &str, id: &str) -> Option<String> {
     blocks
         .into_iter()
         .find(|b| b.lines().any(|l| l.trim() == needle))
+        // An `[[exception]]` after the rule is not part of it.
+        .map(|b| b.split("\n[[exception]]").next().unwrap_or(b))
         .map(|b| format!("[[rule]]{}", b.trim_end()))
 }
 

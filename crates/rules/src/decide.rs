@@ -26,6 +26,17 @@ pub struct RuleRef {
     pub why: String,
 }
 
+/// A hold rule whose `when` held but which an exception lifted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Excepted {
+    /// The hold rule's id.
+    pub rule: String,
+    /// Where the exception is (`file:line`).
+    pub exception: String,
+    /// The exception's `why`.
+    pub why: String,
+}
+
 /// The outcome with everything needed to say why.
 ///
 /// INVARIANT (decisions-from-rules): constructed only by
@@ -35,6 +46,8 @@ pub struct Decision {
     outcome: Outcome,
     determining: Vec<RuleRef>,
     matched: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    excepted: Vec<Excepted>,
     unavailable: Vec<String>,
     ruleset_hash: String,
     rules_version: &'static str,
@@ -53,6 +66,11 @@ impl Decision {
     /// Every rule that matched, any effect.
     pub fn matched(&self) -> &[String] {
         &self.matched
+    }
+    /// Hold rules whose `when` held but which an exception lifted (they
+    /// are not in [`Decision::matched`]).
+    pub fn excepted(&self) -> &[Excepted] {
+        &self.excepted
     }
     /// Facts writ could not compute that a rule needed, one line each
     /// ("rule `allow-x`: fact `applies_cleanly` is unavailable: why"):
@@ -149,11 +167,28 @@ impl RuleSet {
     /// ([`Decision::unavailable`]).
     pub fn decide(&self, facts: &Facts) -> Decision {
         let mut matched: Vec<&Rule> = Vec::new();
+        let mut excepted = Vec::new();
         let mut unavailable = Vec::new();
         for rule in &self.rules {
             let eval = rule.eval(facts);
             if eval.matched {
-                matched.push(rule);
+                // An exception whose fact is unavailable does not match,
+                // so the hold stays.
+                let lifted: Vec<Excepted> = self
+                    .exceptions
+                    .iter()
+                    .filter(|x| x.rule == rule.id && x.matcher.eval(facts).matched)
+                    .map(|x| Excepted {
+                        rule: rule.id.clone(),
+                        exception: x.origin.clone(),
+                        why: x.why.clone(),
+                    })
+                    .collect();
+                if lifted.is_empty() {
+                    matched.push(rule);
+                } else {
+                    excepted.extend(lifted);
+                }
             }
             unavailable.extend(eval.unavailable);
         }
@@ -190,6 +225,7 @@ impl RuleSet {
             outcome,
             determining,
             matched: matched.iter().map(|r| r.id.clone()).collect(),
+            excepted,
             unavailable,
             ruleset_hash: self.hash.clone(),
             rules_version: crate::RULES_VERSION,

@@ -45,9 +45,9 @@ mod source;
 mod testing;
 mod warn;
 
-pub use decide::{Decision, Outcome, RuleRef};
+pub use decide::{Decision, Excepted, Outcome, RuleRef};
 pub use facts::{Channel, Facts};
-pub use load::{RuleError, RuleErrors, RuleSet};
+pub use load::{Exception, RuleError, RuleErrors, RuleSet};
 pub use rule::{glob_escape, Effect, Rule, When};
 pub use source::{
     discover, RuleSource, DEFAULT_RULES, DEFAULT_RULES_NAME, DEFAULT_RULE_TESTS,

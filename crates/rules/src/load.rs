@@ -27,9 +27,37 @@ struct RawRule {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawException {
+    rule: Spanned<String>,
+    why: String,
+    when: Spanned<When>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawFile {
     #[serde(default)]
     rule: Vec<RawRule>,
+    #[serde(default)]
+    exception: Vec<RawException>,
+}
+
+/// An exception to a `hold` rule: where its `when` holds, the rule does
+/// not match. Written `[[exception]]` with `rule`, `why` and `when`, in
+/// any rule file; its globs are read the strict way, as an allow rule's
+/// (case respected, `*` within one folder), since it lets things through.
+#[derive(Debug, Clone)]
+pub struct Exception {
+    /// The id of the hold rule it narrows.
+    pub rule: String,
+    /// Why, shown with every decision it changes.
+    pub why: String,
+    /// Where it applies.
+    pub when: When,
+    /// `file:line`, for messages and decisions.
+    pub origin: String,
+    /// Its predicates, compiled as a rule's are.
+    pub(crate) matcher: Rule,
 }
 
 /// A problem in a rule file, or with the rules folder.
@@ -70,6 +98,7 @@ pub struct RuleErrors(pub Vec<RuleError>);
 #[derive(Debug, Clone)]
 pub struct RuleSet {
     pub(crate) rules: Vec<Rule>,
+    pub(crate) exceptions: Vec<Exception>,
     pub(crate) hash: String,
     sources: Vec<(String, String)>,
 }
@@ -98,6 +127,8 @@ impl RuleSet {
     pub fn parse_many(sources: &[(String, String)]) -> Result<RuleSet, RuleErrors> {
         let mut errors = Vec::new();
         let mut rules: Vec<Rule> = Vec::new();
+        // Exceptions name rules of any file: checked once all are read.
+        let mut pending: Vec<(RuleError, RawException, String)> = Vec::new();
         for (file, text) in sources {
             let err = |offset: usize, message: String, hint: Option<&str>| {
                 let (line, col) = position(text, offset);
@@ -197,14 +228,89 @@ impl RuleSet {
                 }
                 rules.push(rule);
             }
+            for x in raw.exception {
+                let at = err(x.when.span().start, String::new(), None);
+                let (line, _) = position(text, x.rule.span().start);
+                pending.push((at, x, format!("{file}:{line}")));
+            }
+        }
+        let mut exceptions = Vec::new();
+        for (at, x, origin) in pending {
+            let fail = |message: String, hint: &str| RuleError {
+                message,
+                hint: Some(hint.to_string()),
+                ..at.clone()
+            };
+            let id = x.rule.get_ref().trim().to_string();
+            match rules.iter().find(|r| r.id == id) {
+                None => {
+                    errors.push(fail(
+                        format!("exception to rule `{id}`, which no rule file defines"),
+                        "name the `id` of a hold rule, or delete the exception",
+                    ));
+                    continue;
+                }
+                Some(r) if r.effect != Effect::Hold => {
+                    errors.push(fail(
+                        format!("exception to rule `{id}`, which is not a hold rule"),
+                        "only hold rules take exceptions: narrow an allow rule's own `when`, and change a forbid rule itself",
+                    ));
+                    continue;
+                }
+                Some(_) => {}
+            }
+            let when = x.when.get_ref().clone();
+            if when == When::default() {
+                errors.push(fail(
+                    format!("exception to rule `{id}` has an empty `when`, which would switch the rule off"),
+                    "say which proposals it lets past the rule, or delete the rule instead",
+                ));
+                continue;
+            }
+            if let Some(why) = refused(&when) {
+                errors.push(fail(
+                    format!("exception to rule `{id}` {why}"),
+                    "fix or delete the exception",
+                ));
+                continue;
+            }
+            // Strict globs: an exception lets proposals past a hold.
+            let (any, all, proposers) = match compile(&when, Effect::Allow) {
+                Ok(sets) => sets,
+                Err(m) => {
+                    errors.push(fail(
+                        format!("exception to rule `{id}`: {m}"),
+                        "globs follow globset syntax: `**/*.md`, `docs/**`",
+                    ));
+                    continue;
+                }
+            };
+            let why = x.why.trim().to_string();
+            exceptions.push(Exception {
+                matcher: Rule {
+                    id: format!("exception to `{id}` at {origin}"),
+                    effect: Effect::Allow,
+                    why: why.clone(),
+                    when: when.clone(),
+                    origin: origin.clone(),
+                    any,
+                    all,
+                    proposers,
+                },
+                rule: id,
+                why,
+                when,
+                origin,
+            });
         }
         if !errors.is_empty() {
             return Err(RuleErrors(errors));
         }
         rules.sort_by(|a, b| a.id.cmp(&b.id));
-        let hash = canonical_hash(&rules);
+        let hash = canonical_hash(&rules, &exceptions);
         Ok(RuleSet {
             rules,
+            exceptions,
             hash,
             sources: sources.to_vec(),
         })
@@ -222,15 +328,21 @@ impl RuleSet {
         &self.rules
     }
 
+    /// The exceptions to hold rules, in file order.
+    pub fn exceptions(&self) -> &[Exception] {
+        &self.exceptions
+    }
+
     /// blake3 of the canonical rule set: rules sorted by id, each as
-    /// canonical JSON (id, effect, why, when). File names, order and
-    /// formatting do not change it; any change to a rule does.
+    /// canonical JSON (id, effect, why, when), then, when there are any,
+    /// the exceptions (rule, why, when) sorted. File names, order and
+    /// formatting do not change it; any change to a rule or exception does.
     pub fn hash(&self) -> &str {
         &self.hash
     }
 }
 
-fn canonical_hash(rules: &[Rule]) -> String {
+fn canonical_hash(rules: &[Rule], exceptions: &[Exception]) -> String {
     let canon: Vec<serde_json::Value> = rules
         .iter()
         .map(
@@ -239,6 +351,24 @@ fn canonical_hash(rules: &[Rule]) -> String {
         .collect();
     let mut text = String::new();
     write_sorted(&serde_json::Value::Array(canon), &mut text);
+    // A set without exceptions hashes as it did before they existed.
+    if !exceptions.is_empty() {
+        let mut canon: Vec<String> = exceptions
+            .iter()
+            .map(|x| {
+                let mut s = String::new();
+                write_sorted(
+                    &serde_json::json!({ "rule": x.rule, "why": x.why, "when": x.when }),
+                    &mut s,
+                );
+                s
+            })
+            .collect();
+        canon.sort();
+        text.push_str("\nexceptions:[");
+        text.push_str(&canon.join(","));
+        text.push(']');
+    }
     blake3::hash(text.as_bytes()).to_hex().to_string()
 }
 

