@@ -8,6 +8,7 @@
     reason = "each test file uses a different part of the harness"
 )]
 
+pub mod browser;
 pub mod server;
 
 use std::path::{Path, PathBuf};

@@ -170,7 +170,13 @@ pub fn answer(
     let run = Run::from_hits(&prepared.hits[..prepared.used], &embedder);
     let proposer = Proposer::model(&model.info().sha256);
     let mut results = Vec::new();
-    let bodies = split(&gen.text);
+    // A cancelled answer is never taken in, even where its text parses:
+    // the person or client who stopped it did not want it.
+    let bodies = if gen.stop == writ_llm::StopReason::Cancelled || params.cancel.is_cancelled() {
+        None
+    } else {
+        split(&gen.text)
+    };
     match &bodies {
         Some(bodies) => {
             for (n, item) in bodies.iter().enumerate() {
@@ -362,6 +368,9 @@ fn read_text(gate: &Gate, rel: &str) -> Result<String, String> {
 /// Why an answer that is not a list of proposals is refused.
 fn unusable(gen: &Generation, params: &AskParams) -> Vec<String> {
     let mut reasons = Vec::new();
+    if params.cancel.is_cancelled() && gen.stop != writ_llm::StopReason::Cancelled {
+        reasons.push("the generation was cancelled before it was recorded".into());
+    }
     match gen.stop {
         writ_llm::StopReason::MaxTokens => reasons.push(format!(
             "the model reached max_tokens {} before finishing its answer",
@@ -375,10 +384,12 @@ fn unusable(gen: &Generation, params: &AskParams) -> Vec<String> {
         }
         _ => {}
     }
-    reasons.push(match serde_json::from_str::<Value>(&gen.text) {
-        Err(e) => format!("the answer is not JSON: {e}"),
-        Ok(_) => "the answer is not {\"proposals\": [...]} with at least one proposal".into(),
-    });
+    if split(&gen.text).is_none() {
+        reasons.push(match serde_json::from_str::<Value>(&gen.text) {
+            Err(e) => format!("the answer is not JSON: {e}"),
+            Ok(_) => "the answer is not {\"proposals\": [...]} with at least one proposal".into(),
+        });
+    }
     reasons
 }
 

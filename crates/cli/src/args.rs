@@ -485,10 +485,10 @@ pub struct SearchArgs {
     pub threshold: Option<f32>,
     /// Keep the output within this many tokens (estimated): hits are cut
     /// to snippets, then left for the next page (--cursor)
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", conflicts_with = "batch")]
     pub max_tokens: Option<usize>,
     /// The first lines of each hit only
-    #[arg(long)]
+    #[arg(long, conflicts_with = "batch")]
     pub snippets: bool,
     /// Continue after a previous answer (its `next_cursor`)
     #[arg(long, value_name = "CURSOR", conflicts_with = "batch")]

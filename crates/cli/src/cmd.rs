@@ -72,7 +72,8 @@ fn guard_root(root: &std::path::Path, walk: &WalkOptions) -> Result<(), Failure>
         )
         .hint("run `writ index` inside a repository, or add --force if you mean it"));
     }
-    if root.join(".git").exists() {
+    let git = std::fs::symlink_metadata(root.join(".git"));
+    if git.is_ok_and(|m| m.is_dir() || m.is_file()) {
         return Ok(());
     }
     let n = writ_index::count_files(root, walk, LOOSE_FOLDER_FILES + 1);
@@ -218,6 +219,14 @@ fn search(args: SearchArgs) -> CmdResult {
     if let Some(q) = &args.query {
         writ_service::search::validate_query(q)?;
     }
+    // The bounds every front end enforces, for --batch too.
+    writ_service::SearchRequest {
+        k: args.k,
+        threshold: args.threshold,
+        max_tokens: args.max_tokens,
+        ..writ_service::SearchRequest::new("bounds")
+    }
+    .check()?;
     let repo = find_repo(&crate::ctx::cwd()?, args.repo.as_deref())?;
     let dir = index_dir(args.loc.index.as_deref(), &repo);
     writ_service::require_index(&dir)?;
@@ -353,8 +362,8 @@ fn status(args: StatusArgs) -> CmdResult {
             "model      {} (dim {}, sha256 {}), chunker {}, format {}",
             clean(&m.model.id),
             m.model.dim,
-            m.model.sha256.get(..16).unwrap_or(""),
-            m.chunker,
+            clean(m.model.sha256.get(..16).unwrap_or("")),
+            clean(&m.chunker),
             m.format_version
         );
     }

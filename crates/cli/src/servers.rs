@@ -8,9 +8,10 @@ use std::io::Write;
 use std::sync::Arc;
 use writ_service::Service;
 
-/// Messages from the server, escaped, on stderr.
+/// Messages from the server on stderr, one line each with every control
+/// escaped (a message quoting a request cannot start a line of its own).
 fn log() -> writ_serve::Log {
-    Arc::new(|msg: &str| eprintln!("writ: {}", crate::term::block(msg)))
+    Arc::new(|msg: &str| eprintln!("writ: {}", clean(msg)))
 }
 
 pub fn serve(args: ServeArgs) -> CmdResult {

@@ -41,7 +41,7 @@ pub use error::{IndexError, Result};
 pub use hit::Hit;
 pub use indexer::{embed_text, IndexOptions, IndexReport, Indexer, Progress};
 pub use lock::{IndexLock, LOCK_FILE};
-pub use search::{SearchMode, SearchOptions, Searcher};
+pub use search::{SearchMode, SearchOptions, Searcher, DEPTH};
 pub use status::{status, StaleFile, Status};
 pub use store::{ignore_self, Catalog, ChunkRecord, Manifest, CATALOG_FILE, FORMAT_VERSION};
 pub use vectors::{faiss_path, VectorIndex};

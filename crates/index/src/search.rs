@@ -75,7 +75,9 @@ struct Scored {
 /// Reciprocal-rank-fusion constant (the usual 60).
 const RRF_K: f64 = 60.0;
 /// How deep each engine ranks before fusion.
-const DEPTH: usize = 100;
+/// How deep each engine ranks before fusion; a page past this depth would
+/// fuse different lists than the pages before it.
+pub const DEPTH: usize = 100;
 
 /// Best score first; ties by path, then line, then chunk id.
 fn sort(hits: &mut [Hit]) {
@@ -211,12 +213,19 @@ impl<'e> Searcher<'e> {
         if options.mode == SearchMode::Hybrid {
             crate::links::promote(&mut hits, options.k);
         }
-        hits.truncate(options.k);
-        if let Some(q) = query_vector {
-            self.fill_similarity(&mut hits, q)?;
-            if let Some(min) = options.min_similarity {
+        match (query_vector, options.min_similarity) {
+            // The threshold applies before the top k, so a page is k hits
+            // above it when there are that many.
+            (Some(q), Some(min)) => {
+                self.fill_similarity(&mut hits, q)?;
                 hits.retain(|h| h.similarity.is_some_and(|s| s >= min));
+                hits.truncate(options.k);
             }
+            (Some(q), None) => {
+                hits.truncate(options.k);
+                self.fill_similarity(&mut hits, q)?;
+            }
+            (None, _) => hits.truncate(options.k),
         }
         Ok(hits)
     }
@@ -232,10 +241,12 @@ impl<'e> Searcher<'e> {
     }
 
     /// Whether each hit's file changed on disk since it was indexed: a
-    /// size and mtime check against the catalog (read without following
-    /// links), confirmed by the content hash when the stamps differ, so a
-    /// touched but unchanged file is not stale. A file that is gone or no
-    /// longer a regular file is stale.
+    /// size and mtime check against the catalog, confirmed by the content
+    /// hash when only the mtime moved, so a touched but unchanged file is
+    /// not stale. A file that is gone, no longer a regular file, or reached
+    /// through a symbolic link anywhere on its path is stale, and is never
+    /// read: a hit's freshness must not open a FIFO, a device or a link out
+    /// of the repository.
     pub fn stale(&self, root: &Path, hits: &[Hit]) -> Result<Vec<bool>> {
         let mut known: HashMap<&str, bool> = HashMap::new();
         let mut out = Vec::with_capacity(hits.len());
@@ -246,21 +257,7 @@ impl<'e> Searcher<'e> {
             }
             let stale = match self.catalog.file(&h.path)? {
                 None => true,
-                Some(row) => match std::fs::symlink_metadata(root.join(&h.path)) {
-                    Err(_) => true,
-                    Ok(m) if !m.file_type().is_file() => true,
-                    Ok(m) => {
-                        let mtime_ns = m
-                            .modified()
-                            .ok()
-                            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                            .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
-                        (m.len() != row.size || mtime_ns != row.mtime_ns)
-                            && std::fs::read(root.join(&h.path))
-                                .map(|b| blake3::hash(&b).to_hex().to_string() != row.hash)
-                                .unwrap_or(true)
-                    }
-                },
+                Some(row) => !unchanged(root, &h.path, &row),
             };
             known.insert(&h.path, stale);
             out.push(stale);
@@ -319,7 +316,11 @@ impl<'e> Searcher<'e> {
         let sql = "SELECT rowid, bm25(chunks_fts) AS s FROM chunks_fts WHERE chunks_fts MATCH ?1
                    ORDER BY s, rowid LIMIT ?2";
         // With a filter, every match may be needed (-1: no limit).
-        let limit = if allowed.is_some() { -1 } else { k as i64 };
+        let limit = if allowed.is_some() {
+            -1
+        } else {
+            i64::try_from(k).unwrap_or(i64::MAX)
+        };
         let mut stmt = conn.prepare_cached(sql).at(&path)?;
         let mut rows = stmt.query(rusqlite::params![fts, limit]).at(&path)?;
         // Filters apply before the top k: walk the matches best first and
@@ -328,7 +329,7 @@ impl<'e> Searcher<'e> {
         // a query on click's 1,400 chunks, against under 2 ms this way.)
         let allowed: Option<std::collections::HashSet<i64>> =
             allowed.map(|ids| ids.iter().copied().collect());
-        let mut out = Vec::with_capacity(k);
+        let mut out = Vec::with_capacity(k.min(DEPTH));
         while let Some(row) = rows.next().at(&path)? {
             let id: i64 = row.get(0).at(&path)?;
             if allowed.as_ref().is_none_or(|a| a.contains(&id)) {
@@ -402,4 +403,61 @@ impl<'e> Searcher<'e> {
             .at(&path)?;
         rows.collect::<rusqlite::Result<Vec<_>>>().at(&path)
     }
+}
+
+/// Whether `rel` under `root` still has the catalog's content: its path is
+/// relative, with no `..` and no symbolic link on it; it is a regular file
+/// of the recorded size; and when its mtime moved, its bytes (read without
+/// following a link or waiting on a FIFO, at most the recorded size plus
+/// one) hash to the recorded hash.
+fn unchanged(root: &Path, rel: &str, row: &crate::store::FileRow) -> bool {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let rel_path = Path::new(rel);
+    if rel_path.is_absolute()
+        || rel_path
+            .components()
+            .any(|c| !matches!(c, std::path::Component::Normal(_)))
+    {
+        return false;
+    }
+    let mut at = root.to_path_buf();
+    let mut meta = None;
+    for c in rel_path.components() {
+        at.push(c);
+        match std::fs::symlink_metadata(&at) {
+            Ok(m) if m.file_type().is_symlink() => return false,
+            Ok(m) => meta = Some(m),
+            Err(_) => return false,
+        }
+    }
+    let Some(m) = meta.filter(|m| m.file_type().is_file()) else {
+        return false;
+    };
+    if m.len() != row.size {
+        return false;
+    }
+    let mtime_ns = m
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+    if mtime_ns == row.mtime_ns {
+        return true;
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(&at);
+    let Ok(file) = file else {
+        return false;
+    };
+    if !file.metadata().is_ok_and(|m| m.file_type().is_file()) {
+        return false;
+    }
+    let mut bytes = Vec::new();
+    if file.take(row.size + 1).read_to_end(&mut bytes).is_err() {
+        return false;
+    }
+    blake3::hash(&bytes).to_hex().to_string() == row.hash
 }

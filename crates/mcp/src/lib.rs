@@ -30,49 +30,96 @@ use std::sync::{Arc, Mutex};
 use writ_llm::Cancel;
 use writ_service::Service;
 
-/// The request being served and the flag that stops it, shared with the
-/// reader, which sees a `notifications/cancelled` while the session is
-/// busy with the request it names.
-type InFlight = Arc<Mutex<Option<(Value, Cancel)>>>;
+/// The request being served and the flag that stops it, and the ids of
+/// requests cancelled before they started; shared with the reader, which
+/// sees a `notifications/cancelled` while the session is busy.
+#[derive(Default)]
+struct Cancels {
+    in_flight: Option<(Value, Cancel)>,
+    /// Cancelled before they were started (bounded: the oldest go first).
+    early: std::collections::VecDeque<Value>,
+}
+
+/// [`Cancels`], shared.
+type Shared = Arc<Mutex<Cancels>>;
+
+/// Cancelled-before-started ids kept at most.
+const EARLY_CANCELS: usize = 64;
+/// The longest message line read; a longer one is answered as a parse
+/// error and skipped.
+const MAX_LINE: usize = 8 << 20;
+/// Lines read ahead of the session at most.
+const READ_AHEAD: usize = 64;
 
 /// Serves MCP on `input`/`output` (stdin and stdout for `writ mcp`) until
 /// the input closes; each message is one line, flushed. A reader thread
 /// takes the input, so a client's cancellation of a long `ask` is seen
-/// while it runs; progress notifications are written as it goes.
+/// while it runs; progress notifications are written as it goes. A line
+/// that is not UTF-8 or is too long is answered as a parse error and the
+/// session goes on; when the input closes, the request in flight is
+/// cancelled.
 pub fn serve(
     service: Service,
     input: impl Read + Send + 'static,
     mut output: impl Write,
 ) -> std::io::Result<()> {
     let mut session = Session::new(service);
-    let in_flight = Arc::clone(&session.in_flight);
-    let (tx, rx) = std::sync::mpsc::channel::<std::io::Result<String>>();
+    let shared = Arc::clone(&session.cancels);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<String, String>>(READ_AHEAD);
     std::thread::spawn(move || {
-        for line in std::io::BufReader::new(input).lines() {
+        let mut reader = std::io::BufReader::new(input);
+        loop {
+            let mut raw = Vec::new();
+            let read = (&mut reader)
+                .take(MAX_LINE as u64 + 1)
+                .read_until(b'\n', &mut raw);
+            match read {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+            let line = if raw.len() > MAX_LINE {
+                // Skip the rest of an over-long line.
+                let mut rest = Vec::new();
+                let _ = reader.read_until(b'\n', &mut rest);
+                Err(format!("a message longer than {MAX_LINE} bytes"))
+            } else {
+                String::from_utf8(raw).map_err(|_| "a message that is not UTF-8".to_string())
+            };
             if let Ok(l) = &line {
-                cancel_if_named(l, &in_flight);
+                cancel_if_named(l, &shared);
             }
             if tx.send(line).is_err() {
                 break;
             }
         }
+        // The client has gone: nobody will read the answer.
+        if let Ok(c) = shared.lock() {
+            if let Some((_, cancel)) = &c.in_flight {
+                cancel.cancel();
+            }
+        }
     });
     for line in rx {
-        let line = line?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let mut failed = None;
-        let reply = session.handle_with(&line, &mut |note| {
-            if failed.is_none() {
-                if let Err(e) = writeln!(output, "{note}").and_then(|()| output.flush()) {
-                    failed = Some(e);
-                }
+        let reply = match line {
+            Err(why) => {
+                Some(RpcError::new(PARSE_ERROR, format!("parse error: {why}")).reply(&Value::Null))
             }
-        });
-        if let Some(e) = failed {
-            return Err(e);
-        }
+            Ok(line) if line.trim().is_empty() => None,
+            Ok(line) => {
+                let mut failed = None;
+                let reply = session.handle_with(&line, &mut |note| {
+                    if failed.is_none() {
+                        if let Err(e) = writeln!(output, "{note}").and_then(|()| output.flush()) {
+                            failed = Some(e);
+                        }
+                    }
+                });
+                if let Some(e) = failed {
+                    return Err(e);
+                }
+                reply
+            }
+        };
         if let Some(reply) = reply {
             writeln!(output, "{reply}")?;
             output.flush()?;
@@ -82,20 +129,30 @@ pub fn serve(
 }
 
 /// Sets the in-flight request's flag when `line` is a
-/// `notifications/cancelled` naming it. The request then stops (an ask's
-/// generation before its next token, its cut-short answer recorded as
-/// refused) and, as the spec asks, gets no response.
-fn cancel_if_named(line: &str, in_flight: &InFlight) {
+/// `notifications/cancelled` naming it, or remembers the id when that
+/// request has not started yet. A cancelled `ask` stops before the
+/// model's next token, its cut-short answer recorded as refused, and, as
+/// the spec asks, gets no response; a request cancelled before it started
+/// is never run.
+fn cancel_if_named(line: &str, shared: &Shared) {
     let Ok(msg) = serde_json::from_str::<Value>(line) else {
         return;
     };
     if msg["method"] != "notifications/cancelled" {
         return;
     }
-    if let Ok(guard) = in_flight.lock() {
-        if let Some((id, cancel)) = guard.as_ref() {
-            if msg["params"]["requestId"] == *id {
-                cancel.cancel();
+    let id = &msg["params"]["requestId"];
+    if !(id.is_string() || id.is_number()) {
+        return;
+    }
+    if let Ok(mut c) = shared.lock() {
+        match &c.in_flight {
+            Some((current, cancel)) if current == id => cancel.cancel(),
+            _ => {
+                if c.early.len() >= EARLY_CANCELS {
+                    c.early.pop_front();
+                }
+                c.early.push_back(id.clone());
             }
         }
     }
@@ -107,8 +164,8 @@ pub struct Session {
     client: String,
     /// The negotiated revision; `None` until `initialize` is answered.
     version: Option<&'static str>,
-    /// The request being served, for cancellation.
-    in_flight: InFlight,
+    /// The request being served, and early cancellations.
+    cancels: Shared,
 }
 
 /// Methods served once initialized.
@@ -127,17 +184,17 @@ impl Session {
             service,
             client: "unknown".into(),
             version: None,
-            in_flight: Arc::new(Mutex::new(None)),
+            cancels: Arc::new(Mutex::new(Cancels::default())),
         }
     }
 
     /// A flag that cancels request `id` when it is the one being served
     /// (what a `notifications/cancelled` naming it does).
     pub fn canceller(&self) -> impl Fn(&Value) + Send + 'static {
-        let in_flight = Arc::clone(&self.in_flight);
+        let shared = Arc::clone(&self.cancels);
         move |id: &Value| {
             let line = json!({ "jsonrpc": "2.0", "method": "notifications/cancelled", "params": { "requestId": id } });
-            cancel_if_named(&line.to_string(), &in_flight);
+            cancel_if_named(&line.to_string(), &shared);
         }
     }
 
@@ -192,13 +249,31 @@ impl Session {
         match rpc::classify(msg) {
             Message::Request { id, method, params } => {
                 let cancel = Cancel::new();
-                if let Ok(mut g) = self.in_flight.lock() {
-                    *g = Some((id.clone(), cancel.clone()));
+                if let Ok(mut c) = self.cancels.lock() {
+                    // Cancelled before it started: not run, not answered
+                    // (`initialize` cannot be cancelled).
+                    if let Some(i) = c.early.iter().position(|e| *e == id) {
+                        c.early.remove(i);
+                        if method != "initialize" {
+                            return None;
+                        }
+                    }
+                    c.in_flight = Some((id.clone(), cancel.clone()));
                 }
-                let call = tools::Call { cancel, notify };
+                let mut stopped = false;
+                let call = tools::Call {
+                    cancel,
+                    notify,
+                    stopped: &mut stopped,
+                };
                 let result = self.request(&method, &params, in_batch, call);
-                let cancelled = self.in_flight.lock().ok().and_then(|mut g| g.take());
-                if cancelled.is_some_and(|(_, c)| c.is_cancelled()) {
+                if let Ok(mut c) = self.cancels.lock() {
+                    c.in_flight = None;
+                }
+                // Work the cancellation stopped gets no response; work
+                // that finished before it is answered (the client ignores
+                // a late answer, as the spec says).
+                if stopped {
                     return None;
                 }
                 Some(match result {

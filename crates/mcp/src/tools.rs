@@ -24,7 +24,7 @@ use writ_service::{AskRequest, SearchRequest, Service, ServiceError};
 const SEARCH_TOKENS: Bound = Bound {
     field: "max_tokens",
     min: writ_service::search::MIN_BUDGET,
-    max: 12_000,
+    max: 10_000,
 };
 
 /// Arguments that do not fit a tool's schema: returned to the model as an
@@ -313,6 +313,9 @@ pub struct Call<'a> {
     pub cancel: writ_llm::Cancel,
     /// Writes a notification to the client.
     pub notify: &'a mut dyn FnMut(Value),
+    /// Set when the cancellation stopped the work (it then gets no
+    /// response).
+    pub stopped: &'a mut bool,
 }
 
 /// Progress notifications for a request that carries a progress token:
@@ -375,11 +378,16 @@ pub fn call(
             };
             progress.say("retrieving context and loading the model", true);
             let mut pieces = 0u64;
+            let cancel = call.cancel.clone();
             let answer = service.ask(&req, call.cancel, &mut |_| {
                 pieces += 1;
                 progress.say(&format!("generating: {pieces} pieces of text"), false);
             });
-            progress.say("gating and recording the proposals", true);
+            if cancel.is_cancelled() {
+                *call.stopped = true;
+            } else {
+                progress.say("gated and recorded", true);
+            }
             answer.and_then(|answer| value(Ok(answer.items())))
         }),
         "propose" => propose_args(args)

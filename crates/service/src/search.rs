@@ -17,21 +17,27 @@ pub const MAX_K: usize = writ_ask::MAX_K;
 pub const MCP_DEFAULT_TOKENS: usize = 8_000;
 /// The largest token budget a caller may ask for.
 pub const MAX_BUDGET: usize = 100_000;
-/// The smallest token budget (one snippet and its metadata).
-pub const MIN_BUDGET: usize = 100;
+/// The smallest token budget: a hit's metadata and a snippet of it.
+pub const MIN_BUDGET: usize = 500;
+/// The longest query, in characters (the embedder reads 256 tokens of it;
+/// the lexical engine would match every word of a longer one).
+pub const MAX_QUERY_CHARS: usize = 2_000;
 /// Lines of a hit kept in snippet mode.
 const SNIPPET_LINES: usize = 8;
 /// Bytes of a hit kept in snippet mode, at most.
 const SNIPPET_BYTES: usize = 600;
-/// Tokens a hit's metadata costs, estimated.
-const HIT_OVERHEAD: usize = 60;
+/// Tokens `json` costs a client, estimated from above: one per three
+/// bytes of the serialised JSON (escapes included; tokenizers of current
+/// models average three and a half to four bytes a token on code and
+/// JSON), so an answer within the budget by this count is within it by
+/// the client's on the text it reads.
+pub fn estimate_tokens(json: &str) -> usize {
+    json.len().div_ceil(3)
+}
 
-/// Tokens `text` costs a client, estimated from above: one per three
-/// bytes (tokenizers of current models average three and a half to four
-/// bytes a token on code), so a response within the budget by this count
-/// is within it by the client's.
-pub fn estimate_tokens(text: &str) -> usize {
-    text.len().div_ceil(3)
+/// [`estimate_tokens`] of one hit as it is sent.
+fn cost(hit: &SearchHit) -> usize {
+    estimate_tokens(&serde_json::to_string(hit).unwrap_or_default())
 }
 
 /// A search request (HTTP body, MCP arguments, the CLI's flags).
@@ -92,6 +98,12 @@ pub fn validate_query(query: &str) -> Result<(), ServiceError> {
             "the query is empty",
             "search for words or an identifier, e.g. `writ search \"parse the config\"`",
         ));
+    }
+    let chars = query.chars().count();
+    if chars > MAX_QUERY_CHARS {
+        return Err(ServiceError::bad_input(format!(
+            "the query is {chars} characters; at most {MAX_QUERY_CHARS} are searched"
+        )));
     }
     Ok(())
 }
@@ -170,7 +182,7 @@ fn offset_of(cursor: &str, generation: i64) -> Result<usize, ServiceError> {
         .and_then(|c| c.split_once('.'))
         .and_then(|(g, o)| Some((g.parse::<i64>().ok()?, o.parse::<usize>().ok()?)));
     match parsed {
-        Some((g, o)) if g == generation && o <= MAX_K * 20 => Ok(o),
+        Some((g, o)) if g == generation && o < writ_index::DEPTH => Ok(o),
         Some(_) => Err(ServiceError::bad_input_hint(
             format!("cursor `{cursor}` is from another index generation (now {generation})"),
             "search again without a cursor",
@@ -195,7 +207,11 @@ pub fn run(
         Some(c) => offset_of(c, generation)?,
         None => 0,
     };
-    let mut options = search_options(offset + req.k, &req.paths, &req.langs, mode)?;
+    // Pages never reach past the engines' ranking depth: deeper, the
+    // fusion would rank differently than for the pages already shown.
+    let depth = writ_index::DEPTH;
+    let k = req.k.min(depth.saturating_sub(offset));
+    let mut options = search_options(offset + k, &req.paths, &req.langs, mode)?;
     options.min_similarity = req.threshold;
     let hits: Vec<Hit> = searcher
         .search(&req.query, &options)?
@@ -204,34 +220,43 @@ pub fn run(
         .collect();
     let stale = searcher.stale(root, &hits)?;
     let budget = req.max_tokens.unwrap_or(usize::MAX);
-    let mut used = 0usize;
+    let mut used = estimate_tokens(
+        r#"{"generation":0,"indexed_at":0,"hits":[],"truncated":false,"next_cursor":"g0.000","tokens":00000}"#,
+    );
     let mut truncated = false;
     let mut next_cursor = None;
     let mut out = Vec::with_capacity(hits.len());
-    let more_after = hits.len() == req.k;
+    let more_after = k > 0 && hits.len() == k && offset + k < depth;
     for (i, (hit, stale)) in hits.into_iter().zip(stale).enumerate() {
-        let full = HIT_OVERHEAD + estimate_tokens(&hit.text);
-        let (text, cut, cost) = if !req.snippets && used + full <= budget {
-            (hit.text.clone(), false, full)
-        } else {
-            let snippet = snippet(&hit.text);
-            let cost = HIT_OVERHEAD + estimate_tokens(&snippet);
-            let cut = snippet.len() < hit.text.len();
-            (snippet, cut, cost)
-        };
-        if used + cost > budget {
-            truncated = true;
-            next_cursor = Some(cursor(generation, offset + i));
-            break;
-        }
-        used += cost;
-        truncated |= cut;
-        out.push(SearchHit {
+        let full = SearchHit {
+            text: hit.text.clone(),
             hit,
-            text,
-            truncated: cut,
+            truncated: false,
             stale,
-        });
+        };
+        let fits = |h: &SearchHit, used: usize| used.saturating_add(cost(h)) <= budget;
+        let chosen = if !req.snippets && fits(&full, used) {
+            full
+        } else {
+            let text = snippet(&full.text);
+            let cut = text.len() < full.text.len();
+            let short = SearchHit {
+                text,
+                truncated: cut,
+                ..full
+            };
+            // The first hit is always given, as a snippet at least, so a
+            // cursor always moves on.
+            if !fits(&short, used) && !out.is_empty() {
+                truncated = true;
+                next_cursor = Some(cursor(generation, offset + i));
+                break;
+            }
+            short
+        };
+        used += cost(&chosen);
+        truncated |= chosen.truncated && req.max_tokens.is_some();
+        out.push(chosen);
     }
     if next_cursor.is_none() && more_after {
         next_cursor = Some(cursor(generation, offset + out.len()));
@@ -296,6 +321,7 @@ mod tests {
         assert!(offset_of(&cursor(4, 10), 5).is_err());
         assert!(offset_of("10", 4).is_err());
         assert!(offset_of("g4.99999", 4).is_err());
+        assert!(offset_of("g4.100", 4).is_err());
     }
 
     #[test]

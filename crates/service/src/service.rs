@@ -210,6 +210,10 @@ impl Service {
                 "nothing in the index matches the question",
             ));
         }
+        // A rule set that does not load would leave the answer nowhere to
+        // go: say so before the model runs (as the CLI does).
+        let gate = self.places.gate();
+        gate.check_rules()?;
         let mut guard = self
             .generator
             .lock()
@@ -220,7 +224,6 @@ impl Service {
         let model = guard
             .as_mut()
             .ok_or_else(|| ServiceError::Internal("no model".into()))?;
-        let gate = self.places.gate();
         Ok(writ_ask::answer(
             &params,
             &gate,
