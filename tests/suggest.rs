@@ -142,7 +142,7 @@ fn ask_prints_each_proposals_whole_text_and_reads_the_repository_file() {
         "writ.toml",
         "[ask]\nk = 2\nmax_proposals = 1\nmax_tokens = 300\n[search]\nk = 1\n",
     );
-    let hits = repo.writ_json(&["search", "price of everything"]);
+    let hits = repo.search_hits(&["search", "price of everything"]);
     assert_eq!(
         hits.as_array().unwrap().len(),
         1,

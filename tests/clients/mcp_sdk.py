@@ -33,7 +33,7 @@ async def drive(writ, repo):
         check(client.server_info.name == "writ", f"server {client.server_info}")
 
         tools = {t.name: t for t in (await client.list_tools()).tools}
-        check(list(tools) == ["search", "ask", "propose", "explain", "status"], f"tools {list(tools)}")
+        check(list(tools) == ["search", "ask", "propose", "explain", "status", "reindex"], f"tools {list(tools)}")
         for tool in tools.values():
             check(tool.input_schema.get("type") == "object", f"{tool.name}: schema type")
         proposal_schema = tools["propose"].input_schema["properties"]["proposal"]
@@ -49,8 +49,12 @@ async def drive(writ, repo):
 
         found = await client.call_tool("search", {"query": "sum of prices", "k": 1})
         check(not found.is_error, f"search failed: {found.content}")
-        hits = json.loads(found.content[0].text)
-        check(hits and hits[0]["path"] == "src/shop.py", f"hits {hits}")
+        answer = json.loads(found.content[0].text)
+        check(answer["generation"] >= 1, f"answer {answer}")
+        structured = getattr(found, "structured_content", None) or getattr(found, "structuredContent", None)
+        check(structured and structured["result"] == answer, f"structured content {structured}")
+        hits = answer["hits"]
+        check(hits and hits[0]["path"] == "src/shop.py" and hits[0]["stale"] is False, f"hits {hits}")
 
         proposal = {
             "kind": "note",

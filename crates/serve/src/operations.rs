@@ -70,7 +70,8 @@ pub(crate) const OPERATIONS: &[Operation] = &[
         id: "searchGet",
         access: Access::Read,
         body: false,
-        fails: &[400, 500, 503],
+        // 409: a cursor from an index generation since replaced.
+        fails: &[400, 409, 500, 503],
     },
     Operation {
         verb: Verb::Post,
@@ -78,7 +79,8 @@ pub(crate) const OPERATIONS: &[Operation] = &[
         id: "search",
         access: Access::Read,
         body: true,
-        fails: &SERVICE,
+        // 409: a cursor from an index generation since replaced.
+        fails: &[409, 500, 503],
     },
     Operation {
         verb: Verb::Post,

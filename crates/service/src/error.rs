@@ -68,6 +68,15 @@ pub enum ServiceError {
         /// Where to look instead.
         hint: Option<String>,
     },
+    /// The request no longer fits the state it was made against (a cursor
+    /// from an index generation that has been replaced).
+    #[error("{message}")]
+    Conflict {
+        /// What changed.
+        message: String,
+        /// What to do.
+        hint: Option<String>,
+    },
     /// The rule set is refused, or its tests failed.
     #[error("{0}")]
     Rules(String),
@@ -128,6 +137,7 @@ impl ServiceError {
             ServiceError::BadInput { .. } => ErrorKind::BadInput,
             ServiceError::NotFound { .. } => ErrorKind::NotFound,
             ServiceError::Rules(_) => ErrorKind::Rules,
+            ServiceError::Conflict { .. } => ErrorKind::Conflict,
             ServiceError::Internal(_) => ErrorKind::Internal,
         }
     }
@@ -138,9 +148,9 @@ impl ServiceError {
             ServiceError::Gate(e) => e.hint().map(String::from),
             ServiceError::Ask(e) => e.hint(),
             ServiceError::Models { hint, .. } => Some(hint.clone()),
-            ServiceError::BadInput { hint, .. } | ServiceError::NotFound { hint, .. } => {
-                hint.clone()
-            }
+            ServiceError::BadInput { hint, .. }
+            | ServiceError::NotFound { hint, .. }
+            | ServiceError::Conflict { hint, .. } => hint.clone(),
             _ => None,
         }
     }

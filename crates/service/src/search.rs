@@ -174,19 +174,25 @@ fn cursor(generation: i64, offset: usize) -> String {
     format!("g{generation}.{offset}")
 }
 
-/// The offset a cursor continues from; refused when it is not one of
-/// writ's or the index moved on (the ranks it counted are gone).
+/// The pattern of a cursor (also the OpenAPI document's).
+pub const CURSOR_PATTERN: &str = r"^g[0-9]{1,18}\.[0-9]{1,9}$";
+
+/// The offset a cursor continues from: refused when it is not one of
+/// writ's (bad input), or the index moved on since (a conflict: the ranks
+/// it counted are gone).
 fn offset_of(cursor: &str, generation: i64) -> Result<usize, ServiceError> {
     let parsed = cursor
         .strip_prefix('g')
         .and_then(|c| c.split_once('.'))
         .and_then(|(g, o)| Some((g.parse::<i64>().ok()?, o.parse::<usize>().ok()?)));
     match parsed {
-        Some((g, o)) if g == generation && o < writ_index::DEPTH => Ok(o),
-        Some(_) => Err(ServiceError::bad_input_hint(
-            format!("cursor `{cursor}` is from another index generation (now {generation})"),
-            "search again without a cursor",
-        )),
+        Some((g, o)) if g == generation => Ok(o),
+        Some(_) => Err(ServiceError::Conflict {
+            message: format!(
+                "cursor `{cursor}` is from another index generation (now {generation})"
+            ),
+            hint: Some("search again without a cursor".into()),
+        }),
         None => Err(ServiceError::bad_input(format!(
             "cursor `{cursor}` is not one writ gave"
         ))),
@@ -211,6 +217,17 @@ pub fn run(
     // fusion would rank differently than for the pages already shown.
     let depth = writ_index::DEPTH;
     let k = req.k.min(depth.saturating_sub(offset));
+    if k == 0 {
+        // Past the engines' depth: nothing more.
+        return Ok(SearchResponse {
+            generation,
+            indexed_at: searcher.indexed_at(),
+            hits: Vec::new(),
+            truncated: false,
+            next_cursor: None,
+            tokens: 0,
+        });
+    }
     let mut options = search_options(offset + k, &req.paths, &req.langs, mode)?;
     options.min_similarity = req.threshold;
     let hits: Vec<Hit> = searcher
@@ -320,8 +337,15 @@ mod tests {
         assert_eq!(offset_of(&cursor(4, 10), 4).unwrap(), 10);
         assert!(offset_of(&cursor(4, 10), 5).is_err());
         assert!(offset_of("10", 4).is_err());
-        assert!(offset_of("g4.99999", 4).is_err());
-        assert!(offset_of("g4.100", 4).is_err());
+        assert_eq!(offset_of("g4.100", 4).unwrap(), 100);
+        assert_eq!(
+            offset_of(&cursor(3, 10), 4).unwrap_err().kind(),
+            crate::ErrorKind::Conflict
+        );
+        assert_eq!(
+            offset_of("", 4).unwrap_err().kind(),
+            crate::ErrorKind::BadInput
+        );
     }
 
     #[test]

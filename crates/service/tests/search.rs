@@ -157,7 +157,7 @@ fn a_cursor_from_another_generation_is_refused() {
     index(&root, embedder());
     req.cursor = cut.next_cursor;
     let e = s.search(&req).unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::BadInput);
+    assert_eq!(e.kind(), ErrorKind::Conflict);
     assert!(e.to_string().contains("generation"), "{e}");
 }
 
