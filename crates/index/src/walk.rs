@@ -104,10 +104,10 @@ pub struct WalkResult {
     pub skipped: Vec<Skipped>,
 }
 
-/// Counts the files under `root` the walk would consider (ignore rules
-/// applied, hidden files as `options` says), stopping at `cap`: a cheap
-/// look at a folder's size before indexing it.
-pub fn count_files(root: &Path, options: &WalkOptions, cap: usize) -> usize {
+/// The walker both [`walk`] and [`count_files`] use: the repository's
+/// ignore rules and `.writignore`, no links followed, hidden files as
+/// `options` says.
+fn walker(root: &Path, options: &WalkOptions) -> ignore::WalkBuilder {
     let mut builder = ignore::WalkBuilder::new(root);
     builder
         .hidden(!options.hidden)
@@ -118,8 +118,16 @@ pub fn count_files(root: &Path, options: &WalkOptions, cap: usize) -> usize {
         .ignore(true)
         .parents(false)
         .require_git(false)
-        .add_custom_ignore_filename(".writignore")
-        .filter_entry(|e| e.file_name() != ".git" && e.file_name() != ".writ");
+        .add_custom_ignore_filename(".writignore");
+    builder
+}
+
+/// Counts the files under `root` the walk would consider (ignore rules
+/// applied, hidden files as `options` says), stopping at `cap`: a cheap
+/// look at a folder's size before indexing it.
+pub fn count_files(root: &Path, options: &WalkOptions, cap: usize) -> usize {
+    let mut builder = walker(root, options);
+    builder.filter_entry(|e| e.file_name() != ".git" && e.file_name() != ".writ");
     builder
         .build()
         .filter_map(std::result::Result::ok)
@@ -133,18 +141,8 @@ pub fn walk(root: &Path, exclude_dir: Option<&Path>, options: &WalkOptions) -> W
     let excludes = default_excludes();
     let exclude_dir = exclude_dir.and_then(DirIdentity::of);
     let mut result = WalkResult::default();
-    let mut builder = ignore::WalkBuilder::new(root);
-    builder
-        .hidden(!options.hidden)
-        .follow_links(false)
-        .git_ignore(true)
-        .git_exclude(true)
-        .git_global(false)
-        .ignore(true)
-        .parents(false)
-        .require_git(false)
-        .add_custom_ignore_filename(".writignore")
-        .sort_by_file_path(|a, b| a.cmp(b));
+    let mut builder = walker(root, options);
+    builder.sort_by_file_path(|a, b| a.cmp(b));
     let vendored = options.vendored_dirs.clone();
     let skip_dir = exclude_dir;
     let pruned = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Skipped>::new()));

@@ -225,7 +225,7 @@ async fn status(State(app): State<Arc<App>>) -> ApiResult {
 struct SearchQuery {
     q: String,
     k: Option<String>,
-    threshold: Option<f32>,
+    threshold: Option<f64>,
     max_tokens: Option<String>,
     #[serde(default)]
     snippets: bool,
@@ -251,6 +251,14 @@ async fn search_get(
         body["max_tokens"] = integer(t);
     }
     if let Some(t) = q.threshold {
+        // Checked here: JSON has no infinity, so an out-of-range float
+        // would reach the request as `null` (no threshold) otherwise.
+        if !(-1.0..=1.0).contains(&t) {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("`threshold` must be a cosine similarity between -1 and 1, got {t}"),
+            ));
+        }
         body["threshold"] = json!(t);
     }
     if let Some(c) = q.cursor {

@@ -630,3 +630,17 @@ async fn every_documented_operation_is_routed_and_nothing_else_is() {
         }
     }
 }
+
+/// A threshold that is not a cosine is refused on GET too: a float too
+/// large for JSON would otherwise reach the request as no threshold.
+#[tokio::test]
+async fn a_threshold_out_of_range_is_refused_in_a_query_string() {
+    let api = api();
+    for t in ["7.7e307", "1.5", "-2", "NaN", "inf"] {
+        let a = api.get(&format!("/v1/search?q=total&threshold={t}")).await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST, "{t}: {}", a.body);
+        assert!(a.body.to_string().contains("threshold"), "{t}: {}", a.body);
+    }
+    let a = api.get("/v1/search?q=total&threshold=0.1").await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+}
