@@ -237,7 +237,7 @@ fn property_no_action_without_an_allow_or_approval_before_it() {
     let globs = ["**/*.md", "src/**", "**/.env", "**"];
     let targets = ["a.md", "src/x.rs", ".env", "docs/b.md"];
     for seed in 1..=40u64 {
-        let mut rng = Rng(seed * 0x9E37_79B9_7F4A_7C15);
+        let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let mut src = String::new();
         for i in 0..(1 + rng.next() % 4) {
             src += &format!(
