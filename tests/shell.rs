@@ -155,7 +155,7 @@ fn a_missing_model_hint_names_a_command_not_a_folder_of_the_build_machine() {
     assert_eq!(out.status.code(), Some(3));
     let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let models = listed["models"].as_array().unwrap();
-    assert_eq!(models.len(), 2, "{listed}");
+    assert_eq!(models.len(), 3, "{listed}");
     assert!(models.iter().all(|m| m["state"] == "missing"), "{listed}");
     assert_eq!(models[0]["name"], "all-minilm-l6-v2");
     let out = writ_cmd(repo.path(), &["models", "fetch", "no-such-model"])

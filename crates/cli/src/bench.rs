@@ -220,13 +220,8 @@ fn llm(loc: &crate::args::Locations, model: Option<&std::path::Path>, tokens: us
     drop(fast);
 
     let t0 = Instant::now();
-    let mut exact = LocalLlm::load_with(
-        &path,
-        LoadOptions {
-            requantize_q4_1: false,
-        },
-    )
-    .map_err(|e| Failure::new(ExitCode::Models, e))?;
+    let mut exact = LocalLlm::load_with(&path, LoadOptions { requantize: false })
+        .map_err(|e| Failure::new(ExitCode::Models, e))?;
     let load_exact = t0.elapsed().as_secs_f64();
     let g = timed(&mut exact)?;
     report(&format!("the file's own weights, {load_exact:.1}s"), &g);

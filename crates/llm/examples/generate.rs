@@ -8,14 +8,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err("usage: generate MODEL.gguf QUESTION [MAX_TOKENS]".into());
     };
     let max_tokens = args.get(3).and_then(|m| m.parse().ok()).unwrap_or(64);
-    let requantize_q4_1 = std::env::var("WRIT_NO_REQUANT").is_err();
+    let requantize = std::env::var("WRIT_NO_REQUANT").is_err();
     let load = std::time::Instant::now();
     let mut llm = writ_llm::LocalLlm::load_with(
         std::path::Path::new(path),
-        writ_llm::LoadOptions { requantize_q4_1 },
+        writ_llm::LoadOptions { requantize },
     )?;
     eprintln!(
-        "loaded in {:.2}s (requantize Q4_1 -> Q8_0: {requantize_q4_1})",
+        "loaded in {:.2}s (requantize Q4_1/Q5_0/Q5_1 -> Q8_0: {requantize})",
         load.elapsed().as_secs_f64()
     );
     let prompt = llm.render(&[writ_llm::Message::new("user", question)]);

@@ -6,7 +6,9 @@ use crate::guide::{Guide, GuideFactory};
 use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
 use candle_transformers::generation::LogitsProcessor;
-use candle_transformers::models::{quantized_llama, quantized_qwen2};
+use candle_transformers::models::{
+    quantized_llama, quantized_phi3, quantized_qwen2, quantized_qwen3,
+};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tokenizers::Tokenizer;
@@ -18,7 +20,7 @@ pub struct LlmInfo {
     pub path: PathBuf,
     /// sha256 of the file.
     pub sha256: String,
-    /// `general.architecture`: `llama` or `qwen2`.
+    /// `general.architecture`: one of [`ARCHITECTURES`].
     pub architecture: String,
     /// `general.name`.
     pub name: String,
@@ -136,11 +138,20 @@ pub struct Generation {
     pub prefill_seconds: f64,
     /// Seconds spent generating.
     pub decode_seconds: f64,
+    /// Which server and model wrote it, for a remote model.
+    pub remote: Option<crate::remote::RemoteRecord>,
 }
+
+/// The architectures writ runs (`general.architecture`), on candle's
+/// quantized models.
+pub const ARCHITECTURES: &[&str] = &["llama", "qwen2", "qwen3", "gemma3", "phi3"];
 
 enum Weights {
     Llama(quantized_llama::ModelWeights),
     Qwen2(quantized_qwen2::ModelWeights),
+    Qwen3(quantized_qwen3::ModelWeights),
+    Gemma3(crate::gemma3::Gemma3),
+    Phi3(quantized_phi3::ModelWeights),
 }
 
 impl Weights {
@@ -148,6 +159,9 @@ impl Weights {
         match self {
             Weights::Llama(m) => m.forward(x, pos),
             Weights::Qwen2(m) => m.forward(x, pos),
+            Weights::Qwen3(m) => m.forward(x, pos),
+            Weights::Gemma3(m) => m.forward(x, pos),
+            Weights::Phi3(m) => m.forward(x, pos),
         }
     }
 
@@ -156,6 +170,11 @@ impl Weights {
         match self {
             Weights::Llama(m) => m.clear_kv_cache(),
             Weights::Qwen2(m) => m.clear_kv_cache(),
+            Weights::Qwen3(m) => m.clear_kv_cache(),
+            Weights::Gemma3(m) => m.clear_kv_cache(),
+            // Starts its cache afresh at position 0, which is where every
+            // generation starts.
+            Weights::Phi3(_) => {}
         }
     }
 }
@@ -163,22 +182,24 @@ impl Weights {
 /// How to load a model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LoadOptions {
-    /// Re-encode Q4_1 weights as Q8_0 at load. candle has SIMD kernels for
-    /// Q8_0 and none for Q4_1, so prompt processing is several times
-    /// faster, for about twice the weight memory; Q8_0 holds every Q4_1
-    /// value almost exactly. Default: true.
-    pub requantize_q4_1: bool,
+    /// Re-encode the types candle has no SIMD kernel for ([`SLOW_TYPES`]:
+    /// Q4_1, Q5_0, Q5_1) as Q8_0 at load. Prompt processing is several
+    /// times faster, for more weight memory; Q8_0 holds every such value
+    /// almost exactly. Default: true.
+    pub requantize: bool,
 }
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        LoadOptions {
-            requantize_q4_1: true,
-        }
+        LoadOptions { requantize: true }
     }
 }
 
-/// Re-encodes the Q4_1 tensors of `content` as Q8_0 into an in-memory GGUF.
+/// Quant types candle runs with scalar code only, re-encoded at load.
+pub const SLOW_TYPES: [GgmlDType; 3] = [GgmlDType::Q4_1, GgmlDType::Q5_0, GgmlDType::Q5_1];
+
+/// Re-encodes the [`SLOW_TYPES`] tensors of `content` as Q8_0 into an
+/// in-memory GGUF.
 fn requantize(
     content: &gguf_file::Content,
     file: &mut std::fs::File,
@@ -189,7 +210,7 @@ fn requantize(
     let mut tensors = Vec::with_capacity(names.len());
     for name in names {
         let q = content.tensor(file, name, device)?;
-        let q = if q.dtype() == GgmlDType::Q4_1 {
+        let q = if SLOW_TYPES.contains(&q.dtype()) {
             QTensor::quantize(&q.dequantize(device)?, GgmlDType::Q8_0)?
         } else {
             q
@@ -214,19 +235,29 @@ fn build<R: std::io::Read + std::io::Seek>(
     architecture: &str,
     content: gguf_file::Content,
     reader: &mut R,
+    positions: usize,
     device: &Device,
 ) -> Result<Weights, String> {
-    match architecture {
-        "llama" => quantized_llama::ModelWeights::from_gguf(content, reader, device)
-            .map(Weights::Llama)
-            .map_err(|e| e.to_string()),
-        "qwen2" => quantized_qwen2::ModelWeights::from_gguf(content, reader, device)
-            .map(Weights::Qwen2)
-            .map_err(|e| e.to_string()),
-        other => Err(format!(
-            "architecture `{other}` is not supported (llama, qwen2)"
-        )),
-    }
+    let built =
+        match architecture {
+            "llama" => quantized_llama::ModelWeights::from_gguf(content, reader, device)
+                .map(Weights::Llama),
+            "qwen2" => quantized_qwen2::ModelWeights::from_gguf(content, reader, device)
+                .map(Weights::Qwen2),
+            "qwen3" => quantized_qwen3::ModelWeights::from_gguf(content, reader, device)
+                .map(Weights::Qwen3),
+            "gemma3" => crate::gemma3::Gemma3::from_gguf(&content, reader, positions, device)
+                .map(Weights::Gemma3),
+            "phi3" => quantized_phi3::ModelWeights::from_gguf(false, content, reader, device)
+                .map(Weights::Phi3),
+            other => {
+                return Err(format!(
+                    "architecture `{other}` is not supported ({})",
+                    ARCHITECTURES.join(", ")
+                ))
+            }
+        };
+    built.map_err(|e| e.to_string())
 }
 
 /// A loaded local model.
@@ -235,8 +266,14 @@ pub struct LocalLlm {
     tokenizer: Tokenizer,
     info: LlmInfo,
     stop_ids: Vec<u32>,
+    /// Put before every prompt (`tokenizer.ggml.add_bos_token`).
+    bos: Option<u32>,
     device: Device,
     guides: Option<GuideFactory>,
+}
+
+fn meta_u32(ct: &gguf_file::Content, key: &str) -> Option<u32> {
+    ct.metadata.get(key).and_then(|v| v.to_u32().ok())
 }
 
 fn meta_str(ct: &gguf_file::Content, key: &str) -> Option<String> {
@@ -279,32 +316,51 @@ impl LocalLlm {
         let architecture = meta_str(&content, "general.architecture").unwrap_or_default();
         let name = meta_str(&content, "general.name").unwrap_or_default();
         let template_text = meta_str(&content, "tokenizer.chat_template").unwrap_or_default();
-        let template = ChatTemplate::detect(&template_text).ok_or_else(|| {
-            unsupported("no ChatML or Llama 3 chat template in the GGUF metadata".into())
+        let template = ChatTemplate::detect(&template_text, &architecture).ok_or_else(|| {
+            unsupported(format!(
+                "its chat template is none writ knows ({}); writ renders prompts per family",
+                ChatTemplate::ALL.map(ChatTemplate::name).join(", ")
+            ))
         })?;
         let context_length = content
             .metadata
             .get(&format!("{architecture}.context_length"))
             .and_then(|v| v.to_u32().ok())
             .unwrap_or(2048) as usize;
+        let eos = meta_u32(&content, "tokenizer.ggml.eos_token_id");
+        // SentencePiece models start with BOS unless the file says not to
+        // (llama.cpp's rule); byte-level BPE ones only when it says so.
+        let spm = meta_str(&content, "tokenizer.ggml.model").as_deref() == Some("llama");
+        let add_bos = content
+            .metadata
+            .get("tokenizer.ggml.add_bos_token")
+            .and_then(|v| v.to_bool().ok())
+            .unwrap_or(spm);
+        let bos = meta_u32(&content, "tokenizer.ggml.bos_token_id").filter(|_| add_bos);
         let device = Device::Cpu;
-        let has_q4_1 = content
+        let slow = content
             .tensor_infos
             .values()
-            .any(|t| t.ggml_dtype == GgmlDType::Q4_1);
-        let weights = if options.requantize_q4_1 && has_q4_1 {
+            .any(|t| SLOW_TYPES.contains(&t.ggml_dtype));
+        let weights = if options.requantize && slow {
             let (content, mut buf) = requantize(&content, &mut file, &device)
                 .map_err(|e| unsupported(format!("requantizing: {e}")))?;
-            build(&architecture, content, &mut buf, &device)
+            build(&architecture, content, &mut buf, context_length, &device)
         } else {
-            build(&architecture, content, &mut file, &device)
+            build(&architecture, content, &mut file, context_length, &device)
         }
         .map_err(unsupported)?;
-        let stop_ids = template
+        let mut stop_ids: Vec<u32> = template
             .stop_tokens()
             .iter()
             .filter_map(|t| tokenizer.token_to_id(t))
             .collect();
+        // The file's own end-of-sequence token ends a turn too.
+        if let Some(eos) = eos {
+            if !stop_ids.contains(&eos) {
+                stop_ids.push(eos);
+            }
+        }
         let sha256 = writ_core::sha256_file(path).map_err(io)?;
         Ok(LocalLlm {
             weights,
@@ -319,6 +375,7 @@ impl LocalLlm {
                 tokenizer: tokenizer_source,
             },
             stop_ids,
+            bos,
             device,
             guides: None,
         })
@@ -334,12 +391,21 @@ impl LocalLlm {
         &self.tokenizer
     }
 
-    /// Token ids of `text` (special tokens in it are recognised).
+    /// Token ids of `text` (special tokens in it are recognised), with
+    /// the BOS token first where the model wants one and `text` does not
+    /// already begin with it.
     pub fn encode(&self, text: &str) -> Result<Vec<u32>, LlmError> {
-        self.tokenizer
+        let mut ids = self
+            .tokenizer
             .encode(text, false)
             .map(|e| e.get_ids().to_vec())
-            .map_err(|e| LlmError::Run(e.to_string()))
+            .map_err(|e| LlmError::Run(e.to_string()))?;
+        if let Some(bos) = self.bos {
+            if ids.first() != Some(&bos) {
+                ids.insert(0, bos);
+            }
+        }
+        Ok(ids)
     }
 
     /// Renders a conversation in the model's chat format.
@@ -377,6 +443,23 @@ impl LocalLlm {
             );
         }
         Ok(out)
+    }
+
+    /// The next-token logits after `ids`, fed as one prompt (prefill) from
+    /// an empty cache: the basis for comparing the forward pass with
+    /// another implementation's on the same file.
+    pub fn logits(&mut self, ids: &[u32]) -> Result<Vec<f32>, LlmError> {
+        let run = |e: candle_core::Error| LlmError::Run(e.to_string());
+        self.weights.reset();
+        let input = Tensor::new(ids, &self.device)
+            .and_then(|t| t.unsqueeze(0))
+            .map_err(run)?;
+        self.weights
+            .forward(&input, 0)
+            .and_then(|l| l.squeeze(0))
+            .and_then(|l| l.to_dtype(candle_core::DType::F32))
+            .and_then(|l| l.to_vec1::<f32>())
+            .map_err(run)
     }
 
     /// A guide that holds generation to the JSON Schema `schema` (see
@@ -534,6 +617,7 @@ impl LocalLlm {
             stop,
             prefill_seconds,
             decode_seconds: started.elapsed().as_secs_f64(),
+            remote: None,
         })
     }
 }

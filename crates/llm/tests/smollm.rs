@@ -97,13 +97,7 @@ fn requantized_weights_predict_like_the_files_own() {
     // Measured: 109 of 116 next-token predictions agree (0.94).
     let text = "def get_encoding_from_headers(headers):\n    content_type = headers.get(\"content-type\")\n    if not content_type:\n        return None\n    content_type, params = _parse_content_type_header(content_type)\n    if \"charset\" in params:\n        return params[\"charset\"].strip(\"'\\\"\")\n    if \"text\" in content_type:\n        return \"ISO-8859-1\"\n    if \"application/json\" in content_type:\n        return \"utf-8\"\n";
     let mut fast = LocalLlm::load(&model_path()).unwrap();
-    let mut exact = LocalLlm::load_with(
-        &model_path(),
-        LoadOptions {
-            requantize_q4_1: false,
-        },
-    )
-    .unwrap();
+    let mut exact = LocalLlm::load_with(&model_path(), LoadOptions { requantize: false }).unwrap();
     let ids = fast.encode(text).unwrap();
     assert!(ids.len() > 60);
     let a = fast.predictions(&ids).unwrap();
