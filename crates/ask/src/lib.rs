@@ -14,5 +14,5 @@ mod pipeline;
 pub mod prompt;
 
 pub use error::AskError;
-pub use generator::{Generator, Scripted};
+pub use generator::{Constraint, Generator, Scripted};
 pub use pipeline::{answer, Answer, AskParams, GenStats, MAX_K, MAX_PROPOSALS, MAX_TOKENS};

@@ -2,7 +2,7 @@
 //! every proposal of the answer to the gate's intake with the run as
 //! provenance. An answer that is not a proposal list is recorded refused.
 
-use crate::generator::Generator;
+use crate::generator::{Constraint, Generator};
 use crate::prompt::{self, Limits, Passage};
 use crate::AskError;
 use serde::Serialize;
@@ -157,8 +157,18 @@ pub fn answer(
         repeat_last_n: REPEAT_LAST_N,
         cancel: params.cancel.clone(),
     };
-    let grammar = (!params.unconstrained).then_some(prepared.grammar.as_str());
-    let gen = model.generate(&prepared.prompt, &options, grammar, on_text)?;
+    let constraint = Constraint {
+        grammar: &prepared.grammar,
+        schema: &prepared.schema,
+    };
+    let held = (!params.unconstrained).then_some(&constraint);
+    let gen = match model.generate(&prepared.prompt, &options, held, on_text) {
+        Ok(gen) => gen,
+        // The attempt is recorded (refused, with the reason), never lost
+        // and never an action: an unreachable server, an HTTP error, a
+        // failed forward pass.
+        Err(e) => return failed(params, gate, model, &prepared, generation, &e),
+    };
     // The embedding model behind every similarity the rules may read.
     let embedder = writ_index::Catalog::open_read_only(index)
         .ok()
@@ -213,7 +223,47 @@ pub fn answer(
     })
 }
 
-/// Retrieval, prompt and grammar for one ask, before generation.
+/// Records a generation that failed as a refused attempt.
+fn failed(
+    params: &AskParams,
+    gate: &Gate,
+    model: &dyn Generator,
+    prepared: &Prepared,
+    generation: i64,
+    error: &writ_llm::LlmError,
+) -> Result<Answer, AskError> {
+    let gen = Generation {
+        prompt_tokens: prepared.prompt_tokens,
+        tokens: Vec::new(),
+        text: String::new(),
+        stop: writ_llm::StopReason::EndOfTurn,
+        prefill_seconds: 0.0,
+        decode_seconds: 0.0,
+        remote: None,
+    };
+    let mut record = provenance(params, model, prepared, &gen, generation);
+    record["output"]["stop"] = "error".into();
+    record["output"]["error"] = error.to_string().into();
+    let proposer = Proposer::model(&model.info().sha256);
+    let reasons = vec![format!("the model failed: {error}")];
+    let result = gate.refuse("", None, &proposer, record, &reasons)?;
+    Ok(Answer {
+        stats: GenStats {
+            prompt_tokens: prepared.prompt_tokens,
+            generated: 0,
+            prefill_seconds: 0.0,
+            decode_seconds: 0.0,
+            stop: "error",
+            window: model.info().context_length,
+        },
+        used: prepared.used,
+        hits: prepared.hits.clone(),
+        results: vec![result],
+        bodies: vec![String::new()],
+    })
+}
+
+/// Retrieval, prompt and constraints for one ask, before generation.
 struct Prepared {
     hits: Vec<Hit>,
     /// How many of `hits` (best first) fit in the prompt.
@@ -221,6 +271,7 @@ struct Prepared {
     prompt: String,
     prompt_tokens: usize,
     grammar: String,
+    schema: Value,
 }
 
 fn passages(hits: &[Hit]) -> Vec<Passage<'_>> {
@@ -256,12 +307,14 @@ fn prepare(
                 max_proposals: params.max_proposals,
             };
             let grammar = prompt::grammar(&passages(&hits[..used]), &limits);
+            let schema = prompt::schema(&passages(&hits[..used]), &limits);
             return Ok(Prepared {
                 hits,
                 used,
                 prompt,
                 prompt_tokens: tokens.len(),
                 grammar,
+                schema,
             });
         }
         if used <= 1 {
@@ -402,6 +455,7 @@ fn provenance(
     generation: i64,
 ) -> Value {
     let info = model.info();
+    let remote = info.architecture == "remote";
     let hits: Vec<Value> = prepared
         .hits
         .iter()
@@ -419,7 +473,7 @@ fn provenance(
             })
         })
         .collect();
-    json!({
+    let mut record = json!({
         "via": "writ ask",
         "question": params.question,
         "retrieval": {
@@ -451,15 +505,35 @@ fn provenance(
             "repeat_penalty": params.repeat_penalty,
             "repeat_last_n": REPEAT_LAST_N,
             "max_tokens": params.max_tokens,
-            "constrained": !params.unconstrained,
+            // Held by the grammar while generating (the local model); a
+            // remote model's output is held, if at all, by the server.
+            "constrained": !params.unconstrained && !remote,
             "grammar_sha256": writ_core::sha256_hex(prepared.grammar.as_bytes()),
+            "schema_sha256": writ_core::sha256_hex(prepared.schema.to_string().as_bytes()),
         },
         "output": {
             "raw": gen.text,
             "stop": gen.stop.name(),
             "tokens": gen.tokens.len(),
         },
-    })
+    });
+    if remote {
+        // What can be said of a model writ cannot hash: where it was, what
+        // the server called it, how it was asked and what it answered.
+        // The key, if any, is never recorded.
+        record["remote"] = match &gen.remote {
+            Some(r) => json!({
+                "endpoint": r.endpoint,
+                "model": r.model,
+                "request": r.request,
+                "response_id": r.response_id,
+                "fingerprint": r.fingerprint,
+                "constraint": r.constraint,
+            }),
+            None => json!({ "endpoint": info.path.display().to_string(), "model": info.name }),
+        };
+    }
+    record
 }
 
 #[cfg(test)]

@@ -176,6 +176,70 @@ pub fn grammar(passages: &[Passage<'_>], limits: &Limits) -> String {
     g
 }
 
+/// The same shape as [`grammar`] as a plain JSON Schema, for servers that
+/// take one (OpenAI's `response_format`, llama.cpp's `json_schema`,
+/// Ollama's `format`): kinds, fields, lengths, this run's chunk ids and
+/// file paths. Looser than the grammar where JSON Schema cannot say it or
+/// servers cannot take it (citations may repeat; `find` is any text,
+/// checked against the file after; string lengths are not bounded), so
+/// what comes back is validated and wired the same way.
+pub fn schema(passages: &[Passage<'_>], limits: &Limits) -> Value {
+    let mut ids: Vec<i64> = passages.iter().map(|p| p.chunk).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut paths: Vec<&str> = passages.iter().map(|p| p.path).collect();
+    paths.sort_unstable();
+    paths.dedup();
+    // No `maxLength`: converters that spell it as nested optionals
+    // (llama-cpp-python's) build grammars too deep to parse; max_tokens
+    // bounds the answer, and validation checks each field after.
+    let string = |min: usize, _max: usize| json!({ "type": "string", "minLength": min });
+    let item = |kind: &str, extra: Vec<(&str, Value)>| {
+        let mut props = serde_json::Map::new();
+        props.insert("kind".into(), json!({ "type": "string", "enum": [kind] }));
+        props.insert("title".into(), string(3, 80));
+        props.insert(
+            "citations".into(),
+            json!({ "type": "array", "items": { "type": "integer", "enum": ids }, "minItems": 1, "maxItems": 3 }),
+        );
+        props.insert("rationale".into(), string(3, 240));
+        for (k, v) in extra {
+            props.insert(k.into(), v);
+        }
+        let required: Vec<&String> = props.keys().collect();
+        json!({ "type": "object", "properties": props, "required": required, "additionalProperties": false })
+    };
+    let note = item("note", vec![("text", string(3, 600))]);
+    let command = item(
+        "command",
+        vec![(
+            "argv",
+            json!({ "type": "array", "items": string(1, 80), "minItems": 1, "maxItems": 8 }),
+        )],
+    );
+    let edit = item(
+        "edit",
+        vec![
+            ("path", json!({ "type": "string", "enum": paths })),
+            ("find", string(1, 2000)),
+            ("replace", string(0, 1000)),
+        ],
+    );
+    json!({
+        "type": "object",
+        "properties": {
+            "proposals": {
+                "type": "array",
+                "items": { "anyOf": [note, command, edit] },
+                "minItems": 1,
+                "maxItems": limits.max_proposals.max(1),
+            }
+        },
+        "required": ["proposals"],
+        "additionalProperties": false,
+    })
+}
+
 /// Citations as a schema: one to `max` distinct chunk ids of this run,
 /// in ascending order (JSON Schema has no `uniqueItems` that constrained
 /// decoding can enforce, so distinctness is spelled out as increasing

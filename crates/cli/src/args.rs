@@ -194,7 +194,8 @@ pub struct AskArgs {
     /// diagnosis: what does not parse is recorded as refused)
     #[arg(long)]
     pub unconstrained: bool,
-    /// Stream the model's tokens to stderr as they are generated
+    /// Stream the model's tokens to stderr even when stderr is not a
+    /// terminal (on a terminal they always stream)
     #[arg(long, short)]
     pub verbose: bool,
     #[command(flatten)]
@@ -233,8 +234,8 @@ pub struct McpArgs {
 /// Which models `ask`, `serve` and `mcp` load.
 #[derive(Debug, Args, Clone, Default)]
 pub struct ModelArgs {
-    /// A GGUF model file (llama or qwen2 family) instead of the pinned
-    /// SmolLM2 [env: WRIT_LLM]
+    /// A GGUF model file (llama, qwen2, qwen3, gemma3 or phi3 family) instead
+    /// of the pinned SmolLM2 [env: WRIT_LLM]
     #[arg(long, value_name = "FILE")]
     pub model: Option<PathBuf>,
     /// Model cache folder [env: WRIT_MODELS; default: ~/.cache/writ/models]
@@ -243,6 +244,15 @@ pub struct ModelArgs {
     /// A sentence-embedding model folder instead of the pinned one
     #[arg(long, value_name = "DIR")]
     pub embed_model: Option<PathBuf>,
+    /// Ask an OpenAI-compatible endpoint instead of a local model
+    /// (llama.cpp's server, Ollama, vLLM, LM Studio, a hosted API; an API
+    /// key is read from WRIT_LLM_API_KEY) [env: WRIT_LLM_URL]
+    #[arg(long, value_name = "URL", conflicts_with = "model")]
+    pub llm_url: Option<String>,
+    /// The model id to ask the endpoint for (default: the first it lists)
+    /// [env: WRIT_LLM_MODEL]
+    #[arg(long, value_name = "ID", requires = "llm_url")]
+    pub llm_model: Option<String>,
 }
 
 /// A proposal's state, as `--state` takes it (the list in `--help` and

@@ -1,5 +1,6 @@
 //! `writ ask` on the command line: retrieve with the embedding model, run
-//! the `writ-ask` pipeline on the local model, print what the gate did
+//! the `writ-ask` pipeline on the local model or a remote endpoint
+//! (`--llm-url`), stream the answer to stderr, print what the gate did
 //! with each proposal. The pipeline itself is the `writ-ask` crate.
 
 use crate::args::AskArgs;
@@ -60,30 +61,46 @@ pub fn ask(args: AskArgs) -> CmdResult {
     // say so before the model runs.
     let gate = places.gate();
     gate.check_rules()?;
-    let progress = spinner(&args);
-    progress.set_message("loading the model");
-    let mut llm = writ_service::models::load_llm(&models)?;
-    let verbose = args.verbose;
-    let mut written = 0usize;
+    let progress = spinner();
+    let mut llm: Box<dyn writ_ask::Generator> = match &models.remote {
+        Some(spec) => {
+            progress.set_message(format!(
+                "connecting to {}",
+                clean(&writ_llm::redact(&spec.url))
+            ));
+            Box::new(writ_service::models::connect_llm(spec)?)
+        }
+        None => {
+            progress.set_message("loading the model");
+            Box::new(writ_service::models::load_llm(&models)?)
+        }
+    };
+    progress.set_message(format!("reading the prompt ({})", clean(&llm.info().name)));
+    // The answer streams to stderr as it is written where a person
+    // watches (a terminal, or --verbose); piped, stderr stays quiet.
+    let stream = args.verbose || std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let mut streaming = false;
     let answer = writ_ask::answer(
         &params,
         &gate,
         &places.index,
         hits,
         generation,
-        &mut llm,
+        &mut *llm,
         &mut |t| {
-            written += 1;
-            if verbose {
-                // The model's text, streamed: escaped like any outside text.
-                eprint!("{}", block(t));
-            } else {
-                progress.set_message(format!("writing: {written} pieces"));
+            if !stream {
+                return;
             }
+            if !streaming {
+                progress.finish_and_clear();
+                streaming = true;
+            }
+            // The model's text, streamed: escaped like any outside text.
+            eprint!("{}", block(t));
         },
     )?;
     progress.finish_and_clear();
-    report(&answer, verbose);
+    report(&answer, streaming);
     print(&args, &answer)?;
     if answer.stats.stop == writ_llm::StopReason::Cancelled.name() {
         return Ok(ExitCode::Interrupted);
@@ -105,6 +122,10 @@ fn report(answer: &Answer, verbose: bool) {
         eprintln!();
     }
     let s = &answer.stats;
+    if s.stop == "error" {
+        eprintln!("writ: the model failed; the attempt is recorded as refused");
+        return;
+    }
     eprintln!(
         "writ: prompt {} tokens ({:.1} tok/s), generated {} tokens ({:.1} tok/s), stopped: {}",
         s.prompt_tokens,
@@ -115,12 +136,9 @@ fn report(answer: &Answer, verbose: bool) {
     );
 }
 
-/// A spinner on stderr while the model works (hidden when streaming or
-/// when stderr is not a terminal).
-fn spinner(args: &AskArgs) -> indicatif::ProgressBar {
-    if args.verbose {
-        return indicatif::ProgressBar::hidden();
-    }
+/// A spinner on stderr until the answer starts to stream (indicatif
+/// draws nothing when stderr is not a terminal).
+fn spinner() -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new_spinner();
     bar.enable_steady_tick(std::time::Duration::from_millis(120));
     bar

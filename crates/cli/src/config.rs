@@ -60,14 +60,20 @@ pub enum Key {
     SearchK,
     /// `writ serve --addr`.
     ServeAddr,
+    /// An OpenAI-compatible endpoint for `writ ask`.
+    LlmUrl,
+    /// The model id to ask that endpoint for.
+    LlmModel,
 }
 
 impl Key {
     /// Every key, in the order `writ config` shows them.
-    pub const ALL: [Key; 10] = [
+    pub const ALL: [Key; 12] = [
         Key::Models,
         Key::EmbedModel,
         Key::Model,
+        Key::LlmUrl,
+        Key::LlmModel,
         Key::Index,
         Key::Rules,
         Key::AskK,
@@ -90,6 +96,8 @@ impl Key {
             Key::AskMaxTokens => "ask.max_tokens",
             Key::SearchK => "search.k",
             Key::ServeAddr => "serve.addr",
+            Key::LlmUrl => "llm.url",
+            Key::LlmModel => "llm.model",
         }
     }
 
@@ -106,6 +114,8 @@ impl Key {
             Key::AskMaxTokens => "--max-tokens",
             Key::SearchK => "writ search -k",
             Key::ServeAddr => "--addr",
+            Key::LlmUrl => "--llm-url",
+            Key::LlmModel => "--llm-model",
         }
     }
 
@@ -114,6 +124,8 @@ impl Key {
         match self {
             Key::Models => Some("WRIT_MODELS"),
             Key::Model => Some("WRIT_LLM"),
+            Key::LlmUrl => Some("WRIT_LLM_URL"),
+            Key::LlmModel => Some("WRIT_LLM_MODEL"),
             _ => None,
         }
     }
@@ -140,6 +152,9 @@ impl Key {
                 "a repository's rules are its reviewed `rules/` folder: its configuration must not point the gate at others"
             }
             Key::ServeAddr => "a repository must not choose where `writ serve` listens",
+            Key::LlmUrl | Key::LlmModel => {
+                "a repository must not choose where writ sends its prompts (they carry your code) or which model answers"
+            }
             _ => "",
         }
     }
@@ -154,6 +169,8 @@ pub enum Value {
     Count(usize),
     /// An address to listen on.
     Addr(SocketAddr),
+    /// Text (a URL, a model id).
+    Text(String),
 }
 
 impl Value {
@@ -162,6 +179,7 @@ impl Value {
             Value::Path(p) => p.display().to_string().into(),
             Value::Count(n) => (*n).into(),
             Value::Addr(a) => a.to_string().into(),
+            Value::Text(t) => t.clone().into(),
         }
     }
 
@@ -170,6 +188,7 @@ impl Value {
             Value::Path(p) => p.display().to_string(),
             Value::Count(n) => n.to_string(),
             Value::Addr(a) => a.to_string(),
+            Value::Text(t) => t.clone(),
         }
     }
 }
@@ -232,6 +251,15 @@ struct RawFile {
     search: RawSearch,
     #[serde(default)]
     serve: RawServe,
+    #[serde(default)]
+    llm: RawLlm,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLlm {
+    url: Option<Spanned<String>>,
+    model: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -278,6 +306,8 @@ impl RawFile {
             (Key::Index, &self.index),
             (Key::Rules, &self.rules),
             (Key::ServeAddr, &self.serve.addr),
+            (Key::LlmUrl, &self.llm.url),
+            (Key::LlmModel, &self.llm.model),
         ];
         let numbers = [
             (Key::AskK, &self.ask.k),
@@ -441,6 +471,18 @@ pub fn parse(
                     continue;
                 }
             },
+            (Key::LlmUrl | Key::LlmModel, Raw::Text(s)) => {
+                let t = s.get_ref().trim();
+                if t.is_empty() || t.chars().any(char::is_control) {
+                    errors.push(err(
+                        at,
+                        format!("`{}` is empty or holds control characters", key.name()),
+                        "write `url = \"http://127.0.0.1:8080/v1\"` (and `model = \"id\"`) under `[llm]`".into(),
+                    ));
+                    continue;
+                }
+                Value::Text(t.to_string())
+            }
             (Key::Index | Key::Rules, Raw::Text(s)) => {
                 let p = expand(s.get_ref());
                 Value::Path(if p.is_absolute() { p } else { repo.join(p) })
@@ -497,7 +539,7 @@ pub fn default_value(key: Key, repo: Option<&Path>) -> Option<Value> {
                 .or_else(|| env("HOME").map(|h| PathBuf::from(h).join(".cache")))
                 .map(|d| Value::Path(d.join("writ").join("models")))
         }
-        Key::EmbedModel | Key::Model | Key::Rules => None,
+        Key::EmbedModel | Key::Model | Key::Rules | Key::LlmUrl | Key::LlmModel => None,
     }
 }
 
@@ -507,6 +549,8 @@ pub fn default_note(key: Key) -> &'static str {
         Key::EmbedModel => "the pinned all-MiniLM-L6-v2 from the model cache",
         Key::Model => "the pinned SmolLM2 from the model cache",
         Key::Rules => "<repo>/rules if it is a folder, else writ's built-in rules",
+        Key::LlmUrl => "none: the local model answers",
+        Key::LlmModel => "the first model the endpoint lists",
         _ => "",
     }
 }
@@ -657,7 +701,10 @@ impl Config {
         }
         if let Some(var) = key.env() {
             if let Some(v) = std::env::var_os(var).filter(|v| !v.is_empty()) {
-                setting.value = Some(Value::Path(PathBuf::from(v)));
+                setting.value = Some(match key {
+                    Key::LlmUrl | Key::LlmModel => Value::Text(v.to_string_lossy().into_owned()),
+                    _ => Value::Path(PathBuf::from(v)),
+                });
                 setting.source = Source::Env(var);
             }
         }
@@ -673,6 +720,14 @@ impl Config {
     pub fn path(&self, key: Key, flag: Option<&PathBuf>) -> Option<PathBuf> {
         match self.get(key, flag.cloned().map(Value::Path)).value {
             Some(Value::Path(p)) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// A text key: the flag's value if given, else the configured one.
+    pub fn text(&self, key: Key, flag: Option<&String>) -> Option<String> {
+        match self.get(key, flag.cloned().map(Value::Text)).value {
+            Some(Value::Text(t)) => Some(t),
             _ => None,
         }
     }

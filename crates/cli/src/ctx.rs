@@ -26,6 +26,11 @@ pub fn places(args: &GateArgs) -> Result<Places, Failure> {
 pub fn models(args: &ModelArgs) -> ModelChoice {
     ModelChoice {
         llm: args.model.clone(),
+        remote: args.llm_url.as_ref().map(|url| {
+            let mut spec = writ_llm::RemoteSpec::new(url.clone());
+            spec.model = args.llm_model.clone();
+            spec
+        }),
         cache: args.models.clone(),
         embedder: args.embed_model.clone(),
     }
@@ -35,6 +40,7 @@ pub fn models(args: &ModelArgs) -> ModelChoice {
 pub fn embedder(loc: &Locations) -> ModelChoice {
     ModelChoice {
         llm: None,
+        remote: None,
         cache: loc.models.clone(),
         embedder: loc.embed_model.clone(),
     }

@@ -38,6 +38,8 @@ pub fn apply(cli: &mut Cli, matches: &ArgMatches) -> Result<(), Failure> {
     }
     fn models(c: &Config, m: &mut ModelArgs) {
         m.model = c.path(Key::Model, m.model.as_ref());
+        m.llm_url = c.text(Key::LlmUrl, m.llm_url.as_ref());
+        m.llm_model = c.text(Key::LlmModel, m.llm_model.as_ref());
         m.models = c.path(Key::Models, m.models.as_ref());
         m.embed_model = c.path(Key::EmbedModel, m.embed_model.as_ref());
     }

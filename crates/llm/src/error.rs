@@ -23,6 +23,15 @@ pub enum LlmError {
         /// What is wrong.
         message: String,
     },
+    /// A remote endpoint could not be used (unreachable, an HTTP error, a
+    /// timeout, a model it does not serve, a malformed stream).
+    #[error("the model server at {url}: {message}")]
+    Remote {
+        /// The endpoint's base URL (without credentials).
+        url: String,
+        /// What went wrong.
+        message: String,
+    },
     /// Tokenizing or running the model failed.
     #[error("generation failed: {0}")]
     Run(String),

@@ -1,12 +1,17 @@
 //! Local language models: a quantized GGUF file in, text out.
 //!
-//! [`LocalLlm`] loads the llama family (SmolLM2, Llama 3.x) and Qwen2 from a
-//! single GGUF file: weights, tokenizer (from the GGUF metadata, with the
-//! pre-tokenizer corrected per model family) and chat template. Decoding is
+//! [`LocalLlm`] loads the llama family (SmolLM2, Llama 3.x), Qwen2, Qwen3,
+//! Gemma 3 and Phi-3 from a single GGUF file ([`ARCHITECTURES`]): weights
+//! of any quant type candle reads (Q4_0, Q4_1, Q4_K, Q5_K, Q6_K, Q8_0, ...),
+//! tokenizer (from the GGUF metadata: byte-level BPE with the pre-tokenizer
+//! corrected per family, or SentencePiece) and chat template per family. Decoding is
 //! greedy unless a seed and temperature are given, bounded by a token limit,
 //! stops on end-of-turn tokens, and reuses the KV cache within one call.
 //! [`LocalLlm::json_guide`] constrains generation to a JSON Schema
 //! (llguidance), so structured output parses by construction.
+//!
+//! [`RemoteLlm`] asks an OpenAI-compatible endpoint instead, streamed and
+//! held to a JSON Schema where the server takes one.
 //!
 //! Invariant: this crate only generates text. It cannot reach the ledger,
 //! the rules, the index or any store (checked over `cargo metadata`).
@@ -14,12 +19,18 @@
 
 mod chat;
 mod error;
+mod gemma3;
 mod guide;
 mod model;
+mod remote;
+mod spm;
 mod tokenizer;
 
 pub use chat::{ChatTemplate, Message};
 pub use error::LlmError;
 pub use guide::{grammar_accepts, Guide};
-pub use model::{Cancel, GenerateOptions, Generation, LlmInfo, LoadOptions, LocalLlm, StopReason};
+pub use model::{
+    Cancel, GenerateOptions, Generation, LlmInfo, LoadOptions, LocalLlm, StopReason, ARCHITECTURES,
+};
+pub use remote::{redact, RemoteLlm, RemoteRecord, RemoteSpec, API_KEY_ENV};
 pub use tokenizer::tokenizer_from_gguf;

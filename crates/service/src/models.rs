@@ -16,6 +16,8 @@ pub const MANIFEST: &str = include_str!("../../../models/manifest.toml");
 pub struct ModelChoice {
     /// A GGUF file for `ask` (else `$WRIT_LLM`, else the pinned SmolLM2).
     pub llm: Option<PathBuf>,
+    /// An OpenAI-compatible endpoint for `ask` instead of a local file.
+    pub remote: Option<writ_llm::RemoteSpec>,
     /// The model cache folder (else [`writ_core::model_cache_dir`]'s).
     pub cache: Option<PathBuf>,
     /// A sentence-transformer folder (else the pinned MiniLM).
@@ -177,6 +179,16 @@ pub fn load_embedder_with(choice: &ModelChoice, forward: Forward) -> Result<Mini
     Ok(model)
 }
 
+/// Connects to the remote model `spec` names.
+pub fn connect_llm(spec: &writ_llm::RemoteSpec) -> Result<writ_llm::RemoteLlm, ServiceError> {
+    writ_llm::RemoteLlm::connect(spec.clone()).map_err(|e| {
+        models_error(
+            e.to_string(),
+            "start the server (for llama.cpp: `python -m llama_cpp.server --model F.gguf`), check --llm-url (its base, such as http://127.0.0.1:8080/v1) and --llm-model, or drop --llm-url to use the local model".into(),
+        )
+    })
+}
+
 /// Loads the language model: the chosen GGUF (or `$WRIT_LLM`) as given,
 /// or the pinned SmolLM2 from the cache, whose sha256 must match the
 /// manifest.
@@ -190,7 +202,10 @@ pub fn load_llm(choice: &ModelChoice) -> Result<writ_llm::LocalLlm, ServiceError
         return writ_llm::LocalLlm::load(&path).map_err(|e| {
             models_error(
                 e.to_string(),
-                "--model takes a GGUF file of the llama or qwen2 family with a ChatML or Llama 3 chat template".into(),
+                format!(
+                    "--model takes a GGUF file of the {} families (or point --llm-url at a server that runs the model)",
+                    writ_llm::ARCHITECTURES.join(", ")
+                ),
             )
         });
     }

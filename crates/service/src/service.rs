@@ -78,9 +78,9 @@ impl Service {
         // One embedder for the life of the process: searchers borrow it.
         let embedder: &'static writ_embed::MiniLm =
             Box::leak(Box::new(crate::models::load_embedder(&models)?));
-        let load: GeneratorLoader = Box::new(move || {
-            let llm = crate::models::load_llm(&models)?;
-            Ok(Box::new(llm) as Box<dyn Generator>)
+        let load: GeneratorLoader = Box::new(move || match &models.remote {
+            Some(spec) => Ok(Box::new(crate::models::connect_llm(spec)?) as Box<dyn Generator>),
+            None => Ok(Box::new(crate::models::load_llm(&models)?) as Box<dyn Generator>),
         });
         Ok(Service::with_models(places, embedder, load))
     }
