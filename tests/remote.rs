@@ -259,3 +259,70 @@ fn ctrl_c_stops_a_remote_stream_and_records_only_a_refusal() {
     let shown = repo.writ_json(&["show", items[0]["result"]["id"].as_str().unwrap()]);
     assert_eq!(shown["provenance"]["output"]["stop"], "cancelled");
 }
+
+/// `writ serve --llm-url`: an ask streamed as server-sent events from the
+/// remote model, and a client that disconnects mid-stream stops it; the
+/// cut-short answer is recorded as refused, never taken in.
+#[test]
+fn serve_streams_a_remote_ask_and_a_disconnect_stops_it() {
+    use std::io::{BufRead, BufReader, Write};
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
+    let llama = Server::start(4096);
+    let repo = repo();
+    let writ = common::server::Server::start_with(repo.path(), &["--llm-url", &llama.url]);
+    let body =
+        serde_json::json!({ "question": "Explain the Cart class at length.", "max_tokens": 1000 })
+            .to_string();
+    let mut conn = std::net::TcpStream::connect(&writ.addr).unwrap();
+    write!(
+        conn,
+        "POST /v1/ask/stream HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        writ.addr,
+        writ.token,
+        body.len()
+    )
+    .unwrap();
+    let mut reader = BufReader::new(conn.try_clone().unwrap());
+    let mut status = String::new();
+    reader.read_line(&mut status).unwrap();
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+    let mut tokens = 0;
+    let mut line = String::new();
+    while tokens < 3 {
+        line.clear();
+        assert!(
+            reader.read_line(&mut line).unwrap() > 0,
+            "the stream ended early"
+        );
+        if line.trim_end() == "event: token" {
+            tokens += 1;
+        }
+        if line.starts_with("content-type") || line.starts_with("Content-Type") {
+            assert!(line.contains("text/event-stream"), "{line}");
+        }
+    }
+    // Gone mid-answer.
+    conn.shutdown(std::net::Shutdown::Both).unwrap();
+    drop(reader);
+    let started = Instant::now();
+    let refused = loop {
+        let (code, list) = writ.get("/v1/proposals");
+        if code == 200 && list.as_array().is_some_and(|l| !l.is_empty()) {
+            break list;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "nothing was recorded after the disconnect"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(refused[0]["state"], "refused", "{refused}");
+    let (_, p) = writ.get(&format!(
+        "/v1/proposals/{}",
+        refused[0]["id"].as_str().unwrap()
+    ));
+    assert_eq!(p["provenance"]["output"]["stop"], "cancelled", "{p}");
+    assert_eq!(p["provenance"]["remote"]["model"], "smollm2");
+}

@@ -142,12 +142,19 @@ fn schemathesis_finds_the_server_as_its_document_says() {
         "off",
     ];
     let mut everything = common.to_vec();
-    everything.extend(["--exclude-path", "/v1/ask"]);
+    everything.extend([
+        "--exclude-path",
+        "/v1/ask",
+        "--exclude-path",
+        "/v1/ask/stream",
+    ]);
     run(&cli, work.path(), "every operation but ask", &everything);
     let mut ask = common.to_vec();
     ask.extend([
         "--include-path",
         "/v1/ask",
+        "--include-path",
+        "/v1/ask/stream",
         "--mode",
         "negative",
         // Nothing links to or from ask: no stateful phase.

@@ -19,6 +19,7 @@ mod host;
 mod openapi;
 mod operations;
 mod routes;
+mod stream;
 mod token;
 mod watch;
 

@@ -59,7 +59,7 @@ fn why(status: u16, op: &Operation) -> &'static str {
         401 => "missing or wrong bearer token",
         403 if op.access == Access::Review => "the agent token (only the review token approves or rejects), or a cross-origin request from a browser",
         403 => "a cross-origin request from a browser",
-        404 if op.id == "ask" => "nothing in the index matches the question",
+        404 if op.id.starts_with("ask") => "nothing in the index matches the question",
         404 => "no such proposal, action or chunk, or nothing has been recorded here yet",
         409 if op.access == Access::Review => "the transition is not allowed now (the refusal is recorded in the ledger), or the rule set does not load",
         409 => "the rule set does not load",
@@ -182,6 +182,14 @@ fn describe(op: &Operation) -> Option<Value> {
             json!({ "type": "array", "items": { "type": "object" } }),
             None,
         ),
+        "askStream" => (
+            "as ask, the answer streamed as server-sent events while the model writes it: `token` events ({\"text\"}), then one `result` (what ask answers) or `error` ({\"error\", \"hint\", \"status\"}); a client that disconnects stops the model and the cut-short answer is recorded as refused",
+            json!([]),
+            Some(body("Ask")),
+            200,
+            json!({ "type": "string" }),
+            None,
+        ),
         "listProposals" => (
             "stored proposals, optionally in one state",
             json!([{ "name": "state", "in": "query", "required": false, "description": "only proposals in this state",
@@ -258,9 +266,14 @@ fn describe(op: &Operation) -> Option<Value> {
         ),
         _ => return None,
     };
+    let media = if op.id == "askStream" {
+        "text/event-stream"
+    } else {
+        "application/json"
+    };
     let mut ok = json!({
         "description": "success",
-        "content": { "application/json": { "schema": success } },
+        "content": { media: { "schema": success } },
     });
     if let Some(links) = links {
         ok["links"] = links;

@@ -92,6 +92,16 @@ pub(crate) const OPERATIONS: &[Operation] = &[
         fails: &[404, 409, 500, 503],
     },
     Operation {
+        verb: Verb::Post,
+        path: "/v1/ask/stream",
+        id: "askStream",
+        access: Access::Propose,
+        body: true,
+        // As ask, for what fails before the first piece; later failures
+        // are an `error` event of the stream.
+        fails: &[404, 409, 500, 503],
+    },
+    Operation {
         verb: Verb::Get,
         path: "/v1/proposals",
         id: "listProposals",

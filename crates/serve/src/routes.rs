@@ -35,6 +35,7 @@ fn handler(op: &Operation) -> Option<MethodRouter<Arc<App>>> {
         "searchGet" => get(search_get),
         "search" => post(search_post),
         "ask" => post(ask),
+        "askStream" => post(ask_stream),
         "listProposals" => get(proposals),
         "propose" => post(propose),
         "getProposal" => get(proposal),
@@ -276,15 +277,22 @@ async fn search_post(State(app): State<Arc<App>>, JsonBody(body): JsonBody) -> A
 async fn ask(State(app): State<Arc<App>>, JsonBody(body): JsonBody) -> ApiResult {
     // Checked here, before the model is loaded or run.
     let req = AskRequest::from_json(body).map_err(bad)?;
+    // A client that goes away drops this future, and with it the guard:
+    // the generation stops and is recorded as refused.
+    let cancel = writ_llm::Cancel::new();
+    let _guard = crate::stream::CancelOnDrop(cancel.clone());
     let answer = blocking(&app, move |app| {
-        let answer = app
-            .service
-            .ask(&req, writ_llm::Cancel::new(), &mut |_| {})?;
+        let answer = app.service.ask(&req, cancel, &mut |_| {})?;
         serde_json::to_value(answer.items())
             .map_err(|e| ServiceError::Internal(format!("encoding the answer: {e}")))
     })
     .await?;
     ok(answer)
+}
+
+async fn ask_stream(State(app): State<Arc<App>>, JsonBody(body): JsonBody) -> ApiResult {
+    let req = AskRequest::from_json(body).map_err(bad)?;
+    crate::stream::ask_stream(app, req).await
 }
 
 #[derive(Deserialize)]

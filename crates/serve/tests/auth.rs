@@ -33,6 +33,7 @@ const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/v1/search?q=add", Access::Read),
     ("POST", "/v1/search", Access::Read),
     ("POST", "/v1/ask", Access::Propose),
+    ("POST", "/v1/ask/stream", Access::Propose),
     ("GET", "/v1/proposals", Access::Read),
     ("POST", "/v1/proposals", Access::Propose),
     ("GET", "/v1/proposals/P1", Access::Read),

@@ -237,3 +237,75 @@ async fn ask_over_http_records_the_scripted_models_proposals() {
         "{p}"
     );
 }
+
+/// The answer as server-sent events: `token` events whose JSON pieces
+/// make up the model's text, then one `result` event with what `/v1/ask`
+/// answers. A failure before the first piece is an ordinary JSON error.
+#[tokio::test]
+async fn ask_streams_tokens_then_the_result_as_server_sent_events() {
+    let f = fixture(false);
+    let chunk = f.lib_chunk().await;
+    let answer = json!({ "proposals": [{ "kind": "note", "title": "adds two", "citations": [chunk], "rationale": "the code says", "text": "add returns a + b" }] });
+    *f.script.lock().unwrap() = answer.to_string();
+    let ask = json!({ "question": "what does add do", "k": 10, "max_proposals": 1 });
+    f.expect(401, "POST", "/v1/ask/stream", None, &ask).await;
+    let auth = format!("Bearer {AGENT}");
+    let (code, body) = f
+        .send(
+            "POST",
+            "/v1/ask/stream",
+            &[("authorization", auth.as_str())],
+            &ask.to_string(),
+        )
+        .await;
+    assert_eq!(code, 200, "{body}");
+    let text = body
+        .as_str()
+        .unwrap_or_else(|| panic!("not an event stream: {body}"));
+    let mut streamed = String::new();
+    let mut results = Vec::new();
+    for event in text.split("\n\n").filter(|e| !e.trim().is_empty()) {
+        let name = event
+            .lines()
+            .find_map(|l| l.strip_prefix("event: "))
+            .unwrap_or("");
+        let data: Vec<&str> = event
+            .lines()
+            .filter_map(|l| l.strip_prefix("data: "))
+            .collect();
+        assert_eq!(data.len(), 1, "one JSON line per event: {event}");
+        let data: Value = serde_json::from_str(data[0]).unwrap();
+        match name {
+            "token" => streamed.push_str(data["text"].as_str().unwrap()),
+            "result" => results.push(data),
+            other => panic!("unexpected event `{other}`: {event}"),
+        }
+    }
+    assert_eq!(
+        streamed,
+        answer.to_string(),
+        "the pieces make up the answer"
+    );
+    assert_eq!(results.len(), 1, "{text}");
+    let items = &results[0];
+    assert_eq!(items[0]["result"]["state"], "held", "{items}");
+    assert_eq!(items[0]["proposal"]["title"], "adds two");
+    // Nothing matches: 404 as JSON, before any event.
+    let none = json!({ "question": "what does add do", "paths": ["no/such/**"] });
+    let (code, body) = f
+        .send(
+            "POST",
+            "/v1/ask/stream",
+            &[("authorization", auth.as_str())],
+            &none.to_string(),
+        )
+        .await;
+    assert_eq!(code, 404, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("nothing in the index"),
+        "{body}"
+    );
+}
