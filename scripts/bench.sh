@@ -40,12 +40,20 @@ printf '%s\n' "send a prepared request" "merge session cookies" "HTTPAdapter" "p
   "build the multipart body" "check the status code and raise" "stream the response body in chunks" > "$texts.q"
 "$WRIT_BIN" bench search --repo "$corpus" "$texts.q"
 echo "== LLM (the prompt of ../shared/eval/llamacpp_bench.py, $(nproc) threads)"
-"$WRIT_BIN" bench llm
-if [ -n "${LLAMA_PYTHON:-}" ]; then
-  "$LLAMA_PYTHON" "$WRIT_ROOT/../shared/eval/llamacpp_bench.py" "$WRIT_MODELS/smollm2-135m-instruct-q4_1/model.gguf" "$(nproc)"
-else
-  echo "(llama.cpp baseline skipped: set LLAMA_PYTHON to a python with llama-cpp-python)"
-fi
+# Both pinned files, each beside llama.cpp on the same file in the same run
+# (llama-cpp-python from the test command's set-up, or LLAMA_PYTHON).
+LLAMA_PYTHON="${LLAMA_PYTHON:-${WRIT_LLAMACPP_PYTHON:-$WRIT_CACHE/venv-llamacpp/bin/python}}"
+for gguf in smollm2-135m-instruct-q4_1 gemma3-270m-q4_k_m; do
+  file="$WRIT_MODELS/$gguf/model.gguf"
+  [ -f "$file" ] || { echo "($gguf is not fetched: models/fetch.sh $gguf)"; continue; }
+  echo "-- $gguf"
+  "$WRIT_BIN" bench llm --model "$file"
+  if [ -x "$LLAMA_PYTHON" ]; then
+    "$LLAMA_PYTHON" "$WRIT_ROOT/../shared/eval/llamacpp_bench.py" "$file" "$(nproc)"
+  else
+    echo "(llama.cpp baseline skipped: set LLAMA_PYTHON to a python with llama-cpp-python)"
+  fi
+done
 echo "== writ serve: warm search latency over HTTP, then mixed load (4 clients)"
 "$WRIT_BIN" serve --repo "$corpus" --addr 127.0.0.1:0 > "$texts.serve" 2>/dev/null &
 serve_pid=$!

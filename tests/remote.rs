@@ -326,3 +326,49 @@ fn serve_streams_a_remote_ask_and_a_disconnect_stops_it() {
     assert_eq!(p["provenance"]["output"]["stop"], "cancelled", "{p}");
     assert_eq!(p["provenance"]["remote"]["model"], "smollm2");
 }
+
+/// `--model` on the command line is never overridden by a configured
+/// server (the prompt carries the user's code: it must not go where the
+/// command line did not say), and a model file and a server configured
+/// together are refused rather than guessed between.
+#[test]
+fn a_model_file_on_the_command_line_is_never_sent_to_a_configured_server() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
+    let repo = repo();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    let missing = repo.path().join("no-such.gguf");
+    let out = writ_cmd(
+        repo.path(),
+        &["ask", "--model", missing.to_str().unwrap(), "q"],
+    )
+    .env("WRIT_LLM_URL", &url)
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("no-such.gguf"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        listener.accept().is_err(),
+        "writ connected to the configured server"
+    );
+    // Both configured (environment), neither on the command line: refused.
+    let out = writ_cmd(repo.path(), &["ask", "q"])
+        .env("WRIT_LLM_URL", &url)
+        .env("WRIT_LLM", &missing)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("both a model file"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(listener.accept().is_err());
+}

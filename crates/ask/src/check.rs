@@ -38,7 +38,12 @@ pub fn ask_record(prov: &Value, index: &Path) -> (String, String) {
                 Ok(false) => "is NOT",
                 Err(_) => "cannot be parsed as",
             };
-            format!("{m}; a remote model, held by its server to the JSON Schema ({held}), not by this grammar; the raw output {fits} a sentence of it")
+            let by = if held == "none" {
+                "held by no schema (its server took none)".to_string()
+            } else {
+                format!("held by its server to the JSON Schema ({held})")
+            };
+            format!("{m}; a remote model, {by}, not by this grammar; the raw output {fits} a sentence of it")
         }
         Ok(m) if prov["sampling"]["constrained"] != true => {
             format!("{m}; generation was unconstrained")

@@ -242,10 +242,20 @@ fn failed(
         remote: None,
     };
     let mut record = provenance(params, model, prepared, &gen, generation);
+    // The first line only, bounded: a backtrace (candle adds one under
+    // RUST_BACKTRACE) holds local paths and belongs in no record.
+    let said = error.to_string();
+    let first: String = said
+        .lines()
+        .next()
+        .unwrap_or("")
+        .chars()
+        .take(1000)
+        .collect();
     record["output"]["stop"] = "error".into();
-    record["output"]["error"] = error.to_string().into();
+    record["output"]["error"] = first.clone().into();
     let proposer = Proposer::model(&model.info().sha256);
-    let reasons = vec![format!("the model failed: {error}")];
+    let reasons = vec![format!("the model failed: {first}")];
     let result = gate.refuse("", None, &proposer, record, &reasons)?;
     Ok(Answer {
         stats: GenStats {
@@ -529,6 +539,7 @@ fn provenance(
                 "response_id": r.response_id,
                 "fingerprint": r.fingerprint,
                 "constraint": r.constraint,
+                "refused": r.refused,
             }),
             None => json!({ "endpoint": info.path.display().to_string(), "model": info.name }),
         };

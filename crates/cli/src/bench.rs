@@ -187,7 +187,7 @@ fn llm(loc: &crate::args::Locations, model: Option<&std::path::Path>, tokens: us
     };
     let g = timed(&mut fast)?;
     report(
-        &format!("Q4_1 requantized to Q8_0 at load, {load_fast:.1}s"),
+        &format!("Q4_1/Q5_0/Q5_1 re-encoded as Q8_0 at load, {load_fast:.1}s"),
         &g,
     );
 

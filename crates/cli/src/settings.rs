@@ -36,12 +36,35 @@ pub fn apply(cli: &mut Cli, matches: &ArgMatches) -> Result<(), Failure> {
         g.index = c.path(Key::Index, g.index.as_ref());
         g.rules = c.path(Key::Rules, g.rules.as_ref());
     }
-    fn models(c: &Config, m: &mut ModelArgs) {
-        m.model = c.path(Key::Model, m.model.as_ref());
-        m.llm_url = c.text(Key::LlmUrl, m.llm_url.as_ref());
-        m.llm_model = c.text(Key::LlmModel, m.llm_model.as_ref());
+    // The model file and the model server exclude each other: the one on
+    // the command line wins over the other's configuration (so `--model`
+    // never sends a prompt to a configured server); configured both, with
+    // neither on the command line, is refused rather than guessed.
+    fn models(c: &Config, m: &mut ModelArgs) -> Result<(), Failure> {
+        let file_flag = m.model.is_some();
+        let url_flag = m.llm_url.is_some();
+        if !url_flag {
+            m.model = c.path(Key::Model, m.model.as_ref());
+        }
+        if !file_flag {
+            m.llm_url = c.text(Key::LlmUrl, m.llm_url.as_ref());
+            m.llm_model = c.text(Key::LlmModel, m.llm_model.as_ref());
+        }
+        if m.model.is_some() && m.llm_url.is_some() {
+            let from = |k: Key| c.get(k, None).source.detail().unwrap_or_default();
+            return Err(Failure::new(
+                ExitCode::Usage,
+                anyhow::anyhow!(
+                    "both a model file (`model`, from {}) and a model server (`llm.url`, from {}) are configured",
+                    from(Key::Model),
+                    from(Key::LlmUrl)
+                ),
+            )
+            .hint("keep one of them, or choose on the command line with --model or --llm-url"));
+        }
         m.models = c.path(Key::Models, m.models.as_ref());
         m.embed_model = c.path(Key::EmbedModel, m.embed_model.as_ref());
+        Ok(())
     }
     fn loc(c: &Config, l: &mut Locations) {
         l.models = c.path(Key::Models, l.models.as_ref());
@@ -86,7 +109,7 @@ pub fn apply(cli: &mut Cli, matches: &ArgMatches) -> Result<(), Failure> {
         Command::Ask(a) => {
             let c = load(repo_of(a.gate.repo.as_deref()).as_deref())?;
             gate(&c, &mut a.gate);
-            models(&c, &mut a.models);
+            models(&c, &mut a.models)?;
             c.count(Key::AskK, &mut a.k, given(matches, "k"));
             c.count(
                 Key::AskMaxProposals,
@@ -102,7 +125,7 @@ pub fn apply(cli: &mut Cli, matches: &ArgMatches) -> Result<(), Failure> {
         Command::Serve(a) => {
             let c = load(repo_of(a.gate.repo.as_deref()).as_deref())?;
             gate(&c, &mut a.gate);
-            models(&c, &mut a.models);
+            models(&c, &mut a.models)?;
             if !given(matches, "addr") {
                 if let Some(Value::Addr(addr)) = c.get(Key::ServeAddr, None).value {
                     a.addr = addr;
@@ -112,7 +135,7 @@ pub fn apply(cli: &mut Cli, matches: &ArgMatches) -> Result<(), Failure> {
         Command::Mcp(a) => {
             let c = load(repo_of(a.gate.repo.as_deref()).as_deref())?;
             gate(&c, &mut a.gate);
-            models(&c, &mut a.models);
+            models(&c, &mut a.models)?;
         }
         Command::Models(a) => {
             let c = load(cwd_repo().as_deref())?;

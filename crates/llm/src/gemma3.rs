@@ -18,6 +18,8 @@ use candle_core::{DType, Device, IndexOp, Module, Result, Tensor};
 use candle_transformers::quantized_nn::RmsNorm;
 use std::io::{Read, Seek};
 
+/// Most layers a file may declare.
+const MAX_BLOCKS: usize = 512;
 /// Every sixth layer is global; the others see a local window.
 const DEFAULT_PATTERN: usize = 6;
 const DEFAULT_LOCAL_BASE: f32 = 10_000.0;
@@ -168,8 +170,18 @@ impl Gemma3 {
         let local_base = md("rope.local_freq_base")
             .and_then(|v| v.to_f32())
             .unwrap_or(DEFAULT_LOCAL_BASE);
+        // The file's numbers size what is allocated here: bounded before use.
         if heads == 0 || kv_heads == 0 || !heads.is_multiple_of(kv_heads) {
             candle_core::bail!("gemma3: {heads} heads over {kv_heads} KV heads");
+        }
+        if blocks == 0 || blocks > MAX_BLOCKS {
+            candle_core::bail!("gemma3: {blocks} blocks (at most {MAX_BLOCKS})");
+        }
+        if window == 0 {
+            candle_core::bail!("gemma3: a sliding window of 0 tokens");
+        }
+        if head_dim == 0 || !head_dim.is_multiple_of(2) || head_dim > 1024 {
+            candle_core::bail!("gemma3: a head dimension of {head_dim}");
         }
         let mut tensor = |name: &str| content.tensor(reader, name, device);
         let norm = |q: QTensor| RmsNorm::from_qtensor(q, eps);
@@ -179,7 +191,7 @@ impl Gemma3 {
             Ok(q) => q,
             Err(_) => embd,
         };
-        let mut layers = Vec::with_capacity(blocks);
+        let mut layers = Vec::new();
         for i in 0..blocks {
             let mut t = |n: &str| tensor(&format!("blk.{i}.{n}.weight"));
             let mm = |q: QTensor| QMatMul::from_qtensor(q);
@@ -360,6 +372,41 @@ mod tests {
                 .map(|r| r.into_iter().map(|x| x == 0.0).collect())
                 .collect(),
         }
+    }
+
+    /// A file's numbers are bounded before they size anything: a hostile
+    /// header fails to load instead of allocating terabytes.
+    #[test]
+    fn hostile_metadata_is_refused_before_anything_is_allocated() {
+        use gguf_file::Value as V;
+        let load = |blocks: u32, window: u32| {
+            let meta: Vec<(String, V)> = vec![
+                ("gemma3.attention.head_count".into(), V::U32(4)),
+                ("gemma3.attention.head_count_kv".into(), V::U32(1)),
+                ("gemma3.block_count".into(), V::U32(blocks)),
+                ("gemma3.embedding_length".into(), V::U32(640)),
+                ("gemma3.attention.key_length".into(), V::U32(256)),
+                (
+                    "gemma3.attention.layer_norm_rms_epsilon".into(),
+                    V::F32(1e-6),
+                ),
+                ("gemma3.attention.sliding_window".into(), V::U32(window)),
+            ];
+            let refs: Vec<(&str, &V)> = meta.iter().map(|(k, v)| (k.as_str(), v)).collect();
+            let mut buf = std::io::Cursor::new(Vec::new());
+            gguf_file::write(&mut buf, &refs, &[]).unwrap();
+            buf.set_position(0);
+            let content = gguf_file::Content::read(&mut buf).unwrap();
+            Gemma3::from_gguf(&content, &mut buf, 1024, &Device::Cpu)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        assert!(load(u32::MAX, 512).contains("blocks"));
+        assert!(load(0, 512).contains("blocks"));
+        assert!(load(18, 0).contains("window"));
+        // Sane numbers get as far as the (missing) tensors.
+        assert!(load(18, 512).contains("token_embd"), "{}", load(18, 512));
     }
 
     #[test]

@@ -142,6 +142,9 @@ pub struct Generation {
     pub remote: Option<crate::remote::RemoteRecord>,
 }
 
+/// The largest context window writ plans prompts for, in tokens.
+pub const MAX_CONTEXT: usize = 32_768;
+
 /// The architectures writ runs (`general.architecture`), on candle's
 /// quantized models.
 pub const ARCHITECTURES: &[&str] = &["llama", "qwen2", "qwen3", "gemma3", "phi3"];
@@ -322,11 +325,14 @@ impl LocalLlm {
                 ChatTemplate::ALL.map(ChatTemplate::name).join(", ")
             ))
         })?;
-        let context_length = content
+        // The file's window, bounded: writ plans prompts within at most
+        // MAX_CONTEXT tokens, and the number sizes tables at load.
+        let context_length = (content
             .metadata
             .get(&format!("{architecture}.context_length"))
             .and_then(|v| v.to_u32().ok())
-            .unwrap_or(2048) as usize;
+            .unwrap_or(2048) as usize)
+            .clamp(16, MAX_CONTEXT);
         let eos = meta_u32(&content, "tokenizer.ggml.eos_token_id");
         // SentencePiece models start with BOS unless the file says not to
         // (llama.cpp's rule); byte-level BPE ones only when it says so.

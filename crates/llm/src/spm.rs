@@ -26,6 +26,9 @@ const UNKNOWN: i32 = 2;
 const CONTROL: i32 = 3;
 const USER_DEFINED: i32 = 4;
 
+/// The longest piece split into merges.
+const MAX_PIECE_BYTES: usize = 256;
+
 /// The word-boundary mark SentencePiece puts where a space was.
 const SPACE: &str = "\u{2581}";
 
@@ -153,7 +156,12 @@ fn merges(
     };
     let mut ranked: Vec<(f32, u32, u32, u32)> = Vec::new();
     for (id, piece) in tokens.iter().enumerate() {
-        if types.get(id) != Some(&NORMAL) || vocab.get(piece) != Some(&(id as u32)) {
+        // Pieces are short (SentencePiece's default limit is 16
+        // characters); a long one from a hostile file is no merge.
+        if types.get(id) != Some(&NORMAL)
+            || vocab.get(piece) != Some(&(id as u32))
+            || piece.len() > MAX_PIECE_BYTES
+        {
             continue;
         }
         for (at, _) in piece.char_indices().skip(1) {

@@ -8,20 +8,32 @@
 //! writ, so every string from it is treated as hostile: bounded in size,
 //! and never trusted for anything but the answer text it carries.
 
+mod sse;
+mod url;
+
 use crate::chat::ChatTemplate;
 use crate::error::LlmError;
 use crate::model::{GenerateOptions, Generation, LlmInfo, StopReason};
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader, Read};
+use sse::{Stream, MAX_LINE_BYTES};
+use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
+use url::base_url;
+pub use url::redact;
 
 /// The environment variable an API key is read from (never recorded).
 pub const API_KEY_ENV: &str = "WRIT_LLM_API_KEY";
 
-/// Most bytes of answer text taken from a server (a runaway stream is cut).
+/// Most bytes of answer text taken from a server, at most (a runaway
+/// stream is cut): also at most 16 bytes per token of `max_tokens`.
 const MAX_ANSWER_BYTES: usize = 1 << 20;
-/// Most bytes of one SSE line or of a non-streamed body.
-const MAX_LINE_BYTES: u64 = 1 << 20;
+/// Most lines without answer text (keep-alives, empty chunks) in a row.
+const MAX_EMPTY_LINES: usize = 10_000;
+/// How often a waiting generation looks at its cancel flag.
+const POLL: Duration = Duration::from_millis(100);
+/// How long to wait for the last chunks (usage, `[DONE]`) once the
+/// server has said the answer is finished.
+const GRACE: Duration = Duration::from_secs(2);
 /// Most bytes of a server's error body quoted back to the user.
 const MAX_QUOTED: usize = 300;
 
@@ -38,6 +50,9 @@ pub struct RemoteSpec {
     pub context: usize,
     /// Longest wait for the next piece of a response. Default: 120 s.
     pub idle_timeout: Duration,
+    /// Longest a whole answer may take, however busy the stream looks.
+    /// Default: 600 s.
+    pub deadline: Duration,
     /// Whether to send the answer's JSON Schema as `response_format`.
     /// Default: true; a server that rejects it fails the ask with its
     /// error, and `false` sends none (the output is still validated).
@@ -52,6 +67,7 @@ impl RemoteSpec {
             model: None,
             context: 8192,
             idle_timeout: Duration::from_secs(120),
+            deadline: Duration::from_secs(600),
             constrain: true,
         }
     }
@@ -74,6 +90,9 @@ pub struct RemoteRecord {
     /// How the output was constrained: `json_schema` (OpenAI's
     /// `response_format`), `json_object+schema` or `none`.
     pub constraint: &'static str,
+    /// What the server refused before it took `constraint`: one line per
+    /// dialect it rejected, with its reason.
+    pub refused: Vec<String>,
 }
 
 /// A connected remote model.
@@ -126,51 +145,6 @@ fn rejections(rejected: &[String]) -> String {
     }
 }
 
-/// `url` as it may be shown: any `user:password@` replaced by `***@`
-/// (a spinner, an error message, a record never carry credentials).
-pub fn redact(url: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-    let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
-    let authority = match authority.rsplit_once('@') {
-        Some((_, host)) => format!("***@{host}"),
-        None => authority.to_string(),
-    };
-    let sep = if rest.contains('/') { "/" } else { "" };
-    if scheme.is_empty() {
-        format!("{authority}{sep}{path}")
-    } else {
-        format!("{scheme}://{authority}{sep}{path}")
-    }
-}
-
-/// The base URL as used: scheme http or https, no credentials, no query,
-/// no trailing slash, `/v1` when there was no path.
-fn base_url(url: &str) -> Result<String, String> {
-    let url = url.trim();
-    let shown = redact(url);
-    let (scheme, rest) = url
-        .split_once("://")
-        .ok_or_else(|| format!("`{shown}` is not a URL (http://host:port/v1)"))?;
-    if scheme != "http" && scheme != "https" {
-        return Err(format!("`{shown}`: only http and https are spoken"));
-    }
-    if rest.contains(['?', '#']) {
-        return Err(format!("`{shown}`: a base URL takes no query or fragment"));
-    }
-    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
-    if host.is_empty() || host.contains('@') {
-        return Err(format!(
-            "`{shown}`: give the host without credentials (an API key goes in ${API_KEY_ENV})"
-        ));
-    }
-    if url.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return Err("the URL holds control characters or spaces".into());
-    }
-    let path = path.trim_end_matches('/');
-    let path = if path.is_empty() { "v1" } else { path };
-    Ok(format!("{scheme}://{host}/{path}"))
-}
-
 /// At most [`MAX_QUOTED`] bytes of `text`, cut at a character boundary.
 fn quote(text: &str) -> String {
     let mut end = text.len().min(MAX_QUOTED);
@@ -191,6 +165,7 @@ impl RemoteLlm {
             .http_status_as_error(false)
             .timeout_connect(Some(Duration::from_secs(10)))
             .timeout_per_read(Some(spec.idle_timeout))
+            .timeout_global(Some(spec.deadline))
             .build()
             .into();
         let key = std::env::var(API_KEY_ENV).ok().filter(|k| !k.is_empty());
@@ -308,14 +283,15 @@ impl RemoteLlm {
         // The dialects of `response_format`, most specific first: OpenAI's
         // (vLLM, Ollama, LM Studio, llama.cpp's own server), then the
         // `json_object` + `schema` one (llama-cpp-python, Together), then
-        // none. A server that rejects one (HTTP 400 or 422) is asked the
-        // next; the one it took is remembered and recorded.
+        // none. A server whose error names the format is asked the next;
+        // any other error fails the ask. A dialect that held is remembered;
+        // `none` never is (the next ask tries the schema again).
         let dialects: Vec<Dialect> = match (schema, self.dialect) {
             (None, _) => vec![Dialect::None],
             (Some(_), Some(d)) => vec![d],
             (Some(_), None) => vec![Dialect::JsonSchema, Dialect::JsonObject, Dialect::None],
         };
-        let mut rejected = Vec::new();
+        let mut refused = Vec::new();
         let mut taken = None;
         for d in dialects {
             let mut sent = request.clone();
@@ -331,72 +307,61 @@ impl RemoteLlm {
                 break;
             }
             let text = format!("HTTP {status}: {}", error_text(resp));
-            // A rejection of the format: 400 or 422, or (llama-cpp-python
-            // answers its validation errors with 500) any error that names it.
-            let about_format = text.contains("response_format") || text.contains("json_schema");
-            if (matches!(status, 400 | 422) || about_format) && d != Dialect::None {
-                rejected.push(format!("{}: {text}", d.name()));
+            let lower = text.to_lowercase();
+            let about_format = ["response_format", "json_schema", "schema", "grammar"]
+                .iter()
+                .any(|w| lower.contains(w));
+            if about_format && d != Dialect::None {
+                refused.push(format!("{}: {text}", d.name()));
                 continue;
             }
             return Err(remote(
                 &self.base,
-                format!("the server answered {text}{}", rejections(&rejected)),
+                format!("the server answered {text}{}", rejections(&refused)),
             ));
         }
         let Some((dialect, request, resp)) = taken else {
             return Err(remote(
                 &self.base,
-                format!("every request was rejected{}", rejections(&rejected)),
+                format!("every request was rejected{}", rejections(&refused)),
             ));
         };
-        if schema.is_some() {
+        if schema.is_some() && dialect != Dialect::None {
             self.dialect = Some(dialect);
         }
+        let streamed = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_none_or(|t| !t.starts_with("application/json"));
+        let limit =
+            MAX_ANSWER_BYTES.min(options.max_tokens.saturating_mul(16).saturating_add(1024));
         let mut stream = Stream::default();
-        let mut reader = BufReader::new(resp.into_body().into_reader());
         let mut first: Option<f64> = None;
-        let stop = loop {
-            if options.cancel.is_cancelled() {
-                // Dropping the response closes the connection: the server
-                // stops generating.
-                break StopReason::Cancelled;
+        let stop = if streamed {
+            let lines = sse::lines(resp.into_body().into_reader());
+            self.read_stream(&lines, &mut stream, options, started, limit, &mut |piece| {
+                first.get_or_insert_with(|| started.elapsed().as_secs_f64());
+                on_text(piece);
+            })?
+        } else {
+            // A server that ignores `stream: true`: one whole completion.
+            let text = read_body(resp, &self.base)?;
+            let v: Value = serde_json::from_str(&text)
+                .map_err(|e| remote(&self.base, format!("the answer is not JSON: {e}")))?;
+            if let Some(piece) = stream.whole(&v)? {
+                first = Some(started.elapsed().as_secs_f64());
+                on_text(&piece);
             }
-            let mut line = Vec::new();
-            let n = (&mut reader)
-                .take(MAX_LINE_BYTES)
-                .read_until(b'\n', &mut line)
-                .map_err(|e| remote(&self.base, format!("reading the stream: {e}")))?;
-            if n == 0 {
-                match stream.stop {
-                    Some(stop) => break stop,
-                    // Cut off: a server that failed after sending its
-                    // headers (llama-cpp-python does this) or a dropped
-                    // connection. Not an answer.
-                    None if !stream.done => {
-                        return Err(remote(
-                            &self.base,
-                            format!(
-                                "the stream ended before the answer finished (no finish_reason, no [DONE]) after {} bytes; the server's log may say why",
-                                stream.text.len()
-                            ),
-                        ))
-                    }
-                    None => break StopReason::EndOfTurn,
-                }
-            }
-            let line = String::from_utf8_lossy(&line);
-            match stream.feed(line.trim_end_matches(['\r', '\n']))? {
-                Some(piece) => {
-                    first.get_or_insert_with(|| started.elapsed().as_secs_f64());
-                    on_text(&piece);
-                }
-                None if stream.done => break stream.stop.unwrap_or(StopReason::EndOfTurn),
-                None => {}
-            }
-            if stream.text.len() > MAX_ANSWER_BYTES {
-                break StopReason::MaxTokens;
-            }
+            stream.stop.unwrap_or(StopReason::EndOfTurn)
         };
+        if stream.text.len() > limit {
+            let mut end = limit;
+            while !stream.text.is_char_boundary(end) {
+                end -= 1;
+            }
+            stream.text.truncate(end);
+        }
         let prefill_seconds = first.unwrap_or_else(|| started.elapsed().as_secs_f64());
         let record = RemoteRecord {
             endpoint: self.base.clone(),
@@ -408,11 +373,18 @@ impl RemoteLlm {
             response_id: stream.id.clone(),
             fingerprint: stream.fingerprint.clone(),
             constraint: dialect.name(),
+            refused,
         };
         let prompt_tokens = stream
             .prompt_tokens
-            .unwrap_or_else(|| RemoteLlm::estimate_tokens(prompt));
-        let generated = stream.completion_tokens.unwrap_or(stream.pieces);
+            .unwrap_or_else(|| RemoteLlm::estimate_tokens(prompt))
+            .min(self.info.context_length.max(1) * 4);
+        // The server's count, but never more than was asked for (a count
+        // is only a number: it must not size anything).
+        let generated = stream
+            .completion_tokens
+            .unwrap_or(stream.pieces)
+            .min(options.max_tokens);
         Ok(Generation {
             prompt_tokens,
             tokens: (0..generated as u32).collect(),
@@ -423,70 +395,104 @@ impl RemoteLlm {
             remote: Some(record),
         })
     }
-}
 
-/// The state of one server-sent event stream of chat completion chunks.
-#[derive(Debug, Default)]
-struct Stream {
-    text: String,
-    pieces: usize,
-    id: Option<String>,
-    model: Option<String>,
-    fingerprint: Option<String>,
-    stop: Option<StopReason>,
-    prompt_tokens: Option<usize>,
-    completion_tokens: Option<usize>,
-    done: bool,
-}
-
-impl Stream {
-    /// Takes one line of the stream; returns the new answer text it held.
-    fn feed(&mut self, line: &str) -> Result<Option<String>, LlmError> {
-        let Some(data) = line.strip_prefix("data:") else {
-            // Comments, `event:` and `id:` lines, blank separators.
-            return Ok(None);
-        };
-        let data = data.trim();
-        if data == "[DONE]" {
-            self.done = true;
-            return Ok(None);
+    /// Reads the event stream until the answer ends, looking at the cancel
+    /// flag, the idle timeout and the deadline while it waits.
+    fn read_stream(
+        &self,
+        lines: &std::sync::mpsc::Receiver<sse::Line>,
+        stream: &mut Stream,
+        options: &GenerateOptions,
+        started: Instant,
+        limit: usize,
+        on_text: &mut dyn FnMut(&str),
+    ) -> Result<StopReason, LlmError> {
+        let mut heard = Instant::now();
+        let mut empty = 0usize;
+        let fail = |m: String| Err(remote(&self.base, m));
+        loop {
+            if options.cancel.is_cancelled() {
+                // Dropping the receiver ends the reader; the connection
+                // closes and the server stops generating.
+                return Ok(StopReason::Cancelled);
+            }
+            if started.elapsed() > self.spec.deadline {
+                return fail(format!(
+                    "no complete answer within {} s",
+                    self.spec.deadline.as_secs()
+                ));
+            }
+            let wait = if stream.stop.is_some() { GRACE } else { POLL };
+            let line = match lines.recv_timeout(wait) {
+                Err(RecvTimeoutError::Timeout) => {
+                    if let Some(stop) = stream.stop {
+                        // Finished, and nothing more came: done.
+                        return Ok(stop);
+                    }
+                    if heard.elapsed() > self.spec.idle_timeout {
+                        return fail(format!(
+                            "nothing from the server for {} s",
+                            self.spec.idle_timeout.as_secs()
+                        ));
+                    }
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => None,
+                // The agent's own clocks (which also end a read that blocks).
+                Ok(Err(e)) if e.contains("timeout: global") => {
+                    return fail(format!(
+                        "no complete answer within {} s",
+                        self.spec.deadline.as_secs()
+                    ))
+                }
+                Ok(Err(e)) if e.contains("timeout") => {
+                    return fail(format!(
+                        "nothing from the server for {} s",
+                        self.spec.idle_timeout.as_secs()
+                    ))
+                }
+                Ok(Err(e)) => return fail(format!("reading the stream: {e}")),
+                Ok(Ok(line)) => line,
+            };
+            heard = Instant::now();
+            let Some(line) = line else {
+                // The end of the stream.
+                if let Some(piece) = stream.dispatch()? {
+                    on_text(&piece);
+                }
+                return match stream.stop {
+                    Some(stop) => Ok(stop),
+                    None if stream.done => Ok(StopReason::EndOfTurn),
+                    // Cut off: a server that failed after sending its
+                    // headers (llama-cpp-python does this) or a dropped
+                    // connection. Not an answer.
+                    None => fail(format!(
+                        "the stream ended before the answer finished (no finish_reason, no [DONE]) after {} bytes; the server's log may say why",
+                        stream.text.len()
+                    )),
+                };
+            };
+            match stream.feed(&line)? {
+                Some(piece) => {
+                    empty = 0;
+                    on_text(&piece);
+                }
+                None => {
+                    empty += 1;
+                    if empty > MAX_EMPTY_LINES {
+                        return fail(format!(
+                            "{MAX_EMPTY_LINES} lines in a row without answer text"
+                        ));
+                    }
+                }
+            }
+            if stream.done {
+                return Ok(stream.stop.unwrap_or(StopReason::EndOfTurn));
+            }
+            if stream.text.len() > limit {
+                return Ok(StopReason::MaxTokens);
+            }
         }
-        let v: Value = serde_json::from_str(data).map_err(|e| {
-            LlmError::Run(format!("the server streamed a chunk that is not JSON: {e}"))
-        })?;
-        if let Some(err) = v.get("error") {
-            return Err(LlmError::Run(format!(
-                "the server reported an error mid-stream: {}",
-                server_message(&err.to_string())
-            )));
-        }
-        let text = |k: &str| v[k].as_str().map(quote);
-        self.id = self.id.take().or_else(|| text("id"));
-        self.model = self.model.take().or_else(|| text("model"));
-        self.fingerprint = self
-            .fingerprint
-            .take()
-            .or_else(|| text("system_fingerprint"));
-        if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
-            self.prompt_tokens = u["prompt_tokens"].as_u64().map(|n| n as usize);
-            self.completion_tokens = u["completion_tokens"].as_u64().map(|n| n as usize);
-        }
-        let choice = &v["choices"][0];
-        match choice["finish_reason"].as_str() {
-            Some("length") => self.stop = Some(StopReason::MaxTokens),
-            Some(_) => self.stop = Some(StopReason::EndOfTurn),
-            None => {}
-        }
-        let piece = choice["delta"]["content"]
-            .as_str()
-            .or_else(|| choice["text"].as_str())
-            .unwrap_or("");
-        if piece.is_empty() {
-            return Ok(None);
-        }
-        self.pieces += 1;
-        self.text.push_str(piece);
-        Ok(Some(piece.to_string()))
     }
 }
 
@@ -557,70 +563,6 @@ fn remote(url: &str, message: String) -> LlmError {
 mod tests {
     #![allow(clippy::unwrap_used, reason = "tests fail by panicking")]
     use super::*;
-
-    #[test]
-    fn base_urls_are_normalised_and_credentials_refused() {
-        assert_eq!(
-            base_url("http://127.0.0.1:8080").unwrap(),
-            "http://127.0.0.1:8080/v1"
-        );
-        assert_eq!(base_url("http://h:1/v1/").unwrap(), "http://h:1/v1");
-        assert_eq!(
-            base_url("https://api.x/openai/v1").unwrap(),
-            "https://api.x/openai/v1"
-        );
-        assert!(base_url("ftp://h/v1").is_err());
-        let creds = base_url("http://user:secret@h/v1").unwrap_err();
-        assert!(
-            creds.contains(API_KEY_ENV) && !creds.contains("secret"),
-            "{creds}"
-        );
-        assert_eq!(redact("https://a:b@h:1/v1"), "https://***@h:1/v1");
-        assert_eq!(redact("h:1"), "h:1");
-        assert!(base_url("http://h/v1?key=1").is_err());
-        assert!(base_url("h:8080").is_err());
-        assert!(base_url("http://h/v1\n").is_ok());
-        assert!(base_url("http://h/v 1").is_err());
-    }
-
-    #[test]
-    fn a_stream_is_read_piece_by_piece() {
-        let mut s = Stream::default();
-        let lines = [
-            ": keep-alive",
-            r#"data: {"id":"c1","model":"m","system_fingerprint":"fp","choices":[{"delta":{"role":"assistant"}}]}"#,
-            "",
-            r#"data: {"id":"c1","choices":[{"delta":{"content":"{\"pro"}}]}"#,
-            r#"data: {"id":"c1","choices":[{"delta":{"content":"posals\":[]}"},"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":5}}"#,
-            "data: [DONE]",
-        ];
-        let mut seen = Vec::new();
-        for l in lines {
-            if let Some(p) = s.feed(l).unwrap() {
-                seen.push(p);
-            }
-        }
-        assert_eq!(seen, ["{\"pro", "posals\":[]}"]);
-        assert_eq!(s.text, "{\"proposals\":[]}");
-        assert!(s.done);
-        assert_eq!(s.stop, Some(StopReason::EndOfTurn));
-        assert_eq!(
-            (s.id.as_deref(), s.model.as_deref()),
-            (Some("c1"), Some("m"))
-        );
-        assert_eq!(s.fingerprint.as_deref(), Some("fp"));
-        assert_eq!((s.prompt_tokens, s.completion_tokens), (Some(12), Some(5)));
-        let mut cut = Stream::default();
-        cut.feed(r#"data: {"choices":[{"delta":{"content":"x"},"finish_reason":"length"}]}"#)
-            .unwrap();
-        assert_eq!(cut.stop, Some(StopReason::MaxTokens));
-        assert!(Stream::default().feed("data: {oops").is_err());
-        assert!(Stream::default()
-            .feed(r#"data: {"error":{"message":"boom"}}"#)
-            .unwrap_err()
-            .to_string()
-            .contains("boom"));
-    }
 
     #[test]
     fn server_messages_are_quoted_short() {
