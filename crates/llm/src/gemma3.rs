@@ -13,8 +13,10 @@
 //! the token embedding stays quantized (rows are decoded on lookup)
 //! instead of taking 670 MB as f32.
 
-use candle_core::quantized::{gguf_file, GgmlDType, QMatMul, QTensor};
-use candle_core::{DType, Device, IndexOp, Module, Result, Tensor};
+use crate::blocks::{mask, Embedding, Rope};
+use crate::linear::Linear;
+use candle_core::quantized::{gguf_file, QMatMul, QTensor};
+use candle_core::{Device, IndexOp, Module, Result, Tensor};
 use candle_transformers::quantized_nn::RmsNorm;
 use std::io::{Read, Seek};
 
@@ -25,99 +27,20 @@ const DEFAULT_PATTERN: usize = 6;
 const DEFAULT_LOCAL_BASE: f32 = 10_000.0;
 const DEFAULT_GLOBAL_BASE: f32 = 1_000_000.0;
 
-/// Cos and sin tables for rotary embeddings at one base frequency.
-struct Rope {
-    cos: Tensor,
-    sin: Tensor,
-}
-
-impl Rope {
-    fn new(head_dim: usize, base: f32, positions: usize, device: &Device) -> Result<Rope> {
-        let inv: Vec<f32> = (0..head_dim)
-            .step_by(2)
-            .map(|i| 1.0 / base.powf(i as f32 / head_dim as f32))
-            .collect();
-        let inv = Tensor::new(inv.as_slice(), device)?.reshape((1, head_dim / 2))?;
-        let pos = Tensor::arange(0, positions as u32, device)?
-            .to_dtype(DType::F32)?
-            .reshape((positions, 1))?;
-        let angles = pos.matmul(&inv)?;
-        Ok(Rope {
-            cos: angles.cos()?,
-            sin: angles.sin()?,
-        })
-    }
-
-    fn apply(&self, x: &Tensor, start: usize) -> Result<Tensor> {
-        let len = x.dim(2)?;
-        let cos = self.cos.narrow(0, start, len)?;
-        let sin = self.sin.narrow(0, start, len)?;
-        candle_nn::rotary_emb::rope(&x.contiguous()?, &cos, &sin)
-    }
-}
-
-/// The token embedding, kept in its file's encoding where rows can be
-/// decoded one by one (Q8_0), else decoded whole.
-enum Embedding {
-    Q8 { data: Vec<u8>, dim: usize },
-    Dense(Tensor),
-}
-
-/// Bytes of one Q8_0 block: an f16 scale and 32 signed bytes.
-const Q8_BLOCK: usize = 34;
-
-impl Embedding {
-    fn new(q: &QTensor, device: &Device) -> Result<Embedding> {
-        let dim = q.shape().dims().last().copied().unwrap_or(0);
-        if q.dtype() == GgmlDType::Q8_0 && dim % 32 == 0 && device.is_cpu() {
-            Ok(Embedding::Q8 {
-                data: q.data()?.into_owned(),
-                dim,
-            })
-        } else {
-            Ok(Embedding::Dense(q.dequantize(device)?))
-        }
-    }
-
-    fn forward(&self, ids: &[u32], device: &Device) -> Result<Tensor> {
-        match self {
-            Embedding::Dense(t) => {
-                let ids = Tensor::new(ids, device)?;
-                t.index_select(&ids, 0)
-            }
-            Embedding::Q8 { data, dim } => {
-                let row_bytes = dim / 32 * Q8_BLOCK;
-                let mut out = Vec::with_capacity(ids.len() * dim);
-                for &id in ids {
-                    let start = id as usize * row_bytes;
-                    let row = data.get(start..start + row_bytes).ok_or_else(|| {
-                        candle_core::Error::Msg(format!("token id {id} is outside the vocabulary"))
-                    })?;
-                    for block in row.chunks_exact(Q8_BLOCK) {
-                        let scale = half::f16::from_le_bytes([block[0], block[1]]).to_f32();
-                        out.extend(block[2..].iter().map(|&q| f32::from(q as i8) * scale));
-                    }
-                }
-                Tensor::from_vec(out, (ids.len(), *dim), device)
-            }
-        }
-    }
-}
-
 struct Layer {
-    wq: QMatMul,
-    wk: QMatMul,
-    wv: QMatMul,
-    wo: QMatMul,
+    wq: Linear,
+    wk: Linear,
+    wv: Linear,
+    wo: Linear,
     q_norm: RmsNorm,
     k_norm: RmsNorm,
     attn_norm: RmsNorm,
     post_attn_norm: RmsNorm,
     ffn_norm: RmsNorm,
     post_ffn_norm: RmsNorm,
-    gate: QMatMul,
-    up: QMatMul,
-    down: QMatMul,
+    gate: Linear,
+    up: Linear,
+    down: Linear,
     /// `Some(window)` for a local layer.
     window: Option<usize>,
     cache: Option<(Tensor, Tensor)>,
@@ -194,7 +117,7 @@ impl Gemma3 {
         let mut layers = Vec::new();
         for i in 0..blocks {
             let mut t = |n: &str| tensor(&format!("blk.{i}.{n}.weight"));
-            let mm = |q: QTensor| QMatMul::from_qtensor(q);
+            let mm = Linear::new;
             layers.push(Layer {
                 wq: mm(t("attn_q")?)?,
                 wk: mm(t("attn_k")?)?,
@@ -220,8 +143,8 @@ impl Gemma3 {
             layers,
             norm,
             output: QMatMul::from_qtensor(output)?,
-            local: Rope::new(head_dim, local_base, positions, device)?,
-            global: Rope::new(head_dim, global_base, positions, device)?,
+            local: Rope::new(head_dim, local_base, positions, false, device)?,
+            global: Rope::new(head_dim, global_base, positions, false, device)?,
             heads,
             kv_heads,
             head_dim,
@@ -316,35 +239,6 @@ impl Gemma3 {
             .reshape((b, len, heads * hd))?;
         layer.wo.forward(&out)
     }
-}
-
-/// The additive mask for `len` queries at positions `start..start+len`
-/// over keys at positions `first..start+len`: a key is seen when it is not
-/// in the future and, in a local layer, less than `window` back. `None`
-/// when every key is seen.
-fn mask(
-    len: usize,
-    past: usize,
-    first: usize,
-    start: usize,
-    window: Option<usize>,
-    device: &Device,
-) -> Result<Option<Tensor>> {
-    let keys = past + len;
-    let seen = |qi: usize, kj: usize| {
-        let (qp, kp) = (start + qi, first + kj);
-        kp <= qp && window.is_none_or(|w| qp - kp < w)
-    };
-    let all = (0..len).all(|qi| (0..keys).all(|kj| seen(qi, kj)));
-    if all {
-        return Ok(None);
-    }
-    let m: Vec<f32> = (0..len)
-        .flat_map(|qi| (0..keys).map(move |kj| if seen(qi, kj) { 0.0 } else { f32::NEG_INFINITY }))
-        .collect();
-    Tensor::from_vec(m, (len, keys), device)
-        .map(|t| t.unsqueeze(0).and_then(|t| t.unsqueeze(0)))?
-        .map(Some)
 }
 
 #[cfg(test)]

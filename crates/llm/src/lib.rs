@@ -17,10 +17,13 @@
 //! the rules, the index or any store (checked over `cargo metadata`).
 #![deny(missing_docs)]
 
+mod blocks;
 mod chat;
 mod error;
 mod gemma3;
 mod guide;
+mod linear;
+mod llama;
 mod model;
 mod remote;
 mod spm;

@@ -150,6 +150,8 @@ pub const MAX_CONTEXT: usize = 32_768;
 pub const ARCHITECTURES: &[&str] = &["llama", "qwen2", "qwen3", "gemma3", "phi3"];
 
 enum Weights {
+    /// writ's own forward for dense llama and qwen2 files.
+    Dense(crate::llama::Llama),
     Llama(quantized_llama::ModelWeights),
     Qwen2(quantized_qwen2::ModelWeights),
     Qwen3(quantized_qwen3::ModelWeights),
@@ -160,6 +162,7 @@ enum Weights {
 impl Weights {
     fn forward(&mut self, x: &Tensor, pos: usize) -> candle_core::Result<Tensor> {
         match self {
+            Weights::Dense(m) => m.forward(x, pos),
             Weights::Llama(m) => m.forward(x, pos),
             Weights::Qwen2(m) => m.forward(x, pos),
             Weights::Qwen3(m) => m.forward(x, pos),
@@ -171,6 +174,7 @@ impl Weights {
     /// Drops the KV cache: each generation starts from an empty context.
     fn reset(&mut self) {
         match self {
+            Weights::Dense(m) => m.clear_kv_cache(),
             Weights::Llama(m) => m.clear_kv_cache(),
             Weights::Qwen2(m) => m.clear_kv_cache(),
             Weights::Qwen3(m) => m.clear_kv_cache(),
@@ -243,6 +247,10 @@ fn build<R: std::io::Read + std::io::Seek>(
 ) -> Result<Weights, String> {
     let built =
         match architecture {
+            "llama" | "qwen2" if crate::llama::Llama::runs(&content, architecture) => {
+                crate::llama::Llama::from_gguf(architecture, &content, reader, positions, device)
+                    .map(Weights::Dense)
+            }
             "llama" => quantized_llama::ModelWeights::from_gguf(content, reader, device)
                 .map(Weights::Llama),
             "qwen2" => quantized_qwen2::ModelWeights::from_gguf(content, reader, device)

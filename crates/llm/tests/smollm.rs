@@ -223,3 +223,59 @@ fn a_lark_grammar_holds_the_model_to_pieces_of_given_text() {
     assert!(writ_llm::grammar_accepts(&grammar, &g.text).unwrap());
     assert!(!writ_llm::grammar_accepts(&grammar, "quote: return max(prices)").unwrap());
 }
+
+/// writ's own llama forward against llama.cpp on the file's own weights:
+/// a prompt long enough for the f32 GEMM path and one short enough for
+/// the quantized dot products, top logits and 16 greedy tokens each
+/// (llama-cpp-python 0.3.36, `Llama(n_ctx=512, logits_all=True)`,
+/// `tokenize(text, add_bos=True, special=True)`, `scores[n-1]`, then
+/// `sample(temp=0.0)`; `scripts/llm_reference.py` reruns it).
+#[test]
+fn the_llama_forward_matches_llama_cpp() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
+    struct Case {
+        text: &'static str,
+        top: [(u32, f32); 5],
+        greedy: [u32; 16],
+    }
+    let cases = [
+        Case {
+            text: "<|im_start|>user\nWhat does the function parse_config(path) return when the file is missing?<|im_end|>\n<|im_start|>assistant\n",
+            top: [(504, 36.131), (2427, 34.355), (2068, 32.962), (1348, 32.571), (2683, 32.03)],
+            greedy: [
+                504, 1517, 2179, 7178, 79, 3797, 24, 1537, 37387, 6765, 253, 9125, 351, 260,
+                26259, 9696,
+            ],
+        },
+        Case {
+            text: "The capital of France is",
+            top: [(7042, 17.344), (260, 14.804), (4528, 13.208), (1315, 13.149), (5145, 13.121)],
+            greedy: [7042, 30, 198, 198, 504, 1797, 1918, 553, 253, 2155, 282, 4723, 216, 35, 33, 33],
+        },
+    ];
+    let mut llm = LocalLlm::load_with(&model_path(), LoadOptions { requantize: false }).unwrap();
+    for case in &cases {
+        let ids = llm.encode(case.text).unwrap();
+        let logits = llm.logits(&ids).unwrap();
+        let top = (0..logits.len()).max_by(|&a, &b| logits[a].total_cmp(&logits[b]));
+        assert_eq!(top, Some(case.top[0].0 as usize), "{:?}", case.text);
+        for (id, want) in case.top {
+            let got = logits[id as usize];
+            assert!(
+                (got - want).abs() < 0.75,
+                "logit of {id}: {got} here, {want} in llama.cpp"
+            );
+        }
+        let opts = GenerateOptions {
+            max_tokens: 16,
+            ..GenerateOptions::default()
+        };
+        let g = llm.generate(case.text, &opts, &mut |_| {}).unwrap();
+        assert_eq!(
+            g.tokens, case.greedy,
+            "greedy tokens differ from llama.cpp's"
+        );
+    }
+}
