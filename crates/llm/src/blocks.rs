@@ -125,3 +125,89 @@ pub(crate) fn mask(
         .map(|t| t.unsqueeze(0).and_then(|t| t.unsqueeze(0)))?
         .map(Some)
 }
+
+/// A layer's keys and values, `[1, kv_heads, positions, head_dim]`, in a
+/// buffer that grows by doubling: a decode step writes its one position
+/// in place instead of copying the whole cache (as concatenation does).
+#[derive(Default)]
+pub(crate) struct KvCache {
+    k: Option<Tensor>,
+    v: Option<Tensor>,
+    len: usize,
+}
+
+impl KvCache {
+    /// Appends `k` and `v` (`[1, kv_heads, new, head_dim]`) and returns
+    /// views of everything cached.
+    pub(crate) fn append(&mut self, k: &Tensor, v: &Tensor) -> Result<(Tensor, Tensor)> {
+        let new = k.dim(2)?;
+        let need = self.len + new;
+        let cap = self.k.as_ref().map_or(0, |t| t.dim(2).unwrap_or(0));
+        if need > cap {
+            let grown = need.max(cap * 2).max(256);
+            let (b, h, _, d) = k.dims4()?;
+            let fresh = |old: &Option<Tensor>| -> Result<Tensor> {
+                let t = Tensor::zeros((b, h, grown, d), k.dtype(), k.device())?;
+                if let Some(old) = old {
+                    if self.len > 0 {
+                        t.slice_set(&old.narrow(2, 0, self.len)?.contiguous()?, 2, 0)?;
+                    }
+                }
+                Ok(t)
+            };
+            self.k = Some(fresh(&self.k)?);
+            self.v = Some(fresh(&self.v)?);
+        }
+        let (Some(ck), Some(cv)) = (&self.k, &self.v) else {
+            candle_core::bail!("kv cache: no buffer");
+        };
+        ck.slice_set(&k.contiguous()?, 2, self.len)?;
+        cv.slice_set(&v.contiguous()?, 2, self.len)?;
+        self.len = need;
+        Ok((ck.narrow(2, 0, need)?, cv.narrow(2, 0, need)?))
+    }
+
+    /// Keeps only the last `keep` positions (a sliding-window layer).
+    pub(crate) fn keep_last(&mut self, keep: usize) -> Result<()> {
+        if self.len <= keep {
+            return Ok(());
+        }
+        let from = self.len - keep;
+        for t in [&mut self.k, &mut self.v].into_iter().flatten() {
+            // A copy: a view of the same buffer cannot be written into it.
+            let tail = t.narrow(2, from, keep)?.copy()?;
+            t.slice_set(&tail, 2, 0)?;
+        }
+        self.len = keep;
+        Ok(())
+    }
+
+    /// Empties the cache (its buffer is kept for the next generation).
+    pub(crate) fn clear(&mut self) {
+        self.len = 0;
+    }
+}
+
+/// Grouped-query attention without copying keys and values per query
+/// head: `q` is `[1, heads, len, d]`, `k` and `v` `[1, kv_heads, n, d]`
+/// (heads `g*rep .. g*rep+rep` share group `g`, as llama.cpp lays them
+/// out), `mask` an additive `[len, n]`. Returns `[1, len, heads * d]`.
+pub(crate) fn attend(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
+    let (b, heads, len, d) = q.dims4()?;
+    let (_, kv_heads, n, _) = k.dims4()?;
+    let rep = heads / kv_heads.max(1);
+    let q = q.contiguous()?.reshape((b, kv_heads, rep * len, d))?;
+    let scores = (q.matmul(&k.t()?)? / (d as f64).sqrt())?;
+    let scores = match mask {
+        Some(m) => scores
+            .reshape((b, kv_heads, rep, len, n))?
+            .broadcast_add(&m.reshape((len, n))?)?
+            .reshape((b, kv_heads, rep * len, n))?,
+        None => scores,
+    };
+    let p = candle_nn::ops::softmax_last_dim(&scores)?;
+    p.matmul(v)?
+        .reshape((b, heads, len, d))?
+        .transpose(1, 2)?
+        .reshape((b, len, heads * d))
+}

@@ -36,3 +36,13 @@ pub enum LlmError {
     #[error("generation failed: {0}")]
     Run(String),
 }
+
+impl LlmError {
+    /// A candle failure, as its first line only: candle appends a
+    /// backtrace (with the build machine's paths) under RUST_BACKTRACE,
+    /// which belongs in no message or record.
+    pub(crate) fn candle(e: candle_core::Error) -> LlmError {
+        let text = e.to_string();
+        LlmError::Run(text.lines().next().unwrap_or("").trim().to_string())
+    }
+}

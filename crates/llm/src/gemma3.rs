@@ -13,7 +13,7 @@
 //! the token embedding stays quantized (rows are decoded on lookup)
 //! instead of taking 670 MB as f32.
 
-use crate::blocks::{mask, Embedding, Rope};
+use crate::blocks::{attend, mask, Embedding, KvCache, Rope};
 use crate::linear::Linear;
 use candle_core::quantized::{gguf_file, QMatMul, QTensor};
 use candle_core::{Device, IndexOp, Module, Result, Tensor};
@@ -43,7 +43,7 @@ struct Layer {
     down: Linear,
     /// `Some(window)` for a local layer.
     window: Option<usize>,
-    cache: Option<(Tensor, Tensor)>,
+    cache: KvCache,
 }
 
 /// Gemma 3 weights and state (the KV cache).
@@ -133,7 +133,7 @@ impl Gemma3 {
                 up: mm(t("ffn_up")?)?,
                 down: mm(t("ffn_down")?)?,
                 window: ((i + 1) % pattern != 0).then_some(window),
-                cache: None,
+                cache: KvCache::default(),
             });
         }
         let norm = norm(tensor("output_norm.weight")?)?;
@@ -155,7 +155,7 @@ impl Gemma3 {
     /// Drops the KV cache.
     pub(crate) fn clear_kv_cache(&mut self) {
         for l in &mut self.layers {
-            l.cache = None;
+            l.cache.clear();
         }
     }
 
@@ -207,36 +207,16 @@ impl Gemma3 {
         };
         let q = rope.apply(&q, start)?;
         let k = rope.apply(&k, start)?;
-        let (k, v) = match &layer.cache {
-            Some((ck, cv)) => (Tensor::cat(&[ck, &k], 2)?, Tensor::cat(&[cv, &v], 2)?),
-            None => (k, v),
-        };
+        let (k, v) = layer.cache.append(&k, &v)?;
         let past = k.dim(2)? - len;
         // The positions the keys hold: past + len of them, ending at start + len.
         let first = start + len - k.dim(2)?;
         let mask = mask(len, past, first, start, layer.window, &self.device)?;
+        let out = attend(&q, &k, &v, mask.as_ref())?;
         // A local layer never looks further back than its window again.
-        layer.cache = Some(match layer.window {
-            Some(w) if k.dim(2)? > w => {
-                let keep = w - 1;
-                let from = k.dim(2)? - keep;
-                (k.narrow(2, from, keep)?, v.narrow(2, from, keep)?)
-            }
-            _ => (k.clone(), v.clone()),
-        });
-        let rep = heads / kv_heads;
-        let k = candle_transformers::utils::repeat_kv(k, rep)?.contiguous()?;
-        let v = candle_transformers::utils::repeat_kv(v, rep)?.contiguous()?;
-        let scores = (q.matmul(&k.t()?)? / (hd as f64).sqrt())?;
-        let scores = match mask {
-            Some(m) => scores.broadcast_add(&m)?,
-            None => scores,
-        };
-        let p = candle_nn::ops::softmax_last_dim(&scores)?;
-        let out = p
-            .matmul(&v)?
-            .transpose(1, 2)?
-            .reshape((b, len, heads * hd))?;
+        if let Some(w) = layer.window {
+            layer.cache.keep_last(w - 1)?;
+        }
         layer.wo.forward(&out)
     }
 }

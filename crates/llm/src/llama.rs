@@ -4,7 +4,7 @@
 //! embedding stays quantized where rows can be decoded one by one.
 //! Mixtures of experts are left to candle's own model.
 
-use crate::blocks::{mask, Embedding, Rope};
+use crate::blocks::{attend, mask, Embedding, KvCache, Rope};
 use crate::linear::Linear;
 use candle_core::quantized::{gguf_file, QMatMul};
 use candle_core::{Device, IndexOp, Module, Result, Tensor};
@@ -26,7 +26,7 @@ struct Layer {
     gate: Linear,
     up: Linear,
     down: Linear,
-    cache: Option<(Tensor, Tensor)>,
+    cache: KvCache,
 }
 
 /// Weights and state (the KV cache) of a llama-family model.
@@ -120,7 +120,7 @@ impl Llama {
                 gate: Linear::new(t("ffn_gate.weight")?)?,
                 up: Linear::new(t("ffn_up.weight")?)?,
                 down: Linear::new(t("ffn_down.weight")?)?,
-                cache: None,
+                cache: KvCache::default(),
             });
         }
         let norm = RmsNorm::from_qtensor(tensor("output_norm.weight")?, eps)?;
@@ -142,7 +142,7 @@ impl Llama {
     /// Drops the KV cache.
     pub(crate) fn clear_kv_cache(&mut self) {
         for l in &mut self.layers {
-            l.cache = None;
+            l.cache.clear();
         }
     }
 
@@ -188,27 +188,11 @@ impl Llama {
         let shape = |t: Tensor, n: usize| t.reshape((b, len, n, hd))?.transpose(1, 2);
         let q = self.rope.apply(&shape(q, heads)?, start)?;
         let k = self.rope.apply(&shape(k, kv_heads)?, start)?;
-        let v = shape(v, kv_heads)?.contiguous()?;
-        let (k, v) = match &layer.cache {
-            Some((ck, cv)) => (Tensor::cat(&[ck, &k], 2)?, Tensor::cat(&[cv, &v], 2)?),
-            None => (k, v),
-        };
-        layer.cache = Some((k.clone(), v.clone()));
+        let v = shape(v, kv_heads)?;
+        let (k, v) = layer.cache.append(&k, &v.contiguous()?)?;
         let past = k.dim(2)? - len;
         let mask = mask(len, past, start - past, start, None, &self.device)?;
-        let rep = heads / kv_heads;
-        let k = candle_transformers::utils::repeat_kv(k, rep)?.contiguous()?;
-        let v = candle_transformers::utils::repeat_kv(v, rep)?.contiguous()?;
-        let scores = (q.matmul(&k.t()?)? / (hd as f64).sqrt())?;
-        let scores = match mask {
-            Some(m) => scores.broadcast_add(&m)?,
-            None => scores,
-        };
-        let p = candle_nn::ops::softmax_last_dim(&scores)?;
-        let out = p
-            .matmul(&v)?
-            .transpose(1, 2)?
-            .reshape((b, len, heads * hd))?;
+        let out = attend(&q, &k, &v, mask.as_ref())?;
         layer.wo.forward(&out)
     }
 }

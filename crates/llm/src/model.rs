@@ -268,7 +268,7 @@ fn build<R: std::io::Read + std::io::Seek>(
                 ))
             }
         };
-    built.map_err(|e| e.to_string())
+    built.map_err(|e| LlmError::candle(e).to_string())
 }
 
 /// A loaded local model.
@@ -430,7 +430,7 @@ impl LocalLlm {
     /// Feeds one token at position `pos` (the KV cache holds the rest) and
     /// returns the next-token logits.
     fn step(&mut self, id: u32, pos: usize) -> Result<Tensor, LlmError> {
-        let run = |e: candle_core::Error| LlmError::Run(e.to_string());
+        let run = LlmError::candle;
         let input = Tensor::new(&[id], &self.device)
             .and_then(|t| t.unsqueeze(0))
             .map_err(run)?;
@@ -444,7 +444,7 @@ impl LocalLlm {
     /// (teacher forcing, one token at a time through the KV cache): the
     /// basis for comparing two encodings of the same weights.
     pub fn predictions(&mut self, ids: &[u32]) -> Result<Vec<u32>, LlmError> {
-        let run = |e: candle_core::Error| LlmError::Run(e.to_string());
+        let run = LlmError::candle;
         self.weights.reset();
         let mut out = Vec::with_capacity(ids.len());
         for (pos, &id) in ids.iter().enumerate() {
@@ -463,7 +463,7 @@ impl LocalLlm {
     /// an empty cache: the basis for comparing the forward pass with
     /// another implementation's on the same file.
     pub fn logits(&mut self, ids: &[u32]) -> Result<Vec<f32>, LlmError> {
-        let run = |e: candle_core::Error| LlmError::Run(e.to_string());
+        let run = LlmError::candle;
         self.weights.reset();
         let input = Tensor::new(ids, &self.device)
             .and_then(|t| t.unsqueeze(0))
@@ -524,7 +524,7 @@ impl LocalLlm {
         recent: &[u32],
         penalty: f32,
     ) -> Result<u32, LlmError> {
-        let run = |e: candle_core::Error| LlmError::Run(e.to_string());
+        let run = LlmError::candle;
         if guide.is_none() && (penalty == 1.0 || recent.is_empty()) {
             return sampler.sample(&logits).map_err(run);
         }
@@ -558,7 +558,7 @@ impl LocalLlm {
         mut guide: Option<&mut Guide>,
         on_text: &mut dyn FnMut(&str),
     ) -> Result<Generation, LlmError> {
-        let run = |e: candle_core::Error| LlmError::Run(e.to_string());
+        let run = LlmError::candle;
         self.weights.reset();
         let prompt_ids = self.encode(prompt)?;
         if prompt_ids.is_empty() {
