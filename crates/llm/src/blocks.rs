@@ -19,12 +19,27 @@ impl Rope {
         base: f32,
         positions: usize,
         interleaved: bool,
+        factors: Option<&[f32]>,
         device: &Device,
     ) -> Result<Rope> {
-        let inv: Vec<f32> = (0..head_dim)
+        let mut inv: Vec<f32> = (0..head_dim)
             .step_by(2)
             .map(|i| 1.0 / base.powf(i as f32 / head_dim as f32))
             .collect();
+        // Llama 3.1's long-context scaling, as the file states it
+        // (`rope_freqs.weight`): each frequency divided by its factor.
+        if let Some(f) = factors {
+            if f.len() != inv.len() || f.iter().any(|x| !x.is_finite() || *x <= 0.0) {
+                candle_core::bail!(
+                    "rope_freqs: {} factors for {} frequencies",
+                    f.len(),
+                    inv.len()
+                );
+            }
+            for (i, x) in inv.iter_mut().zip(f) {
+                *i /= x;
+            }
+        }
         let inv = Tensor::new(inv.as_slice(), device)?.reshape((1, head_dim / 2))?;
         let pos = Tensor::arange(0, positions as u32, device)?
             .to_dtype(DType::F32)?

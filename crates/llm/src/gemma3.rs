@@ -59,6 +59,9 @@ pub(crate) struct Gemma3 {
     kv_heads: usize,
     head_dim: usize,
     device: Device,
+    /// The position the next token takes (`usize::MAX` after a failed
+    /// call: only a fresh start at 0 is accepted then).
+    next: usize,
 }
 
 impl Gemma3 {
@@ -143,12 +146,13 @@ impl Gemma3 {
             layers,
             norm,
             output: QMatMul::from_qtensor(output)?,
-            local: Rope::new(head_dim, local_base, positions, false, device)?,
-            global: Rope::new(head_dim, global_base, positions, false, device)?,
+            local: Rope::new(head_dim, local_base, positions, false, None, device)?,
+            global: Rope::new(head_dim, global_base, positions, false, None, device)?,
             heads,
             kv_heads,
             head_dim,
             device: device.clone(),
+            next: 0,
         })
     }
 
@@ -157,17 +161,36 @@ impl Gemma3 {
         for l in &mut self.layers {
             l.cache.clear();
         }
+        self.next = 0;
     }
 
     /// Logits of the token after `x` (shape `[1, len]`), whose first token
-    /// is at position `start`.
+    /// is at position `start`: 0 (a fresh start) or where the cache ends.
+    /// A failed call leaves the cache empty, never half-written.
     pub(crate) fn forward(&mut self, x: &Tensor, start: usize) -> Result<Tensor> {
+        if start == 0 {
+            self.clear_kv_cache();
+        } else if start != self.next {
+            candle_core::bail!(
+                "position {start} does not follow the cache (next is {})",
+                self.next
+            );
+        }
+        let out = self.run(x, start);
+        match &out {
+            Ok(_) => self.next = start + x.dim(1)?,
+            Err(_) => {
+                self.clear_kv_cache();
+                self.next = usize::MAX;
+            }
+        }
+        out
+    }
+
+    fn run(&mut self, x: &Tensor, start: usize) -> Result<Tensor> {
         let (batch, len) = x.dims2()?;
         if batch != 1 {
             candle_core::bail!("gemma3: one sequence at a time");
-        }
-        if start == 0 {
-            self.clear_kv_cache();
         }
         let ids = x.flatten_all()?.to_vec1::<u32>()?;
         let mut h = (self.embedding.forward(&ids, &self.device)? * self.scale)?.unsqueeze(0)?;

@@ -28,12 +28,12 @@ mod model;
 mod remote;
 mod spm;
 mod tokenizer;
+mod types;
 
 pub use chat::{ChatTemplate, Message};
 pub use error::LlmError;
 pub use guide::{grammar_accepts, Guide};
-pub use model::{
-    Cancel, GenerateOptions, Generation, LlmInfo, LoadOptions, LocalLlm, StopReason, ARCHITECTURES,
-};
-pub use remote::{redact, RemoteLlm, RemoteRecord, RemoteSpec, API_KEY_ENV};
+pub use model::{LoadOptions, LocalLlm, ARCHITECTURES, MAX_CONTEXT, SLOW_TYPES};
+pub use remote::{redact, RemoteLlm, RemoteSpec, API_KEY_ENV};
 pub use tokenizer::tokenizer_from_gguf;
+pub use types::{Cancel, GenerateOptions, Generation, LlmInfo, RemoteRecord, StopReason};

@@ -5,8 +5,12 @@
 //! them. A whole prompt at once (prefill) is compute: there, decoding the
 //! weight to f32 once and running candle's blocked f32 GEMM over every
 //! row is 2-3x faster on this CPU than one quantized dot product per row
-//! pair (measured in `writ bench llm`), and the f32 copy lives only for
-//! the one call, so memory stays that of the quantized file.
+//! pair (measured in `writ bench llm`). The f32 copy of one weight lives
+//! only for the one call: memory is the quantized file's plus the largest
+//! single weight in f32, never a second copy of the model. Results differ
+//! from the one-token path in the last bits (f32 activations here, Q8
+//! activations there, as in llama.cpp), within the tolerances the tests
+//! against llama.cpp hold both paths to.
 
 use candle_core::quantized::{QMatMul, QTensor};
 use candle_core::{Module, Result, Tensor};

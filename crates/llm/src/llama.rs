@@ -40,6 +40,9 @@ pub(crate) struct Llama {
     kv_heads: usize,
     head_dim: usize,
     device: Device,
+    /// The position the next token takes (`usize::MAX` after a failed
+    /// call: only a fresh start at 0 is accepted then).
+    next: usize,
 }
 
 impl Llama {
@@ -94,6 +97,16 @@ impl Llama {
             candle_core::bail!("{arch}: rotary dimension {rope_dim} for heads of {head_dim}");
         }
         let mut tensor = |name: &str| content.tensor(reader, name, device);
+        let factors = if content.tensor_infos.contains_key("rope_freqs.weight") {
+            Some(
+                tensor("rope_freqs.weight")?
+                    .dequantize(device)?
+                    .flatten_all()?
+                    .to_vec1::<f32>()?,
+            )
+        } else {
+            None
+        };
         let embd = tensor("token_embd.weight")?;
         let embedding = Embedding::new(&embd, device)?;
         let output = match tensor("output.weight") {
@@ -131,11 +144,19 @@ impl Llama {
             output: QMatMul::from_qtensor(output)?,
             // llama.cpp's mapping: Llama's weights are laid out for
             // interleaved pairs, Qwen's for halves.
-            rope: Rope::new(head_dim, base, positions, arch == "llama", device)?,
+            rope: Rope::new(
+                head_dim,
+                base,
+                positions,
+                arch == "llama",
+                factors.as_deref(),
+                device,
+            )?,
             heads,
             kv_heads,
             head_dim,
             device: device.clone(),
+            next: 0,
         })
     }
 
@@ -144,17 +165,36 @@ impl Llama {
         for l in &mut self.layers {
             l.cache.clear();
         }
+        self.next = 0;
     }
 
     /// Logits of the token after `x` (shape `[1, len]`), whose first token
-    /// is at position `start`.
+    /// is at position `start`: 0 (a fresh start) or where the cache ends.
+    /// A failed call leaves the cache empty, never half-written.
     pub(crate) fn forward(&mut self, x: &Tensor, start: usize) -> Result<Tensor> {
+        if start == 0 {
+            self.clear_kv_cache();
+        } else if start != self.next {
+            candle_core::bail!(
+                "position {start} does not follow the cache (next is {})",
+                self.next
+            );
+        }
+        let out = self.run(x, start);
+        match &out {
+            Ok(_) => self.next = start + x.dim(1)?,
+            Err(_) => {
+                self.clear_kv_cache();
+                self.next = usize::MAX;
+            }
+        }
+        out
+    }
+
+    fn run(&mut self, x: &Tensor, start: usize) -> Result<Tensor> {
         let (batch, len) = x.dims2()?;
         if batch != 1 {
             candle_core::bail!("one sequence at a time");
-        }
-        if start == 0 {
-            self.clear_kv_cache();
         }
         let ids = x.flatten_all()?.to_vec1::<u32>()?;
         let mut h = self.embedding.forward(&ids, &self.device)?.unsqueeze(0)?;

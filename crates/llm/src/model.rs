@@ -3,144 +3,16 @@
 use crate::chat::{ChatTemplate, Message};
 use crate::error::LlmError;
 use crate::guide::{Guide, GuideFactory};
+use crate::types::{GenerateOptions, Generation, LlmInfo, StopReason};
 use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
 use candle_transformers::generation::LogitsProcessor;
 use candle_transformers::models::{
     quantized_llama, quantized_phi3, quantized_qwen2, quantized_qwen3,
 };
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 use tokenizers::Tokenizer;
-
-/// Identity of a loaded model, recorded with every proposal it makes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LlmInfo {
-    /// The GGUF file.
-    pub path: PathBuf,
-    /// sha256 of the file.
-    pub sha256: String,
-    /// `general.architecture`: one of [`ARCHITECTURES`].
-    pub architecture: String,
-    /// `general.name`.
-    pub name: String,
-    /// Context window in tokens.
-    pub context_length: usize,
-    /// The chat format.
-    pub template: ChatTemplate,
-    /// Where the tokenizer came from: `gguf` (the file's metadata) or the
-    /// path of a `tokenizer.json` beside it.
-    pub tokenizer: String,
-}
-
-/// How to generate.
-#[derive(Debug, Clone, PartialEq)]
-pub struct GenerateOptions {
-    /// Most tokens to generate. Default: 256.
-    pub max_tokens: usize,
-    /// Sampling temperature; `None` (the default) is greedy decoding.
-    pub temperature: Option<f64>,
-    /// Seed for sampling (ignored when greedy). Default: 0.
-    pub seed: u64,
-    /// Divides (or, when negative, multiplies) the logits of tokens seen in
-    /// the last `repeat_last_n` generated tokens, as llama.cpp does; 1.0
-    /// turns it off. Default: 1.0. Deterministic, so greedy runs still
-    /// reproduce.
-    pub repeat_penalty: f32,
-    /// How many recent generated tokens the penalty looks at. Default: 64.
-    pub repeat_last_n: usize,
-    /// Stops the generation before its next token when set (Ctrl-C, an
-    /// MCP client's cancellation). Default: never.
-    pub cancel: Cancel,
-}
-
-impl Default for GenerateOptions {
-    fn default() -> Self {
-        GenerateOptions {
-            max_tokens: 256,
-            temperature: None,
-            seed: 0,
-            repeat_penalty: 1.0,
-            repeat_last_n: 64,
-            cancel: Cancel::default(),
-        }
-    }
-}
-
-/// A flag shared with whoever may stop a generation; clones share it.
-#[derive(Debug, Clone, Default)]
-pub struct Cancel(std::sync::Arc<std::sync::atomic::AtomicBool>);
-
-impl Cancel {
-    /// A flag not yet set.
-    pub fn new() -> Cancel {
-        Cancel::default()
-    }
-
-    /// Asks the generation to stop before its next token.
-    pub fn cancel(&self) {
-        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
-    }
-
-    /// Whether it was asked to stop.
-    pub fn is_cancelled(&self) -> bool {
-        self.0.load(std::sync::atomic::Ordering::SeqCst)
-    }
-}
-
-/// Two flags are equal when they are the same flag.
-impl PartialEq for Cancel {
-    fn eq(&self, other: &Cancel) -> bool {
-        std::sync::Arc::ptr_eq(&self.0, &other.0)
-    }
-}
-
-/// Why generation stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StopReason {
-    /// An end-of-turn token.
-    EndOfTurn,
-    /// `max_tokens` reached.
-    MaxTokens,
-    /// The context window is full.
-    ContextFull,
-    /// The grammar of a constrained generation is complete.
-    Complete,
-    /// Stopped by its [`Cancel`] flag.
-    Cancelled,
-}
-
-impl StopReason {
-    /// A stable name for records (`end-of-turn`, `max-tokens`, ...).
-    pub fn name(self) -> &'static str {
-        match self {
-            StopReason::EndOfTurn => "end-of-turn",
-            StopReason::MaxTokens => "max-tokens",
-            StopReason::ContextFull => "context-full",
-            StopReason::Complete => "complete",
-            StopReason::Cancelled => "cancelled",
-        }
-    }
-}
-
-/// The result of one generation.
-#[derive(Debug, Clone)]
-pub struct Generation {
-    /// Prompt length in tokens.
-    pub prompt_tokens: usize,
-    /// Generated token ids (without the stop token).
-    pub tokens: Vec<u32>,
-    /// Generated text.
-    pub text: String,
-    /// Why it stopped.
-    pub stop: StopReason,
-    /// Seconds spent on the prompt.
-    pub prefill_seconds: f64,
-    /// Seconds spent generating.
-    pub decode_seconds: f64,
-    /// Which server and model wrote it, for a remote model.
-    pub remote: Option<crate::remote::RemoteRecord>,
-}
 
 /// The largest context window writ plans prompts for, in tokens.
 pub const MAX_CONTEXT: usize = 32_768;
@@ -159,7 +31,20 @@ enum Weights {
     Phi3(quantized_phi3::ModelWeights),
 }
 
+/// Prompt tokens per forward call in writ's own forwards.
+const PREFILL_CHUNK: usize = 512;
+
 impl Weights {
+    /// How many prompt tokens one forward call may take: writ's own
+    /// forwards continue their cache chunk by chunk; candle's build a mask
+    /// for one call only, so they take the prompt whole.
+    fn prefill_chunk(&self) -> usize {
+        match self {
+            Weights::Dense(_) | Weights::Gemma3(_) => PREFILL_CHUNK,
+            _ => usize::MAX,
+        }
+    }
+
     fn forward(&mut self, x: &Tensor, pos: usize) -> candle_core::Result<Tensor> {
         match self {
             Weights::Dense(m) => m.forward(x, pos),
@@ -573,20 +458,44 @@ impl LocalLlm {
         }
         let mut sampler = LogitsProcessor::new(options.seed, options.temperature, None);
         let started = Instant::now();
-        let input = Tensor::new(prompt_ids.as_slice(), &self.device)
-            .and_then(|t| t.unsqueeze(0))
-            .map_err(run)?;
-        let logits = self
-            .weights
-            .forward(&input, 0)
-            .and_then(|l| l.squeeze(0))
-            .map_err(run)?;
+        // The prompt in chunks (writ's own forwards continue a cache), so
+        // attention over a long prompt stays bounded in memory and a
+        // cancellation is heard between chunks, not after the whole of it.
+        let chunk = self.weights.prefill_chunk();
+        let mut logits = None;
+        for (n, piece) in prompt_ids.chunks(chunk).enumerate() {
+            if options.cancel.is_cancelled() {
+                return Ok(Generation {
+                    prompt_tokens: prompt_ids.len(),
+                    tokens: Vec::new(),
+                    text: String::new(),
+                    stop: StopReason::Cancelled,
+                    prefill_seconds: started.elapsed().as_secs_f64(),
+                    decode_seconds: 0.0,
+                    remote: None,
+                });
+            }
+            let input = Tensor::new(piece, &self.device)
+                .and_then(|t| t.unsqueeze(0))
+                .map_err(run)?;
+            logits = Some(
+                self.weights
+                    .forward(&input, n * chunk)
+                    .and_then(|l| l.squeeze(0))
+                    .map_err(run)?,
+            );
+        }
+        let logits = logits.ok_or_else(|| LlmError::Run("empty prompt".into()))?;
         let penalty = options.repeat_penalty;
         let mut next = self.pick(logits, &mut sampler, guide.as_deref_mut(), &[], penalty)?;
         let prefill_seconds = started.elapsed().as_secs_f64();
         let started = Instant::now();
         let mut tokens = Vec::new();
-        let mut printed = 0;
+        // What `on_text` has been given: a decoded text that ends in an
+        // incomplete character (byte fallback shows U+FFFD until the rest
+        // arrives) or that no longer starts with it waits, so the pieces
+        // always add up to the answer.
+        let mut shown = String::new();
         let stop = loop {
             if options.cancel.is_cancelled() {
                 break StopReason::Cancelled;
@@ -602,9 +511,9 @@ impl LocalLlm {
                 .tokenizer
                 .decode(&tokens, true)
                 .map_err(|e| LlmError::Run(e.to_string()))?;
-            if text.len() > printed && text.is_char_boundary(printed) {
-                on_text(&text[printed..]);
-                printed = text.len();
+            if text.len() > shown.len() && !text.ends_with('\u{FFFD}') && text.starts_with(&shown) {
+                on_text(&text[shown.len()..]);
+                shown = text;
             }
             if guide.as_deref().is_some_and(Guide::is_complete) {
                 break StopReason::Complete;

@@ -25,10 +25,6 @@ use tokio::sync::mpsc;
 use writ_llm::Cancel;
 use writ_service::{AskRequest, ServiceError};
 
-/// Pieces buffered between the model and a slow client before the model
-/// waits for it.
-const BUFFER: usize = 256;
-
 /// Sets its flag when dropped: a request whose client has gone (its
 /// handler future or response body dropped) stops its generation.
 pub(crate) struct CancelOnDrop(pub(crate) Cancel);
@@ -39,7 +35,7 @@ impl Drop for CancelOnDrop {
     }
 }
 
-/// What the ask's worker sends the response.
+/// What the ask's worker sends the response: pieces, then one last word.
 enum Msg {
     Token(String),
     Done(Value),
@@ -50,14 +46,17 @@ enum Msg {
 pub(crate) async fn ask_stream(app: Arc<App>, req: AskRequest) -> Result<Response, ApiError> {
     let cancel = Cancel::new();
     let guard = CancelOnDrop(cancel.clone());
-    let (tx, mut rx) = mpsc::channel::<Msg>(BUFFER);
+    // Unbounded, so a client that stops reading but stays connected can
+    // never block the model (which holds the generator for every ask):
+    // the answer's token budget bounds what waits here.
+    let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
     let worker = Arc::clone(&app);
     tokio::task::spawn_blocking(move || {
         let pieces = tx.clone();
         let stop = cancel.clone();
         let result = worker.service.ask(&req, cancel, &mut |t| {
             // The client is gone: stop generating.
-            if pieces.blocking_send(Msg::Token(t.to_string())).is_err() {
+            if pieces.send(Msg::Token(t.to_string())).is_err() {
                 stop.cancel();
             }
         });
@@ -68,7 +67,7 @@ pub(crate) async fn ask_stream(app: Arc<App>, req: AskRequest) -> Result<Respons
             Ok(items) => Msg::Done(items),
             Err(e) => Msg::Failed(e),
         };
-        let _ = tx.blocking_send(last);
+        let _ = tx.send(last);
     });
     let first = match rx.recv().await {
         Some(Msg::Failed(e)) => return Err(ApiError::from_service(&app, e)),
@@ -80,15 +79,26 @@ pub(crate) async fn ask_stream(app: Arc<App>, req: AskRequest) -> Result<Respons
             ))
         }
     };
-    let state = (Some(first), rx, app, guard);
-    let events = futures_util::stream::unfold(state, |(first, mut rx, app, guard)| async move {
-        let msg = match first {
-            Some(m) => m,
-            None => rx.recv().await?,
-        };
-        let event = event(&app, msg);
-        Some((Ok::<Event, Infallible>(event), (None, rx, app, guard)))
-    });
+    let state = (Some(first), rx, app, guard, false);
+    let events =
+        futures_util::stream::unfold(state, |(first, mut rx, app, guard, ended)| async move {
+            if ended {
+                return None;
+            }
+            let msg = match first {
+                Some(m) => m,
+                // The worker ended without a last word (it panicked): say
+                // so, so that a cut stream never reads as a finished one.
+                None => rx.recv().await.unwrap_or_else(|| {
+                    Msg::Failed(ServiceError::Internal(
+                        "the ask's worker ended without an answer".into(),
+                    ))
+                }),
+            };
+            let last = !matches!(msg, Msg::Token(_));
+            let event = event(&app, msg);
+            Some((Ok::<Event, Infallible>(event), (None, rx, app, guard, last)))
+        });
     Ok(Sse::new(events)
         .keep_alive(KeepAlive::default())
         .into_response())

@@ -13,7 +13,7 @@ mod url;
 
 use crate::chat::ChatTemplate;
 use crate::error::LlmError;
-use crate::model::{GenerateOptions, Generation, LlmInfo, StopReason};
+use crate::types::{GenerateOptions, Generation, LlmInfo, RemoteRecord, StopReason};
 use serde_json::{json, Value};
 use sse::{Stream, MAX_LINE_BYTES};
 use std::sync::mpsc::RecvTimeoutError;
@@ -71,28 +71,6 @@ impl RemoteSpec {
             constrain: true,
         }
     }
-}
-
-/// What a remote generation records beside its text: enough to say which
-/// server and model wrote it and how it was asked, not enough to redo it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RemoteRecord {
-    /// The endpoint (without credentials).
-    pub endpoint: String,
-    /// The model id the server reported in its response.
-    pub model: String,
-    /// The request's parameters, without the messages (recorded apart).
-    pub request: Value,
-    /// The response's `id`.
-    pub response_id: Option<String>,
-    /// The response's `system_fingerprint`, where the server gives one.
-    pub fingerprint: Option<String>,
-    /// How the output was constrained: `json_schema` (OpenAI's
-    /// `response_format`), `json_object+schema` or `none`.
-    pub constraint: &'static str,
-    /// What the server refused before it took `constraint`: one line per
-    /// dialect it rejected, with its reason.
-    pub refused: Vec<String>,
 }
 
 /// A connected remote model.

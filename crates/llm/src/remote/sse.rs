@@ -5,7 +5,7 @@
 
 use super::{quote, server_message};
 use crate::error::LlmError;
-use crate::model::StopReason;
+use crate::types::StopReason;
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read};
 use std::sync::mpsc;
