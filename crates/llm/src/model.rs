@@ -156,6 +156,59 @@ fn build<R: std::io::Read + std::io::Seek>(
     built.map_err(|e| LlmError::candle(e).to_string())
 }
 
+/// Decode steps on a machine that may be busy. One token's step is many
+/// small parallel operations; when another process holds the cores, each
+/// waits for a descheduled worker and decoding collapses (measured here,
+/// SmolLM2: 46 tok/s idle, 3 tok/s with both cores busy, where one thread
+/// alone keeps 41). So the steps run on both pools by turns at first, then
+/// on whichever is faster by a moving average, trying the other every
+/// [`Pace::PROBE`] steps: the pick follows the machine's load.
+struct Pace {
+    solo: Option<std::sync::Arc<rayon::ThreadPool>>,
+    /// Moving averages of a step's seconds: all threads, one thread.
+    average: [f64; 2],
+    steps: u64,
+}
+
+impl Pace {
+    /// Every this many steps the slower pool is tried again.
+    const PROBE: u64 = 32;
+
+    fn new(solo: Option<std::sync::Arc<rayon::ThreadPool>>) -> Pace {
+        Pace {
+            solo,
+            average: [f64::INFINITY; 2],
+            steps: 0,
+        }
+    }
+
+    fn faster(&self) -> usize {
+        usize::from(self.average[1] < self.average[0])
+    }
+
+    fn step<T: Send>(&mut self, f: impl FnOnce() -> T + Send) -> T {
+        let Some(pool) = self.solo.clone() else {
+            return f();
+        };
+        let which = match self.steps {
+            0 | 1 => self.steps as usize,
+            n if n % Self::PROBE == 0 => 1 - self.faster(),
+            _ => self.faster(),
+        };
+        self.steps += 1;
+        let t = Instant::now();
+        let out = if which == 1 { pool.install(f) } else { f() };
+        let took = t.elapsed().as_secs_f64();
+        let a = &mut self.average[which];
+        *a = if a.is_finite() {
+            0.7 * *a + 0.3 * took
+        } else {
+            took
+        };
+        out
+    }
+}
+
 /// A loaded local model.
 pub struct LocalLlm {
     weights: Weights,
@@ -164,6 +217,8 @@ pub struct LocalLlm {
     stop_ids: Vec<u32>,
     /// Put before every prompt (`tokenizer.ggml.add_bos_token`).
     bos: Option<u32>,
+    /// A one-thread pool decoding moves to when the cores are busy.
+    solo: Option<std::sync::Arc<rayon::ThreadPool>>,
     device: Device,
     guides: Option<GuideFactory>,
 }
@@ -275,6 +330,11 @@ impl LocalLlm {
             },
             stop_ids,
             bos,
+            solo: rayon::ThreadPoolBuilder::new()
+                .num_threads(1)
+                .build()
+                .ok()
+                .map(std::sync::Arc::new),
             device,
             guides: None,
         })
@@ -490,6 +550,7 @@ impl LocalLlm {
         let mut next = self.pick(logits, &mut sampler, guide.as_deref_mut(), &[], penalty)?;
         let prefill_seconds = started.elapsed().as_secs_f64();
         let started = Instant::now();
+        let mut pace = Pace::new(self.solo.clone());
         let mut tokens = Vec::new();
         // What `on_text` has been given: a decoded text that ends in an
         // incomplete character (byte fallback shows U+FFFD until the rest
@@ -525,7 +586,7 @@ impl LocalLlm {
             if pos + 1 >= self.info.context_length {
                 break StopReason::ContextFull;
             }
-            let logits = self.step(next, pos)?;
+            let logits = pace.step(|| self.step(next, pos))?;
             let recent = &tokens[tokens.len().saturating_sub(options.repeat_last_n)..];
             next = self.pick(logits, &mut sampler, guide.as_deref_mut(), recent, penalty)?;
         };
