@@ -187,6 +187,10 @@ pub fn answer(
     } else {
         split(&gen.text)
     };
+    // What each result was recorded with: an edit as the diff writ made
+    // of it (what a person reviews and what would be applied), else the
+    // item as the model wrote it.
+    let mut recorded = Vec::new();
     match &bodies {
         Some(bodies) => {
             for (n, item) in bodies.iter().enumerate() {
@@ -194,9 +198,14 @@ pub fn answer(
                 prov["output"]["proposal"] = json!(n);
                 let read = |rel: &str| read_text(gate, rel);
                 results.push(match wire(item, &read) {
-                    Ok(body) => gate.intake(&body, &proposer, prov, Some(&run))?,
+                    Ok(body) => {
+                        let r = gate.intake(&body, &proposer, prov, Some(&run))?;
+                        recorded.push(body);
+                        r
+                    }
                     Err(reasons) => {
                         let shown = outline(item);
+                        recorded.push(item.clone());
                         gate.refuse(item, shown.as_ref(), &proposer, prov, &reasons)?
                     }
                 });
@@ -205,6 +214,7 @@ pub fn answer(
         None => {
             let reasons = unusable(&gen, params);
             results.push(gate.refuse(&gen.text, None, &proposer, record, &reasons)?);
+            recorded.push(gen.text.clone());
         }
     }
     Ok(Answer {
@@ -219,7 +229,7 @@ pub fn answer(
         used: prepared.used,
         hits: prepared.hits,
         results,
-        bodies: bodies.unwrap_or_else(|| vec![gen.text.clone()]),
+        bodies: recorded,
     })
 }
 

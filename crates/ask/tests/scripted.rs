@@ -147,6 +147,16 @@ fn a_note_and_an_edit_become_records_with_the_run_as_provenance() {
     assert_eq!(got.used, r.hits.len(), "every hit fits the scripted window");
     assert_eq!(got.results.len(), 2, "{:?}", got.results);
     let (n, e) = (&got.results[0], &got.results[1]);
+    // What front ends show is what was recorded: the edit as writ's diff,
+    // not the model's find/replace.
+    let shown: serde_json::Value = serde_json::from_str(&got.bodies[1]).unwrap();
+    assert!(
+        shown["diff"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("--- a/")),
+        "{shown}"
+    );
+    assert!(shown.get("find").is_none(), "{shown}");
     assert_eq!(n.state, State::Held, "a model's note is held: {n:?}");
     assert_eq!(e.state, State::Held, "{e:?}");
     let decided = serde_json::to_string(&e.decision).unwrap();
