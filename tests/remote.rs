@@ -372,3 +372,31 @@ fn a_model_file_on_the_command_line_is_never_sent_to_a_configured_server() {
     );
     assert!(listener.accept().is_err());
 }
+
+/// On a terminal (a pseudo-terminal from util-linux `script`), the answer
+/// streams to stderr as the server writes it, before the summary and the
+/// proposals are printed.
+#[test]
+fn on_a_terminal_the_answer_streams_before_the_summary() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
+    let server = Server::start(4096);
+    let repo = repo();
+    let cmd = format!(
+        "{} ask --llm-url {} --max-tokens 200 'What does Cart.total return?'",
+        env!("CARGO_BIN_EXE_writ"),
+        server.url
+    );
+    let out = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .current_dir(repo.path())
+        .env("XDG_CONFIG_HOME", "/nonexistent/writ-tests")
+        .output()
+        .unwrap();
+    let all = text(&out.stdout);
+    let streamed = all.find("proposals").unwrap_or_else(|| panic!("{all}"));
+    let summary = all.find("writ: prompt").unwrap_or_else(|| panic!("{all}"));
+    assert!(streamed < summary, "{all}");
+    assert!(all.contains("decision:"), "{all}");
+}

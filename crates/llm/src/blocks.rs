@@ -226,3 +226,46 @@ pub(crate) fn attend(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>) 
         .transpose(1, 2)?
         .reshape((b, len, heads * d))
 }
+
+/// A decoder that keeps a KV cache: the position rule both of writ's own
+/// forwards follow, in one place.
+pub(crate) trait Stepper {
+    /// The position the next token takes (`usize::MAX` after a failed
+    /// call: only a fresh start at 0 is accepted then).
+    fn next_mut(&mut self) -> &mut usize;
+
+    /// Empties every layer's cache.
+    fn clear_caches(&mut self);
+
+    /// The forward pass proper, at a position [`Stepper::forward`] checked.
+    fn run(&mut self, x: &Tensor, start: usize) -> Result<Tensor>;
+
+    /// Drops the KV cache.
+    fn clear_kv_cache(&mut self) {
+        self.clear_caches();
+        *self.next_mut() = 0;
+    }
+
+    /// Logits of the token after `x` (shape `[1, len]`), whose first token
+    /// is at position `start`: 0 (a fresh start) or where the cache ends.
+    /// A failed call leaves the cache empty, never half-written.
+    fn forward(&mut self, x: &Tensor, start: usize) -> Result<Tensor> {
+        if start == 0 {
+            self.clear_kv_cache();
+        } else if start != *self.next_mut() {
+            candle_core::bail!(
+                "position {start} does not follow the cache (next is {})",
+                *self.next_mut()
+            );
+        }
+        let out = self.run(x, start);
+        match &out {
+            Ok(_) => *self.next_mut() = start + x.dim(1)?,
+            Err(_) => {
+                self.clear_kv_cache();
+                *self.next_mut() = usize::MAX;
+            }
+        }
+        out
+    }
+}

@@ -13,7 +13,7 @@
 //! the token embedding stays quantized (rows are decoded on lookup)
 //! instead of taking 670 MB as f32.
 
-use crate::blocks::{attend, mask, Embedding, KvCache, Rope};
+use crate::blocks::{attend, mask, Embedding, KvCache, Rope, Stepper};
 use crate::linear::Linear;
 use candle_core::quantized::{gguf_file, QMatMul, QTensor};
 use candle_core::{Device, IndexOp, Module, Result, Tensor};
@@ -156,38 +156,7 @@ impl Gemma3 {
         })
     }
 
-    /// Drops the KV cache.
-    pub(crate) fn clear_kv_cache(&mut self) {
-        for l in &mut self.layers {
-            l.cache.clear();
-        }
-        self.next = 0;
-    }
-
-    /// Logits of the token after `x` (shape `[1, len]`), whose first token
-    /// is at position `start`: 0 (a fresh start) or where the cache ends.
-    /// A failed call leaves the cache empty, never half-written.
-    pub(crate) fn forward(&mut self, x: &Tensor, start: usize) -> Result<Tensor> {
-        if start == 0 {
-            self.clear_kv_cache();
-        } else if start != self.next {
-            candle_core::bail!(
-                "position {start} does not follow the cache (next is {})",
-                self.next
-            );
-        }
-        let out = self.run(x, start);
-        match &out {
-            Ok(_) => self.next = start + x.dim(1)?,
-            Err(_) => {
-                self.clear_kv_cache();
-                self.next = usize::MAX;
-            }
-        }
-        out
-    }
-
-    fn run(&mut self, x: &Tensor, start: usize) -> Result<Tensor> {
+    fn run_at(&mut self, x: &Tensor, start: usize) -> Result<Tensor> {
         let (batch, len) = x.dims2()?;
         if batch != 1 {
             candle_core::bail!("gemma3: one sequence at a time");
@@ -241,6 +210,22 @@ impl Gemma3 {
             layer.cache.keep_last(w - 1)?;
         }
         layer.wo.forward(&out)
+    }
+}
+
+impl Stepper for Gemma3 {
+    fn next_mut(&mut self) -> &mut usize {
+        &mut self.next
+    }
+
+    fn clear_caches(&mut self) {
+        for l in &mut self.layers {
+            l.cache.clear();
+        }
+    }
+
+    fn run(&mut self, x: &Tensor, start: usize) -> Result<Tensor> {
+        self.run_at(x, start)
     }
 }
 

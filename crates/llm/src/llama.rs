@@ -4,7 +4,7 @@
 //! embedding stays quantized where rows can be decoded one by one.
 //! Mixtures of experts are left to candle's own model.
 
-use crate::blocks::{attend, mask, Embedding, KvCache, Rope};
+use crate::blocks::{attend, mask, Embedding, KvCache, Rope, Stepper};
 use crate::linear::Linear;
 use candle_core::quantized::{gguf_file, QMatMul};
 use candle_core::{Device, IndexOp, Module, Result, Tensor};
@@ -160,38 +160,7 @@ impl Llama {
         })
     }
 
-    /// Drops the KV cache.
-    pub(crate) fn clear_kv_cache(&mut self) {
-        for l in &mut self.layers {
-            l.cache.clear();
-        }
-        self.next = 0;
-    }
-
-    /// Logits of the token after `x` (shape `[1, len]`), whose first token
-    /// is at position `start`: 0 (a fresh start) or where the cache ends.
-    /// A failed call leaves the cache empty, never half-written.
-    pub(crate) fn forward(&mut self, x: &Tensor, start: usize) -> Result<Tensor> {
-        if start == 0 {
-            self.clear_kv_cache();
-        } else if start != self.next {
-            candle_core::bail!(
-                "position {start} does not follow the cache (next is {})",
-                self.next
-            );
-        }
-        let out = self.run(x, start);
-        match &out {
-            Ok(_) => self.next = start + x.dim(1)?,
-            Err(_) => {
-                self.clear_kv_cache();
-                self.next = usize::MAX;
-            }
-        }
-        out
-    }
-
-    fn run(&mut self, x: &Tensor, start: usize) -> Result<Tensor> {
+    fn run_at(&mut self, x: &Tensor, start: usize) -> Result<Tensor> {
         let (batch, len) = x.dims2()?;
         if batch != 1 {
             candle_core::bail!("one sequence at a time");
@@ -234,5 +203,21 @@ impl Llama {
         let mask = mask(len, past, start - past, start, None, &self.device)?;
         let out = attend(&q, &k, &v, mask.as_ref())?;
         layer.wo.forward(&out)
+    }
+}
+
+impl Stepper for Llama {
+    fn next_mut(&mut self) -> &mut usize {
+        &mut self.next
+    }
+
+    fn clear_caches(&mut self) {
+        for l in &mut self.layers {
+            l.cache.clear();
+        }
+    }
+
+    fn run(&mut self, x: &Tensor, start: usize) -> Result<Tensor> {
+        self.run_at(x, start)
     }
 }

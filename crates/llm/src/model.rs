@@ -1,5 +1,6 @@
 //! Loading a GGUF model and generating from it.
 
+use crate::blocks::Stepper;
 use crate::chat::{ChatTemplate, Message};
 use crate::error::LlmError;
 use crate::guide::{Guide, GuideFactory};

@@ -9,6 +9,8 @@
     reason = "tests fail by panicking"
 )]
 
+mod common;
+
 use std::path::PathBuf;
 use writ_llm::{ChatTemplate, GenerateOptions, LoadOptions, LocalLlm, Message, StopReason};
 
@@ -268,35 +270,6 @@ fn the_llama_forward_matches_llama_cpp() {
                 "logit of {id}: {got} here, {want} in llama.cpp"
             );
         }
-        let opts = GenerateOptions {
-            max_tokens: 16,
-            ..GenerateOptions::default()
-        };
-        // llama.cpp's greedy continuation, token by token: each is our
-        // pick too, or (where the two are near a tie, and the kernels'
-        // summation order decides: AVX-512 or AVX2 GEMM) within half a
-        // unit of it.
-        let mut ctx = ids.clone();
-        let mut exact = 0;
-        for &want in case.greedy.iter() {
-            let l = llm.logits(&ctx).unwrap();
-            let best = l.iter().copied().fold(f32::MIN, f32::max);
-            let got = l[want as usize];
-            assert!(
-                best - got < 0.5,
-                "after {} tokens llama.cpp picks {want} (here {got}, best {best})",
-                ctx.len() - ids.len()
-            );
-            exact += usize::from(got == best);
-            ctx.push(want);
-        }
-        assert!(exact >= 14, "only {exact} of 16 picks are ours exactly");
-        // And free greedy decoding starts as llama.cpp's does.
-        let g = llm.generate(case.text, &opts, &mut |_| {}).unwrap();
-        assert_eq!(
-            g.tokens[..4],
-            case.greedy[..4],
-            "greedy tokens differ from llama.cpp's"
-        );
+        common::follows_llama_cpp(&mut llm, case.text, &ids, &case.greedy);
     }
 }
