@@ -88,18 +88,29 @@ fetch_corpus() {
   fi
 }
 
+# Whether the venv $1 holds distribution $2 at version $3.
+venv_has() {
+  [ "$("$1/bin/python" -c "import importlib.metadata as m, sys; print(m.version(sys.argv[1]))" "$2" 2>/dev/null || true)" = "$3" ]
+}
+
+# Makes the venv $1 hold $2 at version $3 (installing the requirement $4,
+# with any further arguments passed to pip), unless it already does.
+venv_install() {
+  local venv="$1" dist="$2" version="$3" spec="$4"
+  shift 4
+  if ! venv_has "$venv" "$dist" "$version"; then
+    log "installing $spec into $venv"
+    python3 -m venv "$venv"
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check "$@" "$spec"
+  fi
+}
+
 # The official MCP Python SDK (PyPI `mcp`), pinned: tests/clients/mcp_sdk.py
 # drives `writ mcp` with it. Installed only when the venv lacks this version.
 MCP_SDK_VERSION=2.3.0
 install_mcp_sdk() {
   local venv="$WRIT_CACHE/venv-mcp"
-  local have
-  have="$("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("mcp"))' 2>/dev/null || true)"
-  if [ "$have" != "$MCP_SDK_VERSION" ]; then
-    log "installing the MCP Python SDK $MCP_SDK_VERSION into $venv"
-    python3 -m venv "$venv"
-    "$venv/bin/python" -m pip install -q --disable-pip-version-check "mcp==$MCP_SDK_VERSION"
-  fi
+  venv_install "$venv" mcp "$MCP_SDK_VERSION" "mcp==$MCP_SDK_VERSION"
   export WRIT_MCP_SDK_PYTHON="$venv/bin/python"
 }
 
@@ -155,13 +166,7 @@ install_axe_core() {
 SCHEMATHESIS_VERSION=4.32.5
 install_schemathesis() {
   local venv="$WRIT_CACHE/venv-schemathesis"
-  local have
-  have="$("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("schemathesis"))' 2>/dev/null || true)"
-  if [ "$have" != "$SCHEMATHESIS_VERSION" ]; then
-    log "installing schemathesis $SCHEMATHESIS_VERSION into $venv"
-    python3 -m venv "$venv"
-    "$venv/bin/python" -m pip install -q --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
-  fi
+  venv_install "$venv" schemathesis "$SCHEMATHESIS_VERSION" "schemathesis==$SCHEMATHESIS_VERSION"
   export WRIT_SCHEMATHESIS="$venv/bin/schemathesis"
 }
 # ---- end of schemathesis ------------------------------------------------
@@ -175,20 +180,15 @@ install_schemathesis() {
 LLAMACPP_VERSION=0.3.36
 install_llamacpp() {
   local venv="$WRIT_CACHE/venv-llamacpp" wheels="$WRIT_CACHE/wheels"
-  local have
-  have="$("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("llama-cpp-python"))' 2>/dev/null || true)"
-  if [ "$have" != "$LLAMACPP_VERSION" ]; then
+  if ! venv_has "$venv" llama-cpp-python "$LLAMACPP_VERSION" &&
+    ! ls "$wheels"/llama_cpp_python-"$LLAMACPP_VERSION"-*.whl >/dev/null 2>&1; then
+    log "building llama-cpp-python $LLAMACPP_VERSION (compiles llama.cpp once; the wheel is kept in $wheels)"
     mkdir -p "$wheels"
-    if ! ls "$wheels"/llama_cpp_python-"$LLAMACPP_VERSION"-*.whl >/dev/null 2>&1; then
-      log "building llama-cpp-python $LLAMACPP_VERSION (compiles llama.cpp once; the wheel is kept in $wheels)"
-      CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" python3 -m pip wheel -q --disable-pip-version-check \
-        --no-deps -w "$wheels" "llama-cpp-python==$LLAMACPP_VERSION"
-    fi
-    log "installing llama-cpp-python[server] $LLAMACPP_VERSION into $venv"
-    python3 -m venv "$venv"
-    "$venv/bin/python" -m pip install -q --disable-pip-version-check \
-      --find-links "$wheels" "llama-cpp-python[server]==$LLAMACPP_VERSION"
+    CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" python3 -m pip wheel -q --disable-pip-version-check \
+      --no-deps -w "$wheels" "llama-cpp-python==$LLAMACPP_VERSION"
   fi
+  venv_install "$venv" llama-cpp-python "$LLAMACPP_VERSION" \
+    "llama-cpp-python[server]==$LLAMACPP_VERSION" --find-links "$wheels"
   export WRIT_LLAMACPP_PYTHON="$venv/bin/python"
 }
 # ---- end of llama.cpp's server ------------------------------------------

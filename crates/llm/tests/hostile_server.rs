@@ -31,6 +31,8 @@ enum Script {
     Status(u16, String),
     /// A plain JSON completion (no stream).
     Json(String),
+    /// A redirect elsewhere.
+    Redirect(String),
 }
 
 struct Fake {
@@ -128,6 +130,10 @@ fn answer(mut conn: TcpStream, script: Option<Script>) {
         Some(Script::Json(body)) => {
             conn.write_all((head(200, "application/json") + &body).as_bytes())
         }
+        Some(Script::Redirect(to)) => conn.write_all(
+            format!("HTTP/1.1 307 X\r\nLocation: {to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        ),
     };
 }
 
@@ -281,4 +287,23 @@ fn an_answer_is_bounded_by_its_token_budget() {
         .unwrap();
     assert_eq!(g.stop, StopReason::MaxTokens);
     assert!(g.text.len() <= 10 * 16 + 1024, "{}", g.text.len());
+}
+
+/// A server that redirects the chat request elsewhere: the prompt (which
+/// carries the user's code) goes only to the address the user gave.
+#[test]
+fn a_redirect_is_not_followed_with_the_prompt() {
+    let elsewhere = serve(vec![Script::Sse(chunk("{}", Some("stop")))]);
+    let target = format!("{}/chat/completions", elsewhere.url);
+    let fake = serve(vec![Script::Redirect(target)]);
+    let mut llm = connect(&fake, |_| {});
+    let e = llm
+        .generate(PROMPT, &options(50), None, &mut |_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("redirects") && e.contains("307"), "{e}");
+    assert!(
+        elsewhere.requests.lock().unwrap().is_empty(),
+        "the prompt was sent on"
+    );
 }

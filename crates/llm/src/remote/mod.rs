@@ -144,6 +144,9 @@ impl RemoteLlm {
             .timeout_connect(Some(Duration::from_secs(10)))
             .timeout_per_read(Some(spec.idle_timeout))
             .timeout_global(Some(spec.deadline))
+            // The prompt carries the user's code: it goes to the address
+            // the user gave and nowhere a server points it.
+            .max_redirects(0)
             .build()
             .into();
         let key = std::env::var(API_KEY_ENV).ok().filter(|k| !k.is_empty());
@@ -279,6 +282,7 @@ impl RemoteLlm {
             let mut body = sent.clone();
             body["messages"] = Value::Array(messages.clone());
             let resp = self.post("/chat/completions", &body)?;
+            refuse_redirect(&resp, &self.base)?;
             let status = resp.status().as_u16();
             if status < 400 {
                 taken = Some((d, sent, resp));
@@ -474,8 +478,28 @@ impl RemoteLlm {
     }
 }
 
+/// A redirect is an error naming where it pointed (writ follows none).
+fn refuse_redirect(resp: &ureq::http::Response<ureq::Body>, base: &str) -> Result<(), LlmError> {
+    let status = resp.status().as_u16();
+    if !(300..400).contains(&status) {
+        return Ok(());
+    }
+    let to = resp
+        .headers()
+        .get("location")
+        .map(|v| quote(&redact(&String::from_utf8_lossy(v.as_bytes()))))
+        .unwrap_or_default();
+    Err(remote(
+        base,
+        format!(
+            "the server answered HTTP {status}, pointing to `{to}`; writ follows no redirects (the prompt carries your code): give --llm-url the final address"
+        ),
+    ))
+}
+
 /// Reads a (bounded) response body as text.
 fn read_body(resp: ureq::http::Response<ureq::Body>, base: &str) -> Result<String, LlmError> {
+    refuse_redirect(&resp, base)?;
     let status = resp.status().as_u16();
     let text = resp
         .into_body()
