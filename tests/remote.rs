@@ -383,9 +383,10 @@ fn on_a_terminal_the_answer_streams_before_the_summary() {
     }
     let server = Server::start(4096);
     let repo = repo();
+    // The binary's path, quoted for the shell `script` runs.
+    let bin = env!("CARGO_BIN_EXE_writ").replace('\'', "'\\''");
     let cmd = format!(
-        "{} ask --llm-url {} --max-tokens 200 'What does Cart.total return?'",
-        env!("CARGO_BIN_EXE_writ"),
+        "'{bin}' ask --llm-url {} --max-tokens 200 'What does Cart.total return?'",
         server.url
     );
     let out = Command::new("script")
