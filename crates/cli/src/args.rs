@@ -39,6 +39,11 @@ pub enum Command {
     Status(StatusArgs),
     /// Measure writ (embedding throughput, search latency)
     Bench(BenchArgs),
+    /// Measure retrieval on a repository's own code: each documented
+    /// function's first doc sentence is a query (docs blanked in a temporary
+    /// copy); MRR@10, R@1 and R@10 per language and mode, beside the peers'
+    /// baseline on the same files
+    Eval(EvalArgs),
     /// Check, test and explain rules
     Rules(RulesArgs),
     /// Ask the local model: retrieve context, generate proposals (only
@@ -506,6 +511,33 @@ pub struct SearchArgs {
     /// Repository root [default: the nearest folder upwards holding .writ, else .]
     #[arg(long)]
     pub repo: Option<PathBuf>,
+    #[command(flatten)]
+    pub loc: Locations,
+    /// JSON output
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Repository to evaluate (only read: the copy goes to a temporary folder) [default: .]
+    pub path: Option<PathBuf>,
+    /// Ask at most this many questions, spread over the repository (0: all)
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub max_queries: usize,
+    /// Skip the peers' baseline (40-line windows, BM25, their fusion):
+    /// about half the embedding time
+    #[arg(long)]
+    pub no_baseline: bool,
+    /// List this many of the worst misses
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub misses: usize,
+    /// Keep the blanked copy and its index in DIR (which must be empty or new)
+    #[arg(long, value_name = "DIR")]
+    pub keep: Option<PathBuf>,
+    /// Include hidden files and folders
+    #[arg(long)]
+    pub hidden: bool,
     #[command(flatten)]
     pub loc: Locations,
     /// JSON output

@@ -22,6 +22,7 @@ pub fn run(cli: Cli) -> CmdResult {
         Command::Search(args) => search(args),
         Command::Status(args) => status(args),
         Command::Bench(args) => crate::bench::run(args),
+        Command::Eval(args) => crate::eval::run(args),
         Command::Rules(args) => crate::rules::rules(args),
         Command::Ask(args) => crate::ask::ask(args),
         Command::Proposals(args) => crate::show::proposals(args),

@@ -12,6 +12,7 @@ mod cmd;
 mod config;
 mod ctx;
 mod docs;
+mod eval;
 mod exit;
 mod models;
 mod out;

@@ -85,6 +85,14 @@ pub fn apply(cli: &mut Cli, matches: &ArgMatches) -> Result<(), Failure> {
             let c = load(root.as_deref())?;
             loc(&c, &mut a.loc);
         }
+        Command::Eval(a) => {
+            let cwd = std::env::current_dir().ok();
+            let root = cwd.and_then(|cwd| {
+                writ_service::existing(&cwd, a.path.as_deref().unwrap_or(Path::new("."))).ok()
+            });
+            let c = load(root.as_deref())?;
+            loc(&c, &mut a.loc);
+        }
         Command::Search(a) => {
             let c = load(repo_of(a.repo.as_deref()).as_deref())?;
             loc(&c, &mut a.loc);

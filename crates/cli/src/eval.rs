@@ -1,0 +1,149 @@
+//! `writ eval`: retrieval quality on the user's own repository.
+
+use crate::args::EvalArgs;
+use crate::exit::{CmdResult, ExitCode, Failure};
+use crate::out::{outln, print_json};
+use crate::term::clean;
+use anyhow::anyhow;
+use writ_eval::{EvalError, EvalOptions, Report, Score};
+use writ_index::WalkOptions;
+use writ_service::models::load_embedder;
+use writ_service::{existing, index_dir};
+
+/// Runs `writ eval`.
+pub fn run(args: EvalArgs) -> CmdResult {
+    let cwd = crate::ctx::cwd()?;
+    let root = existing(
+        &cwd,
+        args.path.as_deref().unwrap_or(std::path::Path::new(".")),
+    )?;
+    if !root.is_dir() {
+        return Err(Failure::new(
+            ExitCode::NoInput,
+            anyhow!("`{}` is not a folder", clean(&root.display().to_string())),
+        ));
+    }
+    if let Some(keep) = &args.keep {
+        let used = std::fs::read_dir(keep).is_ok_and(|mut d| d.next().is_some());
+        if used || keep.is_file() {
+            return Err(Failure::new(
+                ExitCode::Error,
+                anyhow!(
+                    "--keep `{}` is not an empty folder",
+                    clean(&keep.display().to_string())
+                ),
+            )
+            .hint("name a new or empty folder: writ writes corpus/ and index/ into it"));
+        }
+    }
+    let embedder = load_embedder(&crate::ctx::embedder(&args.loc))?;
+    let options = EvalOptions {
+        walk: WalkOptions {
+            hidden: args.hidden,
+            ..WalkOptions::default()
+        },
+        max_queries: args.max_queries,
+        baseline: !args.no_baseline,
+        misses: args.misses,
+        exclude: Some(index_dir(args.loc.index.as_deref(), &root)),
+        work_dir: args.keep.clone(),
+        ..EvalOptions::default()
+    };
+    let progress = |line: &str| eprintln!("writ eval: {line}");
+    let report = writ_eval::evaluate(&root, &embedder, &options, &progress).map_err(failure)?;
+    if args.json {
+        print_json(&report)?;
+    } else {
+        print_report(&report);
+    }
+    Ok(ExitCode::Ok)
+}
+
+fn failure(e: EvalError) -> Failure {
+    match e {
+        EvalError::Index(e) => e.into(),
+        EvalError::NoTasks { .. } => Failure::new(ExitCode::NoInput, e)
+            .hint("point writ eval at a repository whose functions carry doc comments"),
+        other => Failure::new(ExitCode::Error, other),
+    }
+}
+
+fn print_report(r: &Report) {
+    outln!(
+        "writ eval {}: {} files, {} chunks ({} peer windows); {} documented functions, {} asked; {:.1}s",
+        clean(&r.root),
+        r.files,
+        r.chunks,
+        r.windows,
+        r.tasks_found,
+        r.tasks,
+        r.seconds
+    );
+    outln!();
+    outln!(
+        "{:<12} {:>5}  {:<12} {:>7} {:>6} {:>6}",
+        "language",
+        "n",
+        "mode",
+        "MRR@10",
+        "R@1",
+        "R@10"
+    );
+    let mut groups: Vec<(&str, usize, &[Score])> = r
+        .languages
+        .iter()
+        .map(|l| (l.language.as_str(), l.n, l.scores.as_slice()))
+        .collect();
+    if r.languages.len() > 1 {
+        groups.push(("all", r.tasks, &r.overall));
+    }
+    for (language, n, scores) in groups {
+        for (i, s) in scores.iter().enumerate() {
+            let (l, n) = if i == 0 {
+                (language.to_string(), n.to_string())
+            } else {
+                (String::new(), String::new())
+            };
+            outln!(
+                "{l:<12} {n:>5}  {:<12} {:>7.3} {:>6.3} {:>6.3}",
+                s.mode,
+                s.mrr10,
+                s.r1,
+                s.r10
+            );
+        }
+    }
+    if r.misses.is_empty() {
+        return;
+    }
+    outln!();
+    outln!("worst misses (not in hybrid's top 10; those another mode found first):");
+    for m in &r.misses {
+        let found: Vec<String> = m
+            .ranks
+            .iter()
+            .filter_map(|(mode, rank)| rank.map(|r| format!("{mode} #{r}")))
+            .collect();
+        outln!("  \"{}\"", clean(&m.task.query));
+        outln!(
+            "    answer {}:{}-{}; found by: {}",
+            clean(&m.task.path),
+            m.task.start,
+            m.task.end,
+            if found.is_empty() {
+                "none".to_string()
+            } else {
+                found.join(", ")
+            }
+        );
+        if let Some(t) = &m.top {
+            outln!(
+                "    hybrid's first: {}:{}-{} {}",
+                clean(&t.path),
+                t.start_line,
+                t.end_line,
+                clean(t.symbol.as_deref().unwrap_or(""))
+            );
+        }
+    }
+}
