@@ -454,6 +454,10 @@ pub struct IndexArgs {
     /// Index hidden files and folders too
     #[arg(long)]
     pub hidden: bool,
+    /// Index generated files (a "generated … do not edit" marker in their
+    /// first lines) and data files (JSON, CSV, XML) over 64 KiB too
+    #[arg(long)]
+    pub generated: bool,
     /// Skip files larger than this many bytes
     #[arg(long, default_value_t = 1 << 20, value_name = "BYTES")]
     pub max_file_size: u64,
@@ -505,6 +509,10 @@ pub struct SearchArgs {
     /// The first lines of each hit only
     #[arg(long, conflicts_with = "batch")]
     pub snippets: bool,
+    /// Rank tests like other code (by default a test ranks a little lower
+    /// unless the query speaks of tests)
+    #[arg(long)]
+    pub tests: bool,
     /// Continue after a previous answer (its `next_cursor`)
     #[arg(long, value_name = "CURSOR", conflicts_with = "batch")]
     pub cursor: Option<String>,
@@ -538,6 +546,9 @@ pub struct EvalArgs {
     /// Include hidden files and folders
     #[arg(long)]
     pub hidden: bool,
+    /// Include generated files and large data files (skipped by default)
+    #[arg(long)]
+    pub generated: bool,
     #[command(flatten)]
     pub loc: Locations,
     /// JSON output

@@ -106,6 +106,7 @@ fn index(args: IndexArgs) -> CmdResult {
     let dir = index_dir(args.loc.index.as_deref(), &root);
     let walk = WalkOptions {
         hidden: args.hidden,
+        generated: args.generated,
         max_file_size: args.max_file_size,
         ..WalkOptions::default()
     };
@@ -233,6 +234,7 @@ fn search(args: SearchArgs) -> CmdResult {
     writ_service::require_index(&dir)?;
     let mut options = search_options(args.k, &args.paths, &args.langs, mode(args.mode))?;
     options.min_similarity = args.threshold;
+    options.tests = args.tests;
     let embedder = load_embedder(&crate::ctx::embedder(&args.loc))?;
     let mut searcher = Searcher::open(&dir, &embedder)?;
     if searcher.vectors_rebuilt() {
@@ -288,6 +290,7 @@ fn search(args: SearchArgs) -> CmdResult {
         threshold: args.threshold,
         max_tokens: args.max_tokens,
         snippets: args.snippets,
+        tests: args.tests,
         cursor: args.cursor.clone(),
         ..writ_service::SearchRequest::new(args.query.unwrap_or_default())
     };

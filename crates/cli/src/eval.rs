@@ -40,6 +40,7 @@ pub fn run(args: EvalArgs) -> CmdResult {
     let options = EvalOptions {
         walk: WalkOptions {
             hidden: args.hidden,
+            generated: args.generated,
             ..WalkOptions::default()
         },
         max_queries: args.max_queries,

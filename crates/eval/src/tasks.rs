@@ -106,23 +106,10 @@ pub fn blank_file(text: &str, rel: &str, language: Language) -> Option<Blanked> 
 
 /// Whether a file may give tasks: tests and docs are not what users search
 /// for by a function's description (make_pyeval.py skips `tests/` and
-/// `docs/`; the same rule here covers each language's test files).
+/// `docs/`; the same rule covers each language's test files, by the test
+/// convention search ranks by).
 fn task_file(rel: &str) -> bool {
-    let parts: Vec<&str> = rel.split('/').collect();
-    let name = parts.last().copied().unwrap_or("");
-    let dirs = &parts[..parts.len().saturating_sub(1)];
-    if dirs.first() == Some(&"docs")
-        || dirs
-            .iter()
-            .any(|d| matches!(*d, "tests" | "test" | "__tests__" | "testdata"))
-    {
-        return false;
-    }
-    !(name.ends_with("_test.go")
-        || name.starts_with("test_")
-        || name.ends_with("_test.py")
-        || name.contains(".test.")
-        || name.contains(".spec."))
+    !rel.starts_with("docs/") && !writ_index::is_test_path(rel)
 }
 
 fn is_js(language: Language) -> bool {
@@ -254,9 +241,13 @@ impl Collect<'_> {
             None => false,
         };
         let row = outer.start_position().row;
-        // Decorators sit between a method's JSDoc and its name.
+        // Decorators sit between a method's JSDoc and its name, and some
+        // styles (express, koa) leave a blank line after the JSDoc.
         let mut above = row;
         while above > 0 && self.lines[above - 1].trim_start().starts_with('@') {
+            above -= 1;
+        }
+        if above > 1 && self.lines[above - 1].trim().is_empty() {
             above -= 1;
         }
         let Some(doc) = self.jsdoc_above(above) else {

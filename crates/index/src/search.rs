@@ -48,6 +48,11 @@ pub struct SearchOptions {
     /// Drop hits whose cosine similarity to the query is below this (in
     /// lexical mode, where no query vector exists, nothing is dropped).
     pub min_similarity: Option<f32>,
+    /// Rank tests like any other code. Default: false: a test ranks a
+    /// little lower ([`TEST_WEIGHT`]) unless the query speaks of tests,
+    /// since a question about what code does is rarely answered by the
+    /// test that calls it.
+    pub tests: bool,
 }
 
 impl Default for SearchOptions {
@@ -58,6 +63,7 @@ impl Default for SearchOptions {
             languages: Vec::new(),
             mode: SearchMode::Hybrid,
             min_similarity: None,
+            tests: false,
         }
     }
 }
@@ -72,6 +78,10 @@ struct Scored {
     bm25: Option<f64>,
 }
 
+/// What a test's score is multiplied by when the query does not ask for
+/// tests: in hybrid mode, a test both engines ranked first falls to about
+/// the place of code both ranked 14th; one engine's first to its 14th.
+pub const TEST_WEIGHT: f64 = 0.8;
 /// Reciprocal-rank-fusion constant (the usual 60).
 const RRF_K: f64 = 60.0;
 /// How deep each engine ranks before fusion.
@@ -209,10 +219,16 @@ impl<'e> Searcher<'e> {
             };
         }
         let mut hits = self.hydrate(&scores)?;
+        if !options.tests && !crate::shape::asks_for_tests(query) {
+            for hit in hits.iter_mut().filter(|h| crate::shape::is_test(h)) {
+                hit.score *= TEST_WEIGHT;
+            }
+        }
         sort(&mut hits);
         if options.mode == SearchMode::Hybrid {
             crate::links::promote(&mut hits, options.k);
         }
+        crate::shape::declarations_after_code(&mut hits);
         match (query_vector, options.min_similarity) {
             // The threshold applies before the top k, so a page is k hits
             // above it when there are that many.

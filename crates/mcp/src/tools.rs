@@ -76,6 +76,7 @@ pub fn list() -> Value {
                 "threshold": { "type": "number", "minimum": -1, "maximum": 1, "description": "drop hits whose cosine similarity to the query is below this (0.3 is loose, 0.5 close)" },
                 "max_tokens": integer(SEARCH_TOKENS, "the response's token budget (default 8000): hits are cut to snippets, then left for the next page (next_cursor)"),
                 "snippets": { "type": "boolean", "description": "the first lines of each hit only" },
+                "tests": { "type": "boolean", "description": "rank tests like other code (by default a test ranks a little lower unless the query speaks of tests)" },
                 "cursor": { "type": "string", "description": "a previous response's next_cursor, for the hits after it" } } },
             "annotations": read_only("Search the repository"),
         },

@@ -230,6 +230,8 @@ struct SearchQuery {
     max_tokens: Option<String>,
     #[serde(default)]
     snippets: bool,
+    #[serde(default)]
+    tests: bool,
     cursor: Option<String>,
 }
 
@@ -238,7 +240,7 @@ async fn search_get(
     q: Result<Query<SearchQuery>, QueryRejection>,
 ) -> ApiResult {
     let Query(q) = q.map_err(query_error)?;
-    let mut body = json!({ "query": q.q, "snippets": q.snippets });
+    let mut body = json!({ "query": q.q, "snippets": q.snippets, "tests": q.tests });
     // `k=41.0` is 41, as in a body; anything else is refused naming it.
     let integer = |text: String| {
         bounds::integer_text(&text)

@@ -65,6 +65,10 @@ pub struct SearchRequest {
     /// Snippets only, never whole chunks.
     #[serde(default)]
     pub snippets: bool,
+    /// Rank tests like other code (by default they rank a little lower
+    /// unless the query speaks of tests).
+    #[serde(default)]
+    pub tests: bool,
     /// Where to continue (a previous response's `next_cursor`).
     #[serde(default)]
     pub cursor: Option<String>,
@@ -85,6 +89,7 @@ impl SearchRequest {
             threshold: None,
             max_tokens: None,
             snippets: false,
+            tests: false,
             cursor: None,
         }
     }
@@ -166,6 +171,7 @@ pub fn search_options(
         languages,
         mode,
         min_similarity: None,
+        tests: false,
     })
 }
 
@@ -230,6 +236,7 @@ pub fn run(
     }
     let mut options = search_options(offset + k, &req.paths, &req.langs, mode)?;
     options.min_similarity = req.threshold;
+    options.tests = req.tests;
     let hits: Vec<Hit> = searcher
         .search(&req.query, &options)?
         .into_iter()

@@ -53,7 +53,8 @@ pub(crate) fn pieces(
     for def in &mut cx.defs {
         def.start = attach_leading_comments(lines, def.start);
     }
-    Some(fill_gaps(cx.defs, &cx.scopes, lines.len()))
+    let defs = join_overloads(cx.defs, lines);
+    Some(fill_gaps(defs, &cx.scopes, lines.len()))
 }
 
 struct Collector<'a> {
@@ -85,6 +86,11 @@ impl Collector<'_> {
                 .iter()
                 .sum();
             match def.body {
+                // A wrapper (IIFE, UMD) is transparent: what it holds is
+                // the file's own.
+                Some(body) if def.kind == "wrapper" => {
+                    self.collect(body, scope);
+                }
                 Some(body) if size > self.max_tokens || self.members(body) > 1 => {
                     self.scopes.push(Scope {
                         start,
@@ -123,6 +129,25 @@ impl Collector<'_> {
         node.child_by_field_name("name")
             .map(|n| self.text(n))
             .unwrap_or_default()
+    }
+
+    /// A definition whose value is `value`, spanning `outer`: a function,
+    /// a class, or an object literal holding methods (a container).
+    fn js_value<'t>(&self, outer: Node<'t>, name: String, value: Node<'t>) -> Option<Def<'t>> {
+        let (kind, body) = match value.kind() {
+            "arrow_function" | "function_expression" | "function" | "generator_function" => {
+                ("function", None)
+            }
+            "class" => ("class", value.child_by_field_name("body")),
+            "object" if self.members(value) > 0 => ("object", Some(value)),
+            _ => return None,
+        };
+        Some(Def {
+            kind,
+            name,
+            body,
+            outer,
+        })
     }
 
     fn classify<'t>(&self, node: Node<'t>) -> Option<Def<'t>> {
@@ -205,18 +230,45 @@ impl Collector<'_> {
                 Language::JavaScript | Language::TypeScript | Language::Tsx,
                 "lexical_declaration" | "variable_declaration",
             ) => {
-                // `const f = () => {…}` and `const C = class {…}` are definitions.
+                // `const f = () => {…}`, `const C = class {…}` and
+                // `const api = { f() {…}, … }` are definitions.
                 let mut cursor = node.walk();
                 let declarators: Vec<Node<'_>> = node.named_children(&mut cursor).collect();
                 declarators.into_iter().find_map(|d| {
                     let value = d.child_by_field_name("value")?;
-                    let kind = match value.kind() {
-                        "arrow_function" | "function_expression" | "function" => "function",
-                        "class" => "class",
-                        _ => return None,
-                    };
-                    leaf(kind, self.name_of(d))
+                    self.js_value(node, self.name_of(d), value)
                 })
+            }
+            (
+                Language::JavaScript | Language::TypeScript | Language::Tsx,
+                "expression_statement",
+            ) => {
+                let expr = node.named_child(0)?;
+                match expr.kind() {
+                    // CommonJS and prototype style: `exports.f = function`,
+                    // `X.prototype.f = …`, `module.exports = {…}`.
+                    "assignment_expression" => {
+                        let left = expr.child_by_field_name("left")?;
+                        let value = expr.child_by_field_name("right")?;
+                        let name = js_assigned_name(&self.text(left));
+                        self.js_value(node, name, value)
+                    }
+                    // An IIFE or UMD wrapper: its functions are the file's.
+                    "call_expression" => {
+                        let body = wrapped_body(expr)?;
+                        container("wrapper", String::new(), Some(body))
+                    }
+                    _ => None,
+                }
+            }
+            (Language::JavaScript | Language::TypeScript | Language::Tsx, "pair") => {
+                let value = node.child_by_field_name("value")?;
+                let key = node.child_by_field_name("key").map(|k| self.text(k))?;
+                let key = key.trim_matches(['"', '\'']).to_string();
+                match value.kind() {
+                    "arrow_function" | "function_expression" | "function" => leaf("method", key),
+                    _ => None,
+                }
             }
             (Language::Go, "function_declaration") => leaf("function", self.name_of(node)),
             (Language::Go, "method_declaration") => {
@@ -243,6 +295,46 @@ impl Collector<'_> {
             }
             _ => None,
         }
+    }
+}
+
+/// The symbol an assignment defines: `exports.f` and `module.exports.f` →
+/// `f`, `X.prototype.f` → `X.f`, `module.exports` → `module.exports`.
+fn js_assigned_name(left: &str) -> String {
+    let left: String = left.chars().filter(|c| !c.is_whitespace()).collect();
+    let left = left
+        .strip_prefix("module.exports.")
+        .or_else(|| left.strip_prefix("exports."))
+        .unwrap_or(&left);
+    left.replace(".prototype.", ".")
+}
+
+/// The body whose statements an IIFE or UMD wrapper runs: the called
+/// function's (`(function () {…})()`, `(() => {…})()`, `!function(){…}()`),
+/// else the last function argument's (`(function (root, factory) {…})(this,
+/// function () {…})`, where the factory holds the library).
+fn wrapped_body(call: Node<'_>) -> Option<Node<'_>> {
+    let args = call.child_by_field_name("arguments");
+    let mut cursor = call.walk();
+    let factory = args.and_then(|a| {
+        let list: Vec<Node<'_>> = a.named_children(&mut cursor).collect();
+        list.into_iter().rev().find_map(function_body)
+    });
+    factory.or_else(|| function_body(call.child_by_field_name("function")?))
+}
+
+/// The statement block of a function expression (parentheses around it
+/// allowed).
+fn function_body(node: Node<'_>) -> Option<Node<'_>> {
+    let mut n = node;
+    while n.kind() == "parenthesized_expression" {
+        n = n.named_child(0)?;
+    }
+    match n.kind() {
+        "function_expression" | "function" | "arrow_function" => n
+            .child_by_field_name("body")
+            .filter(|b| b.kind() == "statement_block"),
+        _ => None,
     }
 }
 
@@ -280,6 +372,31 @@ fn go_receiver_type(receiver: &str) -> String {
         .next()
         .unwrap_or("")
         .to_string()
+}
+
+/// Joins consecutive definitions of one symbol with nothing but blank
+/// lines between them: TypeScript's overload signatures with their
+/// implementation, a getter with its setter. One symbol, one chunk: a
+/// one-line signature alone would compete with the code it declares.
+fn join_overloads(mut defs: Vec<Piece>, lines: &[&str]) -> Vec<Piece> {
+    defs.sort_by_key(|p| (p.start, p.end));
+    let mut out: Vec<Piece> = Vec::with_capacity(defs.len());
+    for def in defs {
+        match out.last_mut() {
+            Some(prev)
+                if prev.symbol.is_some()
+                    && prev.symbol == def.symbol
+                    && prev.end < def.start
+                    && lines[prev.end + 1..def.start]
+                        .iter()
+                        .all(|l| l.trim().is_empty()) =>
+            {
+                prev.end = def.end;
+            }
+            _ => out.push(def),
+        }
+    }
+    out
 }
 
 /// A container that was opened because it was over the budget.

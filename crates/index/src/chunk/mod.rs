@@ -12,7 +12,7 @@ use writ_core::Language;
 
 /// Version of the chunking rules. Stored in the index manifest: an index cut
 /// by other rules is refused rather than mixed.
-pub const CHUNKER_VERSION: &str = "writ-chunker-2";
+pub const CHUNKER_VERSION: &str = "writ-chunker-3";
 
 /// A chunk of a file: a line range with its text and qualified symbol.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,11 +86,33 @@ pub fn chunk_file(text: &str, language: Language, budget: &ChunkBudget<'_>) -> V
     };
     let pieces = drop_blank(pieces, &lines);
     let pieces = merge_small(pieces, &line_tokens, budget);
-    let mut chunks = Vec::new();
+    let mut chunks: Vec<Chunk> = Vec::new();
     for piece in pieces {
-        split_piece(&piece, &lines, &line_tokens, budget.max_tokens, &mut chunks);
+        let mut split = Vec::new();
+        split_piece(&piece, &lines, &line_tokens, budget.max_tokens, &mut split);
+        for chunk in split {
+            match chunks.last_mut() {
+                // A chunk of nothing but closing brackets (the tail of a
+                // split function, a container's last brace) says nothing
+                // alone: it joins the chunk before it.
+                Some(prev) if closing_only(&chunk.text) => {
+                    for line in &lines[prev.end_line..chunk.end_line] {
+                        prev.text.push('\n');
+                        prev.text.push_str(line);
+                    }
+                    prev.end_line = chunk.end_line;
+                }
+                _ => chunks.push(chunk),
+            }
+        }
     }
     chunks
+}
+
+/// True for text made only of closing brackets and separators.
+fn closing_only(text: &str) -> bool {
+    text.chars()
+        .all(|c| c.is_whitespace() || matches!(c, '}' | ')' | ']' | ';' | ','))
 }
 
 fn tokens(line_tokens: &[usize], start: usize, end: usize) -> usize {

@@ -189,3 +189,108 @@ fn unparseable_code_still_chunks() {
     let snap = snapshot("fn (((( {{{{ broken\nstill text here\n", Language::Rust, 60);
     assert!(!snap.is_empty());
 }
+
+const COMMONJS: &str = r#"'use strict';
+
+var res = Object.create(http.ServerResponse.prototype);
+
+/**
+ * Set the status code of the response and return it for chaining calls.
+ */
+res.status = function status(code) {
+  this.statusCode = code;
+  return this;
+};
+
+exports.send = function (body) {
+  var chunk = body;
+  return this.end(chunk);
+};
+
+module.exports = {
+  parse: function (str) {
+    return str.split(';').map(function (s) { return s.trim(); });
+  },
+  serialize(name, value) {
+    return name + '=' + encodeURIComponent(value);
+  },
+};
+"#;
+
+#[test]
+fn commonjs_prototype_exports_and_object_methods_are_named_definitions() {
+    assert_eq!(
+        snapshot(COMMONJS, Language::JavaScript, 60),
+        "1-3 code -\n5-11 function res.status\n13-16 function send\n18-21 method module.exports.parse\n22-25 method module.exports.serialize"
+    );
+}
+
+const UMD: &str = r#"(function (root, factory) {
+  if (typeof define === 'function' && define.amd) {
+    define([], factory);
+  } else {
+    root.lib = factory();
+  }
+})(this, function () {
+  function escapeHtml(text) {
+    return text.replace(/&/g, '&amp;').replace(/</g, '&lt;');
+  }
+
+  function unescapeHtml(text) {
+    return text.replace(/&lt;/g, '<').replace(/&amp;/g, '&');
+  }
+
+  return { escapeHtml: escapeHtml, unescapeHtml: unescapeHtml };
+});
+"#;
+
+#[test]
+fn functions_inside_an_umd_wrapper_are_the_files_own() {
+    assert_eq!(
+        snapshot(UMD, Language::JavaScript, 60),
+        "1-7 code -\n8-10 function escapeHtml\n12-14 function unescapeHtml\n16-17 code -"
+    );
+}
+
+const OVERLOADS: &str = r#"export function pick(o: Obj, key: string): Value;
+export function pick(o: Obj, keys: string[]): Value[];
+export function pick(o: Obj, k: string | string[]): Value | Value[] {
+  return Array.isArray(k) ? k.map((x) => o[x]) : o[k];
+}
+
+export function other(): number {
+  return 1 + 2 + 3 + 4 + 5 + 6 + 7;
+}
+"#;
+
+#[test]
+fn typescript_overload_signatures_join_their_implementation() {
+    assert_eq!(
+        snapshot(OVERLOADS, Language::TypeScript, 60),
+        "1-5 function pick\n7-9 function other"
+    );
+}
+
+#[test]
+fn no_chunk_is_only_closing_brackets() {
+    // A function over the budget splits into windows; its last lines,
+    // closing brackets only, stay with the window before them.
+    let mut body = String::from("fn long() {\n    if a {\n");
+    for i in 0..12 {
+        body.push_str(&format!(
+            "        call_number_{i}(alpha, beta, gamma, delta);\n"
+        ));
+    }
+    body.push_str("    }\n}\n");
+    let budget = ChunkBudget {
+        max_tokens: 40,
+        min_tokens: 4,
+        count: &count,
+    };
+    let chunks = chunk_file(&body, Language::Rust, &budget);
+    assert!(chunks.len() > 1);
+    for c in &chunks {
+        assert!(!closing_only(&c.text), "{c:?}");
+    }
+    assert_eq!(chunks.last().map(|c| c.end_line), Some(16));
+}

@@ -1,0 +1,172 @@
+//! What a hit is, from its path and symbol: a test, a type declaration
+//! (`.d.ts`), code. Ranking uses it to keep the code a question is about
+//! above the files that only test or declare it.
+
+use crate::hit::Hit;
+
+/// True for a file of tests (or benchmarks) by the conventions of writ's
+/// languages: under a `tests`, `test`, `__tests__`, `testdata` or
+/// `benches` folder, or named
+/// `test_*.py`, `*_test.py`, `conftest.py`, `*_test.go`, `*.test.*` or
+/// `*.spec.*`.
+pub fn is_test_path(path: &str) -> bool {
+    let mut parts = path.rsplit('/');
+    let name = parts.next().unwrap_or("");
+    if parts.any(|d| matches!(d, "tests" | "test" | "__tests__" | "testdata" | "benches")) {
+        return true;
+    }
+    (name.starts_with("test_") && name.ends_with(".py"))
+        || name.ends_with("_test.py")
+        || name == "conftest.py"
+        || name.ends_with("_test.go")
+        || name.contains(".test.")
+        || name.contains(".spec.")
+}
+
+/// True for a test: in a test file, or a test function or module by name
+/// (`test_x`, Go's `TestX`, Rust's `tests::…`).
+pub(crate) fn is_test(hit: &Hit) -> bool {
+    if is_test_path(&hit.path) {
+        return true;
+    }
+    let Some(symbol) = &hit.symbol else {
+        return false;
+    };
+    symbol.split([':', '.', ',', ' ']).any(|part| {
+        part == "tests"
+            || part.starts_with("test_")
+            || (hit.language == "go"
+                && part
+                    .strip_prefix("Test")
+                    .is_some_and(|rest| rest.chars().next().is_none_or(|c| c.is_uppercase())))
+    })
+}
+
+/// True when the query is about tests: it names them (`test`, `tests`,
+/// `testing`, `spec`, `fixture`, `mock`…), so they rank like other code.
+pub(crate) fn asks_for_tests(query: &str) -> bool {
+    query
+        .split(|c: char| !c.is_alphanumeric())
+        .map(str::to_lowercase)
+        .any(|w| {
+            w.starts_with("test")
+                || matches!(
+                    w.as_str(),
+                    "spec" | "specs" | "fixture" | "fixtures" | "mock" | "mocks" | "conftest"
+                )
+        })
+}
+
+/// The last name of a qualified symbol: `Router.use` → `use`.
+fn tail(symbol: &str) -> &str {
+    symbol.rsplit(['.', ':']).next().unwrap_or(symbol)
+}
+
+/// Moves each TypeScript declaration hit (`.d.ts`) below the first hit
+/// after it that is code with the same name: a declaration says what the
+/// code's signature is, the code is what the question is about. Scores
+/// are kept in order (the moved hit takes its new neighbour's score).
+pub(crate) fn declarations_after_code(hits: &mut [Hit]) {
+    let mut i = 0;
+    while i < hits.len() {
+        let declared = hits[i]
+            .symbol
+            .as_deref()
+            .filter(|_| hits[i].path.ends_with(".d.ts"))
+            .map(|s| tail(s).to_string());
+        let code_at = declared.and_then(|name| {
+            (i + 1..hits.len()).find(|&j| {
+                !hits[j].path.ends_with(".d.ts")
+                    && hits[j].symbol.as_deref().is_some_and(|s| tail(s) == name)
+            })
+        });
+        match code_at {
+            Some(j) => {
+                let score = hits[j].score;
+                hits[i..=j].rotate_left(1);
+                hits[j].score = score;
+                // The hits that moved up keep their order; look at the one
+                // now at `i` next.
+            }
+            None => i += 1,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hit(path: &str, symbol: Option<&str>, language: &str, score: f64) -> Hit {
+        Hit {
+            path: path.into(),
+            start_line: 1,
+            end_line: 2,
+            symbol: symbol.map(str::to_string),
+            language: language.into(),
+            score,
+            chunk_id: 0,
+            similarity: None,
+            vector_rank: None,
+            lexical_rank: None,
+            bm25: None,
+            text: String::new(),
+            text_hash: String::new(),
+        }
+    }
+
+    #[test]
+    fn tests_by_path_and_by_name() {
+        for (path, symbol, lang) in [
+            ("tests/test_api.py", None, "python"),
+            ("pkg/conftest.py", None, "python"),
+            ("src/lib.rs", Some("tests::parses"), "rust"),
+            ("server_test.go", None, "go"),
+            ("x.go", Some("TestServe"), "go"),
+            ("src/a.spec.ts", None, "typescript"),
+            ("m.py", Some("Suite.test_login"), "python"),
+        ] {
+            assert!(is_test(&hit(path, symbol, lang, 0.0)), "{path} {symbol:?}");
+        }
+        for (path, symbol, lang) in [
+            ("src/testing.rs", Some("contest"), "rust"),
+            ("x.go", Some("Testament"), "go"),
+            ("lib/attest.py", Some("attest"), "python"),
+        ] {
+            assert!(!is_test(&hit(path, symbol, lang, 0.0)), "{path} {symbol:?}");
+        }
+    }
+
+    #[test]
+    fn queries_that_ask_for_tests() {
+        assert!(asks_for_tests("the test for parsing headers"));
+        assert!(asks_for_tests("Testing helpers"));
+        assert!(!asks_for_tests("parse the latest header"));
+    }
+
+    #[test]
+    fn a_declaration_follows_the_code_it_declares() {
+        let mut hits = vec![
+            hit(
+                "types/index.d.ts",
+                Some("Command.option"),
+                "typescript",
+                0.9,
+            ),
+            hit("lib/help.js", Some("Help.format"), "javascript", 0.8),
+            hit("lib/command.js", Some("Command.option"), "javascript", 0.7),
+            hit("types/index.d.ts", Some("Command.alias"), "typescript", 0.6),
+        ];
+        declarations_after_code(&mut hits);
+        let order: Vec<(&str, f64)> = hits.iter().map(|h| (h.path.as_str(), h.score)).collect();
+        assert_eq!(
+            order,
+            [
+                ("lib/help.js", 0.8),
+                ("lib/command.js", 0.7),
+                ("types/index.d.ts", 0.7),
+                ("types/index.d.ts", 0.6)
+            ]
+        );
+    }
+}
