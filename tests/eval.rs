@@ -118,6 +118,16 @@ fn eval_refuses_a_used_keep_folder_and_a_repository_without_docs() {
         "keep me"
     );
 
+    let inside = repo.path().join("eval-copy");
+    let out = repo.writ(&["eval", "--keep", inside.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("inside the repository"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!inside.exists());
+
     let bare = Repo::new();
     bare.write("a.py", "def f():\n    return 1\n");
     let out = bare.writ(&["eval"]);

@@ -455,7 +455,7 @@ pub struct IndexArgs {
     #[arg(long)]
     pub hidden: bool,
     /// Index generated files (a "generated … do not edit" marker in their
-    /// first lines) and data files (JSON, CSV, XML) over 64 KiB too
+    /// first lines) and data files (JSON, XML) over 64 KiB too
     #[arg(long)]
     pub generated: bool,
     /// Skip files larger than this many bytes
@@ -540,7 +540,8 @@ pub struct EvalArgs {
     /// List this many of the worst misses
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub misses: usize,
-    /// Keep the blanked copy and its index in DIR (which must be empty or new)
+    /// Keep the blanked copy (corpus/), its index (index/) and the questions
+    /// asked (tasks.jsonl) in DIR, which must be empty or new
     #[arg(long, value_name = "DIR")]
     pub keep: Option<PathBuf>,
     /// Include hidden files and folders
@@ -549,6 +550,10 @@ pub struct EvalArgs {
     /// Include generated files and large data files (skipped by default)
     #[arg(long)]
     pub generated: bool,
+    /// Evaluate even the home folder, `/`, or a large folder that is not a
+    /// git repository
+    #[arg(long)]
+    pub force: bool,
     #[command(flatten)]
     pub loc: Locations,
     /// JSON output

@@ -52,7 +52,7 @@ const LOOSE_FOLDER_FILES: usize = 20_000;
 
 /// Refuses `/`, the home folder, and a large folder that is not a git
 /// repository: indexing one by mistake embeds for hours and fills the disk.
-fn guard_root(root: &std::path::Path, walk: &WalkOptions) -> Result<(), Failure> {
+pub(crate) fn guard_root(root: &std::path::Path, walk: &WalkOptions) -> Result<(), Failure> {
     let home = std::env::var_os("HOME")
         .map(std::path::PathBuf::from)
         .and_then(|h| h.canonicalize().ok());

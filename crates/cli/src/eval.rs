@@ -5,6 +5,9 @@ use crate::exit::{CmdResult, ExitCode, Failure};
 use crate::out::{outln, print_json};
 use crate::term::clean;
 use anyhow::anyhow;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use writ_eval::{EvalError, EvalOptions, Report, Score};
 use writ_index::WalkOptions;
 use writ_service::models::load_embedder;
@@ -24,25 +27,19 @@ pub fn run(args: EvalArgs) -> CmdResult {
         ));
     }
     if let Some(keep) = &args.keep {
-        let used = std::fs::read_dir(keep).is_ok_and(|mut d| d.next().is_some());
-        if used || keep.is_file() {
-            return Err(Failure::new(
-                ExitCode::Error,
-                anyhow!(
-                    "--keep `{}` is not an empty folder",
-                    clean(&keep.display().to_string())
-                ),
-            )
-            .hint("name a new or empty folder: writ writes corpus/ and index/ into it"));
-        }
+        check_keep(keep, &root)?;
+    }
+    let walk = WalkOptions {
+        hidden: args.hidden,
+        generated: args.generated,
+        ..WalkOptions::default()
+    };
+    if !args.force {
+        crate::cmd::guard_root(&root, &walk)?;
     }
     let embedder = load_embedder(&crate::ctx::embedder(&args.loc))?;
     let options = EvalOptions {
-        walk: WalkOptions {
-            hidden: args.hidden,
-            generated: args.generated,
-            ..WalkOptions::default()
-        },
+        walk,
         max_queries: args.max_queries,
         baseline: !args.no_baseline,
         misses: args.misses,
@@ -51,7 +48,17 @@ pub fn run(args: EvalArgs) -> CmdResult {
         ..EvalOptions::default()
     };
     let progress = |line: &str| eprintln!("writ eval: {line}");
-    let report = writ_eval::evaluate(&root, &embedder, &options, &progress).map_err(failure)?;
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&cancel);
+    // First Ctrl-C: stop after the current batch and clean up; second: now.
+    let _ = ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(ExitCode::Interrupted as i32);
+        }
+        eprintln!("\nwrit eval: stopping after the current batch (Ctrl-C again to quit now)");
+    });
+    let report =
+        writ_eval::evaluate(&root, &embedder, &options, &cancel, &progress).map_err(failure)?;
     if args.json {
         print_json(&report)?;
     } else {
@@ -60,9 +67,48 @@ pub fn run(args: EvalArgs) -> CmdResult {
     Ok(ExitCode::Ok)
 }
 
+/// `--keep DIR` must be new or empty, and outside the repository (a copy
+/// inside it would be indexed with it).
+fn check_keep(keep: &Path, root: &Path) -> Result<(), Failure> {
+    let shown = clean(&keep.display().to_string()).into_owned();
+    let used = match std::fs::read_dir(keep) {
+        Ok(mut entries) => entries.next().is_some(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(e) => {
+            return Err(
+                Failure::new(ExitCode::Error, anyhow!("--keep `{shown}`: {e}"))
+                    .hint("name a new or empty folder you can read and write"),
+            )
+        }
+    };
+    if used {
+        return Err(Failure::new(
+            ExitCode::Error,
+            anyhow!("--keep `{shown}` is not an empty folder"),
+        )
+        .hint("name a new or empty folder: writ writes corpus/, index/ and tasks.jsonl into it"));
+    }
+    // The deepest existing ancestor, resolved, tells where it will be.
+    let absolute = crate::ctx::cwd()?.join(keep);
+    let resolved = absolute.ancestors().find_map(|a| {
+        a.canonicalize()
+            .ok()
+            .map(|c| c.join(absolute.strip_prefix(a).unwrap_or(Path::new(""))))
+    });
+    if resolved.is_some_and(|r| r.starts_with(root)) {
+        return Err(Failure::new(
+            ExitCode::Error,
+            anyhow!("--keep `{shown}` is inside the repository being evaluated"),
+        )
+        .hint("name a folder outside it: a copy inside would be indexed with the repository"));
+    }
+    Ok(())
+}
+
 fn failure(e: EvalError) -> Failure {
     match e {
         EvalError::Index(e) => e.into(),
+        EvalError::Interrupted => Failure::new(ExitCode::Interrupted, e),
         EvalError::NoTasks { .. } => Failure::new(ExitCode::NoInput, e)
             .hint("point writ eval at a repository whose functions carry doc comments"),
         other => Failure::new(ExitCode::Error, other),

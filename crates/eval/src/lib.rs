@@ -41,6 +41,15 @@ pub enum EvalError {
         /// The repository.
         root: PathBuf,
     },
+    /// The folder named for the copy already holds something.
+    #[error("`{}` is not empty: writ eval writes its copy only into a new or empty folder", path.display())]
+    WorkDirUsed {
+        /// The folder.
+        path: PathBuf,
+    },
+    /// Stopped by the caller (Ctrl-C).
+    #[error("interrupted")]
+    Interrupted,
     /// Indexing or searching the copy failed.
     #[error(transparent)]
     Index(#[from] writ_index::IndexError),

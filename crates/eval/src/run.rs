@@ -31,8 +31,9 @@ pub struct EvalOptions {
     pub misses: usize,
     /// A folder never walked (the repository's own index).
     pub exclude: Option<PathBuf>,
-    /// Where to build the blanked copy and its index; a temporary folder
-    /// (removed afterwards) when `None`.
+    /// Where to build the blanked copy and its index, kept afterwards; it
+    /// must be new or empty (nothing in it is ever deleted). A temporary
+    /// folder, removed afterwards, when `None`.
     pub work_dir: Option<PathBuf>,
     /// Search settings besides mode and k (path filters, languages).
     pub search: SearchOptions,
@@ -132,11 +133,14 @@ pub struct Report {
 }
 
 /// Evaluates writ's retrieval on the repository at `root` with `embedder`.
-/// `progress` hears one line per stage.
+/// `progress` hears one line per stage; setting `cancel` stops the run
+/// between batches with [`EvalError::Interrupted`] (a temporary folder is
+/// still removed).
 pub fn evaluate(
     root: &Path,
     embedder: &dyn Embedder,
     options: &EvalOptions,
+    cancel: &AtomicBool,
     progress: &dyn Fn(&str),
 ) -> Result<Report> {
     let started = Instant::now();
@@ -151,15 +155,20 @@ pub fn evaluate(
             temp.path().to_path_buf()
         }
     };
+    let used = match std::fs::read_dir(&work) {
+        Ok(mut entries) => entries.next().is_some(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(e) => return Err(EvalError::io(&work, e)),
+    };
+    if used {
+        return Err(EvalError::WorkDirUsed { path: work });
+    }
+    private_dir(&work)?;
     let corpus = work.join("corpus");
     let index = work.join("index");
-    for dir in [&corpus, &index] {
-        if dir.exists() {
-            std::fs::remove_dir_all(dir).map_err(|e| EvalError::io(dir, e))?;
-        }
-    }
     progress("copying the repository with its docs blanked");
     let (files, mut tasks) = copy_blanked(root, &corpus, options)?;
+    stop_if(cancel)?;
     if tasks.is_empty() {
         return Err(EvalError::NoTasks {
             root: root.to_path_buf(),
@@ -167,6 +176,17 @@ pub fn evaluate(
     }
     let tasks_found = tasks.len();
     tasks = sample(tasks, options.max_queries);
+    if options.work_dir.is_some() {
+        // The questions asked, beside the copy, for rerunning them with
+        // `writ search --batch`.
+        let path = work.join("tasks.jsonl");
+        let mut lines = String::new();
+        for t in &tasks {
+            lines.push_str(&serde_json::to_string(t).unwrap_or_default());
+            lines.push('\n');
+        }
+        write_private(&path, lines.as_bytes())?;
+    }
     progress(&format!(
         "{} files, {tasks_found} documented functions, asking {}; indexing the copy",
         files.len(),
@@ -176,8 +196,10 @@ pub fn evaluate(
         walk: options.walk.clone(),
         ..IndexOptions::default()
     };
-    let report = Indexer::new(&corpus, &index, embedder, index_options)
-        .run(&AtomicBool::new(false), &|_| {})?;
+    let report = Indexer::new(&corpus, &index, embedder, index_options).run(cancel, &|_| {})?;
+    if report.interrupted {
+        return Err(EvalError::Interrupted);
+    }
     let queries: Vec<&str> = tasks.iter().map(|t| t.query.as_str()).collect();
     let mut modes: Vec<String> = Vec::new();
     let mut ranks: Vec<Vec<Option<usize>>> = Vec::new();
@@ -188,6 +210,7 @@ pub fn evaluate(
         ("vector", SearchMode::Vector),
         ("lexical", SearchMode::Lexical),
     ] {
+        stop_if(cancel)?;
         progress(&format!("searching: {name}"));
         let search = SearchOptions {
             k: K,
@@ -211,6 +234,7 @@ pub fn evaluate(
     }
     let mut windows = 0;
     if options.baseline {
+        stop_if(cancel)?;
         progress("the peers' baseline: embedding 40-line windows");
         let baseline = Baseline::build(&files, embedder)?;
         windows = baseline.windows().len();
@@ -291,7 +315,11 @@ fn copy_blanked(
     let mut files = Vec::with_capacity(walked.files.len());
     let mut tasks = Vec::new();
     for file in walked.files {
-        let bytes = std::fs::read(&file.abs).map_err(|e| EvalError::io(&file.abs, e))?;
+        // The file was a regular one when walked; read it only if it still
+        // is, without following a link or waiting on a FIFO put in its place.
+        let Some(bytes) = read_regular(&file.abs, options.walk.max_file_size)? else {
+            continue;
+        };
         let text = String::from_utf8_lossy(&bytes).into_owned();
         let text = match blank_file(&text, &file.rel, file.language) {
             Some(b) => {
@@ -302,12 +330,65 @@ fn copy_blanked(
         };
         let dest = corpus.join(&file.rel);
         if let Some(parent) = dest.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| EvalError::io(parent, e))?;
+            private_dir(parent)?;
         }
-        std::fs::write(&dest, &text).map_err(|e| EvalError::io(&dest, e))?;
+        write_private(&dest, text.as_bytes())?;
         files.push((file.rel, text));
     }
     Ok((files, tasks))
+}
+
+fn stop_if(cancel: &AtomicBool) -> Result<()> {
+    if cancel.load(std::sync::atomic::Ordering::SeqCst) {
+        return Err(EvalError::Interrupted);
+    }
+    Ok(())
+}
+
+/// The bytes of `path` (at most `max` + 1) when it is a regular file;
+/// `None` when it is gone or became something else.
+fn read_regular(path: &Path, max: u64) -> Result<Option<Vec<u8>>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(_) => return Ok(None),
+    };
+    if !file.metadata().is_ok_and(|m| m.file_type().is_file()) {
+        return Ok(None);
+    }
+    let mut bytes = Vec::new();
+    file.take(max.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|e| EvalError::io(path, e))?;
+    Ok(Some(bytes))
+}
+
+/// Creates `dir` and its parents, readable by the user only: the copy
+/// holds the repository's code.
+fn private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| EvalError::io(dir, e))
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| EvalError::io(path, e))?;
+    file.write_all(bytes).map_err(|e| EvalError::io(path, e))
 }
 
 /// At most `max` tasks (0: all), spread evenly so every part of the

@@ -20,7 +20,7 @@ pub struct Task {
     pub query: String,
     /// The file, relative to the repository root.
     pub path: String,
-    /// The function's first line (1-based; its doc and decorators excluded).
+    /// The function's first line (1-based; its doc excluded).
     pub start: usize,
     /// The function's last line (1-based, inclusive).
     pub end: usize,
@@ -74,7 +74,7 @@ pub fn blank_file(text: &str, rel: &str, language: Language) -> Option<Blanked> 
     if language == Language::Rust || is_js(language) {
         cx.blank_all_docs();
     }
-    let queries_allowed = task_file(rel) && !rel.ends_with(".d.ts");
+    let queries_allowed = task_file(rel) && !writ_index::is_declaration_path(rel);
     let mut tasks = Vec::new();
     for (query, start, end) in cx.found {
         if !queries_allowed || query.split_whitespace().count() < MIN_WORDS {
@@ -93,9 +93,13 @@ pub fn blank_file(text: &str, rel: &str, language: Language) -> Option<Blanked> 
             line.clear();
         }
     }
-    for (row, indent) in cx.stub {
+    for (row, column) in cx.stub {
+        let original = text.split('\n').nth(row).unwrap_or("");
+        // The line up to the docstring (its indentation, tabs kept, or a
+        // one-line definition's header), then `...`.
+        let head = original.get(..column).unwrap_or("");
         if let Some(line) = lines.get_mut(row) {
-            *line = format!("{}...", " ".repeat(indent));
+            *line = format!("{head}...");
         }
     }
     Some(Blanked {
@@ -125,24 +129,28 @@ struct Collect<'a> {
     language: Language,
     /// Rows (0-based) to empty.
     blank: Vec<bool>,
-    /// Rows that become `...` (a Python body that was only its docstring).
+    /// Rows cut at a column and ended with `...`: a Python body that was
+    /// only its docstring (row, column where the docstring began).
     stub: Vec<(usize, usize)>,
     /// (query, first row, last row) of each documented function.
     found: Vec<(String, usize, usize)>,
 }
 
 impl Collect<'_> {
-    fn visit(&mut self, node: Node<'_>) {
-        match self.language {
-            Language::Python => self.python(node),
-            Language::Rust => self.rust(node),
-            Language::Go => self.go(node),
-            _ => self.js(node),
-        }
-        let mut cursor = node.walk();
-        let children: Vec<Node<'_>> = node.named_children(&mut cursor).collect();
-        for child in children {
-            self.visit(child);
+    /// Looks at every node, depth first, without recursion: a file of
+    /// deeply nested brackets must not overflow the stack.
+    fn visit(&mut self, root: Node<'_>) {
+        let mut stack = vec![root];
+        while let Some(node) = stack.pop() {
+            match self.language {
+                Language::Python => self.python(node),
+                Language::Rust => self.rust(node),
+                Language::Go => self.go(node),
+                _ => self.js(node),
+            }
+            let mut cursor = node.walk();
+            let children: Vec<Node<'_>> = node.named_children(&mut cursor).collect();
+            stack.extend(children.into_iter().rev());
         }
     }
 
@@ -171,11 +179,15 @@ impl Collect<'_> {
             _ => return,
         };
         let (start, end) = (first.start_position().row, first.end_position().row);
+        let column = first.start_position().column;
+        // `def f(): """Doc."""` keeps its header: the docstring's row is
+        // cut where the docstring starts, not emptied.
+        let inline = start == node.start_position().row && node.kind() != "module";
         for row in start..=end {
-            self.blank[row] = true;
+            self.blank[row] = !(inline && row == start);
         }
         if statements.len() == 1 && node.kind() != "module" {
-            self.stub.push((start, first.start_position().column));
+            self.stub.push((start, column));
         }
         if node.kind() == "module" || (is_function && statements.len() < 2) {
             return;
@@ -207,12 +219,24 @@ impl Collect<'_> {
 
     fn go(&mut self, node: Node<'_>) {
         let is_function = matches!(node.kind(), "function_declaration" | "method_declaration");
-        let is_decl = is_function
+        // Docs sit above declarations at any depth: struct fields and
+        // interface methods too (an interface's doc often repeats its
+        // implementation's word for word).
+        let documented = is_function
             || matches!(
                 node.kind(),
-                "type_declaration" | "const_declaration" | "var_declaration" | "package_clause"
+                "type_declaration"
+                    | "const_declaration"
+                    | "var_declaration"
+                    | "package_clause"
+                    | "type_spec"
+                    | "field_declaration"
+                    | "method_elem"
+                    | "method_spec"
+                    | "const_spec"
+                    | "var_spec"
             );
-        if !is_decl || node.parent().is_some_and(|p| p.kind() != "source_file") {
+        if !documented {
             return;
         }
         let row = node.start_position().row;
@@ -247,12 +271,33 @@ impl Collect<'_> {
         while above > 0 && self.lines[above - 1].trim_start().starts_with('@') {
             above -= 1;
         }
+        let mut separated = false;
         if above > 1 && self.lines[above - 1].trim().is_empty() {
             above -= 1;
+            separated = true;
         }
-        let Some(doc) = self.jsdoc_above(above) else {
+        let Some((start, end)) = self.jsdoc_block(above) else {
             return;
         };
+        // A JSDoc set apart by a blank line may be the file's header: the
+        // first thing in the file, or one with a header's tags.
+        let first = self.lines.iter().position(|l| !l.trim().is_empty());
+        let header = first == Some(start)
+            || self.lines[start..=end].iter().any(|l| {
+                [
+                    "@file",
+                    "@module",
+                    "@license",
+                    "@copyright",
+                    "@fileoverview",
+                ]
+                .iter()
+                .any(|t| l.contains(t))
+            });
+        if separated && header {
+            return;
+        }
+        let doc = self.jsdoc_text(start, end);
         if has_body {
             let query = first_sentence(&first_paragraph(&doc));
             self.found.push((query, row, outer.end_position().row));
@@ -277,16 +322,23 @@ impl Collect<'_> {
         out.join("\n")
     }
 
-    /// The JSDoc block that ends on the line above `row`, stripped of its
-    /// markers and cut at its first `@tag`.
-    fn jsdoc_above(&self, row: usize) -> Option<String> {
+    /// The rows (first, last) of the JSDoc block that ends on the line
+    /// above `row`. Only that one comment is read: the search upwards stops
+    /// at the first line opening a comment, which must open a JSDoc (`/**`).
+    fn jsdoc_block(&self, row: usize) -> Option<(usize, usize)> {
         let end = row.checked_sub(1)?;
         if !self.lines[end].trim_end().ends_with("*/") {
             return None;
         }
-        let start = (0..=end)
-            .rev()
-            .find(|r| self.lines[*r].trim_start().starts_with("/**"))?;
+        let start = (0..=end).rev().find(|r| self.lines[*r].contains("/*"))?;
+        self.lines[start]
+            .trim_start()
+            .starts_with("/**")
+            .then_some((start, end))
+    }
+
+    /// A JSDoc block's text, markers stripped, cut at its first `@tag`.
+    fn jsdoc_text(&self, start: usize, end: usize) -> String {
         let mut out = Vec::new();
         for line in &self.lines[start..=end] {
             let l = line.trim().trim_start_matches("/**").trim_end_matches("*/");
@@ -296,31 +348,33 @@ impl Collect<'_> {
             }
             out.push(l.to_string());
         }
-        Some(out.join("\n"))
+        out.join("\n")
     }
 
-    /// Rust: every `///` and `//!` line. JavaScript and TypeScript: every
-    /// JSDoc block standing on lines of its own.
+    /// Rust: every `///` and `//!` line and `/** */` or `/*! */` block.
+    /// JavaScript and TypeScript: every JSDoc block. A block's last line is
+    /// kept when code follows its `*/` on that line.
     fn blank_all_docs(&mut self) {
-        let mut in_jsdoc = false;
+        let rust = self.language == Language::Rust;
+        let mut in_block = false;
         for (i, line) in self.lines.iter().enumerate() {
             let t = line.trim();
-            if self.language == Language::Rust {
-                if (t.starts_with("///") && !t.starts_with("////")) || t.starts_with("//!") {
-                    self.blank[i] = true;
-                }
+            if rust && ((t.starts_with("///") && !t.starts_with("////")) || t.starts_with("//!")) {
+                self.blank[i] = true;
                 continue;
             }
-            if !in_jsdoc && t.starts_with("/**") {
-                in_jsdoc = true;
+            let opens =
+                (t.starts_with("/**") && !t.starts_with("/***")) || (rust && t.starts_with("/*!"));
+            if !in_block && opens {
+                in_block = true;
             }
-            if in_jsdoc {
+            if in_block {
                 let closes = t.contains("*/");
                 if !closes || t.ends_with("*/") {
                     self.blank[i] = true;
                 }
                 if closes {
-                    in_jsdoc = false;
+                    in_block = false;
                 }
             }
         }

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, reason = "tests fail by panicking")]
 
 use std::path::Path;
+use std::sync::atomic::AtomicBool;
 use writ_eval::{evaluate, EvalError, EvalOptions};
 use writ_testkit::HashEmbedder;
 
@@ -33,7 +34,14 @@ fn scores_every_language_and_mode_and_leaves_the_repository_alone() {
         work_dir: Some(work.path().join("run")),
         ..EvalOptions::default()
     };
-    let report = evaluate(repo.path(), &HashEmbedder::new(), &options, &|_| {}).unwrap();
+    let report = evaluate(
+        repo.path(),
+        &HashEmbedder::new(),
+        &options,
+        &AtomicBool::new(false),
+        &|_| {},
+    )
+    .unwrap();
     assert_eq!(report.tasks, 4);
     assert_eq!(report.tasks_found, 4);
     assert_eq!(
@@ -79,7 +87,14 @@ fn no_baseline_means_writ_modes_only_and_the_sample_is_bounded() {
         max_queries: 2,
         ..EvalOptions::default()
     };
-    let report = evaluate(repo.path(), &HashEmbedder::new(), &options, &|_| {}).unwrap();
+    let report = evaluate(
+        repo.path(),
+        &HashEmbedder::new(),
+        &options,
+        &AtomicBool::new(false),
+        &|_| {},
+    )
+    .unwrap();
     assert_eq!(report.modes, ["hybrid", "vector", "lexical"]);
     assert_eq!(
         (report.tasks_found, report.tasks, report.windows),
@@ -95,9 +110,48 @@ fn a_repository_without_docs_is_refused_by_name() {
         dir.path(),
         &HashEmbedder::new(),
         &EvalOptions::default(),
+        &AtomicBool::new(false),
         &|_| {},
     )
     .unwrap_err();
     assert!(matches!(err, EvalError::NoTasks { ref root } if root == Path::new(dir.path())));
     assert!(err.to_string().contains("no documented function"), "{err}");
+}
+
+#[test]
+fn a_used_work_folder_is_refused_and_left_alone() {
+    let repo = repo();
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(work.path().join("mine.txt"), "mine").unwrap();
+    let options = EvalOptions {
+        work_dir: Some(work.path().to_path_buf()),
+        ..EvalOptions::default()
+    };
+    let err = evaluate(
+        repo.path(),
+        &HashEmbedder::new(),
+        &options,
+        &AtomicBool::new(false),
+        &|_| {},
+    )
+    .unwrap_err();
+    assert!(matches!(err, EvalError::WorkDirUsed { .. }), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(work.path().join("mine.txt")).unwrap(),
+        "mine"
+    );
+}
+
+#[test]
+fn a_cancelled_run_stops_and_removes_its_copy() {
+    let repo = repo();
+    let err = evaluate(
+        repo.path(),
+        &HashEmbedder::new(),
+        &EvalOptions::default(),
+        &AtomicBool::new(true),
+        &|_| {},
+    )
+    .unwrap_err();
+    assert!(matches!(err, EvalError::Interrupted), "{err}");
 }

@@ -43,7 +43,7 @@ pub use hit::Hit;
 pub use indexer::{embed_text, IndexOptions, IndexReport, Indexer, Progress};
 pub use lock::{IndexLock, LOCK_FILE};
 pub use search::{SearchMode, SearchOptions, Searcher, DEPTH, TEST_WEIGHT};
-pub use shape::is_test_path;
+pub use shape::{is_declaration_path, is_test_path};
 pub use status::{status, StaleFile, Status};
 pub use store::{ignore_self, Catalog, ChunkRecord, Manifest, CATALOG_FILE, FORMAT_VERSION};
 pub use vectors::{faiss_path, VectorIndex};

@@ -80,7 +80,7 @@ struct Scored {
 
 /// What a test's score is multiplied by when the query does not ask for
 /// tests: in hybrid mode, a test both engines ranked first falls to about
-/// the place of code both ranked 14th; one engine's first to its 14th.
+/// the place of code both ranked 16th; one engine's first to its 16th.
 pub const TEST_WEIGHT: f64 = 0.8;
 /// Reciprocal-rank-fusion constant (the usual 60).
 const RRF_K: f64 = 60.0;
@@ -221,14 +221,14 @@ impl<'e> Searcher<'e> {
         let mut hits = self.hydrate(&scores)?;
         if !options.tests && !crate::shape::asks_for_tests(query) {
             for hit in hits.iter_mut().filter(|h| crate::shape::is_test(h)) {
-                hit.score *= TEST_WEIGHT;
+                hit.score = crate::shape::lowered(hit.score, TEST_WEIGHT);
             }
         }
         sort(&mut hits);
         if options.mode == SearchMode::Hybrid {
             crate::links::promote(&mut hits, options.k);
         }
-        crate::shape::declarations_after_code(&mut hits);
+        crate::shape::declarations_after_code(&mut hits, options.k);
         match (query_vector, options.min_similarity) {
             // The threshold applies before the top k, so a page is k hits
             // above it when there are that many.

@@ -5,26 +5,40 @@
 use crate::hit::Hit;
 
 /// True for a file of tests (or benchmarks) by the conventions of writ's
-/// languages: under a `tests`, `test`, `__tests__`, `testdata` or
-/// `benches` folder, or named
-/// `test_*.py`, `*_test.py`, `conftest.py`, `*_test.go`, `*.test.*` or
-/// `*.spec.*`.
+/// languages: under a `tests`, `test`, `__tests__`, `testdata`, `spec` or
+/// `benches` folder, or named `test_*.py`, `*_test.py`, `tests.py`,
+/// `conftest.py`, `tests.rs`, `test.rs`, `*_test.go`, `*_spec.*`,
+/// `*.test.*` or `*.spec.*`.
 pub fn is_test_path(path: &str) -> bool {
     let mut parts = path.rsplit('/');
     let name = parts.next().unwrap_or("");
-    if parts.any(|d| matches!(d, "tests" | "test" | "__tests__" | "testdata" | "benches")) {
+    if parts.any(|d| {
+        matches!(
+            d,
+            "tests" | "test" | "__tests__" | "testdata" | "spec" | "benches"
+        )
+    }) {
         return true;
     }
+    let stem = name.split('.').next().unwrap_or(name);
     (name.starts_with("test_") && name.ends_with(".py"))
-        || name.ends_with("_test.py")
-        || name == "conftest.py"
-        || name.ends_with("_test.go")
+        || matches!(name, "tests.py" | "conftest.py" | "tests.rs" | "test.rs")
+        || stem.ends_with("_test")
+        || stem.ends_with("_spec")
         || name.contains(".test.")
         || name.contains(".spec.")
 }
 
-/// True for a test: in a test file, or a test function or module by name
-/// (`test_x`, Go's `TestX`, Rust's `tests::…`).
+/// True for a TypeScript declaration file (`.d.ts`, `.d.mts`, `.d.cts`):
+/// signatures only, no code.
+pub fn is_declaration_path(path: &str) -> bool {
+    [".d.ts", ".d.mts", ".d.cts"]
+        .iter()
+        .any(|ext| path.ends_with(ext))
+}
+
+/// True for a test: in a test file, or a test by name (Python's
+/// `test_x`, Go's `TestX`, a Rust `tests` module's items).
 pub(crate) fn is_test(hit: &Hit) -> bool {
     if is_test_path(&hit.path) {
         return true;
@@ -32,14 +46,27 @@ pub(crate) fn is_test(hit: &Hit) -> bool {
     let Some(symbol) = &hit.symbol else {
         return false;
     };
-    symbol.split([':', '.', ',', ' ']).any(|part| {
-        part == "tests"
-            || part.starts_with("test_")
-            || (hit.language == "go"
-                && part
-                    .strip_prefix("Test")
-                    .is_some_and(|rest| rest.chars().next().is_none_or(|c| c.is_uppercase())))
-    })
+    symbol
+        .split([':', '.', ',', ' '])
+        .any(|part| match hit.language.as_str() {
+            "python" => part.starts_with("test_"),
+            "rust" => part == "tests",
+            "go" => part
+                .strip_prefix("Test")
+                .is_some_and(|rest| rest.chars().next().is_none_or(|c| c.is_uppercase())),
+            _ => false,
+        })
+}
+
+/// `score` lowered for a test: multiplied by `weight` when positive
+/// (fused, BM25 and most cosines), moved as far away from zero when
+/// negative, so a test never gains.
+pub(crate) fn lowered(score: f64, weight: f64) -> f64 {
+    if score >= 0.0 {
+        score * weight
+    } else {
+        score * (2.0 - weight)
+    }
 }
 
 /// True when the query is about tests: it names them (`test`, `tests`,
@@ -57,27 +84,28 @@ pub(crate) fn asks_for_tests(query: &str) -> bool {
         })
 }
 
-/// The last name of a qualified symbol: `Router.use` → `use`.
-fn tail(symbol: &str) -> &str {
-    symbol.rsplit(['.', ':']).next().unwrap_or(symbol)
+fn is_script(language: &str) -> bool {
+    matches!(language, "javascript" | "typescript" | "tsx")
 }
 
-/// Moves each TypeScript declaration hit (`.d.ts`) below the first hit
-/// after it that is code with the same name: a declaration says what the
-/// code's signature is, the code is what the question is about. Scores
-/// are kept in order (the moved hit takes its new neighbour's score).
-pub(crate) fn declarations_after_code(hits: &mut [Hit]) {
+/// Moves each TypeScript declaration hit (`.d.ts`) among the first `k`
+/// below the first hit after it, also among the first `k`, that is
+/// JavaScript or TypeScript code with the same symbol: a declaration says
+/// what the code's signature is, the code is what the question is about.
+/// Scores stay in order (the moved hit takes its new neighbour's score).
+pub(crate) fn declarations_after_code(hits: &mut [Hit], k: usize) {
+    let top = hits.len().min(k);
     let mut i = 0;
-    while i < hits.len() {
+    while i < top {
         let declared = hits[i]
             .symbol
-            .as_deref()
-            .filter(|_| hits[i].path.ends_with(".d.ts"))
-            .map(|s| tail(s).to_string());
-        let code_at = declared.and_then(|name| {
-            (i + 1..hits.len()).find(|&j| {
-                !hits[j].path.ends_with(".d.ts")
-                    && hits[j].symbol.as_deref().is_some_and(|s| tail(s) == name)
+            .clone()
+            .filter(|_| is_declaration_path(&hits[i].path));
+        let code_at = declared.and_then(|symbol| {
+            (i + 1..top).find(|&j| {
+                !is_declaration_path(&hits[j].path)
+                    && is_script(&hits[j].language)
+                    && hits[j].symbol.as_deref() == Some(symbol.as_str())
             })
         });
         match code_at {
@@ -85,8 +113,6 @@ pub(crate) fn declarations_after_code(hits: &mut [Hit]) {
                 let score = hits[j].score;
                 hits[i..=j].rotate_left(1);
                 hits[j].score = score;
-                // The hits that moved up keep their order; look at the one
-                // now at `i` next.
             }
             None => i += 1,
         }
@@ -125,11 +151,15 @@ mod tests {
             ("x.go", Some("TestServe"), "go"),
             ("src/a.spec.ts", None, "typescript"),
             ("m.py", Some("Suite.test_login"), "python"),
+            ("src/parser/tests.rs", None, "rust"),
+            ("spec/router_spec.rb", None, "text"),
+            ("app/tests.py", None, "python"),
         ] {
             assert!(is_test(&hit(path, symbol, lang, 0.0)), "{path} {symbol:?}");
         }
         for (path, symbol, lang) in [
             ("src/testing.rs", Some("contest"), "rust"),
+            ("src/lock.rs", Some("Lock.test_and_set"), "rust"),
             ("x.go", Some("Testament"), "go"),
             ("lib/attest.py", Some("attest"), "python"),
         ] {
@@ -157,7 +187,7 @@ mod tests {
             hit("lib/command.js", Some("Command.option"), "javascript", 0.7),
             hit("types/index.d.ts", Some("Command.alias"), "typescript", 0.6),
         ];
-        declarations_after_code(&mut hits);
+        declarations_after_code(&mut hits, 10);
         let order: Vec<(&str, f64)> = hits.iter().map(|h| (h.path.as_str(), h.score)).collect();
         assert_eq!(
             order,

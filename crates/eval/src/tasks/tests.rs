@@ -123,3 +123,63 @@ fn first_sentence_follows_make_pyeval() {
     );
     assert_eq!(first_sentence("e.g. this. That"), "e.g.");
 }
+
+#[test]
+fn a_plain_block_comment_does_not_borrow_the_jsdoc_above_it() {
+    let src = "/**\n * Reads the whole configuration file from disk.\n */\nfunction read() {\n  return 1;\n}\n\n/* istanbul ignore next */\nfunction other() {\n  return 2;\n}\n";
+    let b = run(src, "lib/x.js", Language::JavaScript);
+    assert_eq!(
+        queries(&b),
+        vec![("Reads the whole configuration file from disk.", 4, 6)]
+    );
+}
+
+#[test]
+fn a_file_header_is_not_the_first_functions_doc() {
+    let src = "/**\n * Express, a fast web framework for node.\n * MIT Licensed\n */\n\nfunction createApplication() {\n  return app;\n}\n";
+    assert!(run(src, "lib/express.js", Language::JavaScript)
+        .tasks
+        .is_empty());
+}
+
+#[test]
+fn python_one_line_definitions_keep_their_header() {
+    let src = "class Error(Exception): \"\"\"Raised when the archive cannot be read at all.\"\"\"\n\n\tdef f(self):\n\t\t\"\"\"Only a docstring in this method body here.\"\"\"\n";
+    let b = run(src, "pkg/errors.py", Language::Python);
+    let lines: Vec<&str> = b.text.split('\n').collect();
+    assert_eq!(lines[0], "class Error(Exception): ...");
+    assert_eq!(lines[3], "\t\t...", "tab indentation kept");
+    assert_eq!(
+        queries(&b),
+        vec![("Raised when the archive cannot be read at all.", 1, 1)]
+    );
+}
+
+#[test]
+fn go_field_and_interface_method_docs_are_blanked() {
+    let src = "package x\n\ntype Store interface {\n\t// Get returns the value stored under the key.\n\tGet(key string) string\n}\n\ntype Config struct {\n\t// Path is where the store keeps its files.\n\tPath string\n}\n";
+    let b = run(src, "x.go", Language::Go);
+    assert!(!b.text.contains("//"), "{}", b.text);
+}
+
+#[test]
+fn rust_block_docs_are_blanked() {
+    let src = "/** Opens the archive and reads its index. */\npub fn open() -> u8 {\n    1\n}\n/*! Crate docs. */\n";
+    let b = run(src, "src/lib.rs", Language::Rust);
+    assert!(
+        !b.text.contains("Opens") && !b.text.contains("Crate"),
+        "{}",
+        b.text
+    );
+}
+
+#[test]
+fn deeply_nested_input_does_not_overflow_the_stack() {
+    let src = format!("const x = {}1{};\n", "[".repeat(20_000), "]".repeat(20_000));
+    std::thread::Builder::new()
+        .stack_size(256 * 1024)
+        .spawn(move || blank_file(&src, "a.js", Language::JavaScript).map(|b| b.tasks.len()))
+        .expect("spawn")
+        .join()
+        .expect("no overflow");
+}

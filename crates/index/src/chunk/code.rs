@@ -48,6 +48,7 @@ pub(crate) fn pieces(
         line_tokens,
         defs: Vec::new(),
         scopes: Vec::new(),
+        depth: 0,
     };
     cx.collect(tree.root_node(), &[]);
     for def in &mut cx.defs {
@@ -65,10 +66,26 @@ struct Collector<'a> {
     defs: Vec<Piece>,
     /// Opened containers, for naming the lines between their members.
     scopes: Vec<Scope>,
+    /// Containers and wrappers opened around the current node.
+    depth: usize,
 }
+
+/// Containers nested deeper than this are not opened (their lines stay
+/// with the container): a hostile file of nested wrappers must not
+/// overflow the stack.
+const MAX_DEPTH: usize = 32;
 
 impl Collector<'_> {
     fn collect(&mut self, node: Node<'_>, scope: &[String]) {
+        if self.depth > MAX_DEPTH {
+            return;
+        }
+        self.depth += 1;
+        self.collect_children(node, scope);
+        self.depth -= 1;
+    }
+
+    fn collect_children(&mut self, node: Node<'_>, scope: &[String]) {
         let mut cursor = node.walk();
         let children: Vec<Node<'_>> = node.named_children(&mut cursor).collect();
         for child in children {
@@ -204,12 +221,17 @@ impl Collector<'_> {
             }
             (
                 Language::JavaScript | Language::TypeScript | Language::Tsx,
-                "function_declaration" | "generator_function_declaration" | "function_signature",
+                "function_declaration" | "generator_function_declaration",
             ) => leaf("function", self.name_of(node)),
+            // Declarations without a body: an overload joins the
+            // implementation after it (`join_overloads`).
             (
-                Language::JavaScript | Language::TypeScript | Language::Tsx,
-                "method_definition" | "method_signature" | "abstract_method_signature",
-            ) => leaf("method", self.name_of(node)),
+                Language::TypeScript | Language::Tsx,
+                "function_signature" | "method_signature" | "abstract_method_signature",
+            ) => leaf("signature", self.name_of(node)),
+            (Language::JavaScript | Language::TypeScript | Language::Tsx, "method_definition") => {
+                leaf("method", self.name_of(node))
+            }
             (
                 Language::JavaScript | Language::TypeScript | Language::Tsx,
                 "class_declaration" | "abstract_class_declaration" | "class",
@@ -309,18 +331,21 @@ fn js_assigned_name(left: &str) -> String {
     left.replace(".prototype.", ".")
 }
 
-/// The body whose statements an IIFE or UMD wrapper runs: the called
-/// function's (`(function () {…})()`, `(() => {…})()`, `!function(){…}()`),
-/// else the last function argument's (`(function (root, factory) {…})(this,
-/// function () {…})`, where the factory holds the library).
+/// The body whose statements an IIFE or UMD wrapper runs, when `call`
+/// calls a function expression: the called function's (`(function () {…})()`,
+/// `(() => {…})()`), or, when a function is passed to it, the last such
+/// argument's (UMD: `(function (root, factory) {…})(this, function () {…})`,
+/// where the factory holds the library). A call of anything else
+/// (`describe(…, function () {…})`, `$(function () {…})`) is no wrapper.
 fn wrapped_body(call: Node<'_>) -> Option<Node<'_>> {
+    let callee = function_body(call.child_by_field_name("function")?)?;
     let args = call.child_by_field_name("arguments");
     let mut cursor = call.walk();
     let factory = args.and_then(|a| {
         let list: Vec<Node<'_>> = a.named_children(&mut cursor).collect();
         list.into_iter().rev().find_map(function_body)
     });
-    factory.or_else(|| function_body(call.child_by_field_name("function")?))
+    Some(factory.unwrap_or(callee))
 }
 
 /// The statement block of a function expression (parentheses around it
@@ -374,17 +399,18 @@ fn go_receiver_type(receiver: &str) -> String {
         .to_string()
 }
 
-/// Joins consecutive definitions of one symbol with nothing but blank
-/// lines between them: TypeScript's overload signatures with their
-/// implementation, a getter with its setter. One symbol, one chunk: a
-/// one-line signature alone would compete with the code it declares.
+/// Joins TypeScript's overload signatures to the implementation of the
+/// same symbol right after them (nothing but blank lines between). One
+/// symbol, one chunk: a one-line signature alone would compete with the
+/// code it declares. Other definitions stay whole and apart.
 fn join_overloads(mut defs: Vec<Piece>, lines: &[&str]) -> Vec<Piece> {
     defs.sort_by_key(|p| (p.start, p.end));
     let mut out: Vec<Piece> = Vec::with_capacity(defs.len());
     for def in defs {
         match out.last_mut() {
             Some(prev)
-                if prev.symbol.is_some()
+                if prev.kind == "signature"
+                    && prev.symbol.is_some()
                     && prev.symbol == def.symbol
                     && prev.end < def.start
                     && lines[prev.end + 1..def.start]
@@ -392,6 +418,7 @@ fn join_overloads(mut defs: Vec<Piece>, lines: &[&str]) -> Vec<Piece> {
                         .all(|l| l.trim().is_empty()) =>
             {
                 prev.end = def.end;
+                prev.kind = def.kind;
             }
             _ => out.push(def),
         }

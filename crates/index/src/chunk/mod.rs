@@ -92,10 +92,14 @@ pub fn chunk_file(text: &str, language: Language, budget: &ChunkBudget<'_>) -> V
         split_piece(&piece, &lines, &line_tokens, budget.max_tokens, &mut split);
         for chunk in split {
             match chunks.last_mut() {
-                // A chunk of nothing but closing brackets (the tail of a
-                // split function, a container's last brace) says nothing
-                // alone: it joins the chunk before it.
-                Some(prev) if closing_only(&chunk.text) => {
+                // A few lines of nothing but closing brackets (the tail of
+                // a split function, a container's last brace) say nothing
+                // alone: they join the chunk before it, a little over the
+                // budget (the model truncates; a long run stays apart).
+                Some(prev)
+                    if closing_only(&chunk.text)
+                        && chunk.end_line - chunk.start_line < MAX_CLOSING_LINES =>
+                {
                     for line in &lines[prev.end_line..chunk.end_line] {
                         prev.text.push('\n');
                         prev.text.push_str(line);
@@ -108,6 +112,9 @@ pub fn chunk_file(text: &str, language: Language, budget: &ChunkBudget<'_>) -> V
     }
     chunks
 }
+
+/// The most lines of closing brackets joined to the chunk before them.
+const MAX_CLOSING_LINES: usize = 16;
 
 /// True for text made only of closing brackets and separators.
 fn closing_only(text: &str) -> bool {

@@ -1,6 +1,8 @@
 //! Chunk boundaries and symbols for each language, as compact snapshots:
 //! one `start-end kind symbol` line per chunk.
 
+#![allow(clippy::expect_used, reason = "tests fail by panicking")]
+
 use super::*;
 
 fn count(s: &str) -> usize {
@@ -293,4 +295,27 @@ fn no_chunk_is_only_closing_brackets() {
         assert!(!closing_only(&c.text), "{c:?}");
     }
     assert_eq!(chunks.last().map(|c| c.end_line), Some(16));
+}
+
+#[test]
+fn a_call_with_a_callback_is_no_wrapper_and_deep_wrappers_do_not_overflow() {
+    let src = "describe('router', function () {\n  function helper(x) {\n    return x + 1;\n  }\n  it('works', function () {\n    helper(1);\n  });\n});\n";
+    assert_eq!(snapshot(src, Language::JavaScript, 60), "1-8 code -");
+    let deep = format!(
+        "{}function f() {{ return 1; }}{}\n",
+        "(function () {\n".repeat(3000),
+        "\n})();".repeat(3000)
+    );
+    let handle = std::thread::Builder::new()
+        .stack_size(1 << 20)
+        .spawn(move || snapshot(&deep, Language::JavaScript, 60).len())
+        .expect("spawn");
+    assert!(handle.join().is_ok(), "no stack overflow");
+}
+
+#[test]
+fn rust_struct_and_its_impl_stay_apart() {
+    let src = "pub struct Error {\n    kind: u8,\n}\n\nimpl Error {\n    pub fn kind(&self) -> u8 {\n        self.kind\n    }\n}\n";
+    let chunks = snapshot(src, Language::Rust, 60);
+    assert_eq!(chunks.lines().count(), 2, "{chunks}");
 }
