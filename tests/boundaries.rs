@@ -217,3 +217,22 @@ fn the_ask_pipeline_sees_hits_and_a_generator() {
         "writ-ask depends on the ledger directly"
     );
 }
+
+/// The eval only reads a repository and searches a copy: it cannot reach
+/// the gate, the ledger, a model loader or a front end, so measuring can
+/// change no state and propose nothing.
+#[test]
+fn the_eval_can_only_measure() {
+    assert_cannot_reach(
+        "writ-eval",
+        &[
+            "writ-gate",
+            "writ-ledger",
+            "writ-embed",
+            "writ-llm",
+            "writ-service",
+            "writ",
+            "clap",
+        ],
+    );
+}

@@ -46,51 +46,6 @@ pub fn run(cli: Cli) -> CmdResult {
     }
 }
 
-/// Folders that are not repositories index at most this many files
-/// without `--force`.
-const LOOSE_FOLDER_FILES: usize = 20_000;
-
-/// Refuses `/`, the home folder, and a large folder that is not a git
-/// repository: indexing one by mistake embeds for hours and fills the disk.
-pub(crate) fn guard_root(root: &std::path::Path, walk: &WalkOptions) -> Result<(), Failure> {
-    let home = std::env::var_os("HOME")
-        .map(std::path::PathBuf::from)
-        .and_then(|h| h.canonicalize().ok());
-    let what = if root.parent().is_none() {
-        Some("the file system's root")
-    } else if home.as_deref() == Some(root) {
-        Some("your home folder")
-    } else {
-        None
-    };
-    if let Some(what) = what {
-        return Err(Failure::new(
-            ExitCode::Error,
-            anyhow!(
-                "refusing to index `{}`: it is {what}",
-                clean(&root.display().to_string())
-            ),
-        )
-        .hint("run `writ index` inside a repository, or add --force if you mean it"));
-    }
-    let git = std::fs::symlink_metadata(root.join(".git"));
-    if git.is_ok_and(|m| m.is_dir() || m.is_file()) {
-        return Ok(());
-    }
-    let n = writ_index::count_files(root, walk, LOOSE_FOLDER_FILES + 1);
-    if n > LOOSE_FOLDER_FILES {
-        return Err(Failure::new(
-            ExitCode::Error,
-            anyhow!(
-                "refusing to index `{}`: it is not a git repository and holds more than {LOOSE_FOLDER_FILES} files",
-                clean(&root.display().to_string())
-            ),
-        )
-        .hint("index the repository you mean (a folder with .git), add ignore rules (.writignore), or add --force"));
-    }
-    Ok(())
-}
-
 fn index(args: IndexArgs) -> CmdResult {
     let cwd = crate::ctx::cwd()?;
     let root = existing(
@@ -111,7 +66,7 @@ fn index(args: IndexArgs) -> CmdResult {
         ..WalkOptions::default()
     };
     if !args.force {
-        guard_root(&root, &walk)?;
+        crate::ctx::guard_root(&root, &walk)?;
     }
     let embedder = load_embedder(&crate::ctx::embedder(&args.loc))?;
     let options = IndexOptions {

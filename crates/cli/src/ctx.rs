@@ -4,7 +4,10 @@
 
 use crate::args::{GateArgs, Locations, ModelArgs};
 use crate::exit::{ExitCode, Failure};
+use crate::term::clean;
+use anyhow::anyhow;
 use std::path::PathBuf;
+use writ_index::WalkOptions;
 use writ_service::{ModelChoice, Places};
 
 /// The current folder (the one thing the binary reads for libraries).
@@ -44,4 +47,49 @@ pub fn embedder(loc: &Locations) -> ModelChoice {
         cache: loc.models.clone(),
         embedder: loc.embed_model.clone(),
     }
+}
+
+/// Folders that are not repositories index at most this many files
+/// without `--force`.
+const LOOSE_FOLDER_FILES: usize = 20_000;
+
+/// Refuses `/`, the home folder, and a large folder that is not a git
+/// repository: indexing one by mistake embeds for hours and fills the disk.
+pub fn guard_root(root: &std::path::Path, walk: &WalkOptions) -> Result<(), Failure> {
+    let home = std::env::var_os("HOME")
+        .map(std::path::PathBuf::from)
+        .and_then(|h| h.canonicalize().ok());
+    let what = if root.parent().is_none() {
+        Some("the file system's root")
+    } else if home.as_deref() == Some(root) {
+        Some("your home folder")
+    } else {
+        None
+    };
+    if let Some(what) = what {
+        return Err(Failure::new(
+            ExitCode::Error,
+            anyhow!(
+                "refusing to index `{}`: it is {what}",
+                clean(&root.display().to_string())
+            ),
+        )
+        .hint("run `writ index` inside a repository, or add --force if you mean it"));
+    }
+    let git = std::fs::symlink_metadata(root.join(".git"));
+    if git.is_ok_and(|m| m.is_dir() || m.is_file()) {
+        return Ok(());
+    }
+    let n = writ_index::count_files(root, walk, LOOSE_FOLDER_FILES + 1);
+    if n > LOOSE_FOLDER_FILES {
+        return Err(Failure::new(
+            ExitCode::Error,
+            anyhow!(
+                "refusing to index `{}`: it is not a git repository and holds more than {LOOSE_FOLDER_FILES} files",
+                clean(&root.display().to_string())
+            ),
+        )
+        .hint("index the repository you mean (a folder with .git), add ignore rules (.writignore), or add --force"));
+    }
+    Ok(())
 }

@@ -35,7 +35,7 @@ pub fn run(args: EvalArgs) -> CmdResult {
         ..WalkOptions::default()
     };
     if !args.force {
-        crate::cmd::guard_root(&root, &walk)?;
+        crate::ctx::guard_root(&root, &walk)?;
     }
     let embedder = load_embedder(&crate::ctx::embedder(&args.loc))?;
     let options = EvalOptions {

@@ -6,7 +6,7 @@ use crate::baseline::Baseline;
 use crate::tasks::{blank_file, Task};
 use crate::{EvalError, Result};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
@@ -175,7 +175,21 @@ pub fn evaluate(
         });
     }
     let tasks_found = tasks.len();
+    // Functions whose docs open with the same sentence (pflag's `BoolVarP`
+    // method and function, overloads documented alike) cannot be told
+    // apart by that sentence: a query is answered by any of them.
+    let mut alike: HashMap<String, Vec<Answer>> = HashMap::new();
+    for t in &tasks {
+        alike
+            .entry(t.query.clone())
+            .or_default()
+            .push((t.path.clone(), t.start, t.end));
+    }
     tasks = sample(tasks, options.max_queries);
+    let answers: Vec<&[Answer]> = tasks
+        .iter()
+        .map(|t| alike.get(&t.query).map_or(&[][..], Vec::as_slice))
+        .collect();
     if options.work_dir.is_some() {
         // The questions asked, beside the copy, for rerunning them with
         // `writ search --batch`.
@@ -217,16 +231,19 @@ pub fn evaluate(
             mode,
             ..options.search.clone()
         };
-        let answers = searcher.search_many(&queries, &search)?;
+        let hits_of_mode = searcher.search_many(&queries, &search)?;
         if mode == SearchMode::Hybrid {
-            tops = answers.iter().map(|hits| hits.first().map(top)).collect();
+            tops = hits_of_mode
+                .iter()
+                .map(|hits| hits.first().map(top))
+                .collect();
         }
         ranks.push(
-            tasks
+            answers
                 .iter()
-                .zip(&answers)
-                .map(|(t, hits)| {
-                    rank_of(t, hits.iter().map(|h| (&h.path, h.start_line, h.end_line)))
+                .zip(&hits_of_mode)
+                .map(|(a, hits)| {
+                    rank_of(a, hits.iter().map(|h| (&h.path, h.start_line, h.end_line)))
                 })
                 .collect(),
         );
@@ -249,21 +266,21 @@ pub fn evaluate(
             .map(|(i, t)| baseline.rank(&t.query, &vectors[i * dim..(i + 1) * dim], K))
             .collect();
         let w = baseline.windows();
-        let pick = |list: &[usize], t: &Task| {
+        let pick = |list: &[usize], a: &[Answer]| {
             rank_of(
-                t,
+                a,
                 list.iter().map(|i| (&w[*i].path, w[*i].start, w[*i].end)),
             )
         };
         for (name, which) in [("peer-rrf", 0), ("peer-vector", 1), ("peer-bm25", 2)] {
             ranks.push(
-                tasks
+                answers
                     .iter()
                     .zip(&ranked)
-                    .map(|(t, r)| match which {
-                        0 => pick(&r.fused, t),
-                        1 => pick(&r.vector, t),
-                        _ => pick(&r.lexical, t),
+                    .map(|(a, r)| match which {
+                        0 => pick(&r.fused, a),
+                        1 => pick(&r.vector, a),
+                        _ => pick(&r.lexical, a),
                     })
                     .collect(),
             );
@@ -401,15 +418,22 @@ fn sample(tasks: Vec<Task>, max: usize) -> Vec<Task> {
     (0..max).map(|i| tasks[i * n / max].clone()).collect()
 }
 
-/// The rank (1-based) of the first result in the task's file whose lines
-/// overlap the task's.
+/// A right answer: a file and a function's first and last line.
+type Answer = (String, usize, usize);
+
+/// The rank (1-based) of the first result in an answer's file whose lines
+/// overlap the answer's.
 fn rank_of<'a>(
-    task: &Task,
+    answers: &[Answer],
     results: impl Iterator<Item = (&'a String, usize, usize)>,
 ) -> Option<usize> {
     results
         .take(K)
-        .position(|(path, start, end)| *path == task.path && start <= task.end && end >= task.start)
+        .position(|(path, start, end)| {
+            answers
+                .iter()
+                .any(|(p, s, e)| p == path && start <= *e && end >= *s)
+        })
         .map(|p| p + 1)
 }
 

@@ -155,3 +155,30 @@ fn a_cancelled_run_stops_and_removes_its_copy() {
     .unwrap_err();
     assert!(matches!(err, EvalError::Interrupted), "{err}");
 }
+
+#[test]
+fn functions_documented_alike_answer_each_others_query() {
+    let dir = tempfile::tempdir().unwrap();
+    let doc = "def load(path):\n    \"\"\"Load the settings file from the given path.\"\"\"\n    return open(path).read()\n";
+    std::fs::write(dir.path().join("a.py"), doc).unwrap();
+    std::fs::write(dir.path().join("b.py"), doc).unwrap();
+    let options = EvalOptions {
+        baseline: false,
+        ..EvalOptions::default()
+    };
+    let report = evaluate(
+        dir.path(),
+        &HashEmbedder::new(),
+        &options,
+        &AtomicBool::new(false),
+        &|_| {},
+    )
+    .unwrap();
+    assert_eq!(report.tasks, 2);
+    // Whichever copy ranks first answers both queries.
+    assert!(
+        report.overall.iter().all(|s| s.r1 == 1.0),
+        "{:?}",
+        report.overall
+    );
+}
