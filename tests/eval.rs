@@ -128,6 +128,16 @@ fn eval_refuses_a_used_keep_folder_and_a_repository_without_docs() {
     );
     assert!(!inside.exists());
 
+    let around = format!("{}/nope/../eval-copy", repo.path().display());
+    let out = repo.writ(&["eval", "--keep", &around]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("contains `..`"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!repo.path().join("nope").exists());
+
     let bare = Repo::new();
     bare.write("a.py", "def f():\n    return 1\n");
     let out = bare.writ(&["eval"]);

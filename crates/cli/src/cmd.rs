@@ -66,7 +66,7 @@ fn index(args: IndexArgs) -> CmdResult {
         ..WalkOptions::default()
     };
     if !args.force {
-        crate::ctx::guard_root(&root, &walk)?;
+        crate::ctx::guard_root(&root, &walk, "index")?;
     }
     let embedder = load_embedder(&crate::ctx::embedder(&args.loc))?;
     let options = IndexOptions {

@@ -55,7 +55,7 @@ const LOOSE_FOLDER_FILES: usize = 20_000;
 
 /// Refuses `/`, the home folder, and a large folder that is not a git
 /// repository: indexing one by mistake embeds for hours and fills the disk.
-pub fn guard_root(root: &std::path::Path, walk: &WalkOptions) -> Result<(), Failure> {
+pub fn guard_root(root: &std::path::Path, walk: &WalkOptions, verb: &str) -> Result<(), Failure> {
     let home = std::env::var_os("HOME")
         .map(std::path::PathBuf::from)
         .and_then(|h| h.canonicalize().ok());
@@ -70,11 +70,13 @@ pub fn guard_root(root: &std::path::Path, walk: &WalkOptions) -> Result<(), Fail
         return Err(Failure::new(
             ExitCode::Error,
             anyhow!(
-                "refusing to index `{}`: it is {what}",
+                "refusing to {verb} `{}`: it is {what}",
                 clean(&root.display().to_string())
             ),
         )
-        .hint("run `writ index` inside a repository, or add --force if you mean it"));
+        .hint(format!(
+            "run `writ {verb}` inside a repository, or add --force if you mean it"
+        )));
     }
     let git = std::fs::symlink_metadata(root.join(".git"));
     if git.is_ok_and(|m| m.is_dir() || m.is_file()) {
@@ -85,7 +87,7 @@ pub fn guard_root(root: &std::path::Path, walk: &WalkOptions) -> Result<(), Fail
         return Err(Failure::new(
             ExitCode::Error,
             anyhow!(
-                "refusing to index `{}`: it is not a git repository and holds more than {LOOSE_FOLDER_FILES} files",
+                "refusing to {verb} `{}`: it is not a git repository and holds more than {LOOSE_FOLDER_FILES} files",
                 clean(&root.display().to_string())
             ),
         )

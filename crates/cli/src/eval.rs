@@ -35,7 +35,7 @@ pub fn run(args: EvalArgs) -> CmdResult {
         ..WalkOptions::default()
     };
     if !args.force {
-        crate::ctx::guard_root(&root, &walk)?;
+        crate::ctx::guard_root(&root, &walk, "eval")?;
     }
     let embedder = load_embedder(&crate::ctx::embedder(&args.loc))?;
     let options = EvalOptions {
@@ -87,6 +87,17 @@ fn check_keep(keep: &Path, root: &Path) -> Result<(), Failure> {
             anyhow!("--keep `{shown}` is not an empty folder"),
         )
         .hint("name a new or empty folder: writ writes corpus/, index/ and tasks.jsonl into it"));
+    }
+    // `..` after a folder that does not exist yet is resolved only when it
+    // is created; refused, so the check below sees the real place.
+    if keep
+        .components()
+        .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
+        return Err(
+            Failure::new(ExitCode::Error, anyhow!("--keep `{shown}` contains `..`"))
+                .hint("name the folder by a path without `..`"),
+        );
     }
     // The deepest existing ancestor, resolved, tells where it will be.
     let absolute = crate::ctx::cwd()?.join(keep);

@@ -5,6 +5,7 @@
 //! `writ eval` can say on a user's own code whether writ beats it.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use writ_core::{EmbedError, Embedder};
 
 /// Lines per window (the peers' default).
@@ -52,8 +53,13 @@ pub struct Ranked {
 }
 
 impl Baseline {
-    /// Cuts `files` (path, text) into windows and embeds them.
-    pub fn build(files: &[(String, String)], embedder: &dyn Embedder) -> Result<Self, EmbedError> {
+    /// Cuts `files` (path, text) into windows and embeds them; `None` when
+    /// `cancel` was set between two batches.
+    pub fn build(
+        files: &[(String, String)],
+        embedder: &dyn Embedder,
+        cancel: &AtomicBool,
+    ) -> Option<Result<Self, EmbedError>> {
         let mut windows = Vec::new();
         let mut texts = Vec::new();
         for (path, text) in files {
@@ -73,8 +79,14 @@ impl Baseline {
         let dim = embedder.info().dim;
         let mut vectors = Vec::with_capacity(texts.len() * dim);
         for batch in texts.chunks(BATCH) {
+            if cancel.load(Ordering::SeqCst) {
+                return None;
+            }
             let refs: Vec<&str> = batch.iter().map(String::as_str).collect();
-            let mut v = embedder.embed(&refs)?;
+            let mut v = match embedder.embed(&refs) {
+                Ok(v) => v,
+                Err(e) => return Some(Err(e)),
+            };
             for row in v.chunks_mut(dim) {
                 normalize(row);
             }
@@ -94,14 +106,14 @@ impl Baseline {
             }
         }
         let average_length = lengths.iter().sum::<f64>() / lengths.len().max(1) as f64;
-        Ok(Baseline {
+        Some(Ok(Baseline {
             windows,
             vectors,
             dim,
             postings,
             lengths,
             average_length,
-        })
+        }))
     }
 
     /// The windows, indexed as [`Ranked`] refers to them.

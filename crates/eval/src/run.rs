@@ -166,6 +166,11 @@ pub fn evaluate(
     private_dir(&work)?;
     let corpus = work.join("corpus");
     let index = work.join("index");
+    // Both made here, private, and new: a folder someone else put in their
+    // place since the emptiness check is refused, not written into.
+    for dir in [&corpus, &index] {
+        new_private_dir(dir)?;
+    }
     progress("copying the repository with its docs blanked");
     let (files, mut tasks) = copy_blanked(root, &corpus, options)?;
     stop_if(cancel)?;
@@ -253,7 +258,8 @@ pub fn evaluate(
     if options.baseline {
         stop_if(cancel)?;
         progress("the peers' baseline: embedding 40-line windows");
-        let baseline = Baseline::build(&files, embedder)?;
+        let baseline =
+            Baseline::build(&files, embedder, cancel).ok_or(EvalError::Interrupted)??;
         windows = baseline.windows().len();
         let dim = embedder.info().dim;
         let mut vectors = Vec::with_capacity(queries.len() * dim);
@@ -373,7 +379,14 @@ fn read_regular(path: &Path, max: u64) -> Result<Option<Vec<u8>>> {
         .open(path)
     {
         Ok(f) => f,
-        Err(_) => return Ok(None),
+        // Gone, or a link or a socket now: not the file the walk found.
+        Err(e)
+            if e.kind() == std::io::ErrorKind::NotFound
+                || matches!(e.raw_os_error(), Some(libc::ELOOP | libc::ENXIO)) =>
+        {
+            return Ok(None)
+        }
+        Err(e) => return Err(EvalError::io(path, e)),
     };
     if !file.metadata().is_ok_and(|m| m.file_type().is_file()) {
         return Ok(None);
@@ -383,6 +396,15 @@ fn read_regular(path: &Path, max: u64) -> Result<Option<Vec<u8>>> {
         .read_to_end(&mut bytes)
         .map_err(|e| EvalError::io(path, e))?;
     Ok(Some(bytes))
+}
+
+/// Creates `dir`, which must not exist yet, readable by the user only.
+fn new_private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| EvalError::io(dir, e))
 }
 
 /// Creates `dir` and its parents, readable by the user only: the copy

@@ -67,7 +67,7 @@ pub fn blank_file(text: &str, rel: &str, language: Language) -> Option<Blanked> 
         lines: text.split('\n').collect(),
         language,
         blank: vec![false; lines.len()],
-        stub: Vec::new(),
+        edits: Vec::new(),
         found: Vec::new(),
     };
     cx.visit(tree.root_node());
@@ -93,13 +93,9 @@ pub fn blank_file(text: &str, rel: &str, language: Language) -> Option<Blanked> 
             line.clear();
         }
     }
-    for (row, column) in cx.stub {
-        let original = text.split('\n').nth(row).unwrap_or("");
-        // The line up to the docstring (its indentation, tabs kept, or a
-        // one-line definition's header), then `...`.
-        let head = original.get(..column).unwrap_or("");
+    for (row, text) in cx.edits {
         if let Some(line) = lines.get_mut(row) {
-            *line = format!("{head}...");
+            *line = text;
         }
     }
     Some(Blanked {
@@ -129,9 +125,10 @@ struct Collect<'a> {
     language: Language,
     /// Rows (0-based) to empty.
     blank: Vec<bool>,
-    /// Rows cut at a column and ended with `...`: a Python body that was
-    /// only its docstring (row, column where the docstring began).
-    stub: Vec<(usize, usize)>,
+    /// Rows rewritten (after blanking): a Python docstring's row keeps
+    /// what stands before and after the docstring, and a body that was only
+    /// its docstring becomes `...`.
+    edits: Vec<(usize, String)>,
     /// (query, first row, last row) of each documented function.
     found: Vec<(String, usize, usize)>,
 }
@@ -179,15 +176,32 @@ impl Collect<'_> {
             _ => return,
         };
         let (start, end) = (first.start_position().row, first.end_position().row);
-        let column = first.start_position().column;
-        // `def f(): """Doc."""` keeps its header: the docstring's row is
-        // cut where the docstring starts, not emptied.
-        let inline = start == node.start_position().row && node.kind() != "module";
         for row in start..=end {
-            self.blank[row] = !(inline && row == start);
+            self.blank[row] = true;
         }
-        if statements.len() == 1 && node.kind() != "module" {
-            self.stub.push((start, column));
+        // What stands before the docstring on its first row (indentation,
+        // or a one-line definition's header, `def f():`) and after it on
+        // its last (`; return x`) stays; a body that was only the
+        // docstring becomes `...`. Columns are bytes, as tree-sitter's.
+        let line = |row: usize| self.lines.get(row).copied().unwrap_or("");
+        let head = line(start)
+            .get(..first.start_position().column)
+            .unwrap_or("");
+        let tail = line(end)
+            .get(first.end_position().column..)
+            .unwrap_or("")
+            .trim_start_matches([' ', '\t', ';', '\r']);
+        let only = statements.len() == 1 && node.kind() != "module";
+        let indent: String = head.chars().take_while(|c| c.is_whitespace()).collect();
+        let first_row = match (only, start == end) {
+            (true, _) => format!("{head}..."),
+            (false, true) if !tail.is_empty() => format!("{head}{tail}"),
+            (false, _) if head.trim().is_empty() => String::new(),
+            (false, _) => format!("{head}..."),
+        };
+        self.edits.push((start, first_row));
+        if end != start && !tail.is_empty() {
+            self.edits.push((end, format!("{indent}{tail}")));
         }
         if node.kind() == "module" || (is_function && statements.len() < 2) {
             return;
@@ -236,6 +250,15 @@ impl Collect<'_> {
                     | "const_spec"
                     | "var_spec"
             );
+        // Inside a function body, comments above a local declaration are
+        // remarks, not docs.
+        let mut up = node.parent();
+        while let Some(p) = up {
+            if p.kind() == "block" {
+                return;
+            }
+            up = p.parent();
+        }
         if !documented {
             return;
         }
@@ -330,7 +353,11 @@ impl Collect<'_> {
         if !self.lines[end].trim_end().ends_with("*/") {
             return None;
         }
-        let start = (0..=end).rev().find(|r| self.lines[*r].contains("/*"))?;
+        // Lines inside a block comment start with `*` (or hold text);
+        // the opener is the first line upwards that starts with `/*`.
+        let start = (0..=end)
+            .rev()
+            .find(|r| self.lines[*r].trim_start().starts_with("/*"))?;
         self.lines[start]
             .trim_start()
             .starts_with("/**")

@@ -143,7 +143,7 @@ fn a_used_work_folder_is_refused_and_left_alone() {
 }
 
 #[test]
-fn a_cancelled_run_stops_and_removes_its_copy() {
+fn a_cancelled_run_stops() {
     let repo = repo();
     let err = evaluate(
         repo.path(),

@@ -99,6 +99,9 @@ const SPREAD_AT: usize = 5;
 /// Set once on the development corpora (requests, click, itertools,
 /// indexmap, express, commander, pflag), never per corpus.
 const COSINE_SPREAD_SCALE: f64 = 2.0;
+/// The smallest cosine a spread is taken relative to (typical best hits
+/// are 0.4 to 0.8).
+const MIN_COSINE_SCALE: f64 = 0.25;
 /// No engine's weight goes below this: a flat list still votes a little.
 const MIN_WEIGHT: f64 = 0.2;
 
@@ -117,10 +120,17 @@ fn engine_weights(vector: &[(i64, f32)], lexical: &[(i64, f64)]) -> (f64, f64) {
     let (Some(v), Some(l)) = (vector.get(SPREAD_AT), lexical.get(SPREAD_AT)) else {
         return (1.0, 1.0);
     };
-    let spread = |top: f64, other: f64| ((top - other) / top.abs().max(1e-9)).max(0.0);
-    let cosine = spread(f64::from(vector[0].1), f64::from(v.1)) * COSINE_SPREAD_SCALE;
     // FTS5's BM25 is negative, better when lower: compare magnitudes.
-    let bm25 = spread(lexical[0].1.abs(), l.1.abs());
+    let (top, sixth) = (lexical[0].1.abs(), l.1.abs());
+    let bm25 = ((top - sixth) / top.max(1e-9)).max(0.0);
+    // A cosine lives on a fixed scale: a best hit at or below zero found
+    // nothing (spread 0), and a small one is not a large relative gap.
+    let (top, sixth) = (f64::from(vector[0].1), f64::from(v.1));
+    let cosine = if top <= 0.0 {
+        0.0
+    } else {
+        ((top - sixth) / top.max(MIN_COSINE_SCALE)).max(0.0) * COSINE_SPREAD_SCALE
+    };
     if cosine + bm25 <= 0.0 {
         return (1.0, 1.0);
     }
@@ -271,7 +281,7 @@ impl<'e> Searcher<'e> {
         if options.mode == SearchMode::Hybrid {
             crate::links::promote(&mut hits, options.k);
         }
-        crate::shape::declarations_after_code(&mut hits, options.k);
+        crate::shape::declarations_after_code(&mut hits);
         match (query_vector, options.min_similarity) {
             // The threshold applies before the top k, so a page is k hits
             // above it when there are that many.
@@ -549,5 +559,12 @@ mod weight_tests {
             "{wv} {wl}"
         );
         assert_eq!(engine_weights(&vector, &bm25[..3]), (1.0, 1.0));
+        // A vector list that found nothing (cosines near or below zero)
+        // does not mute an exact identifier match.
+        let nothing = list(&[0.01f32, 0.0, -0.01, -0.02, -0.04, -0.05]);
+        let sharp_bm25 = list(&[-20.0f64, -6.0, -5.0, -5.0, -4.0, -4.0]);
+        let (wv, wl) = engine_weights(&nothing, &sharp_bm25);
+        assert_eq!(wl, 1.0);
+        assert!(wv < 1.0, "{wv}");
     }
 }

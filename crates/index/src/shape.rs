@@ -38,7 +38,7 @@ pub fn is_declaration_path(path: &str) -> bool {
 }
 
 /// True for a test: in a test file, or a test by name (Python's
-/// `test_x`, Go's `TestX`, a Rust `tests` module's items).
+/// `test_x`, Go's `TestX`, a Rust `tests` or `test` module's items).
 pub(crate) fn is_test(hit: &Hit) -> bool {
     if is_test_path(&hit.path) {
         return true;
@@ -50,7 +50,7 @@ pub(crate) fn is_test(hit: &Hit) -> bool {
         .split([':', '.', ',', ' '])
         .any(|part| match hit.language.as_str() {
             "python" => part.starts_with("test_"),
-            "rust" => part == "tests",
+            "rust" => part == "tests" || part == "test",
             "go" => part
                 .strip_prefix("Test")
                 .is_some_and(|rest| rest.chars().next().is_none_or(|c| c.is_uppercase())),
@@ -88,21 +88,22 @@ fn is_script(language: &str) -> bool {
     matches!(language, "javascript" | "typescript" | "tsx")
 }
 
-/// Moves each TypeScript declaration hit (`.d.ts`) among the first `k`
-/// below the first hit after it, also among the first `k`, that is
-/// JavaScript or TypeScript code with the same symbol: a declaration says
-/// what the code's signature is, the code is what the question is about.
-/// Scores stay in order (the moved hit takes its new neighbour's score).
-pub(crate) fn declarations_after_code(hits: &mut [Hit], k: usize) {
-    let top = hits.len().min(k);
+/// Puts the code a TypeScript declaration (`.d.ts`) declares right
+/// above it: when JavaScript or TypeScript code with the same symbol ranks
+/// anywhere below a declaration, the code takes the declaration's place
+/// (and score) and the declaration follows it; the hits between move down
+/// one. A declaration says what the code's signature is; the code is what
+/// the question is about. Nothing depends on the page size, so every page
+/// of a paged search is a prefix of the next, and scores stay in order.
+pub(crate) fn declarations_after_code(hits: &mut [Hit]) {
     let mut i = 0;
-    while i < top {
+    while i < hits.len() {
         let declared = hits[i]
             .symbol
             .clone()
             .filter(|_| is_declaration_path(&hits[i].path));
         let code_at = declared.and_then(|symbol| {
-            (i + 1..top).find(|&j| {
+            (i + 1..hits.len()).find(|&j| {
                 !is_declaration_path(&hits[j].path)
                     && is_script(&hits[j].language)
                     && hits[j].symbol.as_deref() == Some(symbol.as_str())
@@ -110,9 +111,10 @@ pub(crate) fn declarations_after_code(hits: &mut [Hit], k: usize) {
         });
         match code_at {
             Some(j) => {
-                let score = hits[j].score;
-                hits[i..=j].rotate_left(1);
-                hits[j].score = score;
+                let score = hits[i].score;
+                hits[i..=j].rotate_right(1);
+                hits[i].score = score;
+                i += 2;
             }
             None => i += 1,
         }
@@ -187,14 +189,14 @@ mod tests {
             hit("lib/command.js", Some("Command.option"), "javascript", 0.7),
             hit("types/index.d.ts", Some("Command.alias"), "typescript", 0.6),
         ];
-        declarations_after_code(&mut hits, 10);
+        declarations_after_code(&mut hits);
         let order: Vec<(&str, f64)> = hits.iter().map(|h| (h.path.as_str(), h.score)).collect();
         assert_eq!(
             order,
             [
+                ("lib/command.js", 0.9),
+                ("types/index.d.ts", 0.9),
                 ("lib/help.js", 0.8),
-                ("lib/command.js", 0.7),
-                ("types/index.d.ts", 0.7),
                 ("types/index.d.ts", 0.6)
             ]
         );

@@ -183,3 +183,26 @@ fn deeply_nested_input_does_not_overflow_the_stack() {
         .join()
         .expect("no overflow");
 }
+
+#[test]
+fn python_inline_docstrings_keep_the_code_around_them() {
+    let src = "def add(a, b): \"\"\"Return the sum of both numbers given.\"\"\"; return a + b\n";
+    let b = run(src, "pkg/m.py", Language::Python);
+    assert_eq!(b.text, "def add(a, b): return a + b\n");
+    assert_eq!(queries(&b).len(), 1);
+}
+
+#[test]
+fn a_glob_in_a_jsdoc_does_not_end_it() {
+    let src = "/**\n * Matches paths such as `/*` or `/api/*` against the route table.\n */\nfunction match(p) {\n  return p;\n}\n";
+    let b = run(src, "lib/glob.js", Language::JavaScript);
+    assert_eq!(queries(&b).len(), 1, "{:?}", b.tasks);
+}
+
+#[test]
+fn go_remarks_inside_functions_stay() {
+    let src = "package x\n\n// Run runs the whole job from start to finish.\nfunc Run() {\n\t// the limit for one batch\n\tconst limit = 4\n\t_ = limit\n}\n";
+    let b = run(src, "x.go", Language::Go);
+    assert!(b.text.contains("the limit for one batch"), "{}", b.text);
+    assert!(!b.text.contains("Run runs"), "{}", b.text);
+}
