@@ -93,7 +93,7 @@ for s in "${sources[@]}"; do
     echo "eval.sh: $name failed: $(tail -2 "$out.err")" >&2
   fi
 done
-python3 "$WRIT_ROOT/scripts/eval_table.py" "${reports[@]}"
+python3 "$WRIT_ROOT/scripts/eval_table.py" --full "${reports[@]}"
 
 if [ "$shared" = 1 ]; then
   make_eval="$WRIT_ROOT/../shared/eval/make_pyeval.py"

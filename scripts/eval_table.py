@@ -3,11 +3,21 @@
 the best peer figure and writ's margin over it, and whether hybrid fell more than 0.01 below
 the better of writ's single engines.
 
-Usage: scripts/eval_table.py REPORT.json [REPORT.json ...]
+Usage: scripts/eval_table.py [--full] REPORT.json [REPORT.json ...]
+--full adds one line per package and mode with MRR@10, R@1 and R@10.
 """
 import json, os, sys
 
 MODES = ["hybrid", "vector", "lexical", "peer-rrf", "peer-vector", "peer-bm25"]
+
+
+def full(paths):
+    print(f"{'package':<24} {'mode':<12} {'MRR@10':>7} {'R@1':>6} {'R@10':>6}")
+    for p in paths:
+        r = json.load(open(p))
+        name = os.path.basename(p)[:-5]
+        for x in r["overall"]:
+            print(f"{name:<24} {x['mode']:<12} {x['mrr10']:>7.3f} {x['r1']:>6.3f} {x['r10']:>6.3f}")
 
 
 def main(paths):
@@ -32,6 +42,12 @@ def main(paths):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) < 2:
+    args = sys.argv[1:]
+    if not args or args == ["--full"]:
         sys.exit(__doc__)
-    main(sys.argv[1:])
+    if args[0] == "--full":
+        main(args[1:])
+        print()
+        full(args[1:])
+    else:
+        main(args)
