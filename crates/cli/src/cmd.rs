@@ -8,8 +8,6 @@ use crate::term::clean;
 use anyhow::{anyhow, Context};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::{BufRead, Read, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use writ_index::{IndexOptions, Indexer, Progress, SearchMode, Searcher, WalkOptions};
 use writ_service::models::load_embedder;
 use writ_service::search::search_options;
@@ -74,16 +72,9 @@ fn index(args: IndexArgs) -> CmdResult {
         rebuild: args.rebuild,
         ..IndexOptions::default()
     };
-    let cancel = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&cancel);
     // First Ctrl-C: finish the current batch and publish; second: leave now
     // (SQLite transactions keep the index whole either way).
-    let _ = ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) {
-            std::process::exit(ExitCode::Interrupted as i32);
-        }
-        eprintln!("\nwrit: stopping after the current batch (Ctrl-C again to quit now)");
-    });
+    let cancel = crate::ctx::ctrl_c("writ");
     let bar = ProgressBar::new(0);
     bar.set_style(
         ProgressStyle::with_template(

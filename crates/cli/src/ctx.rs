@@ -95,3 +95,18 @@ pub fn guard_root(root: &std::path::Path, walk: &WalkOptions, verb: &str) -> Res
     }
     Ok(())
 }
+
+/// A flag the first Ctrl-C sets (saying `who` stops after the current
+/// batch); the second exits at once with the interrupted code.
+pub fn ctrl_c(who: &'static str) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let cancel = std::sync::Arc::new(AtomicBool::new(false));
+    let flag = std::sync::Arc::clone(&cancel);
+    let _ = ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(ExitCode::Interrupted as i32);
+        }
+        eprintln!("\n{who}: stopping after the current batch (Ctrl-C again to quit now)");
+    });
+    cancel
+}

@@ -6,8 +6,6 @@ use crate::out::{outln, print_json};
 use crate::term::clean;
 use anyhow::anyhow;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use writ_eval::{EvalError, EvalOptions, Report, Score};
 use writ_index::WalkOptions;
 use writ_service::models::load_embedder;
@@ -48,15 +46,8 @@ pub fn run(args: EvalArgs) -> CmdResult {
         ..EvalOptions::default()
     };
     let progress = |line: &str| eprintln!("writ eval: {line}");
-    let cancel = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&cancel);
     // First Ctrl-C: stop after the current batch and clean up; second: now.
-    let _ = ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) {
-            std::process::exit(ExitCode::Interrupted as i32);
-        }
-        eprintln!("\nwrit eval: stopping after the current batch (Ctrl-C again to quit now)");
-    });
+    let cancel = crate::ctx::ctrl_c("writ eval");
     let report =
         writ_eval::evaluate(&root, &embedder, &options, &cancel, &progress).map_err(failure)?;
     if args.json {

@@ -49,15 +49,7 @@ const MAX_CLASS_LINES: usize = 60;
 /// its tasks. `None` when the language has no docs writ knows how to read
 /// or the file does not parse.
 pub fn blank_file(text: &str, rel: &str, language: Language) -> Option<Blanked> {
-    let grammar: tree_sitter::Language = match language {
-        Language::Rust => tree_sitter_rust::LANGUAGE.into(),
-        Language::Python => tree_sitter_python::LANGUAGE.into(),
-        Language::JavaScript => tree_sitter_javascript::LANGUAGE.into(),
-        Language::TypeScript => tree_sitter_typescript::LANGUAGE_TYPESCRIPT.into(),
-        Language::Tsx => tree_sitter_typescript::LANGUAGE_TSX.into(),
-        Language::Go => tree_sitter_go::LANGUAGE.into(),
-        Language::Markdown | Language::Text => return None,
-    };
+    let grammar = writ_index::chunk::grammar(language)?;
     let mut parser = Parser::new();
     parser.set_language(&grammar).ok()?;
     let tree = parser.parse(text, None)?;

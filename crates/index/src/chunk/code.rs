@@ -29,15 +29,7 @@ pub(crate) fn pieces(
     max_tokens: usize,
     line_tokens: &[usize],
 ) -> Option<Vec<Piece>> {
-    let grammar: tree_sitter::Language = match language {
-        Language::Rust => tree_sitter_rust::LANGUAGE.into(),
-        Language::Python => tree_sitter_python::LANGUAGE.into(),
-        Language::JavaScript => tree_sitter_javascript::LANGUAGE.into(),
-        Language::TypeScript => tree_sitter_typescript::LANGUAGE_TYPESCRIPT.into(),
-        Language::Tsx => tree_sitter_typescript::LANGUAGE_TSX.into(),
-        Language::Go => tree_sitter_go::LANGUAGE.into(),
-        Language::Markdown | Language::Text => return None,
-    };
+    let grammar = grammar(language)?;
     let mut parser = Parser::new();
     parser.set_language(&grammar).ok()?;
     let tree = parser.parse(text, None)?;
@@ -56,6 +48,19 @@ pub(crate) fn pieces(
     }
     let defs = join_overloads(cx.defs, lines);
     Some(fill_gaps(defs, &cx.scopes, lines.len()))
+}
+
+/// The tree-sitter grammar writ parses `language` with, if it has one.
+pub fn grammar(language: Language) -> Option<tree_sitter::Language> {
+    Some(match language {
+        Language::Rust => tree_sitter_rust::LANGUAGE.into(),
+        Language::Python => tree_sitter_python::LANGUAGE.into(),
+        Language::JavaScript => tree_sitter_javascript::LANGUAGE.into(),
+        Language::TypeScript => tree_sitter_typescript::LANGUAGE_TYPESCRIPT.into(),
+        Language::Tsx => tree_sitter_typescript::LANGUAGE_TSX.into(),
+        Language::Go => tree_sitter_go::LANGUAGE.into(),
+        Language::Markdown | Language::Text => return None,
+    })
 }
 
 struct Collector<'a> {

@@ -8,6 +8,7 @@
 mod code;
 mod markdown;
 
+pub use code::grammar;
 use writ_core::Language;
 
 /// Version of the chunking rules. Stored in the index manifest: an index cut
