@@ -458,6 +458,11 @@ pub struct IndexArgs {
     /// first lines) and data files (JSON, XML) over 64 KiB too
     #[arg(long)]
     pub generated: bool,
+    /// Write nothing: count the files and chunks a run would index and the
+    /// chunks still to embed, time the model on a sample, and say roughly
+    /// how long embedding them takes
+    #[arg(long, conflicts_with = "rebuild")]
+    pub estimate: bool,
     /// Skip files larger than this many bytes
     #[arg(long, default_value_t = 1 << 20, value_name = "BYTES")]
     pub max_file_size: u64,

@@ -72,6 +72,13 @@ fn index(args: IndexArgs) -> CmdResult {
         rebuild: args.rebuild,
         ..IndexOptions::default()
     };
+    if args.estimate {
+        return estimate(
+            &Indexer::new(&root, &dir, &embedder, options),
+            &root,
+            args.json,
+        );
+    }
     // First Ctrl-C: finish the current batch and publish; second: leave now
     // (SQLite transactions keep the index whole either way).
     let cancel = crate::ctx::ctrl_c("writ");
@@ -152,6 +159,53 @@ fn index(args: IndexArgs) -> CmdResult {
         return Ok(ExitCode::Interrupted);
     }
     Ok(ExitCode::Ok)
+}
+
+/// `writ index --estimate`: what a run would do, nothing written.
+fn estimate(indexer: &Indexer<'_>, root: &std::path::Path, json: bool) -> CmdResult {
+    let e = indexer.estimate()?;
+    if json {
+        print_json(&e)?;
+        return Ok(ExitCode::Ok);
+    }
+    let embed = if e.to_embed == e.chunks {
+        "all of them to embed".to_string()
+    } else {
+        format!(
+            "{} of them to embed ({} tokens), the rest already in the index",
+            e.to_embed, e.tokens_to_embed
+        )
+    };
+    outln!(
+        "{}: {} files, {} chunks ({} tokens); {embed}",
+        clean(&root.display().to_string()),
+        e.files,
+        e.chunks,
+        e.tokens
+    );
+    if e.sample_chunks > 0 {
+        outln!(
+            "embedding measured at {:.0} tokens/s on {} sample chunks: about {} to embed them (walking and chunking took {:.1}s)",
+            e.tokens_per_second,
+            e.sample_chunks,
+            duration(e.embed_seconds),
+            e.scan_seconds
+        );
+    } else {
+        outln!("nothing to embed: the index is up to date with this tree");
+    }
+    Ok(ExitCode::Ok)
+}
+
+/// `95 s`, `12 min`, `3.4 h`.
+fn duration(seconds: f64) -> String {
+    if seconds < 120.0 {
+        format!("{seconds:.0} s")
+    } else if seconds < 7200.0 {
+        format!("{:.0} min", seconds / 60.0)
+    } else {
+        format!("{:.1} h", seconds / 3600.0)
+    }
 }
 
 /// The index's search mode for `--mode`.

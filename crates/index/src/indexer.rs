@@ -115,10 +115,10 @@ pub struct IndexReport {
 
 /// Indexes one repository into one index folder.
 pub struct Indexer<'a> {
-    root: PathBuf,
-    dir: PathBuf,
-    embedder: &'a dyn Embedder,
-    options: IndexOptions,
+    pub(crate) root: PathBuf,
+    pub(crate) dir: PathBuf,
+    pub(crate) embedder: &'a dyn Embedder,
+    pub(crate) options: IndexOptions,
 }
 
 /// A changed file, chunked, before publication.
@@ -299,7 +299,7 @@ impl<'a> Indexer<'a> {
     }
 
     /// Reads and chunks one file.
-    fn chunk(&self, file: &WalkedFile, bytes: &[u8], hash: String) -> FileUpdate {
+    pub(crate) fn chunk(&self, file: &WalkedFile, bytes: &[u8], hash: String) -> FileUpdate {
         let (text, lossy) = match std::str::from_utf8(bytes) {
             Ok(t) => (t.to_string(), false),
             Err(_) => (String::from_utf8_lossy(bytes).into_owned(), true),

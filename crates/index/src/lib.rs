@@ -26,6 +26,7 @@
 
 pub mod chunk;
 mod error;
+mod estimate;
 mod hit;
 mod indexer;
 mod links;
@@ -39,6 +40,7 @@ mod vectors;
 mod walk;
 
 pub use error::{IndexError, Result};
+pub use estimate::{Estimate, SAMPLE_CHUNKS};
 pub use hit::Hit;
 pub use indexer::{embed_text, IndexOptions, IndexReport, Indexer, Progress};
 pub use lock::{IndexLock, LOCK_FILE};
