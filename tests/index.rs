@@ -394,10 +394,19 @@ fn index_estimate_says_what_a_run_will_do_and_writes_nothing() {
     let repo = small_repo();
     let estimate = repo.writ_json(&["index", "--estimate"]);
     assert!(!repo.path().join(".writ").exists(), "{estimate}");
-    assert!(estimate["tokens_per_second"].as_f64().unwrap() > 0.0, "{estimate}");
+    assert!(
+        estimate["tokens_per_second"].as_f64().unwrap() > 0.0,
+        "{estimate}"
+    );
     let report = repo.writ_json(&["index"]);
-    assert_eq!(estimate["chunks"], report["chunks_total"], "{estimate} {report}");
-    assert_eq!(estimate["files"], report["files_scanned"], "{estimate} {report}");
+    assert_eq!(
+        estimate["chunks"], report["chunks_total"],
+        "{estimate} {report}"
+    );
+    assert_eq!(
+        estimate["files"], report["files_scanned"],
+        "{estimate} {report}"
+    );
     let again = repo.writ(&["index", "--estimate"]);
     assert!(
         String::from_utf8_lossy(&again.stdout).contains("nothing to embed"),
