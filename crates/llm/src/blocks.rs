@@ -1,7 +1,7 @@
 //! Pieces the decoder forwards share: rotary tables, a token embedding
 //! that stays quantized, and the attention mask.
 
-use candle_core::quantized::{GgmlDType, QTensor};
+use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
 use candle_core::{DType, Device, Result, Tensor};
 
 /// Cos and sin tables for rotary embeddings at one base frequency.
@@ -110,6 +110,19 @@ impl Embedding {
             }
         }
     }
+}
+
+/// The metadata value `{arch}.{key}` of a GGUF header, or an error naming
+/// the missing key.
+pub(crate) fn metadata<'c>(
+    content: &'c gguf_file::Content,
+    arch: &str,
+    key: &str,
+) -> Result<&'c gguf_file::Value> {
+    content
+        .metadata
+        .get(&format!("{arch}.{key}"))
+        .ok_or_else(|| candle_core::Error::Msg(format!("the GGUF has no {arch}.{key}")))
 }
 
 /// The additive mask for `len` queries at positions `start..start+len`

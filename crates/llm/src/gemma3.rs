@@ -13,7 +13,7 @@
 //! the token embedding stays quantized (rows are decoded on lookup)
 //! instead of taking 670 MB as f32.
 
-use crate::blocks::{attend, mask, Embedding, KvCache, Rope, Stepper};
+use crate::blocks::{attend, mask, metadata, Embedding, KvCache, Rope, Stepper};
 use crate::linear::Linear;
 use candle_core::quantized::{gguf_file, QMatMul, QTensor};
 use candle_core::{Device, IndexOp, Module, Result, Tensor};
@@ -73,12 +73,7 @@ impl Gemma3 {
         positions: usize,
         device: &Device,
     ) -> Result<Gemma3> {
-        let md = |k: &str| {
-            content
-                .metadata
-                .get(&format!("gemma3.{k}"))
-                .ok_or_else(|| candle_core::Error::Msg(format!("the GGUF has no gemma3.{k}")))
-        };
+        let md = |k: &str| metadata(content, "gemma3", k);
         let heads = md("attention.head_count")?.to_u32()? as usize;
         let kv_heads = md("attention.head_count_kv")?.to_u32()? as usize;
         let blocks = md("block_count")?.to_u32()? as usize;

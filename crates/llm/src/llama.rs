@@ -4,7 +4,7 @@
 //! embedding stays quantized where rows can be decoded one by one.
 //! Mixtures of experts are left to candle's own model.
 
-use crate::blocks::{attend, mask, Embedding, KvCache, Rope, Stepper};
+use crate::blocks::{attend, mask, metadata, Embedding, KvCache, Rope, Stepper};
 use crate::linear::Linear;
 use candle_core::quantized::{gguf_file, QMatMul};
 use candle_core::{Device, IndexOp, Module, Result, Tensor};
@@ -66,12 +66,7 @@ impl Llama {
         positions: usize,
         device: &Device,
     ) -> Result<Llama> {
-        let md = |k: &str| {
-            content
-                .metadata
-                .get(&format!("{arch}.{k}"))
-                .ok_or_else(|| candle_core::Error::Msg(format!("the GGUF has no {arch}.{k}")))
-        };
+        let md = |k: &str| metadata(content, arch, k);
         let heads = md("attention.head_count")?.to_u32()? as usize;
         let kv_heads = md("attention.head_count_kv")?.to_u32()? as usize;
         let blocks = md("block_count")?.to_u32()? as usize;
