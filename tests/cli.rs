@@ -30,6 +30,22 @@ fn missing_path_exits_7_naming_it() {
 }
 
 #[test]
+fn a_file_where_a_folder_is_wanted_exits_7_with_its_name_escaped() {
+    let repo = repo();
+    repo.write("f\x1b[31mred", "x");
+    for cmd in ["index", "eval"] {
+        let out = repo.writ(&[cmd, "f\x1b[31mred"]);
+        assert_eq!(out.status.code(), Some(7), "{cmd}");
+        let err = text(&out.stderr);
+        assert!(
+            err.contains("f\\x1b[31mred` is not a folder"),
+            "{cmd}: {err}"
+        );
+        assert!(!err.contains('\x1b'), "{cmd}: {err}");
+    }
+}
+
+#[test]
 fn missing_models_exit_3_with_the_fetch_command() {
     let repo = repo();
     let out = common::writ_cmd(repo.path(), &["index"])

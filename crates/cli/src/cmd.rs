@@ -11,7 +11,7 @@ use std::io::{BufRead, Read, Write};
 use writ_index::{IndexOptions, Indexer, Progress, SearchMode, Searcher, WalkOptions};
 use writ_service::models::load_embedder;
 use writ_service::search::search_options;
-use writ_service::{existing, find_repo, index_dir};
+use writ_service::{find_repo, index_dir};
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> CmdResult {
@@ -45,17 +45,7 @@ pub fn run(cli: Cli) -> CmdResult {
 }
 
 fn index(args: IndexArgs) -> CmdResult {
-    let cwd = crate::ctx::cwd()?;
-    let root = existing(
-        &cwd,
-        args.path.as_deref().unwrap_or(std::path::Path::new(".")),
-    )?;
-    if !root.is_dir() {
-        return Err(Failure::new(
-            ExitCode::NoInput,
-            anyhow!("`{}` is not a folder", root.display()),
-        ));
-    }
+    let root = crate::ctx::folder(args.path.as_deref())?;
     let dir = index_dir(args.loc.index.as_deref(), &root);
     let walk = WalkOptions {
         hidden: args.hidden,

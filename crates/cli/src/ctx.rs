@@ -110,3 +110,16 @@ pub fn ctrl_c(who: &'static str) -> std::sync::Arc<std::sync::atomic::AtomicBool
     });
     cancel
 }
+
+/// The folder a command works on (`.` when not given), resolved; a path
+/// that is not a folder is refused, its name escaped.
+pub fn folder(path: Option<&std::path::Path>) -> Result<PathBuf, Failure> {
+    let root = writ_service::existing(&cwd()?, path.unwrap_or(std::path::Path::new(".")))?;
+    if !root.is_dir() {
+        return Err(Failure::new(
+            ExitCode::NoInput,
+            anyhow!("`{}` is not a folder", clean(&root.display().to_string())),
+        ));
+    }
+    Ok(root)
+}

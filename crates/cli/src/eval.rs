@@ -8,22 +8,12 @@ use anyhow::anyhow;
 use std::path::Path;
 use writ_eval::{EvalError, EvalOptions, Report, Score};
 use writ_index::WalkOptions;
+use writ_service::index_dir;
 use writ_service::models::load_embedder;
-use writ_service::{existing, index_dir};
 
 /// Runs `writ eval`.
 pub fn run(args: EvalArgs) -> CmdResult {
-    let cwd = crate::ctx::cwd()?;
-    let root = existing(
-        &cwd,
-        args.path.as_deref().unwrap_or(std::path::Path::new(".")),
-    )?;
-    if !root.is_dir() {
-        return Err(Failure::new(
-            ExitCode::NoInput,
-            anyhow!("`{}` is not a folder", clean(&root.display().to_string())),
-        ));
-    }
+    let root = crate::ctx::folder(args.path.as_deref())?;
     if let Some(keep) = &args.keep {
         check_keep(keep, &root)?;
     }
