@@ -340,7 +340,9 @@ fn copy_blanked(
     for file in walked.files {
         // The file was a regular one when walked; read it only if it still
         // is, without following a link or waiting on a FIFO put in its place.
-        let Some(bytes) = read_regular(&file.abs, options.walk.max_file_size)? else {
+        let Some(bytes) = writ_index::read_walked(&file.abs, options.walk.max_file_size)
+            .map_err(|e| EvalError::io(&file.abs, e))?
+        else {
             continue;
         };
         let text = String::from_utf8_lossy(&bytes).into_owned();
@@ -366,36 +368,6 @@ fn stop_if(cancel: &AtomicBool) -> Result<()> {
         return Err(EvalError::Interrupted);
     }
     Ok(())
-}
-
-/// The bytes of `path` (at most `max` + 1) when it is a regular file;
-/// `None` when it is gone or became something else.
-fn read_regular(path: &Path, max: u64) -> Result<Option<Vec<u8>>> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let file = match std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)
-    {
-        Ok(f) => f,
-        // Gone, or a link or a socket now: not the file the walk found.
-        Err(e)
-            if e.kind() == std::io::ErrorKind::NotFound
-                || matches!(e.raw_os_error(), Some(libc::ELOOP | libc::ENXIO)) =>
-        {
-            return Ok(None)
-        }
-        Err(e) => return Err(EvalError::io(path, e)),
-    };
-    if !file.metadata().is_ok_and(|m| m.file_type().is_file()) {
-        return Ok(None);
-    }
-    let mut bytes = Vec::new();
-    file.take(max.saturating_add(1))
-        .read_to_end(&mut bytes)
-        .map_err(|e| EvalError::io(path, e))?;
-    Ok(Some(bytes))
 }
 
 /// Creates `dir`, which must not exist yet, readable by the user only.

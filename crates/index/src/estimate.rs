@@ -7,7 +7,7 @@
 
 use crate::indexer::{embed_text, Indexer};
 use crate::store::Catalog;
-use crate::walk::walk;
+use crate::walk::{read_walked, walk};
 use crate::Result;
 use serde::Serialize;
 use std::collections::HashSet;
@@ -56,7 +56,7 @@ impl Indexer<'_> {
         let mut sample: Vec<(String, u64)> = Vec::with_capacity(SAMPLE_CHUNKS);
         let mut state = 0x9e37_79b9_7f4a_7c15_u64;
         for file in &walked.files {
-            let Ok(bytes) = std::fs::read(&file.abs) else {
+            let Ok(Some(bytes)) = read_walked(&file.abs, self.options.walk.max_file_size) else {
                 continue;
             };
             e.files += 1;

@@ -15,7 +15,7 @@ use crate::error::{IndexError, Result, SqlContext};
 use crate::store::{Catalog, FileUpdate, Manifest, NewChunk, FORMAT_VERSION};
 use crate::terms::lexical_terms;
 use crate::vectors::{remove_stale, VectorIndex};
-use crate::walk::{walk, WalkOptions, WalkedFile};
+use crate::walk::{read_walked, walk, WalkOptions, WalkedFile};
 use rusqlite::params;
 use serde::Serialize;
 use std::collections::HashSet;
@@ -200,10 +200,17 @@ impl<'a> Indexer<'a> {
         let total = changed.len();
         for (i, file) in changed.into_iter().enumerate() {
             progress(Progress::Chunking { done: i, total });
-            let bytes = std::fs::read(&file.abs).map_err(|source| IndexError::Io {
+            let io = |source| IndexError::Io {
                 path: file.abs.clone(),
                 source,
-            })?;
+            };
+            let bytes = read_walked(&file.abs, self.options.walk.max_file_size)
+                .map_err(io)?
+                .ok_or_else(|| {
+                    io(std::io::Error::other(
+                        "it changed into a link or another kind of file while being indexed; run writ index again",
+                    ))
+                })?;
             let hash = blake3::hash(&bytes).to_hex().to_string();
             if let Some(row) = known.get(&file.rel) {
                 if row.hash == hash {
@@ -289,7 +296,7 @@ impl<'a> Indexer<'a> {
         let walked = walk(&self.root, Some(&self.dir), &self.options.walk);
         let mut texts = Vec::new();
         for file in &walked.files {
-            let Ok(bytes) = std::fs::read(&file.abs) else {
+            let Ok(Some(bytes)) = read_walked(&file.abs, self.options.walk.max_file_size) else {
                 continue;
             };
             let update = self.chunk(file, &bytes, String::new());

@@ -49,4 +49,6 @@ pub use shape::{is_declaration_path, is_test_path};
 pub use status::{status, StaleFile, Status};
 pub use store::{ignore_self, Catalog, ChunkRecord, Manifest, CATALOG_FILE, FORMAT_VERSION};
 pub use vectors::{faiss_path, VectorIndex};
-pub use walk::{count_files, walk, Skipped, WalkOptions, WalkResult, WalkedFile, NOT_UTF8};
+pub use walk::{
+    count_files, read_walked, walk, Skipped, WalkOptions, WalkResult, WalkedFile, NOT_UTF8,
+};

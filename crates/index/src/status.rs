@@ -61,9 +61,10 @@ pub fn status(root: &Path, dir: &Path) -> Result<Status> {
                 change: "added",
             }),
             Some(row) if row.size != f.size || row.mtime_ns != f.mtime_ns => {
-                let same = std::fs::read(&f.abs)
-                    .map(|b| blake3::hash(&b).to_hex().to_string() == row.hash)
-                    .unwrap_or(false);
+                let same = crate::walk::read_walked(&f.abs, options.max_file_size)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|b| blake3::hash(&b).to_hex().to_string() == row.hash);
                 if !same {
                     stale.push(StaleFile {
                         path: f.rel.clone(),

@@ -461,6 +461,35 @@ fn escape_name(bytes: &[u8]) -> String {
     shown
 }
 
+/// The bytes of a walked file, at most `max` + 1, read only if it is still
+/// a regular file: opened without following a link and without waiting on
+/// a FIFO, checked after opening. `Ok(None)` when it is gone or became a
+/// link or something else since the walk (a tree can change under writ;
+/// it must not lead a read outside the repository or hang it).
+pub fn read_walked(path: &Path, max: u64) -> std::io::Result<Option<Vec<u8>>> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e)
+            if e.kind() == std::io::ErrorKind::NotFound
+                || matches!(e.raw_os_error(), Some(libc::ELOOP | libc::ENXIO)) =>
+        {
+            return Ok(None)
+        }
+        Err(e) => return Err(e),
+    };
+    if !file.metadata()?.file_type().is_file() {
+        return Ok(None);
+    }
+    let mut bytes = Vec::new();
+    file.take(max.saturating_add(1)).read_to_end(&mut bytes)?;
+    Ok(Some(bytes))
+}
+
 /// What the first 8 KiB of a file say about it.
 #[derive(Debug, PartialEq, Eq)]
 enum Sniff {
@@ -718,5 +747,34 @@ mod generated_tests {
             ..WalkOptions::default()
         };
         assert_eq!(walk(root, None, &all).files.len(), files.len());
+    }
+
+    #[test]
+    fn a_walked_file_turned_link_or_fifo_is_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::write(root.join("a.py"), "x = 1\n").unwrap();
+        assert_eq!(
+            read_walked(&root.join("a.py"), 1 << 20).unwrap().as_deref(),
+            Some(&b"x = 1\n"[..])
+        );
+        assert_eq!(
+            read_walked(&root.join("a.py"), 2).unwrap().map(|b| b.len()),
+            Some(3)
+        );
+        std::os::unix::fs::symlink("/etc/passwd", root.join("link.py")).unwrap();
+        assert_eq!(read_walked(&root.join("link.py"), 1 << 20).unwrap(), None);
+        let fifo = root.join("fifo.py");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        assert_eq!(
+            read_walked(&fifo, 1 << 20).unwrap(),
+            None,
+            "no hang, no read"
+        );
+        assert_eq!(read_walked(&root.join("gone.py"), 1 << 20).unwrap(), None);
     }
 }
