@@ -40,6 +40,9 @@ pub struct Baseline {
     postings: HashMap<String, Vec<(usize, u32)>>,
     lengths: Vec<f64>,
     average_length: f64,
+    /// Mean IDF over the vocabulary: the floor of a word in over half the
+    /// windows (rank_bm25's epsilon rule).
+    average_idf: f64,
 }
 
 /// Top windows (indices) of each peer engine for one query.
@@ -106,6 +109,12 @@ impl Baseline {
             }
         }
         let average_length = lengths.iter().sum::<f64>() / lengths.len().max(1) as f64;
+        let n = lengths.len() as f64;
+        let average_idf = if postings.is_empty() {
+            0.0
+        } else {
+            postings.values().map(|p| idf(n, p.len())).sum::<f64>() / postings.len() as f64
+        };
         Some(Ok(Baseline {
             windows,
             vectors,
@@ -113,6 +122,7 @@ impl Baseline {
             postings,
             lengths,
             average_length,
+            average_idf,
         }))
     }
 
@@ -152,20 +162,14 @@ impl Baseline {
     /// Okapi BM25, best first, at most [`DEPTH`] windows with a score.
     fn bm25(&self, query: &str) -> Vec<usize> {
         let n = self.lengths.len() as f64;
-        let idf = |df: usize| ((n - df as f64 + 0.5) / (df as f64 + 0.5)).ln();
-        let average_idf = if self.postings.is_empty() {
-            0.0
-        } else {
-            self.postings.values().map(|p| idf(p.len())).sum::<f64>() / self.postings.len() as f64
-        };
         let mut scores: HashMap<usize, f64> = HashMap::new();
         for w in words(query) {
             let Some(list) = self.postings.get(&w) else {
                 continue;
             };
-            let mut weight = idf(list.len());
+            let mut weight = idf(n, list.len());
             if weight < 0.0 {
-                weight = EPSILON * average_idf;
+                weight = EPSILON * self.average_idf;
             }
             for &(doc, tf) in list {
                 let tf = f64::from(tf);
@@ -177,6 +181,11 @@ impl Baseline {
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         ranked.into_iter().take(DEPTH).map(|(i, _)| i).collect()
     }
+}
+
+/// Okapi's inverse document frequency of a word in `df` of `n` windows.
+fn idf(n: f64, df: usize) -> f64 {
+    ((n - df as f64 + 0.5) / (df as f64 + 0.5)).ln()
 }
 
 /// Lower-cased runs of letters, digits and `_`.

@@ -137,6 +137,12 @@ impl Collect<'_> {
                 Language::Go => self.go(node),
                 _ => self.js(node),
             }
+            // Inside a Go function body, comments above a local
+            // declaration are remarks, not docs, and no function there is
+            // a task: the body is not looked into.
+            if self.language == Language::Go && node.kind() == "block" {
+                continue;
+            }
             let mut cursor = node.walk();
             let children: Vec<Node<'_>> = node.named_children(&mut cursor).collect();
             stack.extend(children.into_iter().rev());
@@ -242,15 +248,6 @@ impl Collect<'_> {
                     | "const_spec"
                     | "var_spec"
             );
-        // Inside a function body, comments above a local declaration are
-        // remarks, not docs.
-        let mut up = node.parent();
-        while let Some(p) = up {
-            if p.kind() == "block" {
-                return;
-            }
-            up = p.parent();
-        }
         if !documented {
             return;
         }
