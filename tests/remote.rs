@@ -14,60 +14,16 @@
 )]
 
 mod common;
+use common::llama::Llama;
 use common::{text, writ_cmd, Repo};
 use serde_json::Value;
 use std::io::Read;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A llama.cpp server on a free loopback port, stopped on drop.
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Server {
-    fn start(n_ctx: usize) -> Server {
-        let python = std::env::var_os("WRIT_LLAMACPP_PYTHON").unwrap_or_else(|| {
-            panic!("WRIT_LLAMACPP_PYTHON is not set: scripts/setup.sh (run by scripts/test.sh with WRIT_BROWSER=1) installs llama-cpp-python[server] and sets it")
-        });
-        let model = writ_core::model_cache_dir(None).join("smollm2-135m-instruct-q4_1/model.gguf");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(python)
-            .args(["-m", "llama_cpp.server", "--model"])
-            .arg(&model)
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--n_ctx", &n_ctx.to_string(), "--n_threads", "2"])
-            .args(["--model_alias", "smollm2"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let url = format!("http://127.0.0.1:{port}/v1");
-        let started = Instant::now();
-        loop {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                break;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(120),
-                "the llama.cpp server did not start"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        Server { child, url }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The pinned SmolLM2 behind llama.cpp's server, context `n_ctx`.
+fn start(n_ctx: usize) -> Llama {
+    Llama::start(&["--n_ctx", &n_ctx.to_string(), "--model_alias", "smollm2"])
 }
 
 fn repo() -> Repo {
@@ -98,7 +54,7 @@ fn a_remote_models_answer_is_gated_recorded_and_shown_for_what_it_is() {
     if writ_testkit::skip_slow_test() {
         return;
     }
-    let server = Server::start(4096);
+    let server = start(4096);
     let repo = repo();
     let out = repo.writ(&[
         "ask",
@@ -187,7 +143,7 @@ fn remote_failures_are_clear_recorded_when_attempted_and_never_actions() {
     );
 
     // A model the server does not serve: named, with what it serves.
-    let server = Server::start(256);
+    let server = start(256);
     let out = repo.writ(&["ask", "--llm-url", &server.url, "--llm-model", "gpt-9", "q"]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
     let err = text(&out.stderr);
@@ -220,7 +176,7 @@ fn ctrl_c_stops_a_remote_stream_and_records_only_a_refusal() {
     if writ_testkit::skip_slow_test() {
         return;
     }
-    let server = Server::start(4096);
+    let server = start(4096);
     let repo = repo();
     let mut child = writ_cmd(
         repo.path(),
@@ -269,7 +225,7 @@ fn serve_streams_a_remote_ask_and_a_disconnect_stops_it() {
     if writ_testkit::skip_slow_test() {
         return;
     }
-    let llama = Server::start(4096);
+    let llama = start(4096);
     let repo = repo();
     let writ = common::server::Server::start_with(repo.path(), &["--llm-url", &llama.url]);
     let body =
@@ -381,7 +337,7 @@ fn on_a_terminal_the_answer_streams_before_the_summary() {
     if writ_testkit::skip_slow_test() {
         return;
     }
-    let server = Server::start(4096);
+    let server = start(4096);
     let repo = repo();
     // The binary's path, quoted for the shell `script` runs.
     let bin = env!("CARGO_BIN_EXE_writ").replace('\'', "'\\''");

@@ -9,6 +9,7 @@
 )]
 
 pub mod browser;
+pub mod llama;
 pub mod server;
 
 use std::path::{Path, PathBuf};

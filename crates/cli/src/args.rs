@@ -24,6 +24,22 @@ pub struct Locations {
     /// model.safetensors) to use instead of the pinned all-MiniLM-L6-v2
     #[arg(long, global = true, value_name = "DIR")]
     pub embed_model: Option<PathBuf>,
+    /// Embed with an OpenAI-compatible `/v1/embeddings` server instead of a
+    /// local model (text-embeddings-inference, vLLM, Ollama, llama.cpp's
+    /// server; an API key is read from WRIT_EMBED_API_KEY). The index
+    /// records the model it reports and its vectors of fixed probe texts,
+    /// and is refused when either changes [env: WRIT_EMBED_URL]
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        conflicts_with = "embed_model"
+    )]
+    pub embed_url: Option<String>,
+    /// The model id to ask the embedding server for (default: the first
+    /// it lists) [env: WRIT_EMBED_URL_MODEL]
+    #[arg(long, global = true, value_name = "ID")]
+    pub embed_url_model: Option<String>,
     /// Index folder [default: <repo>/.writ]
     #[arg(long, global = true, value_name = "DIR")]
     pub index: Option<PathBuf>,
@@ -249,6 +265,13 @@ pub struct ModelArgs {
     /// A sentence-embedding model folder instead of the pinned one
     #[arg(long, value_name = "DIR")]
     pub embed_model: Option<PathBuf>,
+    /// An OpenAI-compatible embedding server instead of a local model (as
+    /// the index was built with) [env: WRIT_EMBED_URL]
+    #[arg(long, value_name = "URL", conflicts_with = "embed_model")]
+    pub embed_url: Option<String>,
+    /// The model id to ask the embedding server for [env: WRIT_EMBED_URL_MODEL]
+    #[arg(long, value_name = "ID")]
+    pub embed_url_model: Option<String>,
     /// Ask an OpenAI-compatible endpoint instead of a local model
     /// (llama.cpp's server, Ollama, vLLM, LM Studio, a hosted API; an API
     /// key is read from WRIT_LLM_API_KEY) [env: WRIT_LLM_URL]

@@ -9,7 +9,7 @@ use std::time::Instant;
 use writ_core::Embedder;
 use writ_embed::{Forward, MiniLm};
 use writ_index::{IndexOptions, Indexer, SearchOptions, Searcher};
-use writ_service::models::{load_embedder, load_embedder_with};
+use writ_service::models::{load_embedder, load_embedder_with, load_local_embedder};
 use writ_service::{existing, find_repo, index_dir};
 
 /// Seconds to embed `texts` 128 at a time, after a warm-up on the shortest.
@@ -31,7 +31,7 @@ pub fn run(args: BenchArgs) -> CmdResult {
             loc,
         } => {
             let root = existing(&crate::ctx::cwd()?, &corpus)?;
-            let embedder = load_embedder(&choice(&loc))?;
+            let embedder = load_local_embedder(&choice(&loc))?;
             let scratch = std::env::temp_dir().join("writ-bench-unused");
             let indexer = Indexer::new(&root, &scratch, &embedder, IndexOptions::default());
             let texts = indexer.embed_texts();
@@ -101,7 +101,7 @@ pub fn run(args: BenchArgs) -> CmdResult {
             })?;
             let queries: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
             let embedder = load_embedder(&choice(&loc))?;
-            let mut searcher = Searcher::open(&dir, &embedder)?;
+            let mut searcher = Searcher::open(&dir, &*embedder)?;
             let opened = t0.elapsed().as_secs_f64() * 1000.0;
             let options = SearchOptions::default();
             let mut times = Vec::new();

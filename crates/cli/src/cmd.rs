@@ -64,7 +64,7 @@ fn index(args: IndexArgs) -> CmdResult {
     };
     if args.estimate {
         return estimate(
-            &Indexer::new(&root, &dir, &embedder, options),
+            &Indexer::new(&root, &dir, &*embedder, options),
             &root,
             args.json,
         );
@@ -108,7 +108,7 @@ fn index(args: IndexArgs) -> CmdResult {
         }
         Progress::Publishing => bar.set_prefix("writing"),
     };
-    let report = Indexer::new(&root, &dir, &embedder, options).run(&cancel, &progress);
+    let report = Indexer::new(&root, &dir, &*embedder, options).run(&cancel, &progress);
     bar.finish_and_clear();
     let report = report?;
     if args.json {
@@ -226,7 +226,7 @@ fn search(args: SearchArgs) -> CmdResult {
     options.min_similarity = args.threshold;
     options.tests = args.tests;
     let embedder = load_embedder(&crate::ctx::embedder(&args.loc))?;
-    let mut searcher = Searcher::open(&dir, &embedder)?;
+    let mut searcher = Searcher::open(&dir, &*embedder)?;
     if searcher.vectors_rebuilt() {
         eprintln!("note: the FAISS file did not match the catalog; rebuilt it from SQLite without re-embedding");
     }

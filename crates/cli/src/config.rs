@@ -30,135 +30,14 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use toml::Spanned;
 
+pub use crate::keys::{default_note, Key};
+
 /// The repository's configuration files, in the order they are looked for
 /// (only one may exist).
 pub const REPO_FILES: [&str; 2] = ["writ.toml", ".writ/config.toml"];
 
 /// Larger configuration files are refused unread.
 const MAX_BYTES: u64 = 1 << 20;
-
-/// A configuration key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Key {
-    /// The model cache folder.
-    Models,
-    /// A sentence-embedding model folder.
-    EmbedModel,
-    /// A GGUF language model file.
-    Model,
-    /// The index folder (which holds the ledger).
-    Index,
-    /// The rules folder.
-    Rules,
-    /// `writ ask -k`.
-    AskK,
-    /// `writ ask --max-proposals`.
-    AskMaxProposals,
-    /// `writ ask --max-tokens`.
-    AskMaxTokens,
-    /// `writ search -k`.
-    SearchK,
-    /// `writ serve --addr`.
-    ServeAddr,
-    /// An OpenAI-compatible endpoint for `writ ask`.
-    LlmUrl,
-    /// The model id to ask that endpoint for.
-    LlmModel,
-}
-
-impl Key {
-    /// Every key, in the order `writ config` shows them.
-    pub const ALL: [Key; 12] = [
-        Key::Models,
-        Key::EmbedModel,
-        Key::Model,
-        Key::LlmUrl,
-        Key::LlmModel,
-        Key::Index,
-        Key::Rules,
-        Key::AskK,
-        Key::AskMaxProposals,
-        Key::AskMaxTokens,
-        Key::SearchK,
-        Key::ServeAddr,
-    ];
-
-    /// The key as written in a file (`ask.k`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Key::Models => "models",
-            Key::EmbedModel => "embed_model",
-            Key::Model => "model",
-            Key::Index => "index",
-            Key::Rules => "rules",
-            Key::AskK => "ask.k",
-            Key::AskMaxProposals => "ask.max_proposals",
-            Key::AskMaxTokens => "ask.max_tokens",
-            Key::SearchK => "search.k",
-            Key::ServeAddr => "serve.addr",
-            Key::LlmUrl => "llm.url",
-            Key::LlmModel => "llm.model",
-        }
-    }
-
-    /// The flag that sets it.
-    fn flag(self) -> &'static str {
-        match self {
-            Key::Models => "--models",
-            Key::EmbedModel => "--embed-model",
-            Key::Model => "--model",
-            Key::Index => "--index",
-            Key::Rules => "--rules",
-            Key::AskK => "writ ask -k",
-            Key::AskMaxProposals => "--max-proposals",
-            Key::AskMaxTokens => "--max-tokens",
-            Key::SearchK => "writ search -k",
-            Key::ServeAddr => "--addr",
-            Key::LlmUrl => "--llm-url",
-            Key::LlmModel => "--llm-model",
-        }
-    }
-
-    /// The environment variable that sets it, if one does.
-    fn env(self) -> Option<&'static str> {
-        match self {
-            Key::Models => Some("WRIT_MODELS"),
-            Key::Model => Some("WRIT_LLM"),
-            Key::LlmUrl => Some("WRIT_LLM_URL"),
-            Key::LlmModel => Some("WRIT_LLM_MODEL"),
-            _ => None,
-        }
-    }
-
-    /// Whether a repository's own file may set it: only what tunes the
-    /// work, never what says which files writ trusts or where it records.
-    pub fn repo_may_set(self) -> bool {
-        matches!(
-            self,
-            Key::AskK | Key::AskMaxProposals | Key::AskMaxTokens | Key::SearchK
-        )
-    }
-
-    /// Why a repository's file may not set it.
-    fn user_only(self) -> &'static str {
-        match self {
-            Key::Models | Key::EmbedModel | Key::Model => {
-                "a repository must not choose the model files writ loads (it could ship its own weights)"
-            }
-            Key::Index => {
-                "the index folder holds the ledger: a repository must not choose where writ keeps its record"
-            }
-            Key::Rules => {
-                "a repository's rules are its reviewed `rules/` folder: its configuration must not point the gate at others"
-            }
-            Key::ServeAddr => "a repository must not choose where `writ serve` listens",
-            Key::LlmUrl | Key::LlmModel => {
-                "a repository must not choose where writ sends its prompts (they carry your code) or which model answers"
-            }
-            _ => "",
-        }
-    }
-}
 
 /// A configured value.
 #[derive(Debug, Clone, PartialEq)]
@@ -253,6 +132,8 @@ struct RawFile {
     serve: RawServe,
     #[serde(default)]
     llm: RawLlm,
+    #[serde(default)]
+    embed_server: RawLlm,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -308,6 +189,8 @@ impl RawFile {
             (Key::ServeAddr, &self.serve.addr),
             (Key::LlmUrl, &self.llm.url),
             (Key::LlmModel, &self.llm.model),
+            (Key::EmbedUrl, &self.embed_server.url),
+            (Key::EmbedUrlModel, &self.embed_server.model),
         ];
         let numbers = [
             (Key::AskK, &self.ask.k),
@@ -471,13 +354,18 @@ pub fn parse(
                     continue;
                 }
             },
-            (Key::LlmUrl | Key::LlmModel, Raw::Text(s)) => {
+            (Key::LlmUrl | Key::LlmModel | Key::EmbedUrl | Key::EmbedUrlModel, Raw::Text(s)) => {
                 let t = s.get_ref().trim();
                 if t.is_empty() || t.chars().any(char::is_control) {
+                    let section = if matches!(key, Key::LlmUrl | Key::LlmModel) {
+                        "llm"
+                    } else {
+                        "embed_server"
+                    };
                     errors.push(err(
                         at,
                         format!("`{}` is empty or holds control characters", key.name()),
-                        "write `url = \"http://127.0.0.1:8080/v1\"` (and `model = \"id\"`) under `[llm]`".into(),
+                        format!("write `url = \"http://127.0.0.1:8080/v1\"` (and `model = \"id\"`) under `[{section}]`"),
                     ));
                     continue;
                 }
@@ -539,19 +427,13 @@ pub fn default_value(key: Key, repo: Option<&Path>) -> Option<Value> {
                 .or_else(|| env("HOME").map(|h| PathBuf::from(h).join(".cache")))
                 .map(|d| Value::Path(d.join("writ").join("models")))
         }
-        Key::EmbedModel | Key::Model | Key::Rules | Key::LlmUrl | Key::LlmModel => None,
-    }
-}
-
-/// What the default is when it is not a value.
-pub fn default_note(key: Key) -> &'static str {
-    match key {
-        Key::EmbedModel => "the pinned all-MiniLM-L6-v2 from the model cache",
-        Key::Model => "the pinned SmolLM2 from the model cache",
-        Key::Rules => "<repo>/rules if it is a folder, else writ's built-in rules",
-        Key::LlmUrl => "none: the local model answers",
-        Key::LlmModel => "the first model the endpoint lists",
-        _ => "",
+        Key::EmbedModel
+        | Key::Model
+        | Key::Rules
+        | Key::LlmUrl
+        | Key::LlmModel
+        | Key::EmbedUrl
+        | Key::EmbedUrlModel => None,
     }
 }
 
@@ -702,7 +584,9 @@ impl Config {
         if let Some(var) = key.env() {
             if let Some(v) = std::env::var_os(var).filter(|v| !v.is_empty()) {
                 setting.value = Some(match key {
-                    Key::LlmUrl | Key::LlmModel => Value::Text(v.to_string_lossy().into_owned()),
+                    Key::LlmUrl | Key::LlmModel | Key::EmbedUrl | Key::EmbedUrlModel => {
+                        Value::Text(v.to_string_lossy().into_owned())
+                    }
                     _ => Value::Path(PathBuf::from(v)),
                 });
                 setting.source = Source::Env(var);

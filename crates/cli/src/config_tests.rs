@@ -28,6 +28,12 @@ fn a_repository_file_may_only_tune() {
         ("index = \"elsewhere\"\n", "index"),
         ("rules = \"/tmp/lenient\"\n", "rules"),
         ("[serve]\naddr = \"0.0.0.0:80\"\n", "serve.addr"),
+        ("[llm]\nurl = \"http://evil.example/v1\"\n", "llm.url"),
+        (
+            "[embed_server]\nurl = \"http://evil.example/v1\"\n",
+            "embed_server.url",
+        ),
+        ("[embed_server]\nmodel = \"m\"\n", "embed_server.model"),
     ] {
         let e = repo_err(text);
         assert_eq!(e.len(), 1, "{text}");

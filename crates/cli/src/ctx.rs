@@ -36,7 +36,20 @@ pub fn models(args: &ModelArgs) -> ModelChoice {
         }),
         cache: args.models.clone(),
         embedder: args.embed_model.clone(),
+        remote_embedder: remote_embedder(args.embed_url.as_ref(), args.embed_url_model.as_ref()),
     }
+}
+
+/// The embedding server `--embed-url` and `--embed-url-model` name.
+fn remote_embedder(
+    url: Option<&String>,
+    model: Option<&String>,
+) -> Option<writ_llm::RemoteEmbedSpec> {
+    url.map(|url| {
+        let mut spec = writ_llm::RemoteEmbedSpec::new(url.clone());
+        spec.model = model.cloned();
+        spec
+    })
 }
 
 /// Which embedding model the index commands' flags choose.
@@ -46,6 +59,7 @@ pub fn embedder(loc: &Locations) -> ModelChoice {
         remote: None,
         cache: loc.models.clone(),
         embedder: loc.embed_model.clone(),
+        remote_embedder: remote_embedder(loc.embed_url.as_ref(), loc.embed_url_model.as_ref()),
     }
 }
 

@@ -39,7 +39,7 @@ pub fn run(args: EvalArgs) -> CmdResult {
     // First Ctrl-C: stop after the current batch and clean up; second: now.
     let cancel = crate::ctx::ctrl_c("writ eval");
     let report =
-        writ_eval::evaluate(&root, &embedder, &options, &cancel, &progress).map_err(failure)?;
+        writ_eval::evaluate(&root, &*embedder, &options, &cancel, &progress).map_err(failure)?;
     if args.json {
         print_json(&report)?;
     } else {

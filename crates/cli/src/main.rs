@@ -14,6 +14,7 @@ mod ctx;
 mod docs;
 mod eval;
 mod exit;
+mod keys;
 mod models;
 mod out;
 mod review;

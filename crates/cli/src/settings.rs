@@ -63,13 +63,51 @@ pub fn apply(cli: &mut Cli, matches: &ArgMatches) -> Result<(), Failure> {
             .hint("keep one of them, or choose on the command line with --model or --llm-url"));
         }
         m.models = c.path(Key::Models, m.models.as_ref());
-        m.embed_model = c.path(Key::EmbedModel, m.embed_model.as_ref());
-        Ok(())
+        embedding(
+            c,
+            &mut m.embed_model,
+            &mut m.embed_url,
+            &mut m.embed_url_model,
+        )
     }
-    fn loc(c: &Config, l: &mut Locations) {
+    fn loc(c: &Config, l: &mut Locations) -> Result<(), Failure> {
         l.models = c.path(Key::Models, l.models.as_ref());
-        l.embed_model = c.path(Key::EmbedModel, l.embed_model.as_ref());
         l.index = c.path(Key::Index, l.index.as_ref());
+        embedding(
+            c,
+            &mut l.embed_model,
+            &mut l.embed_url,
+            &mut l.embed_url_model,
+        )
+    }
+    // Likewise the embedding model folder and the embedding server.
+    fn embedding(
+        c: &Config,
+        folder: &mut Option<PathBuf>,
+        url: &mut Option<String>,
+        model: &mut Option<String>,
+    ) -> Result<(), Failure> {
+        let (folder_flag, url_flag) = (folder.is_some(), url.is_some());
+        if !url_flag {
+            *folder = c.path(Key::EmbedModel, folder.as_ref());
+        }
+        if !folder_flag {
+            *url = c.text(Key::EmbedUrl, url.as_ref());
+            *model = c.text(Key::EmbedUrlModel, model.as_ref());
+        }
+        if folder.is_some() && url.is_some() {
+            let from = |k: Key| c.get(k, None).source.detail().unwrap_or_default();
+            return Err(Failure::new(
+                ExitCode::Usage,
+                anyhow::anyhow!(
+                    "both an embedding model folder (`embed_model`, from {}) and an embedding server (`embed_server.url`, from {}) are configured",
+                    from(Key::EmbedModel),
+                    from(Key::EmbedUrl)
+                ),
+            )
+            .hint("keep one of them, or choose on the command line with --embed-model or --embed-url"));
+        }
+        Ok(())
     }
     let cwd_repo = || repo_of(None);
     match &mut cli.command {
@@ -83,7 +121,7 @@ pub fn apply(cli: &mut Cli, matches: &ArgMatches) -> Result<(), Failure> {
                 writ_service::existing(&cwd, a.path.as_deref().unwrap_or(Path::new("."))).ok()
             });
             let c = load(root.as_deref())?;
-            loc(&c, &mut a.loc);
+            loc(&c, &mut a.loc)?;
         }
         Command::Eval(a) => {
             let cwd = std::env::current_dir().ok();
@@ -91,26 +129,26 @@ pub fn apply(cli: &mut Cli, matches: &ArgMatches) -> Result<(), Failure> {
                 writ_service::existing(&cwd, a.path.as_deref().unwrap_or(Path::new("."))).ok()
             });
             let c = load(root.as_deref())?;
-            loc(&c, &mut a.loc);
+            loc(&c, &mut a.loc)?;
         }
         Command::Search(a) => {
             let c = load(repo_of(a.repo.as_deref()).as_deref())?;
-            loc(&c, &mut a.loc);
+            loc(&c, &mut a.loc)?;
             c.count(Key::SearchK, &mut a.k, given(matches, "k"));
         }
         Command::Status(a) => {
             let c = load(repo_of(a.repo.as_deref()).as_deref())?;
-            loc(&c, &mut a.loc);
+            loc(&c, &mut a.loc)?;
         }
         Command::Bench(b) => match &mut b.what {
-            BenchWhat::Embed { loc: l, .. } => loc(&load(cwd_repo().as_deref())?, l),
+            BenchWhat::Embed { loc: l, .. } => loc(&load(cwd_repo().as_deref())?, l)?,
             BenchWhat::Llm { model, loc: l, .. } => {
                 let c = load(cwd_repo().as_deref())?;
                 *model = c.path(Key::Model, model.as_ref());
-                loc(&c, l);
+                loc(&c, l)?;
             }
             BenchWhat::Search { repo, loc: l, .. } => {
-                loc(&load(repo_of(repo.as_deref()).as_deref())?, l);
+                loc(&load(repo_of(repo.as_deref()).as_deref())?, l)?;
             }
             BenchWhat::Gate { .. } => {}
         },
@@ -199,6 +237,14 @@ pub fn show(args: &crate::args::ConfigArgs) -> crate::exit::CmdResult {
     let root = writ_service::find_repo(&cwd, args.repo.as_deref())?;
     let config = load(Some(&root))?;
     let flag = |key: Key| -> Option<Value> {
+        let text = match key {
+            Key::EmbedUrl => args.loc.embed_url.clone(),
+            Key::EmbedUrlModel => args.loc.embed_url_model.clone(),
+            _ => None,
+        };
+        if let Some(t) = text {
+            return Some(Value::Text(t));
+        }
         let p = match key {
             Key::Models => args.loc.models.clone(),
             Key::EmbedModel => args.loc.embed_model.clone(),

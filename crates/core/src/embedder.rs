@@ -14,6 +14,95 @@ pub struct ModelInfo {
     pub dim: usize,
     /// Longest input in tokens; longer inputs are truncated.
     pub max_tokens: usize,
+    /// For a model writ cannot hash (one behind a server): its unit
+    /// vectors of [`PROBE_TEXTS`], concatenated, each component times
+    /// 32767 rounded. Empty for a local model, whose weights' sha256 is
+    /// its identity.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fingerprint: Vec<i16>,
+}
+
+/// Fixed texts whose vectors identify a model writ cannot hash: code and
+/// prose in several languages, so that another model (or another
+/// quantisation of it) behind the same name gives other vectors.
+pub const PROBE_TEXTS: [&str; 4] = [
+    "def read_config(path):\n    \"\"\"Load the settings file.\"\"\"\n    with open(path) as f:\n        return json.load(f)",
+    "fn parse_header(line: &str) -> Option<(&str, &str)> { line.split_once(':') }",
+    "Retry the request with exponential backoff when the server is busy.",
+    "SELECT id, name FROM users WHERE active = 1 ORDER BY name;",
+];
+
+/// Least cosine between a probe's vector when an index was built and
+/// now for the two to count as one model: servers on GPUs vary in the
+/// last bits with batch shape (cosine above 0.99999), while another model
+/// or a coarser quantisation of the same one moves far more.
+pub const FINGERPRINT_COSINE: f32 = 0.999;
+
+impl ModelInfo {
+    /// Whether vectors from `other` can be searched beside ours: the same
+    /// id, weights, dimension and input limit, and, for models identified
+    /// by their vectors, fingerprints within [`FINGERPRINT_COSINE`].
+    pub fn same_vectors(&self, other: &ModelInfo) -> bool {
+        self.id == other.id
+            && self.sha256 == other.sha256
+            && self.dim == other.dim
+            && self.max_tokens == other.max_tokens
+            && fingerprints_agree(&self.fingerprint, &other.fingerprint, self.dim)
+    }
+
+    /// The least cosine between our fingerprint's probe vectors and
+    /// `other`'s, when both have fingerprints of one shape.
+    pub fn fingerprint_cosine(&self, other: &ModelInfo) -> Option<f32> {
+        let (a, b) = (&self.fingerprint, &other.fingerprint);
+        if a.is_empty() || a.len() != b.len() || self.dim == 0 || !a.len().is_multiple_of(self.dim)
+        {
+            return None;
+        }
+        let least = a
+            .chunks(self.dim)
+            .zip(b.chunks(self.dim))
+            .map(|(x, y)| cosine(x, y))
+            .fold(f64::INFINITY, f64::min);
+        Some(least as f32)
+    }
+
+    /// The fingerprint of `vectors`, [`PROBE_TEXTS`]' unit vectors.
+    pub fn fingerprint_of(vectors: &[f32]) -> Vec<i16> {
+        vectors
+            .iter()
+            .map(|&x| (x.clamp(-1.0, 1.0) * 32767.0).round() as i16)
+            .collect()
+    }
+}
+
+/// Whether two fingerprints come from one model: both empty, or of one
+/// length with every probe's cosine at least [`FINGERPRINT_COSINE`].
+fn fingerprints_agree(a: &[i16], b: &[i16], dim: usize) -> bool {
+    if a.is_empty() || b.is_empty() {
+        return a.is_empty() && b.is_empty();
+    }
+    if a.len() != b.len() || dim == 0 || !a.len().is_multiple_of(dim) {
+        return false;
+    }
+    a.chunks(dim)
+        .zip(b.chunks(dim))
+        .all(|(x, y)| cosine(x, y) >= f64::from(FINGERPRINT_COSINE))
+}
+
+/// Cosine of two quantised vectors; 0 when either is zero.
+fn cosine(x: &[i16], y: &[i16]) -> f64 {
+    let (mut dot, mut xx, mut yy) = (0f64, 0f64, 0f64);
+    for (&p, &q) in x.iter().zip(y) {
+        let (p, q) = (f64::from(p), f64::from(q));
+        dot += p * q;
+        xx += p * p;
+        yy += q * q;
+    }
+    if xx > 0.0 && yy > 0.0 {
+        dot / (xx.sqrt() * yy.sqrt())
+    } else {
+        0.0
+    }
 }
 
 /// An error from an embedding model.
@@ -43,4 +132,31 @@ pub trait Embedder: Send + Sync {
 
     /// Embeds `texts`, returning one flat row-major buffer.
     fn embed(&self, texts: &[&str]) -> Result<Vec<f32>, EmbedError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(fingerprint: Vec<i16>) -> ModelInfo {
+        ModelInfo {
+            id: "remote:m".into(),
+            sha256: "s".into(),
+            dim: 2,
+            max_tokens: 8,
+            fingerprint,
+        }
+    }
+
+    #[test]
+    fn fingerprints_tolerate_noise_and_refuse_another_model() {
+        let built = info(ModelInfo::fingerprint_of(&[0.6, 0.8, 1.0, 0.0]));
+        let noisy = info(ModelInfo::fingerprint_of(&[0.6001, 0.7999, 0.99999, 0.001]));
+        let other = info(ModelInfo::fingerprint_of(&[0.8, 0.6, 1.0, 0.0]));
+        assert!(built.same_vectors(&noisy));
+        assert!(!built.same_vectors(&other));
+        assert!(!built.same_vectors(&info(Vec::new())));
+        assert!(!built.same_vectors(&info(vec![1, 2])));
+        assert!(info(Vec::new()).same_vectors(&info(Vec::new())));
+    }
 }

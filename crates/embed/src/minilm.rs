@@ -220,6 +220,7 @@ impl MiniLm {
                 sha256,
                 dim,
                 max_tokens: options.max_tokens,
+                fingerprint: Vec::new(),
             },
             batch_tokens: options.batch_tokens.max(options.max_tokens),
             workers: options.workers.max(1),

@@ -105,7 +105,7 @@ impl Indexer<'_> {
         let catalog = Catalog::open_read_only(&self.dir)?;
         let same_model = catalog
             .manifest()?
-            .is_some_and(|m| &m.model == self.embedder.info());
+            .is_some_and(|m| m.model.same_vectors(self.embedder.info()));
         if same_model {
             catalog.vector_hashes()
         } else {

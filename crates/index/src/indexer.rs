@@ -157,7 +157,7 @@ impl<'a> Indexer<'a> {
         let mut catalog = Catalog::open(&self.dir)?;
         let wanted = self.manifest();
         match catalog.manifest()? {
-            Some(found) if found != wanted && !self.options.rebuild => {
+            Some(found) if !found.compatible(&wanted) && !self.options.rebuild => {
                 return Err(mismatch(&self.dir, &found, &wanted));
             }
             _ if self.options.rebuild => {
@@ -368,7 +368,14 @@ impl<'a> Indexer<'a> {
     ) -> Result<()> {
         let dim = self.embedder.info().dim;
         let old_generation = catalog.generation()?;
-        let manifest = serde_json::to_string(&self.manifest()).unwrap_or_default();
+        // A compatible manifest already there is kept as it is: a fingerprint
+        // replaced by each run's (each within tolerance of the last) could
+        // drift, run by run, to another model's.
+        let wanted = self.manifest();
+        let kept = catalog
+            .manifest()?
+            .filter(|found| found.compatible(&wanted));
+        let manifest = serde_json::to_string(&kept.unwrap_or(wanted)).unwrap_or_default();
         // The previous generation's vectors, updated in place, or rebuilt.
         let (mut vectors, rebuilt) =
             VectorIndex::load_or_rebuild(catalog, &self.dir, old_generation, dim)?;
@@ -544,6 +551,12 @@ fn mismatch(dir: &Path, found: &Manifest, wanted: &Manifest) -> IndexError {
         };
     }
     let describe = |m: &Manifest| {
+        if !m.model.fingerprint.is_empty() {
+            return format!(
+                "model `{}` from an embedding server (--embed-url; dim {}, at most {} tokens) and chunker `{}`",
+                m.model.id, m.model.dim, m.model.max_tokens, m.chunker
+            );
+        }
         format!(
             "model `{}` (sha256 {}…, dim {}) and chunker `{}`",
             m.model.id,
@@ -552,10 +565,24 @@ fn mismatch(dir: &Path, found: &Manifest, wanted: &Manifest) -> IndexError {
             m.chunker
         )
     };
+    let mut now = describe(wanted);
+    if now == describe(found) {
+        // Same name, weights and shape: what differs is what the server's
+        // vectors are, or one side has no fingerprint.
+        match found.model.fingerprint_cosine(&wanted.model) {
+            Some(least) => now.push_str(&format!(
+                ", whose vectors of writ's probe texts differ from the index's \
+                 (least cosine {least:.4}, {:.3} needed): the server now runs another \
+                 model or quantisation under the same name",
+                writ_core::FINGERPRINT_COSINE
+            )),
+            None => now.push_str(", with another vector fingerprint"),
+        }
+    }
     IndexError::Mismatch {
         path: dir.to_path_buf(),
         found: describe(found),
-        wanted: describe(wanted),
+        wanted: now,
     }
 }
 
@@ -578,7 +605,7 @@ pub fn check_manifest(catalog: &Catalog, dir: &Path, embedder: &dyn Embedder) ->
         chunker: CHUNKER_VERSION.to_string(),
     };
     // Readers only need the same vectors; the chunker matters to writers.
-    if found.format_version != wanted.format_version || found.model != wanted.model {
+    if found.format_version != wanted.format_version || !found.model.same_vectors(&wanted.model) {
         return Err(mismatch(dir, &found, &wanted));
     }
     Ok(found)
@@ -620,6 +647,7 @@ mod tests {
             sha256: "0".repeat(64),
             dim: 4,
             max_tokens: 256,
+            fingerprint: Vec::new(),
         })
     }
 

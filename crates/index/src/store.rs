@@ -83,6 +83,17 @@ pub struct Manifest {
     pub chunker: String,
 }
 
+impl Manifest {
+    /// Whether an index built as `self` can be written as `other`: the
+    /// same format and chunker, and vectors from the same model
+    /// ([`ModelInfo::same_vectors`]).
+    pub fn compatible(&self, other: &Manifest) -> bool {
+        self.format_version == other.format_version
+            && self.chunker == other.chunker
+            && self.model.same_vectors(&other.model)
+    }
+}
+
 /// A file as the catalog last saw it.
 #[derive(Debug, Clone)]
 pub struct FileRow {

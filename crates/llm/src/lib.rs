@@ -34,6 +34,8 @@ pub use chat::{ChatTemplate, Message};
 pub use error::LlmError;
 pub use guide::{grammar_accepts, Guide};
 pub use model::{LoadOptions, LocalLlm, ARCHITECTURES, MAX_CONTEXT, SLOW_TYPES};
-pub use remote::{redact, RemoteLlm, RemoteSpec, API_KEY_ENV};
+pub use remote::{
+    redact, RemoteEmbedSpec, RemoteEmbedder, RemoteLlm, RemoteSpec, API_KEY_ENV, EMBED_API_KEY_ENV,
+};
 pub use tokenizer::tokenizer_from_gguf;
 pub use types::{Cancel, GenerateOptions, Generation, LlmInfo, RemoteRecord, StopReason};

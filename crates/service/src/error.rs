@@ -129,6 +129,9 @@ impl ServiceError {
                 IndexError::NotIndexed { .. } => ErrorKind::NotIndexed,
                 // A `paths` glob that does not parse is the caller's to fix.
                 IndexError::Glob { .. } => ErrorKind::BadInput,
+                // The model failed to embed (an embedding server that went
+                // away or answered out of shape): what was finished is kept.
+                IndexError::Embed(_) => ErrorKind::Models,
                 _ => ErrorKind::Internal,
             },
             ServiceError::Ask(writ_ask::AskError::PromptTooLong { .. }) => ErrorKind::BadInput,

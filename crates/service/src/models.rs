@@ -4,6 +4,7 @@
 use crate::ServiceError;
 use serde::Deserialize;
 use std::path::PathBuf;
+use writ_core::Embedder;
 use writ_embed::{Forward, MiniLm, MiniLmOptions};
 
 /// The pinned model manifest, compiled in so the binary knows what to
@@ -22,6 +23,8 @@ pub struct ModelChoice {
     pub cache: Option<PathBuf>,
     /// A sentence-transformer folder (else the pinned MiniLM).
     pub embedder: Option<PathBuf>,
+    /// An OpenAI-compatible embedding server instead of a local model.
+    pub remote_embedder: Option<writ_llm::RemoteEmbedSpec>,
 }
 
 impl ModelChoice {
@@ -107,9 +110,31 @@ fn models_error(message: String, hint: String) -> ServiceError {
     ServiceError::Models { message, hint }
 }
 
-/// Loads the embedding model: the chosen folder as given, or the pinned
-/// model from the cache, whose weights must match the manifest's sha256.
-pub fn load_embedder(choice: &ModelChoice) -> Result<MiniLm, ServiceError> {
+/// The embedding model `choice` names: the embedding server, else
+/// [`load_local_embedder`]'s.
+pub fn load_embedder(choice: &ModelChoice) -> Result<Box<dyn Embedder>, ServiceError> {
+    match &choice.remote_embedder {
+        Some(spec) => Ok(Box::new(connect_embedder(spec)?)),
+        None => Ok(Box::new(load_local_embedder(choice)?)),
+    }
+}
+
+/// Connects to the embedding server `spec` names.
+pub fn connect_embedder(
+    spec: &writ_llm::RemoteEmbedSpec,
+) -> Result<writ_llm::RemoteEmbedder, ServiceError> {
+    writ_llm::RemoteEmbedder::connect(spec).map_err(|e| {
+        models_error(
+            e.to_string(),
+            "start the server (for llama.cpp: `python -m llama_cpp.server --model F.gguf --embedding true`), check --embed-url (its base, such as http://127.0.0.1:8080/v1) and --embed-url-model, or drop --embed-url to use the local model".into(),
+        )
+    })
+}
+
+/// Loads the local embedding model: the chosen folder as given, or the
+/// pinned model from the cache, whose weights must match the manifest's
+/// sha256.
+pub fn load_local_embedder(choice: &ModelChoice) -> Result<MiniLm, ServiceError> {
     load_embedder_with(choice, Forward::Fused)
 }
 
@@ -163,7 +188,6 @@ pub fn load_embedder_with(choice: &ModelChoice, forward: Forward) -> Result<Mini
     )
     .map_err(|e| models_error(e.to_string(), hint()))?;
     if let Some(w) = entry.files.iter().find(|f| f.dest == "model.safetensors") {
-        use writ_core::Embedder;
         if model.info().sha256 != w.sha256 {
             return Err(models_error(
                 format!(

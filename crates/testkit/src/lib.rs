@@ -84,6 +84,7 @@ impl HashEmbedder {
                 sha256: HASH_EMBEDDER_SHA256.to_string(),
                 dim: dim.max(1),
                 max_tokens: DEFAULT_MAX_TOKENS,
+                fingerprint: Vec::new(),
             },
         }
     }

@@ -8,12 +8,14 @@
 //! writ, so every string from it is treated as hostile: bounded in size,
 //! and never trusted for anything but the answer text it carries.
 
+mod embed;
 mod sse;
 mod url;
 
 use crate::chat::ChatTemplate;
 use crate::error::LlmError;
 use crate::types::{GenerateOptions, Generation, LlmInfo, RemoteRecord, StopReason};
+pub use embed::{RemoteEmbedSpec, RemoteEmbedder, EMBED_API_KEY_ENV};
 use serde_json::{json, Value};
 use sse::{Stream, MAX_LINE_BYTES};
 use std::sync::mpsc::RecvTimeoutError;
@@ -492,7 +494,7 @@ fn refuse_redirect(resp: &ureq::http::Response<ureq::Body>, base: &str) -> Resul
     Err(remote(
         base,
         format!(
-            "the server answered HTTP {status}, pointing to `{to}`; writ follows no redirects (the prompt carries your code): give --llm-url the final address"
+            "the server answered HTTP {status}, pointing to `{to}`; writ follows no redirects (what it sends carries your code): give writ the final address"
         ),
     ))
 }

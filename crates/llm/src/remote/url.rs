@@ -1,5 +1,6 @@
 //! The endpoint's URL: normalised, and never shown with credentials.
 
+use super::embed::EMBED_API_KEY_ENV;
 use super::API_KEY_ENV;
 
 /// `url` as it may be shown: anything before an `@` after the scheme
@@ -24,7 +25,7 @@ pub(crate) fn base_url(url: &str) -> Result<String, String> {
     let shown = redact(url);
     if url.contains('@') {
         return Err(format!(
-            "`{shown}`: give the host without credentials (an API key goes in ${API_KEY_ENV})"
+            "`{shown}`: give the host without credentials (an API key goes in ${API_KEY_ENV}, or ${EMBED_API_KEY_ENV} for an embedding server)"
         ));
     }
     let (scheme, rest) = url
