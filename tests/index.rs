@@ -330,15 +330,14 @@ fn a_missing_faiss_file_is_rebuilt_from_sqlite_without_reembedding() {
     }
     let repo = small_repo();
     let report = repo.writ_json(&["index"]);
-    let faiss = repo
-        .path()
-        .join(format!(".writ/vectors-{}.faiss", report["generation"]));
+    assert_eq!(report["generation"], 1, "{report}");
+    let faiss = repo.path().join(".writ/seg-0.faiss");
     assert!(faiss.is_file());
     std::fs::remove_file(&faiss).unwrap();
     let out = repo.writ(&["search", "health check endpoint", "-k", "1", "--json"]);
     common::assert_ok(&out, &["search"]);
     assert!(
-        common::text(&out.stderr).contains("rebuilt it from SQLite"),
+        common::text(&out.stderr).contains("rebuilt them in memory from SQLite"),
         "{}",
         common::text(&out.stderr)
     );
@@ -347,7 +346,9 @@ fn a_missing_faiss_file_is_rebuilt_from_sqlite_without_reembedding() {
     std::fs::remove_file(&faiss).unwrap_or(());
     let report = repo.writ_json(&["index"]);
     assert_eq!(report["chunks_embedded"], 0, "{report}");
-    assert!(faiss.is_file());
+    assert_eq!(report["vectors_rebuilt"], true, "{report}");
+    // Written back under the next segment number.
+    assert!(repo.path().join(".writ/seg-1.faiss").is_file());
 }
 
 #[test]

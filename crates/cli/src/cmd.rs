@@ -132,7 +132,7 @@ fn index(args: IndexArgs) -> CmdResult {
             report.generation
         );
         if report.vectors_rebuilt {
-            eprintln!("note: the FAISS file did not match the catalog; rebuilt it from SQLite without re-embedding");
+            eprintln!("note: the FAISS files did not match the catalog; rebuilt them from SQLite without re-embedding");
         }
         if !report.files_lossy.is_empty() {
             eprintln!(
@@ -228,7 +228,7 @@ fn search(args: SearchArgs) -> CmdResult {
     let embedder = load_embedder(&crate::ctx::embedder(&args.loc))?;
     let mut searcher = Searcher::open(&dir, &*embedder)?;
     if searcher.vectors_rebuilt() {
-        eprintln!("note: the FAISS file did not match the catalog; rebuilt it from SQLite without re-embedding");
+        eprintln!("note: the FAISS files did not match the catalog; rebuilt them in memory from SQLite without re-embedding (`writ index` writes them back)");
     }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();

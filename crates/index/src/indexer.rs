@@ -14,7 +14,9 @@ use crate::chunk::{chunk_file, ChunkBudget, CHUNKER_VERSION};
 use crate::error::{IndexError, Result, SqlContext};
 use crate::store::{Catalog, FileUpdate, Manifest, NewChunk, FORMAT_VERSION};
 use crate::terms::lexical_terms;
-use crate::vectors::{remove_stale, VectorIndex};
+use crate::vectors::{
+    remove_stale, settle, write_segment, Layout, VectorStore, APPROXIMATE_AT, LAYOUT_KEY,
+};
 use crate::walk::{read_walked, walk, WalkOptions, WalkedFile};
 use rusqlite::params;
 use serde::Serialize;
@@ -37,6 +39,9 @@ pub struct IndexOptions {
     pub batch: usize,
     /// Chunks under this many tokens merge with a neighbour. Default: 48.
     pub min_chunk_tokens: usize,
+    /// Vectors from which a rebuilt base segment is approximate (IVF,
+    /// re-scored exactly). Default: [`APPROXIMATE_AT`].
+    pub approximate_at: usize,
 }
 
 impl Default for IndexOptions {
@@ -46,6 +51,7 @@ impl Default for IndexOptions {
             rebuild: false,
             batch: 128,
             min_chunk_tokens: 48,
+            approximate_at: APPROXIMATE_AT,
         }
     }
 }
@@ -162,7 +168,7 @@ impl<'a> Indexer<'a> {
             }
             _ if self.options.rebuild => {
                 catalog.wipe()?;
-                remove_stale(&self.dir, -1);
+                remove_stale(&self.dir, None);
             }
             _ => {}
         }
@@ -376,10 +382,19 @@ impl<'a> Indexer<'a> {
             .manifest()?
             .filter(|found| found.compatible(&wanted));
         let manifest = serde_json::to_string(&kept.unwrap_or(wanted)).unwrap_or_default();
-        // The previous generation's vectors, updated in place, or rebuilt.
-        let (mut vectors, rebuilt) =
-            VectorIndex::load_or_rebuild(catalog, &self.dir, old_generation, dim)?;
+        // The previous generation's segments, added to, or rebuilt from
+        // SQLite when any is lost or broken.
+        let recorded = crate::vectors::read_layout(catalog)?;
+        let rebuilt = VectorStore::open(catalog, &self.dir, dim)?.is_none();
         report.vectors_rebuilt = rebuilt && old_generation > 0;
+        let mut layout = match recorded {
+            Some(l) if !rebuilt => l,
+            // Numbering goes on past the lost layout's files.
+            other => Layout {
+                next: other.map_or(0, |l| l.next),
+                ..Layout::default()
+            },
+        };
         let nothing_changed = ready.is_empty() && deleted.is_empty();
         let path = catalog.path().to_path_buf();
         let new_generation = if nothing_changed {
@@ -503,19 +518,26 @@ impl<'a> Indexer<'a> {
             let walk_options = serde_json::to_string(&self.options.walk).unwrap_or_default();
             meta.execute(params!["walk_options", walk_options])
                 .at(&path)?;
-        }
-        // Loaded or rebuilt, `vectors` reflects the old generation: apply
-        // this run's changes on top.
-        vectors.remove(&removed_ids, &self.dir)?;
-        vectors.add(&added_ids, &added_vecs, &self.dir)?;
-        if rebuilt
-            || !nothing_changed
-            || !crate::vectors::faiss_path(&self.dir, new_generation).is_file()
-        {
-            vectors.write(&self.dir, new_generation)?;
+            // Only what this run embedded is written: a segment of its
+            // chunks, and tombstones for the ones it removed. The file is
+            // in place before the layout naming it is committed.
+            if !rebuilt && !nothing_changed {
+                layout.bury(&removed_ids);
+                write_segment(&self.dir, &mut layout, &added_ids, &added_vecs, dim)?;
+                let text = serde_json::to_string(&layout).unwrap_or_default();
+                meta.execute(params![LAYOUT_KEY, text]).at(&path)?;
+            }
         }
         tx.commit().at(&path)?;
-        remove_stale(&self.dir, new_generation);
+        let layout = settle(
+            catalog,
+            &self.dir,
+            dim,
+            layout,
+            rebuilt,
+            self.options.approximate_at,
+        )?;
+        remove_stale(&self.dir, Some(&layout));
         report.chunks_removed = removed_ids.len();
         report.generation = new_generation;
         Ok(())

@@ -8,8 +8,9 @@
 //!   windows for other text);
 //! - [`Catalog`] is the SQLite source of truth: files, chunks, vectors,
 //!   FTS5 terms, the manifest and the generation number;
-//! - [`VectorIndex`] is the FAISS file of one generation, rebuilt from the
-//!   catalog whenever it does not match;
+//! - [`VectorStore`] is the FAISS side: a base segment (approximate from
+//!   [`APPROXIMATE_AT`] vectors, memory-mapped) and small segments added by
+//!   later runs, rebuilt from the catalog whenever it does not match;
 //! - [`Indexer`] runs incremental indexing; [`Searcher`] runs hybrid search.
 //!
 //! Invariant: this crate knows embedding models only through
@@ -48,7 +49,7 @@ pub use search::{SearchMode, SearchOptions, Searcher, DEPTH, TEST_WEIGHT};
 pub use shape::{is_declaration_path, is_test_path};
 pub use status::{status, StaleFile, Status};
 pub use store::{ignore_self, Catalog, ChunkRecord, Manifest, CATALOG_FILE, FORMAT_VERSION};
-pub use vectors::{faiss_path, VectorIndex};
+pub use vectors::{read_layout, Layout, SegmentInfo, VectorStore, APPROXIMATE_AT, NPROBE};
 pub use walk::{
     count_files, read_walked, walk, Skipped, WalkOptions, WalkResult, WalkedFile, NOT_UTF8,
 };

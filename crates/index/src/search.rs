@@ -14,7 +14,7 @@ use crate::hit::Hit;
 use crate::indexer::check_manifest;
 use crate::store::Catalog;
 use crate::terms::fts_query;
-use crate::vectors::VectorIndex;
+use crate::vectors::VectorStore;
 use globset::{Glob, GlobSetBuilder};
 use rusqlite::types::Value;
 use rusqlite::OptionalExtension;
@@ -156,7 +156,7 @@ fn sort(hits: &mut [Hit]) {
 pub struct Searcher<'e> {
     catalog: Catalog,
     dir: PathBuf,
-    vectors: VectorIndex,
+    vectors: VectorStore,
     generation: i64,
     rebuilt: bool,
     embedder: &'e dyn Embedder,
@@ -176,12 +176,9 @@ impl<'e> Searcher<'e> {
             });
         }
         let manifest = check_manifest(&catalog, dir, embedder)?;
-        let (vectors, rebuilt) =
-            VectorIndex::load_or_rebuild(&catalog, dir, generation, manifest.model.dim)?;
-        if rebuilt {
-            // Best effort: the next search need not rebuild again.
-            let _ = vectors.write(dir, generation);
-        }
+        // A reader holds no lock and writes nothing: a rebuilt store lives
+        // in memory until the next `writ index` writes it back.
+        let (vectors, rebuilt) = VectorStore::open_or_rebuild(&catalog, dir, manifest.model.dim)?;
         Ok(Searcher {
             catalog,
             dir: dir.to_path_buf(),
@@ -243,9 +240,13 @@ impl<'e> Searcher<'e> {
         let allowed = self.allowed_ids(options)?;
         let mut vector_hits = Vec::new();
         if let Some(q) = query_vector.filter(|_| options.mode != SearchMode::Lexical) {
-            vector_hits =
-                self.vectors
-                    .search(q, DEPTH.max(options.k), allowed.as_deref(), &self.dir)?;
+            vector_hits = self.vectors.search(
+                q,
+                DEPTH.max(options.k),
+                allowed.as_deref(),
+                &self.catalog,
+                &self.dir,
+            )?;
         }
         let mut lexical_hits = Vec::new();
         if options.mode != SearchMode::Vector {

@@ -323,6 +323,100 @@ impl Catalog {
             .at(&self.path)
     }
 
+    /// The vectors of chunks `ids` (those that exist), as (id, vector).
+    pub fn vectors_of(&self, ids: &[i64], dim: usize) -> Result<Vec<(i64, Vec<f32>)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT v.data FROM chunks c JOIN vectors v ON v.content_hash = c.content_hash
+                 WHERE c.id = ?1",
+            )
+            .at(&self.path)?;
+        let mut out = Vec::with_capacity(ids.len());
+        for &id in ids {
+            let blob: Option<Vec<u8>> = stmt
+                .query_row([id], |r| r.get(0))
+                .optional()
+                .at(&self.path)?;
+            if let Some(blob) = blob.filter(|b| b.len() == dim * 4) {
+                out.push((id, bytes_to_f32s(&blob).collect()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Up to `limit` (chunk id, vector) pairs with ids above `after`, in
+    /// id order: one page of a stream that holds no more in memory.
+    pub fn vectors_after(
+        &self,
+        after: i64,
+        limit: usize,
+        dim: usize,
+    ) -> Result<(Vec<i64>, Vec<f32>)> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT c.id, v.data FROM chunks c JOIN vectors v ON v.content_hash = c.content_hash
+                 WHERE c.id > ?1 ORDER BY c.id LIMIT ?2",
+            )
+            .at(&self.path)?;
+        let mut ids = Vec::new();
+        let mut data = Vec::with_capacity(limit.min(1 << 16) * dim);
+        let mut rows = stmt.query(params![after, limit as i64]).at(&self.path)?;
+        while let Some(row) = rows.next().at(&self.path)? {
+            let blob: Vec<u8> = row.get(1).at(&self.path)?;
+            if blob.len() != dim * 4 {
+                continue;
+            }
+            ids.push(row.get(0).at(&self.path)?);
+            data.extend(bytes_to_f32s(&blob));
+        }
+        Ok((ids, data))
+    }
+
+    /// About `want` vectors spread evenly over the `n` chunks (every
+    /// `n / want`-th id), for training an approximate index.
+    pub fn sample_vectors(&self, dim: usize, want: usize, n: usize) -> Result<Vec<f32>> {
+        let step = (n / want.max(1)).max(1) as i64;
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT v.data FROM chunks c JOIN vectors v ON v.content_hash = c.content_hash
+                 WHERE c.id % ?1 = 0 ORDER BY c.id LIMIT ?2",
+            )
+            .at(&self.path)?;
+        let mut data = Vec::with_capacity(want * dim);
+        let mut rows = stmt.query(params![step, want as i64]).at(&self.path)?;
+        while let Some(row) = rows.next().at(&self.path)? {
+            let blob: Vec<u8> = row.get(0).at(&self.path)?;
+            if blob.len() == dim * 4 {
+                data.extend(bytes_to_f32s(&blob));
+            }
+        }
+        Ok(data)
+    }
+
+    /// Chunks with an id above `after`.
+    pub fn count_chunks_after(&self, after: i64) -> Result<u64> {
+        self.conn
+            .query_row("SELECT COUNT(*) FROM chunks WHERE id > ?1", [after], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map(|n| n.max(0) as u64)
+            .at(&self.path)
+    }
+
+    /// Sets one `meta` value in its own transaction.
+    pub(crate) fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+                params![key, value],
+            )
+            .map(|_| ())
+            .at(&self.path)
+    }
+
     /// Every (chunk id, vector) pair, for rebuilding FAISS.
     pub fn all_vectors(&self, dim: usize) -> Result<(Vec<i64>, Vec<f32>)> {
         let mut stmt = self

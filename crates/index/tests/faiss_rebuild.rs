@@ -1,15 +1,15 @@
-//! FAISS is a cache of the SQLite catalog: a `vectors-<generation>.faiss`
-//! file that is deleted, truncated or overwritten is rebuilt from the
-//! vectors stored in SQLite, by a `Searcher` on open and by the `Indexer`
-//! on its next run, without one call to the model, and search answers
-//! exactly as before.
+//! FAISS is a cache of the SQLite catalog: a segment file (`seg-<n>.faiss`)
+//! that is deleted, truncated or overwritten is rebuilt from the vectors
+//! stored in SQLite, in memory by a `Searcher` on open and on disk by the
+//! `Indexer` on its next run, without one call to the model, and search
+//! answers exactly as before.
 #![allow(clippy::unwrap_used, clippy::panic, reason = "tests fail by panicking")]
 
 mod common;
 
 use common::{opts, py_file, py_fn, search, symbols, Repo};
 use writ_core::Embedder;
-use writ_index::{faiss_path, SearchMode, VectorIndex};
+use writ_index::{read_layout, Catalog, SearchMode, VectorStore};
 use writ_testkit::{CountingEmbedder, HashEmbedder};
 
 /// A small tree of eight functions over four topics.
@@ -60,10 +60,16 @@ fn answers(repo: &Repo, e: &dyn Embedder) -> Vec<Vec<(i64, String)>> {
     out
 }
 
-/// Breaks the current generation's FAISS file in one of three ways.
+/// The segment files the catalog's layout names.
+fn segments(repo: &Repo) -> Vec<String> {
+    let catalog = Catalog::open_read_only(&repo.dir).unwrap();
+    let layout = read_layout(&catalog).unwrap().unwrap();
+    layout.segments.into_iter().map(|s| s.file).collect()
+}
+
+/// Breaks the base segment's file in one of four ways.
 fn break_faiss(repo: &Repo, how: &str) {
-    let generation = repo.status().generation;
-    let path = faiss_path(&repo.dir, generation);
+    let path = repo.dir.join(&segments(repo)[0]);
     let len = std::fs::metadata(&path).unwrap().len() as usize;
     match how {
         "deleted" => std::fs::remove_file(&path).unwrap(),
@@ -90,9 +96,13 @@ fn searcher_rebuilds_a_lost_or_broken_faiss_file_from_sqlite_without_embedding()
         assert_eq!(e.calls(), 0, "{how}: rebuilt from SQLite, not the model");
         drop(s);
         assert_eq!(answers(&repo, &e), before, "{how}: same answers");
-        // The rebuilt file was written back: the next open loads it.
+        // A reader writes nothing; the next index run writes it back, and
+        // the next open loads it.
+        assert!(repo.searcher(&e).vectors_rebuilt(), "{how}");
+        let r = repo.index(&e);
+        assert!(r.vectors_rebuilt && r.generation == 1, "{how}");
         assert!(!repo.searcher(&e).vectors_rebuilt(), "{how}");
-        assert_eq!(repo.faiss_files(), ["vectors-1.faiss"], "{how}");
+        assert_eq!(repo.faiss_files(), segments(&repo), "{how}");
     }
 }
 
@@ -139,11 +149,14 @@ fn indexer_rebuilds_then_applies_the_runs_changes() {
     );
     assert_eq!((e.texts(), r.generation), (1, 2));
 
-    // The new file holds exactly the catalog's chunks.
+    // The rebuilt files hold exactly the catalog's chunks.
     let dim = e.info().dim;
-    let vectors = VectorIndex::read(&repo.dir, 2, dim).unwrap();
+    let catalog = Catalog::open_read_only(&repo.dir).unwrap();
+    let vectors = VectorStore::open(&catalog, &repo.dir, dim)
+        .unwrap()
+        .unwrap();
     assert_eq!(vectors.len(), repo.status().chunks);
-    assert_eq!(repo.faiss_files(), ["vectors-2.faiss"]);
+    assert_eq!(repo.faiss_files(), segments(&repo));
     let mut s = repo.searcher(&e);
     assert!(!s.vectors_rebuilt());
     let hits = search(&mut s, "bind_port", &opts(SearchMode::Vector, 1));
@@ -157,15 +170,17 @@ fn indexer_rebuilds_then_applies_the_runs_changes() {
 
 #[test]
 fn a_faiss_file_of_another_size_is_not_trusted() {
-    // The file of generation 1 put in place of generation 2's: another
-    // vector count, so it is rebuilt rather than searched.
+    // The base's file put in place of the segment generation 2 added:
+    // another vector count, so it is rebuilt rather than searched.
     let repo = repo();
     let e = HashEmbedder::new();
     repo.index(&e);
-    let old = std::fs::read(faiss_path(&repo.dir, 1)).unwrap();
+    let base = std::fs::read(repo.dir.join(&segments(&repo)[0])).unwrap();
     repo.write("src/extra.py", &py_fn("extra_thing", "more"));
     assert_eq!(repo.index(&e).generation, 2);
-    std::fs::write(faiss_path(&repo.dir, 2), old).unwrap();
+    let added = segments(&repo);
+    assert_eq!(added.len(), 2, "{added:?}");
+    std::fs::write(repo.dir.join(&added[1]), base).unwrap();
     let mut s = repo.searcher(&e);
     assert!(s.vectors_rebuilt());
     let hits = search(&mut s, "extra_thing", &opts(SearchMode::Vector, 1));

@@ -1,6 +1,7 @@
 //! Generations: every run that publishes a change bumps the generation and
-//! leaves one FAISS file (`vectors-<generation>.faiss`); a run with nothing
-//! to publish keeps it. A `Searcher` is a snapshot: one opened before a
+//! adds at most one small segment file of what it embedded (the files on
+//! disk are exactly those the layout names); a run with nothing to publish
+//! writes nothing. A `Searcher` is a snapshot: one opened before a
 //! re-index keeps answering from its own generation (catalog and vectors),
 //! while one opened after sees the new content.
 #![allow(clippy::unwrap_used, clippy::panic, reason = "tests fail by panicking")]
@@ -8,11 +9,11 @@
 mod common;
 
 use common::{opts, py_fn, search, symbols, Repo};
-use writ_index::{IndexError, SearchMode, Searcher};
+use writ_index::{read_layout, Catalog, IndexError, SearchMode, Searcher};
 use writ_testkit::HashEmbedder;
 
 #[test]
-fn each_publishing_run_bumps_the_generation_and_keeps_one_faiss_file() {
+fn each_publishing_run_bumps_the_generation_and_adds_at_most_one_segment() {
     let repo = Repo::with(&[
         ("a.py", &py_fn("alpha_one", "alpha")),
         ("b.py", &py_fn("beta_one", "beta")),
@@ -20,14 +21,14 @@ fn each_publishing_run_bumps_the_generation_and_keeps_one_faiss_file() {
     let e = HashEmbedder::new();
     let mut seen = Vec::new();
     let mut step = |what: &str, repo: &Repo| {
+        let before = repo.faiss_files();
         let r = repo.index(&e);
         assert_eq!(repo.status().generation, r.generation, "{what}");
-        assert_eq!(
-            repo.faiss_files(),
-            [format!("vectors-{}.faiss", r.generation)],
-            "{what}"
-        );
-        seen.push((what.to_string(), r.generation));
+        let after = repo.faiss_files();
+        assert_eq!(after, layout_files(repo), "{what}");
+        let new: Vec<&String> = after.iter().filter(|f| !before.contains(f)).collect();
+        assert!(new.len() <= 1, "{what}: {new:?}");
+        seen.push((what.to_string(), r.generation, new.len()));
     };
     step("first", &repo);
     step("unchanged", &repo);
@@ -40,8 +41,25 @@ fn each_publishing_run_bumps_the_generation_and_keeps_one_faiss_file() {
     repo.remove("b.py");
     step("deleted", &repo);
     step("unchanged again", &repo);
-    let gens: Vec<i64> = seen.iter().map(|(_, g)| *g).collect();
-    assert_eq!(gens, [1, 1, 2, 2, 3, 4, 4], "{seen:?}");
+    let gens: Vec<(i64, usize)> = seen.iter().map(|(_, g, n)| (*g, *n)).collect();
+    // Segments come from the first run, a change and an addition; a
+    // deletion only buries ids, unchanged runs write nothing.
+    assert_eq!(
+        gens,
+        [(1, 1), (1, 0), (2, 1), (2, 0), (3, 1), (4, 0), (4, 0)],
+        "{seen:?}"
+    );
+}
+
+/// The segment files the catalog's layout names, sorted.
+fn layout_files(repo: &Repo) -> Vec<String> {
+    let catalog = Catalog::open_read_only(&repo.dir).unwrap();
+    let mut files: Vec<String> = read_layout(&catalog)
+        .unwrap()
+        .map(|l| l.segments.into_iter().map(|s| s.file).collect())
+        .unwrap_or_default();
+    files.sort();
+    files
 }
 
 #[test]
@@ -58,10 +76,10 @@ fn searcher_opened_before_a_reindex_stays_on_its_generation() {
     // Replace the function, re-index: generation 2 drops it.
     repo.write("lib.py", &py_fn("modern_widgetizer", "new parser"));
     assert_eq!(repo.index(&e).generation, 2);
-    assert_eq!(repo.faiss_files(), ["vectors-2.faiss"]);
+    assert_eq!(repo.faiss_files(), layout_files(&repo));
 
-    // The old view still answers from generation 1, in every mode, even
-    // though generation 1's FAISS file is gone from disk.
+    // The old view still answers from generation 1, in every mode, from
+    // its own snapshot of the catalog and the segments it opened.
     assert_eq!(old.generation(), 1);
     for mode in [SearchMode::Lexical, SearchMode::Vector, SearchMode::Hybrid] {
         let hits = search(&mut old, "legacy_frobnicator", &opts(mode, 1));

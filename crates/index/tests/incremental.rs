@@ -62,7 +62,7 @@ fn first_run_adds_every_file_and_embeds_every_chunk_once() {
     assert_eq!((e.calls(), e.texts()), (1, 5));
     let status = repo.status();
     assert_eq!((status.files, status.chunks, status.vectors), (2, 5, 5));
-    assert_eq!(repo.faiss_files(), ["vectors-1.faiss"]);
+    assert_eq!(repo.faiss_files(), ["seg-0.faiss"]);
 }
 
 #[test]

@@ -79,7 +79,7 @@ fn indexer_refuses_another_model_and_leaves_the_index_alone() {
         )
     );
     assert_eq!(after.manifest, before.manifest);
-    assert_eq!(repo.faiss_files(), ["vectors-1.faiss"]);
+    assert_eq!(repo.faiss_files(), ["seg-0.faiss"]);
 }
 
 #[test]
@@ -130,7 +130,7 @@ fn rebuild_starts_over_with_the_new_model() {
     );
     assert_eq!(other.texts(), 3);
     assert_eq!(r.generation, 1, "a wiped catalog starts again at 1");
-    assert_eq!(repo.faiss_files(), ["vectors-1.faiss"]);
+    assert_eq!(repo.faiss_files(), ["seg-0.faiss"]);
     let status = repo.status();
     assert_eq!(status.manifest.unwrap().model, other.info().clone());
     assert_eq!(status.vectors, 3);

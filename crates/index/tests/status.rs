@@ -57,7 +57,7 @@ fn status_lists_stale_files_without_reindexing() {
             before.vectors
         )
     );
-    assert_eq!(repo.faiss_files(), ["vectors-1.faiss"]);
+    assert_eq!(repo.faiss_files(), ["seg-0.faiss"]);
 
     let r = repo.index(&e);
     assert_eq!((r.files_changed, r.files_added, r.files_deleted), (1, 1, 1));

@@ -98,8 +98,10 @@ impl Repo {
 
     /// Names of the FAISS files in the index folder, sorted.
     pub fn faiss_files(&self) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(&self.dir)
-            .unwrap_or_else(|e| panic!("read index dir: {e}"))
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        let mut names: Vec<String> = entries
             .filter_map(|e| e.ok()?.file_name().into_string().ok())
             .filter(|n| n.contains(".faiss"))
             .collect();
