@@ -640,6 +640,34 @@ pub enum BenchWhat {
         #[arg(long, default_value_t = 10_000)]
         events: usize,
     },
+    /// The vector store alone at N vectors (real vectors from an index,
+    /// each repeated and perturbed): build time and memory, a one-file
+    /// update, cold and warm query latency and recall against exact search,
+    /// each count in a fresh process
+    Vectors {
+        /// The index whose vectors seed the set [default: ./.writ]
+        #[arg(long, value_name = "DIR")]
+        from: Option<PathBuf>,
+        /// Vectors in the store; repeat for a curve
+        #[arg(long = "count", value_name = "N", default_values_t = [100_000])]
+        counts: Vec<usize>,
+        /// Queries timed per count
+        #[arg(long, default_value_t = 200)]
+        queries: usize,
+        /// Where to build (a folder per count, removed after) [default: the
+        /// temp folder]
+        #[arg(long, value_name = "DIR")]
+        work: Option<PathBuf>,
+        /// Print one JSON object per count
+        #[arg(long)]
+        json: bool,
+        /// Internal: build the first count's store in this folder
+        #[arg(long, hide = true, value_name = "DIR")]
+        build_only: Option<PathBuf>,
+        /// Internal: run the query phase on this built store
+        #[arg(long, hide = true, value_name = "DIR")]
+        query_only: Option<PathBuf>,
+    },
     /// Search latency, cold (new process state) and warm (model loaded)
     Search {
         /// Repository with an index

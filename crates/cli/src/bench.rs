@@ -92,6 +92,25 @@ pub fn run(args: BenchArgs) -> CmdResult {
         }
         BenchWhat::Llm { model, tokens, loc } => llm(&loc, model.as_deref(), tokens),
         BenchWhat::Gate { events } => crate::bench_gate::run(events),
+        BenchWhat::Vectors {
+            from,
+            counts,
+            queries,
+            work,
+            json,
+            build_only,
+            query_only,
+        } => crate::bench_vectors::run(
+            crate::bench_vectors::Plan {
+                from,
+                counts,
+                queries,
+                work,
+                json,
+            },
+            build_only,
+            query_only,
+        ),
         BenchWhat::Search { repo, queries, loc } => {
             let t0 = Instant::now();
             let repo = find_repo(&crate::ctx::cwd()?, repo.as_deref())?;

@@ -8,6 +8,7 @@ mod args;
 mod ask;
 mod bench;
 mod bench_gate;
+mod bench_vectors;
 mod cmd;
 mod config;
 mod ctx;

@@ -150,7 +150,7 @@ pub fn apply(cli: &mut Cli, matches: &ArgMatches) -> Result<(), Failure> {
             BenchWhat::Search { repo, loc: l, .. } => {
                 loc(&load(repo_of(repo.as_deref()).as_deref())?, l)?;
             }
-            BenchWhat::Gate { .. } => {}
+            BenchWhat::Gate { .. } | BenchWhat::Vectors { .. } => {}
         },
         Command::Ask(a) => {
             let c = load(repo_of(a.gate.repo.as_deref()).as_deref())?;

@@ -117,6 +117,22 @@ pub struct IndexReport {
     pub interrupted: bool,
     /// Wall time.
     pub seconds: f64,
+    /// Where the wall time went: walking, reading and chunking changed
+    /// files, embedding, and publishing (catalog and vector segments).
+    pub phases: Phases,
+}
+
+/// Seconds spent in each phase of an index run.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Phases {
+    /// Walking the tree and comparing with the catalog.
+    pub walk: f64,
+    /// Reading, hashing and chunking new and changed files.
+    pub chunk: f64,
+    /// Embedding chunks and storing their vectors.
+    pub embed: f64,
+    /// Publishing the generation and writing vector segments.
+    pub publish: f64,
 }
 
 /// Indexes one repository into one index folder.
@@ -202,6 +218,7 @@ impl<'a> Indexer<'a> {
             .cloned()
             .collect();
 
+        report.phases.walk = started.elapsed().as_secs_f64();
         let mut pending = Vec::new();
         let total = changed.len();
         for (i, file) in changed.into_iter().enumerate() {
@@ -235,6 +252,7 @@ impl<'a> Indexer<'a> {
             pending.push(Pending { file, update });
         }
 
+        report.phases.chunk = started.elapsed().as_secs_f64() - report.phases.walk;
         // Embed what no stored vector covers, longest first so batches are
         // of similar length, committing each batch.
         let mut have = catalog.vector_hashes()?;
@@ -270,6 +288,8 @@ impl<'a> Indexer<'a> {
             });
         }
 
+        report.phases.embed =
+            started.elapsed().as_secs_f64() - report.phases.walk - report.phases.chunk;
         // Publish: only files whose every chunk has a vector.
         progress(Progress::Publishing);
         let (ready, waiting): (Vec<Pending>, Vec<Pending>) = pending.into_iter().partition(|p| {
@@ -293,6 +313,8 @@ impl<'a> Indexer<'a> {
         }
         report.chunks_total = catalog.count("chunks")?;
         report.seconds = started.elapsed().as_secs_f64();
+        report.phases.publish =
+            report.seconds - report.phases.walk - report.phases.chunk - report.phases.embed;
         Ok(report)
     }
 

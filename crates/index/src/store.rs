@@ -325,21 +325,26 @@ impl Catalog {
 
     /// The vectors of chunks `ids` (those that exist), as (id, vector).
     pub fn vectors_of(&self, ids: &[i64], dim: usize) -> Result<Vec<(i64, Vec<f32>)>> {
+        // One statement over the ids in rowid order: pages are read in
+        // file order rather than once per lookup.
+        let list: std::rc::Rc<Vec<rusqlite::types::Value>> = std::rc::Rc::new(
+            ids.iter()
+                .map(|&i| rusqlite::types::Value::Integer(i))
+                .collect(),
+        );
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT v.data FROM chunks c JOIN vectors v ON v.content_hash = c.content_hash
-                 WHERE c.id = ?1",
+                "SELECT c.id, v.data FROM chunks c JOIN vectors v ON v.content_hash = c.content_hash
+                 WHERE c.id IN rarray(?1)",
             )
             .at(&self.path)?;
         let mut out = Vec::with_capacity(ids.len());
-        for &id in ids {
-            let blob: Option<Vec<u8>> = stmt
-                .query_row([id], |r| r.get(0))
-                .optional()
-                .at(&self.path)?;
-            if let Some(blob) = blob.filter(|b| b.len() == dim * 4) {
-                out.push((id, bytes_to_f32s(&blob).collect()));
+        let mut rows = stmt.query([list]).at(&self.path)?;
+        while let Some(row) = rows.next().at(&self.path)? {
+            let blob: Vec<u8> = row.get(1).at(&self.path)?;
+            if blob.len() == dim * 4 {
+                out.push((row.get(0).at(&self.path)?, bytes_to_f32s(&blob).collect()));
             }
         }
         Ok(out)

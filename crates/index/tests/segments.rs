@@ -235,3 +235,30 @@ fn an_approximate_base_answers_like_exact_search() {
     let ids = |h: &[(i64, f32)]| h.iter().map(|(id, _)| *id).collect::<Vec<_>>();
     assert_eq!(ids(&disk), ids(&exact));
 }
+
+#[test]
+fn the_scale_benchmark_builds_updates_and_queries_a_store() {
+    let repo = Repo::new();
+    for f in 0..5 {
+        repo.write(&format!("src/m{f}.py"), &file(f, 20, "seed"));
+    }
+    let e = HashEmbedder::new();
+    index(&repo, &e, options());
+    let (dim, seeds) = writ_index::scale::seeds(&repo.dir).unwrap();
+    assert_eq!((dim, seeds.len() / dim), (e.info().dim, 100));
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("store");
+    let built = writ_index::scale::build(&dir, &seeds, dim, 3_000, 20).unwrap();
+    assert_eq!(built.count, 3_000);
+    assert!(!built.approximate && built.segment_bytes > 0);
+    let q = writ_index::scale::query(&dir).unwrap();
+    // Exact search at this size: the same top 10 as brute force.
+    assert!((q.recall_at_10 - 1.0).abs() < 1e-9, "{q:?}");
+    // The one-file update left a second segment and 20 tombstones.
+    let catalog = Catalog::open_read_only(&dir).unwrap();
+    let l = read_layout(&catalog).unwrap().unwrap();
+    assert_eq!(
+        (l.segments.len(), l.tombstones.len(), l.live()),
+        (2, 20, 3_000)
+    );
+}

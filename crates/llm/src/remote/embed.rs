@@ -40,7 +40,7 @@ pub struct RemoteEmbedSpec {
     pub max_tokens: usize,
     /// Most texts per request. Default: 32.
     pub batch: usize,
-    /// Longest wait for one request. Default: 300 s.
+    /// Longest wait for one request. Default: 120 s.
     pub timeout: Duration,
 }
 
@@ -52,7 +52,7 @@ impl RemoteEmbedSpec {
             model: None,
             max_tokens: 512,
             batch: 32,
-            timeout: Duration::from_secs(300),
+            timeout: Duration::from_secs(120),
         }
     }
 }
@@ -100,7 +100,23 @@ impl RemoteEmbedder {
                 fingerprint: Vec::new(),
             },
         };
-        let listed = this.models()?;
+        // A server without `/models` (text-embeddings-inference) is fine
+        // when the model is named; its name is then checked by the probes'
+        // request, which names it.
+        let listed = match (this.models(), &spec.model) {
+            (Ok(listed), _) => listed,
+            (Err(Listing::Absent(_)), Some(m)) => vec![m.clone()],
+            (Err(Listing::Absent(e) | Listing::Failed(e)), _) => return Err(e),
+        };
+        if let Some(bad) = listed.iter().find(|m| !plausible_id(m)) {
+            return Err(remote(
+                &base,
+                format!(
+                    "the server lists a model id writ will not record: `{}` (over 256 bytes, or control characters)",
+                    quote(&bad.escape_default().to_string())
+                ),
+            ));
+        }
         this.model = match &spec.model {
             Some(m) if listed.iter().any(|l| l == m) => m.clone(),
             Some(m) => {
@@ -134,18 +150,29 @@ impl RemoteEmbedder {
         &self.base
     }
 
-    /// The model id `GET /models` lists, as the server spells it.
-    fn models(&self) -> Result<Vec<String>, LlmError> {
+    /// The model ids `GET /models` lists, as the server spells them.
+    fn models(&self) -> Result<Vec<String>, Listing> {
         let mut req = self.agent.get(format!("{}/models", self.base));
         if let Some(k) = &self.key {
             req = req.header("Authorization", format!("Bearer {k}"));
         }
         let resp = req
             .call()
-            .map_err(|e| remote(&self.base, unreachable(&e)))?;
-        let body = self.read(resp, 1 << 20)?;
-        let v: Value = serde_json::from_str(&body)
-            .map_err(|e| remote(&self.base, format!("`/models` did not answer JSON: {e}")))?;
+            .map_err(|e| Listing::Failed(remote(&self.base, unreachable(&e))))?;
+        if matches!(resp.status().as_u16(), 404 | 405) {
+            return Err(Listing::Absent(remote(
+                &self.base,
+                "the server has no `/models` to list its models: name one with --embed-url-model"
+                    .into(),
+            )));
+        }
+        let body = self.read(resp, 1 << 20).map_err(Listing::Failed)?;
+        let v: Value = serde_json::from_str(&body).map_err(|e| {
+            Listing::Failed(remote(
+                &self.base,
+                format!("`/models` did not answer JSON: {e}"),
+            ))
+        })?;
         Ok(v["data"]
             .as_array()
             .into_iter()
@@ -196,6 +223,40 @@ impl RemoteEmbedder {
         let text = self.read(resp, limit)?;
         parse_vectors(&text, texts.len(), dim).map_err(|m| remote(&self.base, m))
     }
+}
+
+/// Why the model list is not at hand.
+enum Listing {
+    /// The server has no `/models`.
+    Absent(LlmError),
+    /// Any other failure.
+    Failed(LlmError),
+}
+
+/// Whether a model id may be recorded: short, no control characters.
+fn plausible_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 256 && !id.chars().any(char::is_control)
+}
+
+/// At most `max` bytes of `text`, cut at a character boundary: what a
+/// local model's truncation does, so no request grows with a long line.
+fn cut(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// Whether an error is the server refusing an input as too long.
+fn too_long(e: &LlmError) -> bool {
+    let text = e.to_string().to_lowercase();
+    text.contains("http 4")
+        && [
+            "token", "length", "too long", "context", "exceed", "maximum",
+        ]
+        .iter()
+        .any(|w| text.contains(w))
 }
 
 /// The unit vectors in an `/embeddings` answer, in input order.
@@ -261,25 +322,89 @@ fn parse_vectors(body: &str, count: usize, dim: Option<usize>) -> Result<Vec<f32
     Ok(out)
 }
 
+impl RemoteEmbedder {
+    /// Vectors of `texts` in one request, or one request per text when
+    /// the server refuses an input as too long (each then cut in half
+    /// until it is taken, as a local model truncates).
+    fn vectors(&self, texts: &[&str]) -> Result<Vec<f32>, LlmError> {
+        let dim = Some(self.info.dim);
+        match self.request(texts, dim) {
+            Err(e) if too_long(&e) && texts.len() > 1 => {
+                let mut out = Vec::with_capacity(texts.len() * self.info.dim);
+                for text in texts {
+                    out.extend(self.vectors(&[text])?);
+                }
+                Ok(out)
+            }
+            Err(e) if too_long(&e) && texts.first().is_some_and(|t| t.len() > 64) => {
+                let half = cut(texts[0], texts[0].len() / 2);
+                self.vectors(&[half])
+            }
+            other => other,
+        }
+    }
+
+    /// Checks that the sentinel probe's vector is still the one recorded:
+    /// a server that swapped models mid-run is caught before its vectors
+    /// are stored.
+    fn check_sentinel(&self, vector: &[f32]) -> Result<(), LlmError> {
+        let dim = self.info.dim;
+        let Some(recorded) = self.info.fingerprint.get(..dim) else {
+            return Ok(());
+        };
+        let norm = recorded
+            .iter()
+            .map(|&x| f32::from(x) * f32::from(x))
+            .sum::<f32>()
+            .sqrt();
+        let dot: f32 = vector
+            .iter()
+            .zip(recorded)
+            .map(|(v, &r)| v * f32::from(r))
+            .sum();
+        let cosine = if norm > 0.0 { dot / norm } else { 0.0 };
+        if cosine >= writ_core::FINGERPRINT_COSINE {
+            return Ok(());
+        }
+        Err(remote(
+            &self.base,
+            format!(
+                "the server's vector of writ's probe text changed during the run (cosine {cosine:.4}): \
+                 another model now answers as `{}`; nothing from this batch was stored",
+                quote(&self.model)
+            ),
+        ))
+    }
+}
+
 impl Embedder for RemoteEmbedder {
     fn info(&self) -> &ModelInfo {
         &self.info
     }
 
     /// An estimate, one token per 3 bytes: servers do not share their
-    /// tokenizer, and chunks planned with a high estimate stay within the
-    /// server's limit.
+    /// tokenizer. Texts are also cut to 3 bytes per token before they are
+    /// sent, and one the server still refuses as too long is cut further.
     fn count_tokens(&self, text: &str) -> usize {
         text.len().div_ceil(3)
     }
 
+    /// Each request carries the first probe text too, whose vector must
+    /// stay the recorded one.
     fn embed(&self, texts: &[&str]) -> Result<Vec<f32>, EmbedError> {
-        let mut out = Vec::with_capacity(texts.len() * self.info.dim);
+        let dim = self.info.dim;
+        let max = self.info.max_tokens.saturating_mul(3);
+        let mut out = Vec::with_capacity(texts.len() * dim);
         for batch in texts.chunks(self.batch) {
+            let mut sent: Vec<&str> = batch.iter().map(|t| cut(t, max)).collect();
+            sent.push(PROBE_TEXTS[0]);
             let vectors = self
-                .request(batch, Some(self.info.dim))
+                .vectors(&sent)
                 .map_err(|e| EmbedError::Model(e.to_string()))?;
-            out.extend(vectors);
+            let (answer, sentinel) = vectors.split_at(batch.len() * dim);
+            self.check_sentinel(sentinel)
+                .map_err(|e| EmbedError::Model(e.to_string()))?;
+            out.extend_from_slice(answer);
         }
         Ok(out)
     }
