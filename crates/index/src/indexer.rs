@@ -411,9 +411,10 @@ impl<'a> Indexer<'a> {
         report.vectors_rebuilt = rebuilt && old_generation > 0;
         let mut layout = match recorded {
             Some(l) if !rebuilt => l,
-            // Numbering goes on past the lost layout's files.
+            // Numbering goes on past every segment file there is, so no
+            // name a reader may still hold is written again.
             other => Layout {
-                next: other.map_or(0, |l| l.next),
+                next: other.map_or(0, |l| l.next).max(next_free(&self.dir)),
                 ..Layout::default()
             },
         };
@@ -546,6 +547,11 @@ impl<'a> Indexer<'a> {
             if !rebuilt && !nothing_changed {
                 layout.bury(&removed_ids);
                 write_segment(&self.dir, &mut layout, &added_ids, &added_vecs, dim)?;
+            }
+            // A layout being rebuilt is recorded empty, so no reader takes
+            // the lost one for this generation's.
+            if rebuilt || !nothing_changed {
+                layout.generation = new_generation;
                 let text = serde_json::to_string(&layout).unwrap_or_default();
                 meta.execute(params![LAYOUT_KEY, text]).at(&path)?;
             }
@@ -564,6 +570,20 @@ impl<'a> Indexer<'a> {
         report.generation = new_generation;
         Ok(())
     }
+}
+
+/// One past the highest segment file number in `dir`.
+fn next_free(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| crate::vectors::segment_number(e.file_name().to_str()?))
+                .map(|n| n.saturating_add(1))
+                .max()
+                .unwrap_or(0)
+        })
+        .unwrap_or(0)
 }
 
 /// The text embedded for a chunk: path and symbol as a header, then the code.

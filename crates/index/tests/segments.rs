@@ -262,3 +262,125 @@ fn the_scale_benchmark_builds_updates_and_queries_a_store() {
         (2, 20, 3_000)
     );
 }
+
+/// A repository whose base segment is approximate (IVF), and its layout.
+fn approximate_repo() -> (Repo, HashEmbedder) {
+    let repo = Repo::new();
+    for f in 0..10 {
+        let text: Vec<String> = (0..100)
+            .map(|n| common::py_fn(&format!("fn_f{f}_n{n}"), &words(f * 100 + n)))
+            .collect();
+        repo.write(&format!("src/m{f}.py"), &text.join("\n\n"));
+    }
+    let e = HashEmbedder::new();
+    let options = IndexOptions {
+        approximate_at: 500,
+        ..options()
+    };
+    index(&repo, &e, options);
+    assert!(layout(&repo).segments[0].approximate);
+    (repo, e)
+}
+
+#[test]
+fn a_broken_or_crafted_approximate_base_is_rebuilt_never_mapped() {
+    for how in [
+        "truncated",
+        "padded",
+        "list size raised",
+        "garbage",
+        "emptied",
+    ] {
+        let (repo, e) = approximate_repo();
+        let base = repo.dir.join(&layout(&repo).segments[0].file);
+        let bytes = std::fs::read(&base).unwrap();
+        let broken = match how {
+            "truncated" => bytes[..bytes.len() - 4096].to_vec(),
+            "padded" => [bytes.clone(), vec![0; 4096]].concat(),
+            "list size raised" => {
+                // Same length: only a list size in the header claims more.
+                let at = bytes.windows(4).position(|w| w == b"ilar").unwrap();
+                let mut b = bytes.clone();
+                b[at + 4 + 8 + 8 + 4 + 8 + 1] = b[at + 4 + 8 + 8 + 4 + 8 + 1].wrapping_add(16);
+                b
+            }
+            "garbage" => vec![0xA5; bytes.len()],
+            _ => Vec::new(),
+        };
+        std::fs::write(&base, &broken).unwrap();
+        // Size and layout say nothing is wrong where the length is kept:
+        // the header check must catch it.
+        let catalog = Catalog::open_read_only(&repo.dir).unwrap();
+        assert!(
+            VectorStore::open(&catalog, &repo.dir, e.info().dim)
+                .unwrap()
+                .is_none(),
+            "{how}"
+        );
+        drop(catalog);
+        let mut s = repo.searcher(&e);
+        assert!(s.vectors_rebuilt(), "{how}");
+        let hits = common::search(
+            &mut s,
+            &words(345),
+            &common::opts(writ_index::SearchMode::Vector, 5),
+        );
+        // The answer of an exact store built from SQLite.
+        let catalog = Catalog::open_read_only(&repo.dir).unwrap();
+        let mut exact = VectorStore::from_catalog(&catalog, e.info().dim, &repo.dir).unwrap();
+        let q = e.embed(&[&words(345)]).unwrap();
+        let want: Vec<i64> = exact
+            .search(&q, 5, None, &catalog, &repo.dir)
+            .unwrap()
+            .iter()
+            .map(|(id, _)| *id)
+            .collect();
+        let got: Vec<i64> = hits.iter().map(|h| h.chunk_id).collect();
+        assert_eq!(got, want, "{how}");
+    }
+}
+
+#[test]
+fn a_layout_from_another_generation_or_naming_another_file_is_not_trusted() {
+    let repo = Repo::new();
+    for f in 0..3 {
+        repo.write(&format!("src/m{f}.py"), &file(f, 10, "v"));
+    }
+    let e = HashEmbedder::new();
+    index(&repo, &e, options());
+    let dim = e.info().dim;
+    let conn = rusqlite::Connection::open(repo.dir.join("catalog.sqlite")).unwrap();
+    // An older writ publishing a generation without recording a layout.
+    conn.execute(
+        "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'",
+        [],
+    )
+    .unwrap();
+    let catalog = Catalog::open_read_only(&repo.dir).unwrap();
+    assert!(VectorStore::open(&catalog, &repo.dir, dim)
+        .unwrap()
+        .is_none());
+    drop(catalog);
+    let r = index(&repo, &e, options());
+    assert!(r.vectors_rebuilt);
+    let catalog = Catalog::open_read_only(&repo.dir).unwrap();
+    assert!(VectorStore::open(&catalog, &repo.dir, dim)
+        .unwrap()
+        .is_some());
+    drop(catalog);
+
+    // A layout naming a file outside the folder is not followed.
+    let mut l = layout(&repo);
+    let outside = repo.dir.parent().unwrap().join("elsewhere.faiss");
+    std::fs::copy(repo.dir.join(&l.segments[0].file), &outside).unwrap();
+    l.segments[0].file = "../elsewhere.faiss".into();
+    conn.execute(
+        "UPDATE meta SET value = ?1 WHERE key = 'vector_layout'",
+        [serde_json::to_string(&l).unwrap()],
+    )
+    .unwrap();
+    let catalog = Catalog::open_read_only(&repo.dir).unwrap();
+    assert!(VectorStore::open(&catalog, &repo.dir, dim)
+        .unwrap()
+        .is_none());
+}

@@ -20,6 +20,11 @@ pub struct Layout {
     pub tombstones: Vec<i64>,
     /// The number the next segment file takes.
     pub next: u64,
+    /// The generation it describes: a layout left from another generation
+    /// (a run stopped between its commit and its settling, an older writ)
+    /// is not trusted, however its counts look.
+    #[serde(default)]
+    pub generation: i64,
 }
 
 /// One segment file.
@@ -43,15 +48,25 @@ pub struct SegmentInfo {
 impl Layout {
     /// Vectors that answer: every segment's, less the tombstones.
     pub fn live(&self) -> u64 {
-        let total: u64 = self.segments.iter().map(|s| s.count).sum();
+        let total = self
+            .segments
+            .iter()
+            .fold(0u64, |sum, s| sum.saturating_add(s.count));
         total.saturating_sub(self.tombstones.len() as u64)
     }
 
     /// The name of a new segment file, taking its number.
     pub fn take_name(&mut self) -> String {
         let name = format!("seg-{}.faiss", self.next);
-        self.next += 1;
+        self.next = self.next.saturating_add(1);
         name
+    }
+
+    /// Tombstones within `info`'s id range.
+    pub fn buried_in(&self, info: &SegmentInfo) -> usize {
+        let from = self.tombstones.partition_point(|&id| id < info.min_id);
+        let to = self.tombstones.partition_point(|&id| id <= info.max_id);
+        to.saturating_sub(from)
     }
 
     /// Whether the base should be rebuilt: the segments after it hold more
@@ -90,6 +105,18 @@ impl Layout {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tombstones_are_counted_per_segment() {
+        let mut l = Layout {
+            segments: vec![seg(10, 1, 10), seg(5, 11, 15)],
+            ..Layout::default()
+        };
+        l.bury(&[3, 4, 12, 40]);
+        assert_eq!(l.buried_in(&l.segments[0]), 2);
+        assert_eq!(l.buried_in(&l.segments[1]), 1);
+        assert_eq!(l.live(), 12);
+    }
 
     fn seg(count: u64, min_id: i64, max_id: i64) -> SegmentInfo {
         SegmentInfo {

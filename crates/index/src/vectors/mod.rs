@@ -11,6 +11,7 @@
 //! layout does not count the catalog's chunks, the vectors are rebuilt from
 //! SQLite, never by re-embedding.
 
+mod ivf_file;
 mod layout;
 mod segment;
 
@@ -19,7 +20,7 @@ use crate::store::Catalog;
 pub use layout::{Layout, SegmentInfo, LAYOUT_KEY};
 pub(crate) use segment::faiss_name;
 use segment::{faiss_err, to_idx};
-pub use segment::{lists_for, segment_path, Segment, TRAIN_PER_LIST};
+pub use segment::{lists_for, segment_number, segment_path, Segment, TRAIN_PER_LIST};
 use std::collections::HashSet;
 use std::path::Path;
 
@@ -39,7 +40,8 @@ const BUILD_BATCH: usize = 32_768;
 
 /// The searchable vectors of one generation.
 pub struct VectorStore {
-    segments: Vec<Segment>,
+    /// Each segment with the number of tombstones in its id range.
+    segments: Vec<(Segment, usize)>,
     tombstones: HashSet<i64>,
     live: u64,
 }
@@ -49,17 +51,22 @@ impl VectorStore {
     /// is missing, broken or of another size, or the layout does not count
     /// the catalog's chunks.
     pub fn open(catalog: &Catalog, dir: &Path, dim: usize) -> Result<Option<VectorStore>> {
-        let Some(layout) = read_layout(catalog)? else {
+        let Some(mut layout) = read_layout(catalog)? else {
             return Ok(None);
         };
-        if layout.live() != catalog.count("chunks")? {
+        if layout.generation != catalog.generation()? || layout.live() != catalog.count("chunks")? {
             return Ok(None);
         }
+        layout.tombstones.sort_unstable();
+        layout.tombstones.dedup();
         let mut segments = Vec::with_capacity(layout.segments.len());
         for info in &layout.segments {
+            if segment_number(&info.file).is_none() || info.min_id > info.max_id {
+                return Ok(None);
+            }
             let path = segment_path(dir, &info.file);
             match Segment::read(&path, dim, info.bytes, info.approximate) {
-                Some(s) if s.len() == info.count => segments.push(s),
+                Some(s) if s.len() == info.count => segments.push((s, layout.buried_in(info))),
                 _ => return Ok(None),
             }
         }
@@ -77,7 +84,7 @@ impl VectorStore {
         segment.add(&ids, &data, dir)?;
         Ok(VectorStore {
             live: segment.len(),
-            segments: vec![segment],
+            segments: vec![(segment, 0)],
             tombstones: HashSet::new(),
         })
     }
@@ -107,7 +114,7 @@ impl VectorStore {
 
     /// Whether any segment is approximate.
     pub fn approximate(&self) -> bool {
-        self.segments.iter().any(|s| s.approximate)
+        self.segments.iter().any(|(s, _)| s.approximate)
     }
 
     /// The `k` nearest chunk ids to `query` with their inner products,
@@ -129,23 +136,32 @@ impl VectorStore {
         }
         let mut hits = Vec::new();
         let mut rescore = Vec::new();
-        for segment in &mut self.segments {
+        for (segment, buried) in &mut self.segments {
             let want = if segment.approximate {
-                (k * RERANK).max(64)
+                k.saturating_mul(RERANK).max(64)
             } else {
                 k
             };
-            let fetch = (want + self.tombstones.len()).min(segment.len() as usize);
+            let fetch = want
+                .saturating_add(*buried)
+                .min(usize::try_from(segment.len()).unwrap_or(usize::MAX));
             if fetch == 0 {
                 continue;
             }
             let found = search_segment(segment, query, fetch, allowed, dir)?;
-            let live = found
+            let short = found.len() < fetch;
+            let live: Vec<(i64, f32)> = found
                 .into_iter()
                 .filter(|(id, _)| !self.tombstones.contains(id))
-                .take(want);
+                .take(want)
+                .collect();
+            if let (Some(ids), true, true) = (allowed, segment.approximate, short) {
+                // The probed lists held too few of the allowed chunks (a
+                // filter on chunks far from the query): score them all.
+                return exact(query, ids, k, catalog);
+            }
             if segment.approximate {
-                rescore.extend(live.map(|(id, _)| id));
+                rescore.extend(live.into_iter().map(|(id, _)| id));
             } else {
                 hits.extend(live);
             }
@@ -253,6 +269,7 @@ pub fn settle(
     let next = if rebuild || layout.needs_compaction(COMPACT_FLOOR) {
         let mut fresh = Layout {
             next: layout.next,
+            generation: layout.generation,
             ..Layout::default()
         };
         if let Some(base) = build_segment(catalog, dir, &mut fresh, dim, 0, approximate_at)? {
@@ -271,6 +288,7 @@ pub fn settle(
                 .filter(|&id| id <= base.max_id)
                 .collect(),
             next: layout.next,
+            generation: layout.generation,
             segments: vec![base.clone()],
         };
         if let Some(rest) = build_segment(catalog, dir, &mut merged, dim, base.max_id, usize::MAX)?

@@ -125,14 +125,17 @@ impl Segment {
         }
         let name = faiss_name(path).ok()?;
         let index = if approximate {
+            // Mapped only once its header is known to describe lists that
+            // end exactly at the end of the file.
+            if !super::ivf_file::well_formed(path, dim, bytes) {
+                return None;
+            }
             read_mapped(name)?
         } else {
             faiss::read_index(name).ok()?
         };
         let fits = index.d() as usize == dim && index.metric_type() == MetricType::InnerProduct;
-        // Every list's codes and ids must lie within the file.
-        let within = !approximate || index.ntotal().saturating_mul(dim as u64 + 8) <= bytes;
-        (fits && within).then_some(Segment { index, approximate })
+        fits.then_some(Segment { index, approximate })
     }
 }
 
@@ -171,4 +174,14 @@ fn read_mapped(name: &str) -> Option<IndexImpl> {
 /// The path of segment file `name` in `dir`.
 pub fn segment_path(dir: &Path, name: &str) -> PathBuf {
     dir.join(name)
+}
+
+/// The number of a segment file named as writ names them (`seg-<n>.faiss`):
+/// a layout naming anything else (a path, `..`) is not followed.
+pub fn segment_number(name: &str) -> Option<u64> {
+    let digits = name.strip_prefix("seg-")?.strip_suffix(".faiss")?;
+    if digits.is_empty() || digits.len() > 19 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
 }
