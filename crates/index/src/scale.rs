@@ -28,8 +28,11 @@ const QUERIES_FILE: &str = "bench-queries.json";
 pub struct Built {
     /// Vectors in the store.
     pub count: usize,
-    /// Real vectors they were made from.
+    /// Real vectors they were made from (less those held out as queries).
     pub seeds: usize,
+    /// Whether the queries are real vectors held out of the store (else
+    /// perturbed copies of the seeds).
+    pub held_out_queries: bool,
     /// Seconds to write the catalog (not part of indexing's cost here).
     pub fill_seconds: f64,
     /// Seconds to build and write the base segment from SQLite.
@@ -138,6 +141,16 @@ pub fn seeds(from: &Path) -> Result<(usize, Vec<f32>)> {
 /// Builds the store of `count` vectors in `dir` (a new folder) and the
 /// query set, and measures the build and a one-file update.
 pub fn build(dir: &Path, seeds: &[f32], dim: usize, count: usize, queries: usize) -> Result<Built> {
+    // The queries are real vectors held out of the store (their nearest
+    // neighbours are other chunks' copies, as a real query's are), when
+    // there are enough seeds; else copies of the seeds.
+    let n = seeds.len() / dim;
+    let (seeds, held) = if n >= 4 * queries.max(1) {
+        let (s, h) = seeds.split_at((n - queries) * dim);
+        (s, Some(h))
+    } else {
+        (seeds, None)
+    };
     let started = Instant::now();
     let mut catalog = Catalog::open(dir)?;
     fill(&mut catalog, seeds, dim, count)?;
@@ -156,7 +169,7 @@ pub fn build(dir: &Path, seeds: &[f32], dim: usize, count: usize, queries: usize
 
     let update_seconds = update(&mut catalog, dir, seeds, dim, count)?;
     // Exact answers over what is live after the update.
-    let set = query_set(&catalog, seeds, dim, queries)?;
+    let set = query_set(&catalog, seeds, held, dim, queries)?;
     let text = serde_json::to_string(&set).unwrap_or_default();
     std::fs::write(dir.join(QUERIES_FILE), text).map_err(|source| IndexError::Io {
         path: dir.join(QUERIES_FILE),
@@ -166,6 +179,7 @@ pub fn build(dir: &Path, seeds: &[f32], dim: usize, count: usize, queries: usize
     Ok(Built {
         count,
         seeds: seeds.len() / dim,
+        held_out_queries: held.is_some(),
         fill_seconds,
         build_seconds,
         approximate: layout.segments.first().is_some_and(|s| s.approximate),
@@ -209,10 +223,19 @@ fn fill(catalog: &mut Catalog, seeds: &[f32], dim: usize, count: usize) -> Resul
     tx.commit().at(&path)
 }
 
-/// Queries (other copies of the seeds) and their exact top-10, by brute
-/// force over the catalog in pages.
-fn query_set(catalog: &Catalog, seeds: &[f32], dim: usize, n: usize) -> Result<QuerySet> {
-    let queries: Vec<Vec<f32>> = (0..n).map(|i| copy(seeds, dim, i * 7919, 0xA5A5)).collect();
+/// Queries (the held-out vectors, else other copies of the seeds) and their
+/// exact top-10, by brute force over the catalog in pages.
+fn query_set(
+    catalog: &Catalog,
+    seeds: &[f32],
+    held: Option<&[f32]>,
+    dim: usize,
+    n: usize,
+) -> Result<QuerySet> {
+    let queries: Vec<Vec<f32>> = match held {
+        Some(h) => h.chunks(dim).map(<[f32]>::to_vec).collect(),
+        None => (0..n).map(|i| copy(seeds, dim, i * 7919, 0xA5A5)).collect(),
+    };
     let flat: Vec<f32> = queries.concat();
     let mut best: Vec<Vec<(f32, i64)>> = vec![Vec::new(); n];
     let mut from = 0;
