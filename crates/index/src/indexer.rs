@@ -410,7 +410,10 @@ impl<'a> Indexer<'a> {
         let rebuilt = VectorStore::open(catalog, &self.dir, dim)?.is_none();
         report.vectors_rebuilt = rebuilt && old_generation > 0;
         let mut layout = match recorded {
-            Some(l) if !rebuilt => l,
+            Some(l) if !rebuilt => Layout {
+                next: l.next.max(next_free(&self.dir)),
+                ..l
+            },
             // Numbering goes on past every segment file there is, so no
             // name a reader may still hold is written again.
             other => Layout {

@@ -125,6 +125,34 @@ fn size(path: &Path) -> u64 {
     std::fs::metadata(path).map_or(0, |m| m.len())
 }
 
+/// Splits `seeds` into those kept and `n` held out as queries: every
+/// (count / n)-th vector, skipping any whose exact vector is also kept (a
+/// chunk repeated in another file). `None` when there are too few seeds.
+fn hold_out(seeds: &[f32], dim: usize, n: usize) -> (Vec<f32>, Option<Vec<f32>>) {
+    let count = seeds.len() / dim;
+    if n == 0 || count < 4 * n {
+        return (seeds.to_vec(), None);
+    }
+    let key = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<u32>>();
+    let step = count / n;
+    let chosen: std::collections::HashSet<usize> = (0..n).map(|i| i * step).collect();
+    let mut kept = Vec::with_capacity(seeds.len());
+    let mut kept_keys = std::collections::HashSet::new();
+    for (i, v) in seeds.chunks(dim).enumerate() {
+        if !chosen.contains(&i) {
+            kept.extend_from_slice(v);
+            kept_keys.insert(key(v));
+        }
+    }
+    let held: Vec<f32> = seeds
+        .chunks(dim)
+        .enumerate()
+        .filter(|(i, v)| chosen.contains(i) && !kept_keys.contains(&key(v)))
+        .flat_map(|(_, v)| v.iter().copied())
+        .collect();
+    (kept, Some(held))
+}
+
 /// The vectors of the index in `from`, and their dimension.
 pub fn seeds(from: &Path) -> Result<(usize, Vec<f32>)> {
     let catalog = Catalog::open_read_only(from)?;
@@ -142,14 +170,13 @@ pub fn seeds(from: &Path) -> Result<(usize, Vec<f32>)> {
 /// query set, and measures the build and a one-file update.
 pub fn build(dir: &Path, seeds: &[f32], dim: usize, count: usize, queries: usize) -> Result<Built> {
     // The queries are real vectors held out of the store (their nearest
-    // neighbours are other chunks' copies, as a real query's are), when
-    // there are enough seeds; else copies of the seeds.
-    let n = seeds.len() / dim;
-    let (seeds, held) = if n >= 4 * queries.max(1) {
-        let (s, h) = seeds.split_at((n - queries) * dim);
-        (s, Some(h))
-    } else {
-        (seeds, None)
+    // neighbours are other chunks' copies, as a real query's are), spread
+    // over the whole index and none equal to a vector kept, when there are
+    // enough seeds; else copies of the seeds.
+    let (kept, held) = hold_out(seeds, dim, queries);
+    let (seeds, held) = match &held {
+        Some(h) => (kept.as_slice(), Some(h.as_slice())),
+        None => (seeds, None),
     };
     let started = Instant::now();
     let mut catalog = Catalog::open(dir)?;

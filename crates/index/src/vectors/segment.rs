@@ -132,6 +132,9 @@ impl Segment {
             }
             read_mapped(name)?
         } else {
+            if !super::ivf_file::flat_well_formed(path, dim, bytes) {
+                return None;
+            }
             faiss::read_index(name).ok()?
         };
         let fits = index.d() as usize == dim && index.metric_type() == MetricType::InnerProduct;
