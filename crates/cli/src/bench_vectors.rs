@@ -146,7 +146,7 @@ fn drop_cache(dir: &Path) -> bool {
 fn line(b: &Built, q: &Queried) -> String {
     let mib = |x: u64| x as f64 / (1024.0 * 1024.0);
     format!(
-        "{:>7}  {:>7.1}s  {:>6.3}s  {:>8.0}  {:>7.0}  {:>8.0}M  {:>8.0}  {:>7.2}  {:>6.2}  {:>7.2}  {:>9.0}M  {:>9.3}  {}{}",
+        "{:>7}  {:>7.1}s  {:>6.3}s  {:>8.0}  {:>7.0}  {:>8.0}M  {:>8.0}  {:>7.2}  {:>6.2}  {:>7.2}  {:>9.0}M  {:>9.3}  {}, {} queries{}",
         b.count,
         b.build_seconds,
         b.update_seconds,
@@ -160,6 +160,7 @@ fn line(b: &Built, q: &Queried) -> String {
         mib(q.peak_rss),
         q.recall_at_10,
         if b.approximate { "IVF,SQ8 (mmap) + exact re-score" } else { "flat (exact)" },
+        b.queries,
         if b.held_out_queries { "" } else { "; queries are perturbed copies of the seeds (too few seeds to hold any out): recall is flattered" }
     )
 }

@@ -33,6 +33,9 @@ pub struct Built {
     /// Whether the queries are real vectors held out of the store (else
     /// perturbed copies of the seeds).
     pub held_out_queries: bool,
+    /// Queries in the set (held-out vectors equal to a kept one are
+    /// dropped, so this can be fewer than asked).
+    pub queries: usize,
     /// Seconds to write the catalog (not part of indexing's cost here).
     pub fill_seconds: f64,
     /// Seconds to build and write the base segment from SQLite.
@@ -207,6 +210,7 @@ pub fn build(dir: &Path, seeds: &[f32], dim: usize, count: usize, queries: usize
         count,
         seeds: seeds.len() / dim,
         held_out_queries: held.is_some(),
+        queries: set.queries.len(),
         fill_seconds,
         build_seconds,
         approximate: layout.segments.first().is_some_and(|s| s.approximate),
@@ -264,7 +268,8 @@ fn query_set(
         None => (0..n).map(|i| copy(seeds, dim, i * 7919, 0xA5A5)).collect(),
     };
     let flat: Vec<f32> = queries.concat();
-    let mut best: Vec<Vec<(f32, i64)>> = vec![Vec::new(); n];
+    // Held-out queries may be fewer than asked (duplicates are dropped).
+    let mut best: Vec<Vec<(f32, i64)>> = vec![Vec::new(); queries.len()];
     let mut from = 0;
     let err = |e: faiss::error::Error| IndexError::Faiss {
         path: catalog.path().to_path_buf(),

@@ -242,14 +242,18 @@ fn the_scale_benchmark_builds_updates_and_queries_a_store() {
     for f in 0..5 {
         repo.write(&format!("src/m{f}.py"), &file(f, 20, "seed"));
     }
+    // A copy of the first file: its chunks' vectors appear twice.
+    repo.write("src/m5.py", &file(0, 20, "seed"));
     let e = HashEmbedder::new();
     index(&repo, &e, options());
     let (dim, seeds) = writ_index::scale::seeds(&repo.dir).unwrap();
-    assert_eq!((dim, seeds.len() / dim), (e.info().dim, 100));
+    assert_eq!((dim, seeds.len() / dim), (e.info().dim, 120));
     let work = tempfile::tempdir().unwrap();
     let dir = work.path().join("store");
     let built = writ_index::scale::build(&dir, &seeds, dim, 3_000, 20).unwrap();
     assert_eq!(built.count, 3_000);
+    // Held-out queries whose vector is also kept are dropped.
+    assert!(built.held_out_queries && built.queries < 20, "{built:?}");
     assert!(!built.approximate && built.segment_bytes > 0);
     let q = writ_index::scale::query(&dir).unwrap();
     // Exact search at this size: the same top 10 as brute force.
