@@ -424,25 +424,8 @@ impl Catalog {
 
     /// Every (chunk id, vector) pair, for rebuilding FAISS.
     pub fn all_vectors(&self, dim: usize) -> Result<(Vec<i64>, Vec<f32>)> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT c.id, v.data FROM chunks c JOIN vectors v ON v.content_hash = c.content_hash
-                 ORDER BY c.id",
-            )
-            .at(&self.path)?;
-        let mut ids = Vec::new();
-        let mut data = Vec::new();
-        let mut rows = stmt.query([]).at(&self.path)?;
-        while let Some(row) = rows.next().at(&self.path)? {
-            let blob: Vec<u8> = row.get(1).at(&self.path)?;
-            if blob.len() != dim * 4 {
-                continue;
-            }
-            ids.push(row.get(0).at(&self.path)?);
-            data.extend(bytes_to_f32s(&blob));
-        }
-        Ok((ids, data))
+        // Chunk ids start at 1.
+        self.vectors_after(0, i64::MAX as usize, dim)
     }
 
     /// A chunk by id: (path, start line, end line, text), if it exists.

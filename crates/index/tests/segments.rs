@@ -185,22 +185,8 @@ fn words(i: usize) -> String {
 
 #[test]
 fn an_approximate_base_answers_like_exact_search() {
-    let repo = Repo::new();
-    for f in 0..30 {
-        let text: Vec<String> = (0..100)
-            .map(|n| common::py_fn(&format!("fn_f{f}_n{n}"), &words(f * 100 + n)))
-            .collect();
-        repo.write(&format!("src/m{f}.py"), &text.join("\n\n"));
-    }
-    let e = HashEmbedder::new();
-    let options = IndexOptions {
-        approximate_at: 500,
-        ..options()
-    };
-    let r = index(&repo, &e, options);
-    assert_eq!(r.chunks_total, 3_000);
-    let l = layout(&repo);
-    assert!(l.segments[0].approximate, "{l:?}");
+    let (repo, e) = approximate_repo(30);
+    assert_eq!(repo.status().chunks, 3_000);
     let catalog = Catalog::open_read_only(&repo.dir).unwrap();
     let store = VectorStore::open(&catalog, &repo.dir, e.info().dim)
         .unwrap()
@@ -267,10 +253,11 @@ fn the_scale_benchmark_builds_updates_and_queries_a_store() {
     );
 }
 
-/// A repository whose base segment is approximate (IVF), and its layout.
-fn approximate_repo() -> (Repo, HashEmbedder) {
+/// A repository of `files` files of 100 functions each, whose base
+/// segment is approximate (IVF).
+fn approximate_repo(files: usize) -> (Repo, HashEmbedder) {
     let repo = Repo::new();
-    for f in 0..10 {
+    for f in 0..files {
         let text: Vec<String> = (0..100)
             .map(|n| common::py_fn(&format!("fn_f{f}_n{n}"), &words(f * 100 + n)))
             .collect();
@@ -295,7 +282,7 @@ fn a_broken_or_crafted_approximate_base_is_rebuilt_never_mapped() {
         "garbage",
         "emptied",
     ] {
-        let (repo, e) = approximate_repo();
+        let (repo, e) = approximate_repo(10);
         let base = repo.dir.join(&layout(&repo).segments[0].file);
         let bytes = std::fs::read(&base).unwrap();
         let broken = match how {

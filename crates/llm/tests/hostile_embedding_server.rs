@@ -11,9 +11,12 @@
     reason = "tests fail by panicking"
 )]
 
+mod http;
+use http::read_request;
+
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Write;
+use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use writ_core::Embedder;
@@ -44,27 +47,6 @@ fn serve(handler: Arc<Handler>) -> String {
         }
     });
     url
-}
-
-fn read_request(conn: &TcpStream) -> (String, String) {
-    let mut reader = BufReader::new(conn);
-    let mut line = String::new();
-    reader.read_line(&mut line).unwrap();
-    let path = line.split(' ').nth(1).unwrap_or("").to_string();
-    let mut length = 0;
-    loop {
-        let mut h = String::new();
-        reader.read_line(&mut h).unwrap();
-        if h.trim().is_empty() {
-            break;
-        }
-        if let Some(v) = h.to_lowercase().strip_prefix("content-length:") {
-            length = v.trim().parse().unwrap();
-        }
-    }
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).unwrap();
-    (path, String::from_utf8_lossy(&body).into_owned())
 }
 
 /// A vector that depends on the text (and on `model`, 0 or 1).

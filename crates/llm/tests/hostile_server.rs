@@ -10,7 +10,10 @@
     reason = "tests fail by panicking"
 )]
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod http;
+use http::read_request;
+
+use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -63,27 +66,6 @@ fn serve(scripts: Vec<Script>) -> Fake {
         }
     });
     Fake { url, requests }
-}
-
-fn read_request(conn: &TcpStream) -> (String, String) {
-    let mut reader = BufReader::new(conn);
-    let mut line = String::new();
-    reader.read_line(&mut line).unwrap();
-    let path = line.split(' ').nth(1).unwrap_or("").to_string();
-    let mut length = 0;
-    loop {
-        let mut h = String::new();
-        reader.read_line(&mut h).unwrap();
-        if h.trim().is_empty() {
-            break;
-        }
-        if let Some(v) = h.to_lowercase().strip_prefix("content-length:") {
-            length = v.trim().parse().unwrap();
-        }
-    }
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).unwrap();
-    (path, String::from_utf8_lossy(&body).into_owned())
 }
 
 fn answer(mut conn: TcpStream, script: Option<Script>) {
