@@ -64,7 +64,7 @@ pub fn run(plan: Plan, build_only: Option<PathBuf>, query_only: Option<PathBuf>)
             crate::term::clean(&from.display().to_string()),
             writ_index::DEPTH
         );
-        outln!("  count      build   update   seg MiB   db MiB  build RSS   cold ms  1st p50  p50 ms   p99 ms  search RSS  recall@10  kind");
+        outln!("  count      build   update   seg MiB   db MiB  build RSS   cold ms  1st p50  p50 ms   p99 ms  search RSS (anon+file)  recall@10  kind");
     }
     for &count in &counts {
         let dir = work.join(format!("writ-bench-vectors-{count}-{}", std::process::id()));
@@ -146,7 +146,7 @@ fn drop_cache(dir: &Path) -> bool {
 fn line(b: &Built, q: &Queried) -> String {
     let mib = |x: u64| x as f64 / (1024.0 * 1024.0);
     format!(
-        "{:>7}  {:>7.1}s  {:>6.3}s  {:>8.0}  {:>7.0}  {:>8.0}M  {:>8.0}  {:>7.2}  {:>6.2}  {:>7.2}  {:>9.0}M  {:>9.3}  {}, {} queries{}",
+        "{:>7}  {:>7.1}s  {:>6.3}s  {:>8.0}  {:>7.0}  {:>8.0}M  {:>8.0}  {:>7.2}  {:>6.2}  {:>7.2}  {:>6.0}M ({:.0}+{:.0})  {:>9.3}  {}, {} queries{}",
         b.count,
         b.build_seconds,
         b.update_seconds,
@@ -158,6 +158,8 @@ fn line(b: &Built, q: &Queried) -> String {
         q.p50_seconds * 1000.0,
         q.p99_seconds * 1000.0,
         mib(q.peak_rss),
+        mib(q.rss_anon),
+        mib(q.rss_file),
         q.recall_at_10,
         if b.approximate { "IVF,SQ8 (mmap) + exact re-score" } else { "flat (exact)" },
         b.queries,

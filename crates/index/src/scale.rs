@@ -70,6 +70,10 @@ pub struct Queried {
     pub recall_at_10: f64,
     /// Resident memory after the queries, bytes.
     pub rss: u64,
+    /// Of it, heap and other anonymous memory, bytes.
+    pub rss_anon: u64,
+    /// Of it, mapped file pages (the memory-mapped base, the binary), bytes.
+    pub rss_file: u64,
     /// Peak resident memory, bytes.
     pub peak_rss: u64,
 }
@@ -416,6 +420,8 @@ pub fn query(dir: &Path) -> Result<Queried> {
         p99_seconds: percentile(&mut warm, 0.99),
         recall_at_10: found as f64 / wanted.max(1) as f64,
         rss: rss("VmRSS:"),
+        rss_anon: rss("RssAnon:"),
+        rss_file: rss("RssFile:"),
         peak_rss: rss("VmHWM:"),
     })
 }
