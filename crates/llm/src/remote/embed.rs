@@ -13,7 +13,7 @@
 //! body's size is bounded by what was asked for.
 
 use super::url::{base_url, redact};
-use super::{error_text, quote, refuse_redirect, remote, unreachable};
+use super::{quote, read_body_within, remote, unreachable};
 use crate::error::LlmError;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -166,7 +166,7 @@ impl RemoteEmbedder {
                     .into(),
             )));
         }
-        let body = self.read(resp, 1 << 20).map_err(Listing::Failed)?;
+        let body = read_body_within(resp, &self.base, 1 << 20).map_err(Listing::Failed)?;
         let v: Value = serde_json::from_str(&body).map_err(|e| {
             Listing::Failed(remote(
                 &self.base,
@@ -179,24 +179,6 @@ impl RemoteEmbedder {
             .flatten()
             .filter_map(|m| m["id"].as_str().map(String::from))
             .collect())
-    }
-
-    /// Reads a body of at most `limit` bytes; an HTTP error is an error
-    /// quoting the server's message.
-    fn read(&self, resp: ureq::http::Response<ureq::Body>, limit: u64) -> Result<String, LlmError> {
-        refuse_redirect(&resp, &self.base)?;
-        let status = resp.status().as_u16();
-        if status >= 400 {
-            return Err(remote(
-                &self.base,
-                format!("the server answered HTTP {status}: {}", error_text(resp)),
-            ));
-        }
-        resp.into_body()
-            .with_config()
-            .limit(limit)
-            .read_to_string()
-            .map_err(|e| remote(&self.base, format!("reading the response: {e}")))
     }
 
     /// Unit vectors of `texts`, one request; `dim`, once known, is
@@ -220,7 +202,7 @@ impl RemoteEmbedder {
         // A float in JSON takes at most about 25 bytes.
         let per_vector = dim.unwrap_or(MAX_DIM) as u64 * 25 + 256;
         let limit = per_vector * texts.len() as u64 + 64 * 1024;
-        let text = self.read(resp, limit)?;
+        let text = read_body_within(resp, &self.base, limit)?;
         parse_vectors(&text, texts.len(), dim).map_err(|m| remote(&self.base, m))
     }
 }

@@ -501,12 +501,22 @@ fn refuse_redirect(resp: &ureq::http::Response<ureq::Body>, base: &str) -> Resul
 
 /// Reads a (bounded) response body as text.
 fn read_body(resp: ureq::http::Response<ureq::Body>, base: &str) -> Result<String, LlmError> {
+    read_body_within(resp, base, MAX_LINE_BYTES)
+}
+
+/// Reads a response body of at most `limit` bytes as text; a redirect or
+/// an HTTP error is an error quoting the server's message.
+fn read_body_within(
+    resp: ureq::http::Response<ureq::Body>,
+    base: &str,
+    limit: u64,
+) -> Result<String, LlmError> {
     refuse_redirect(&resp, base)?;
     let status = resp.status().as_u16();
     let text = resp
         .into_body()
         .with_config()
-        .limit(MAX_LINE_BYTES)
+        .limit(limit)
         .read_to_string()
         .map_err(|e| remote(base, format!("reading the response: {e}")))?;
     if status >= 400 {
