@@ -145,11 +145,6 @@ impl RemoteEmbedder {
         Ok(this)
     }
 
-    /// The endpoint, with any credentials in it hidden.
-    pub fn endpoint(&self) -> &str {
-        &self.base
-    }
-
     /// The model ids `GET /models` lists, as the server spells them.
     fn models(&self) -> Result<Vec<String>, Listing> {
         let mut req = self.agent.get(format!("{}/models", self.base));
