@@ -415,3 +415,48 @@ fn index_estimate_says_what_a_run_will_do_and_writes_nothing() {
         String::from_utf8_lossy(&again.stdout)
     );
 }
+
+/// An index keeps the precision it was built with: search follows it with
+/// no flag, another precision is refused (exit 5, both named) until
+/// `--rebuild`, and int8 and f32 vectors answer the same question alike.
+#[test]
+fn an_index_keeps_its_precision_and_refuses_another() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
+    let repo = small_repo();
+    let precision = |repo: &Repo| {
+        let status = repo.writ_json(&["status"]);
+        status["manifest"]["model"]["precision"].clone()
+    };
+    let top = |repo: &Repo| {
+        let out = repo.writ(&["search", "health check endpoint", "-k", "1", "--json"]);
+        common::assert_ok(&out, &["search"]);
+        let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        answer["hits"][0]["symbol"].clone()
+    };
+    repo.writ_json(&["index", "--precision", "int8"]);
+    assert_eq!(precision(&repo), "int8");
+    assert_eq!(top(&repo), "ServeHealth");
+    for args in [
+        &["index", "--precision", "f32"][..],
+        &["search", "--precision", "f32", "health"][..],
+    ] {
+        let out = repo.writ(args);
+        assert_eq!(out.status.code(), Some(5), "{args:?}");
+        let err = common::text(&out.stderr);
+        assert!(
+            err.contains("precision int8") && err.contains("precision f32"),
+            "{err}"
+        );
+        assert!(err.contains("--rebuild"), "{err}");
+    }
+    let report = repo.writ_json(&["index", "--rebuild", "--precision", "f32"]);
+    assert!(report["chunks_embedded"].as_u64().unwrap() > 0, "{report}");
+    // f32 is the default of the manifest field: absent on disk.
+    assert_eq!(precision(&repo), serde_json::Value::Null);
+    assert_eq!(top(&repo), "ServeHealth");
+    // A plain run keeps f32 (the index's own), whatever the CPU's default.
+    let report = repo.writ_json(&["index"]);
+    assert_eq!(report["chunks_embedded"], 0, "{report}");
+}

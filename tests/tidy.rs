@@ -198,3 +198,55 @@ fn no_module_imports_form_a_cycle() {
         cycles.join("\n")
     );
 }
+
+/// The workspace denies `unsafe_code`; each place that allows it is listed
+/// here, with what makes it sound, so a new one is a reviewed decision and
+/// never a quiet `#[allow]`.
+#[test]
+fn unsafe_code_is_allowed_only_where_listed() {
+    let listed: BTreeMap<&str, &str> = [
+        (
+            "crates/embed/src/kernels.rs",
+            "gemm takes raw pointers; every strided view is bounds-checked first",
+        ),
+        (
+            "crates/embed/src/int8.rs",
+            "a target_feature (AVX-512 VNNI) kernel called after runtime detection",
+        ),
+        (
+            "crates/index/src/vectors/segment.rs",
+            "FAISS reads a memory-mapped file whose shape was checked in safe Rust",
+        ),
+    ]
+    .into_iter()
+    .collect();
+    let mut found = BTreeMap::new();
+    for path in rust_files() {
+        if rel(&path) == "tests/tidy.rs" {
+            continue; // this test names what it looks for
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let n = text
+            .lines()
+            .filter(|l| {
+                let l = l.trim();
+                l.starts_with("unsafe_code,") || l.contains("allow(unsafe_code")
+            })
+            .count();
+        if n > 0 {
+            found.insert(rel(&path), n);
+        }
+    }
+    let allowed: BTreeSet<&str> = listed.keys().copied().collect();
+    let got: BTreeSet<&str> = found.keys().map(String::as_str).collect();
+    assert_eq!(
+        got, allowed,
+        "unsafe_code is allowed outside the list (or a listed file lost it): {found:?}"
+    );
+    for (file, n) in &found {
+        assert_eq!(
+            *n, 1,
+            "{file} allows unsafe_code {n} times; one place per file"
+        );
+    }
+}

@@ -43,7 +43,8 @@ pub fn ask(args: AskArgs) -> CmdResult {
     });
     let options = search_options(params.k, &params.paths, &params.langs, SearchMode::Hybrid)?;
     let (hits, generation) = {
-        let embedder = writ_service::models::load_embedder(&models)?;
+        let embedder =
+            writ_service::models::load_embedder(&models.clone().following(&places.index))?;
         let mut searcher = Searcher::open(&places.index, &*embedder)?;
         (
             searcher.search(&params.question, &options)?,

@@ -72,8 +72,21 @@ pub fn run(args: BenchArgs) -> CmdResult {
                     tokens as f64 / secs
                 )
             };
-            line(&format!("writ ({:?} forward)", embedder.forward()), fused);
+            let precision = embedder.info().precision;
+            line(
+                &format!("writ ({:?} forward, {precision})", embedder.forward()),
+                fused,
+            );
             drop(embedder);
+            if !precision.is_f32() {
+                let f32 = load_local_embedder(&writ_service::ModelChoice {
+                    precision: Some(writ_core::Precision::F32),
+                    ..choice(&loc)
+                })?;
+                let secs = time_embedding(&f32, &order)?;
+                line("writ (Fused forward, f32)", secs);
+                crate::out::outln!("ratio: {precision} is {:.2}x f32", secs / fused);
+            }
             let candle =
                 time_embedding(&load_embedder_with(&choice(&loc), Forward::Candle)?, &order)?;
             line("candle-transformers BertModel", candle);
@@ -119,7 +132,7 @@ pub fn run(args: BenchArgs) -> CmdResult {
                 Failure::new(ExitCode::NoInput, anyhow!("`{}`: {e}", queries.display()))
             })?;
             let queries: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-            let embedder = load_embedder(&choice(&loc))?;
+            let embedder = load_embedder(&choice(&loc).following(&dir))?;
             let mut searcher = Searcher::open(&dir, &*embedder)?;
             let opened = t0.elapsed().as_secs_f64() * 1000.0;
             let options = SearchOptions::default();

@@ -56,7 +56,7 @@ fn index(args: IndexArgs) -> CmdResult {
     if !args.force {
         crate::ctx::guard_root(&root, &walk, "index")?;
     }
-    let embedder = load_embedder(&crate::ctx::embedder(&args.loc))?;
+    let embedder = load_embedder(&crate::ctx::embedder(&args.loc).following(&dir))?;
     let options = IndexOptions {
         walk,
         rebuild: args.rebuild,
@@ -225,7 +225,7 @@ fn search(args: SearchArgs) -> CmdResult {
     let mut options = search_options(args.k, &args.paths, &args.langs, mode(args.mode))?;
     options.min_similarity = args.threshold;
     options.tests = args.tests;
-    let embedder = load_embedder(&crate::ctx::embedder(&args.loc))?;
+    let embedder = load_embedder(&crate::ctx::embedder(&args.loc).following(&dir))?;
     let mut searcher = Searcher::open(&dir, &*embedder)?;
     if searcher.vectors_rebuilt() {
         eprintln!("note: the FAISS files did not match the catalog; rebuilt them in memory from SQLite without re-embedding (`writ index` writes them back)");
@@ -353,9 +353,10 @@ fn status(args: StatusArgs) -> CmdResult {
     );
     if let Some(m) = &status.manifest {
         outln!(
-            "model      {} (dim {}, sha256 {}), chunker {}, format {}",
+            "model      {} (dim {}, {}, sha256 {}), chunker {}, format {}",
             clean(&m.model.id),
             m.model.dim,
+            m.model.precision,
             clean(m.model.sha256.get(..16).unwrap_or("")),
             clean(&m.chunker),
             m.format_version

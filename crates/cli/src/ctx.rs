@@ -37,6 +37,8 @@ pub fn models(args: &ModelArgs) -> ModelChoice {
         cache: args.models.clone(),
         embedder: args.embed_model.clone(),
         remote_embedder: remote_embedder(args.embed_url.as_ref(), args.embed_url_model.as_ref()),
+        precision: None,
+        index: None,
     }
 }
 
@@ -60,6 +62,8 @@ pub fn embedder(loc: &Locations) -> ModelChoice {
         cache: loc.models.clone(),
         embedder: loc.embed_model.clone(),
         remote_embedder: remote_embedder(loc.embed_url.as_ref(), loc.embed_url_model.as_ref()),
+        precision: loc.precision.map(Into::into),
+        index: None,
     }
 }
 

@@ -20,6 +20,57 @@ pub struct ModelInfo {
     /// its identity.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fingerprint: Vec<i16>,
+    /// Arithmetic of the dense layers that made the vectors. Absent in
+    /// manifests written before int8 existed, which were all f32.
+    #[serde(default, skip_serializing_if = "Precision::is_f32")]
+    pub precision: Precision,
+}
+
+/// Arithmetic of a local embedding model's dense layers. Vectors of one
+/// model in two precisions differ (cosine about 0.99), so an index records
+/// its precision and refuses the other, like another model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// 32-bit floats throughout.
+    #[default]
+    F32,
+    /// Weights in `i8` per output row, activations in `u8` per token,
+    /// exact `i32` sums: the same bits on every CPU.
+    Int8,
+}
+
+impl Precision {
+    /// Whether this is [`Precision::F32`] (the value old manifests imply).
+    pub fn is_f32(&self) -> bool {
+        *self == Precision::F32
+    }
+
+    /// The name used in flags, config files and manifests.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::Int8 => "int8",
+        }
+    }
+}
+
+impl std::fmt::Display for Precision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Precision {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "f32" => Ok(Precision::F32),
+            "int8" => Ok(Precision::Int8),
+            other => Err(format!("precision `{other}` is not one of f32, int8")),
+        }
+    }
 }
 
 /// Fixed texts whose vectors identify a model writ cannot hash: code and
@@ -40,13 +91,14 @@ pub const FINGERPRINT_COSINE: f32 = 0.999;
 
 impl ModelInfo {
     /// Whether vectors from `other` can be searched beside ours: the same
-    /// id, weights, dimension and input limit, and, for models identified
+    /// id, weights, dimension, input limit and precision, and, for models identified
     /// by their vectors, fingerprints within [`FINGERPRINT_COSINE`].
     pub fn same_vectors(&self, other: &ModelInfo) -> bool {
         self.id == other.id
             && self.sha256 == other.sha256
             && self.dim == other.dim
             && self.max_tokens == other.max_tokens
+            && self.precision == other.precision
             && fingerprints_agree(&self.fingerprint, &other.fingerprint, self.dim)
     }
 
@@ -136,6 +188,7 @@ pub trait Embedder: Send + Sync {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests fail by panicking")]
     use super::*;
 
     fn info(fingerprint: Vec<i16>) -> ModelInfo {
@@ -145,7 +198,34 @@ mod tests {
             dim: 2,
             max_tokens: 8,
             fingerprint,
+            precision: Precision::F32,
         }
+    }
+
+    #[test]
+    fn precision_is_part_of_the_identity_and_old_manifests_read_as_f32() {
+        let f32 = info(Vec::new());
+        let json = serde_json::to_string(&f32).unwrap();
+        assert!(
+            !json.contains("precision"),
+            "f32 is written as before: {json}"
+        );
+        let old: ModelInfo =
+            serde_json::from_str(r#"{"id":"remote:m","sha256":"s","dim":2,"max_tokens":8}"#)
+                .unwrap();
+        assert_eq!(old.precision, Precision::F32);
+        let int8 = ModelInfo {
+            precision: Precision::Int8,
+            ..f32.clone()
+        };
+        assert!(!f32.same_vectors(&int8) && !int8.same_vectors(&f32));
+        let json = serde_json::to_string(&int8).unwrap();
+        assert!(json.contains(r#""precision":"int8""#), "{json}");
+        assert_eq!("int8".parse::<Precision>(), Ok(Precision::Int8));
+        assert!("bf16"
+            .parse::<Precision>()
+            .unwrap_err()
+            .contains("f32, int8"));
     }
 
     #[test]

@@ -19,6 +19,6 @@ mod hash;
 mod language;
 
 pub use cache::model_cache_dir;
-pub use embedder::{EmbedError, Embedder, ModelInfo, FINGERPRINT_COSINE, PROBE_TEXTS};
+pub use embedder::{EmbedError, Embedder, ModelInfo, Precision, FINGERPRINT_COSINE, PROBE_TEXTS};
 pub use hash::{sha256_file, sha256_file_uncached, sha256_hex};
 pub use language::Language;

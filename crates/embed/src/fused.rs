@@ -14,22 +14,70 @@
 //!
 //! Matmuls go through the `gemm` crate, the kernel candle itself uses on CPU.
 
+use crate::int8::{Kernel, QLinear, QuantRows};
 use crate::kernels::{self, Mat};
 use candle_core::Tensor;
 use std::collections::HashMap;
+use writ_core::Precision;
 
-/// One encoder layer's weights, PyTorch layout (`[out, in]`, row-major).
+/// A dense layer's weights: f32 (PyTorch layout, `[out, in]`, row-major)
+/// or quantised to int8.
+enum Dense {
+    F32 { w: Vec<f32>, b: Vec<f32> },
+    Int8(QLinear),
+}
+
+impl Dense {
+    fn new(w: Vec<f32>, b: Vec<f32>, precision: Precision) -> Dense {
+        match precision {
+            Precision::F32 => Dense::F32 { w, b },
+            Precision::Int8 => Dense::Int8(QLinear::new(&w, &b)),
+        }
+    }
+
+    /// `out = x * w^T + b` for `x` of `rows` rows.
+    #[inline(always)]
+    fn forward(&self, out: &mut [f32], x: &[f32], rows: usize, q: &mut QuantRows, kernel: Kernel) {
+        match self {
+            Dense::F32 { w, b } => {
+                let (n, k) = (b.len(), w.len() / b.len());
+                kernels::fill_rows(&mut out[..rows * n], b);
+                kernels::matmul(
+                    out,
+                    n,
+                    Mat {
+                        data: x,
+                        rows,
+                        cols: k,
+                        rs: k,
+                        cs: 1,
+                    },
+                    Mat {
+                        data: w,
+                        rows: k,
+                        cols: n,
+                        rs: 1,
+                        cs: k,
+                    },
+                    true,
+                    1.0,
+                );
+            }
+            Dense::Int8(l) => l.forward(out, x, rows, q, kernel),
+        }
+    }
+}
+
+/// One encoder layer's weights.
 struct Layer {
-    /// Query, key and value weights stacked: `[3d, d]`.
-    qkv_w: Vec<f32>,
-    qkv_b: Vec<f32>,
-    out_w: Vec<f32>,
-    out_b: Vec<f32>,
+    /// Query, key and value projections stacked: `[3d, d]`.
+    qkv: Dense,
+    out: Dense,
     ln1: (Vec<f32>, Vec<f32>),
-    up_w: Vec<f32>,
+    /// Without its bias, which the GELU pass adds.
+    up: Dense,
     up_b: Vec<f32>,
-    down_w: Vec<f32>,
-    down_b: Vec<f32>,
+    down: Dense,
     ln2: (Vec<f32>, Vec<f32>),
 }
 
@@ -47,6 +95,7 @@ pub(crate) struct Encoder {
     max_positions: usize,
     eps: f32,
     arch: pulp::Arch,
+    kernel: Kernel,
 }
 
 /// Buffers reused from batch to batch.
@@ -58,6 +107,7 @@ pub(crate) struct Workspace {
     delta: Vec<f32>,
     inter: Vec<f32>,
     scores: Vec<f32>,
+    quant: QuantRows,
 }
 
 fn grow(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
@@ -82,6 +132,7 @@ impl Encoder {
     pub(crate) fn load(
         tensors: &HashMap<String, Tensor>,
         shape: &Shape,
+        precision: Precision,
     ) -> Result<Encoder, String> {
         let prefix = if tensors.contains_key("bert.embeddings.word_embeddings.weight") {
             "bert."
@@ -137,16 +188,23 @@ impl Encoder {
                 qkv_w.extend(get(&format!("{p}.attention.self.{part}.weight"), &[d, d])?);
                 qkv_b.extend(get(&format!("{p}.attention.self.{part}.bias"), &[d])?);
             }
+            let dense = |w: Vec<f32>, b: Vec<f32>| Dense::new(w, b, precision);
             layers.push(Layer {
-                qkv_w,
-                qkv_b,
-                out_w: get(&format!("{p}.attention.output.dense.weight"), &[d, d])?,
-                out_b: get(&format!("{p}.attention.output.dense.bias"), &[d])?,
+                qkv: dense(qkv_w, qkv_b),
+                out: dense(
+                    get(&format!("{p}.attention.output.dense.weight"), &[d, d])?,
+                    get(&format!("{p}.attention.output.dense.bias"), &[d])?,
+                ),
                 ln1: norm(&format!("{p}.attention.output.LayerNorm"))?,
-                up_w: get(&format!("{p}.intermediate.dense.weight"), &[shape.inter, d])?,
+                up: dense(
+                    get(&format!("{p}.intermediate.dense.weight"), &[shape.inter, d])?,
+                    vec![0.0; shape.inter],
+                ),
                 up_b: get(&format!("{p}.intermediate.dense.bias"), &[shape.inter])?,
-                down_w: get(&format!("{p}.output.dense.weight"), &[d, shape.inter])?,
-                down_b: get(&format!("{p}.output.dense.bias"), &[d])?,
+                down: dense(
+                    get(&format!("{p}.output.dense.weight"), &[d, shape.inter])?,
+                    get(&format!("{p}.output.dense.bias"), &[d])?,
+                ),
                 ln2: norm(&format!("{p}.output.LayerNorm"))?,
             });
         }
@@ -163,6 +221,7 @@ impl Encoder {
             max_positions,
             eps: shape.eps as f32,
             arch: pulp::Arch::new(),
+            kernel: Kernel::detect(),
         })
     }
 
@@ -195,6 +254,7 @@ impl Encoder {
             delta,
             inter,
             scores,
+            quant,
         } = ws;
         let hidden = grow(hidden, total * d);
         let qkv = grow(qkv, total * 3 * d);
@@ -205,7 +265,9 @@ impl Encoder {
         self.arch.dispatch(|| {
             self.embed_tokens(texts, hidden);
             for layer in &self.layers {
-                self.layer(layer, texts, hidden, qkv, context, delta, inter, scores);
+                self.layer(
+                    layer, texts, hidden, qkv, context, delta, inter, scores, quant,
+                );
             }
         });
         Ok(self.pool(texts, hidden))
@@ -229,33 +291,6 @@ impl Encoder {
         kernels::layer_norm(hidden, &self.embed_ln.0, &self.embed_ln.1, self.eps);
     }
 
-    /// `out = x * w^T + b` for `x` of `rows x k` and `w` of `[n, k]`.
-    #[inline(always)]
-    fn linear(out: &mut [f32], x: &[f32], rows: usize, w: &[f32], b: &[f32]) {
-        let (n, k) = (b.len(), w.len() / b.len());
-        kernels::fill_rows(out, b);
-        kernels::matmul(
-            out,
-            n,
-            Mat {
-                data: x,
-                rows,
-                cols: k,
-                rs: k,
-                cs: 1,
-            },
-            Mat {
-                data: w,
-                rows: k,
-                cols: n,
-                rs: 1,
-                cs: k,
-            },
-            true,
-            1.0,
-        );
-    }
-
     #[allow(
         clippy::too_many_arguments,
         reason = "one argument per strided view of the fused kernel"
@@ -271,12 +306,13 @@ impl Encoder {
         delta: &mut [f32],
         inter: &mut [f32],
         scores: &mut [f32],
+        quant: &mut QuantRows,
     ) {
         let d = self.dim;
         let rows = hidden.len() / d;
         let head = d / self.heads;
         let scale = 1.0 / (head as f32).sqrt();
-        Self::linear(qkv, hidden, rows, &layer.qkv_w, &layer.qkv_b);
+        layer.qkv.forward(qkv, hidden, rows, quant, self.kernel);
         let mut start = 0;
         for text in texts {
             let len = text.len();
@@ -311,30 +347,11 @@ impl Encoder {
             }
             start += len;
         }
-        Self::linear(delta, context, rows, &layer.out_w, &layer.out_b);
+        layer.out.forward(delta, context, rows, quant, self.kernel);
         kernels::residual_layer_norm(hidden, delta, &layer.ln1.0, &layer.ln1.1, self.eps);
-        kernels::matmul(
-            inter,
-            self.inter,
-            Mat {
-                data: hidden,
-                rows,
-                cols: d,
-                rs: d,
-                cs: 1,
-            },
-            Mat {
-                data: &layer.up_w,
-                rows: d,
-                cols: self.inter,
-                rs: 1,
-                cs: d,
-            },
-            false,
-            1.0,
-        );
+        layer.up.forward(inter, hidden, rows, quant, self.kernel);
         kernels::bias_gelu(inter, &layer.up_b);
-        Self::linear(delta, inter, rows, &layer.down_w, &layer.down_b);
+        layer.down.forward(delta, inter, rows, quant, self.kernel);
         kernels::residual_layer_norm(hidden, delta, &layer.ln2.0, &layer.ln2.1, self.eps);
     }
 

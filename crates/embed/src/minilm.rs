@@ -7,7 +7,7 @@ use candle_transformers::models::bert::{BertModel, Config, HiddenAct};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use tokenizers::{Tokenizer, TruncationParams, TruncationStrategy};
-use writ_core::{EmbedError, Embedder, ModelInfo};
+use writ_core::{EmbedError, Embedder, ModelInfo, Precision};
 
 /// Why a model directory could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +70,10 @@ pub struct MiniLmOptions {
     pub workers: usize,
     /// Which forward pass computes the embeddings. Default: [`Forward::Fused`].
     pub forward: Forward,
+    /// Arithmetic of the dense layers. Default: f32. Int8 needs the fused
+    /// pass; a checkpoint that falls back to candle's runs f32 and says so
+    /// in [`ModelInfo::precision`].
+    pub precision: Precision,
 }
 
 /// The implementation of the BERT forward pass.
@@ -104,6 +108,7 @@ impl Default for MiniLmOptions {
             batch_tokens: 2048,
             workers: 1,
             forward: Forward::Fused,
+            precision: Precision::F32,
         }
     }
 }
@@ -187,9 +192,14 @@ impl MiniLm {
                     inter: config.intermediate_size,
                     eps: config.layer_norm_eps,
                 };
-                Encoder::load(&tensors, &shape).ok()
+                Encoder::load(&tensors, &shape, options.precision).ok()
             }
             _ => None,
+        };
+        let precision = if fused.is_some() {
+            options.precision
+        } else {
+            Precision::F32
         };
         let pass = match fused {
             Some(encoder) => Pass::Fused {
@@ -221,6 +231,7 @@ impl MiniLm {
                 dim,
                 max_tokens: options.max_tokens,
                 fingerprint: Vec::new(),
+                precision,
             },
             batch_tokens: options.batch_tokens.max(options.max_tokens),
             workers: options.workers.max(1),

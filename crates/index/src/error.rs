@@ -13,7 +13,7 @@ pub enum IndexError {
         path: PathBuf,
     },
     /// The index was built with another model or chunker.
-    #[error("index `{}` was built with {found}, but writ is using {wanted}; re-index with `writ index --rebuild` or use the model the index was built with", path.display())]
+    #[error("index `{}` was built with {found}, but writ is using {wanted}; re-index with `writ index --rebuild` or use the model (and `--precision`) the index was built with", path.display())]
     Mismatch {
         /// The index folder.
         path: PathBuf,

@@ -20,10 +20,7 @@ use crate::vectors::{
 use crate::walk::{read_walked, walk, WalkOptions, WalkedFile};
 use rusqlite::params;
 use serde::Serialize;
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
 use writ_core::Embedder;
 
 /// Options of [`Indexer`].
@@ -42,7 +39,16 @@ pub struct IndexOptions {
     /// Vectors from which a rebuilt base segment is approximate (IVF,
     /// re-scored exactly). Default: [`APPROXIMATE_AT`].
     pub approximate_at: usize,
+    /// Chunk text held before it is embedded and published as a
+    /// generation of its own: what bounds a first index's memory.
+    /// Default: [`WINDOW_BYTES`].
+    pub window_bytes: usize,
 }
+
+/// Default [`IndexOptions::window_bytes`]: 32 MiB of chunk text (about
+/// 25,000 chunks of code; the texts sent to the model and the catalog rows
+/// about double it).
+pub const WINDOW_BYTES: usize = 32 << 20;
 
 impl Default for IndexOptions {
     fn default() -> Self {
@@ -52,6 +58,7 @@ impl Default for IndexOptions {
             batch: 128,
             min_chunk_tokens: 48,
             approximate_at: APPROXIMATE_AT,
+            window_bytes: WINDOW_BYTES,
         }
     }
 }
@@ -127,7 +134,9 @@ pub struct IndexReport {
 pub struct Phases {
     /// Walking the tree and comparing with the catalog.
     pub walk: f64,
-    /// Reading, hashing and chunking new and changed files.
+    /// Reading, hashing and chunking new and changed files, on a thread
+    /// of its own while embedding runs (so the phases can add up to more
+    /// than the wall time).
     pub chunk: f64,
     /// Embedding chunks and storing their vectors.
     pub embed: f64,
@@ -144,9 +153,16 @@ pub struct Indexer<'a> {
 }
 
 /// A changed file, chunked, before publication.
-struct Pending {
-    file: WalkedFile,
-    update: FileUpdate,
+pub(crate) struct Pending {
+    pub file: WalkedFile,
+    pub update: FileUpdate,
+}
+
+impl Pending {
+    /// Bytes of chunk text this file holds in memory.
+    pub(crate) fn text_bytes(&self) -> usize {
+        self.update.chunks.iter().map(|c| c.text.len()).sum()
+    }
 }
 
 impl<'a> Indexer<'a> {
@@ -161,161 +177,12 @@ impl<'a> Indexer<'a> {
     }
 
     /// The manifest this indexer writes.
-    fn manifest(&self) -> Manifest {
+    pub(crate) fn manifest(&self) -> Manifest {
         Manifest {
             format_version: FORMAT_VERSION,
             model: self.embedder.info().clone(),
             chunker: CHUNKER_VERSION.to_string(),
         }
-    }
-
-    /// Runs one incremental index. `cancel` set (by Ctrl-C) stops after the
-    /// current batch; what was finished is published.
-    pub fn run(&self, cancel: &AtomicBool, progress: &dyn Fn(Progress)) -> Result<IndexReport> {
-        let started = Instant::now();
-        let _lock = crate::lock::IndexLock::acquire(&self.dir)?;
-        // FAISS names its files by UTF-8 path: refuse another before any work.
-        crate::vectors::faiss_name(&self.dir)?;
-        let mut catalog = Catalog::open(&self.dir)?;
-        let wanted = self.manifest();
-        match catalog.manifest()? {
-            Some(found) if !found.compatible(&wanted) && !self.options.rebuild => {
-                return Err(mismatch(&self.dir, &found, &wanted));
-            }
-            _ if self.options.rebuild => {
-                catalog.wipe()?;
-                remove_stale(&self.dir, None);
-            }
-            _ => {}
-        }
-
-        let walked = walk(&self.root, Some(&self.dir), &self.options.walk);
-        progress(Progress::Scanned {
-            files: walked.files.len(),
-        });
-        let known = catalog.files()?;
-        let mut report = IndexReport {
-            files_scanned: walked.files.len(),
-            files_skipped: walked.skipped.len(),
-            ..Default::default()
-        };
-
-        // Diff against the catalog: (size, mtime) first, content hash second.
-        let mut touched = Vec::new(); // same content, new mtime
-        let mut changed = Vec::new();
-        for file in &walked.files {
-            match known.get(&file.rel) {
-                Some(row) if row.size == file.size && row.mtime_ns == file.mtime_ns => {
-                    report.files_unchanged += 1;
-                }
-                _ => changed.push(file.clone()),
-            }
-        }
-        let present: HashSet<&str> = walked.files.iter().map(|f| f.rel.as_str()).collect();
-        let deleted: Vec<String> = known
-            .keys()
-            .filter(|p| !present.contains(p.as_str()))
-            .cloned()
-            .collect();
-
-        report.phases.walk = started.elapsed().as_secs_f64();
-        let mut pending = Vec::new();
-        let total = changed.len();
-        for (i, file) in changed.into_iter().enumerate() {
-            progress(Progress::Chunking { done: i, total });
-            let io = |source| IndexError::Io {
-                path: file.abs.clone(),
-                source,
-            };
-            let bytes = read_walked(&file.abs, self.options.walk.max_file_size)
-                .map_err(io)?
-                .ok_or_else(|| {
-                    io(std::io::Error::other(
-                        "it changed into a link or another kind of file while being indexed; run writ index again",
-                    ))
-                })?;
-            let hash = blake3::hash(&bytes).to_hex().to_string();
-            if let Some(row) = known.get(&file.rel) {
-                if row.hash == hash {
-                    touched.push((row.id, file.size, file.mtime_ns));
-                    report.files_unchanged += 1;
-                    continue;
-                }
-                report.files_changed += 1;
-            } else {
-                report.files_added += 1;
-            }
-            let update = self.chunk(&file, &bytes, hash);
-            if update.lossy {
-                report.files_lossy.push(file.rel.clone());
-            }
-            pending.push(Pending { file, update });
-        }
-
-        report.phases.chunk = started.elapsed().as_secs_f64() - report.phases.walk;
-        // Embed what no stored vector covers, longest first so batches are
-        // of similar length, committing each batch.
-        let mut have = catalog.vector_hashes()?;
-        let mut to_embed: Vec<(&str, String)> = Vec::new();
-        let mut queued = HashSet::new();
-        for p in &pending {
-            for c in &p.update.chunks {
-                if have.contains(&c.content_hash) || !queued.insert(c.content_hash.as_str()) {
-                    report.chunks_reused += 1;
-                } else {
-                    to_embed.push((c.content_hash.as_str(), embed_text(&p.file.rel, c)));
-                }
-            }
-        }
-        to_embed.sort_by_key(|(_, text)| std::cmp::Reverse(text.len()));
-        let dim = self.embedder.info().dim;
-        let total = to_embed.len();
-        progress(Progress::Embedding { done: 0, total });
-        for batch in to_embed.chunks(self.options.batch.max(1)) {
-            if cancel.load(Ordering::SeqCst) {
-                report.interrupted = true;
-                break;
-            }
-            let texts: Vec<&str> = batch.iter().map(|(_, t)| t.as_str()).collect();
-            let hashes: Vec<&str> = batch.iter().map(|(h, _)| *h).collect();
-            let vectors = self.embedder.embed(&texts)?;
-            catalog.put_vectors(&hashes, &vectors, dim)?;
-            have.extend(hashes.iter().map(|h| h.to_string()));
-            report.chunks_embedded += batch.len();
-            progress(Progress::Embedding {
-                done: report.chunks_embedded,
-                total,
-            });
-        }
-
-        report.phases.embed =
-            started.elapsed().as_secs_f64() - report.phases.walk - report.phases.chunk;
-        // Publish: only files whose every chunk has a vector.
-        progress(Progress::Publishing);
-        let (ready, waiting): (Vec<Pending>, Vec<Pending>) = pending.into_iter().partition(|p| {
-            p.update
-                .chunks
-                .iter()
-                .all(|c| have.contains(&c.content_hash))
-        });
-        report.files_pending = waiting.len();
-        self.publish(
-            &mut catalog,
-            &ready,
-            &deleted,
-            &touched,
-            &walked.skipped,
-            &mut report,
-        )?;
-        report.files_deleted = deleted.len();
-        if !report.interrupted {
-            catalog.prune_vectors()?;
-        }
-        report.chunks_total = catalog.count("chunks")?;
-        report.seconds = started.elapsed().as_secs_f64();
-        report.phases.publish =
-            report.seconds - report.phases.walk - report.phases.chunk - report.phases.embed;
-        Ok(report)
     }
 
     /// The texts this indexer would embed for the whole tree, in walk order
@@ -385,7 +252,7 @@ impl<'a> Indexer<'a> {
 
     /// One transaction: replace changed files' chunks, drop deleted files,
     /// bump the generation; the new FAISS file is in place before commit.
-    fn publish(
+    pub(crate) fn publish(
         &self,
         catalog: &mut Catalog,
         ready: &[Pending],
@@ -609,7 +476,7 @@ fn content_hash(language: &str, symbol: Option<&str>, text: &str) -> String {
     h.finalize().to_hex().to_string()
 }
 
-fn mismatch(dir: &Path, found: &Manifest, wanted: &Manifest) -> IndexError {
+pub(crate) fn mismatch(dir: &Path, found: &Manifest, wanted: &Manifest) -> IndexError {
     if found.format_version != wanted.format_version {
         return IndexError::Format {
             path: dir.to_path_buf(),
@@ -625,10 +492,11 @@ fn mismatch(dir: &Path, found: &Manifest, wanted: &Manifest) -> IndexError {
             );
         }
         format!(
-            "model `{}` (sha256 {}…, dim {}) and chunker `{}`",
+            "model `{}` (sha256 {}…, dim {}, precision {}) and chunker `{}`",
             m.model.id,
             m.model.sha256.get(..12).unwrap_or(""),
             m.model.dim,
+            m.model.precision,
             m.chunker
         )
     };
@@ -683,6 +551,7 @@ mod tests {
     #![allow(clippy::unwrap_used, reason = "tests fail by panicking")]
     use super::*;
     use std::os::unix::ffi::OsStrExt;
+    use std::sync::atomic::AtomicBool;
     use writ_core::{EmbedError, ModelInfo};
 
     /// A stand-in model: a vector from the text's length and first byte.
@@ -715,6 +584,7 @@ mod tests {
             dim: 4,
             max_tokens: 256,
             fingerprint: Vec::new(),
+            precision: writ_core::Precision::F32,
         })
     }
 

@@ -280,6 +280,23 @@ impl Catalog {
         rows.collect::<rusqlite::Result<_>>().at(&self.path)
     }
 
+    /// Which of `hashes` have a stored vector (one statement; the index
+    /// run asks per window rather than holding every hash it has).
+    pub fn present_vectors(&self, hashes: &[&str]) -> Result<HashSet<String>> {
+        let list: std::rc::Rc<Vec<rusqlite::types::Value>> = std::rc::Rc::new(
+            hashes
+                .iter()
+                .map(|h| rusqlite::types::Value::Text((*h).to_string()))
+                .collect(),
+        );
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT content_hash FROM vectors WHERE content_hash IN rarray(?1)")
+            .at(&self.path)?;
+        let rows = stmt.query_map([list], |r| r.get(0)).at(&self.path)?;
+        rows.collect::<rusqlite::Result<_>>().at(&self.path)
+    }
+
     /// Stores vectors, one transaction; `data` is `hashes.len() * dim` floats.
     pub fn put_vectors(&mut self, hashes: &[&str], data: &[f32], dim: usize) -> Result<()> {
         let tx = self.conn.transaction().at(&self.path)?;

@@ -256,3 +256,94 @@ fn skipped_files_are_counted_not_indexed() {
     );
     assert_eq!(r.files_skipped, skipped.len());
 }
+
+/// Four files, eight chunks.
+fn four_files() -> Repo {
+    Repo::with(&[
+        (
+            "a.py",
+            &py_file(&["alpha_one", "alpha_two", "alpha_three"], "alpha"),
+        ),
+        ("b.py", &py_file(&["beta_one", "beta_two"], "beta")),
+        ("c.py", &py_file(&["gamma_one", "gamma_two"], "gamma")),
+        ("d.py", &py_file(&["delta_one"], "delta")),
+    ])
+}
+
+/// A window smaller than any file: each file is embedded and published as
+/// a generation of its own (what bounds a first index's memory), and the
+/// result is the index one window gives.
+#[test]
+fn a_small_window_publishes_file_by_file_with_the_same_result() {
+    let (windowed, whole) = (four_files(), four_files());
+    let e = embedder();
+    let options = IndexOptions {
+        window_bytes: 1,
+        ..IndexOptions::default()
+    };
+    let r = Indexer::new(&windowed.root, &windowed.dir, &e, options)
+        .run(&AtomicBool::new(false), &|_| {})
+        .unwrap();
+    assert_eq!(
+        counts(&r),
+        "scanned 4 added 4 changed 0 deleted 0 unchanged 0 pending 0 | \
+         embedded 8 reused 0 removed 0 total 8 | generation 4"
+    );
+    // One segment per window, none rewritten.
+    assert_eq!(
+        windowed.faiss_files().len(),
+        4,
+        "{:?}",
+        windowed.faiss_files()
+    );
+    let one = whole.index(&e);
+    assert_eq!(one.generation, 1);
+    let query = "gamma two";
+    let (mut a, mut b) = (windowed.searcher(&e), whole.searcher(&e));
+    let options = common::opts(writ_index::SearchMode::Hybrid, 8);
+    assert_eq!(
+        common::symbols(&common::search(&mut a, query, &options)),
+        common::symbols(&common::search(&mut b, query, &options))
+    );
+    // Nothing is left to do, and nothing is embedded twice.
+    e.reset();
+    let again = windowed.index(&e);
+    assert_eq!((again.chunks_embedded, again.generation), (0, 4));
+}
+
+/// Ctrl-C after the first window: that window is published, the others
+/// are pending (read or not), and the next run embeds only those.
+#[test]
+fn an_interrupt_keeps_every_published_window() {
+    let repo = four_files();
+    let e = embedder();
+    let cancel = AtomicBool::new(false);
+    let options = IndexOptions {
+        window_bytes: 1,
+        ..IndexOptions::default()
+    };
+    let stop = |p: Progress| {
+        if let Progress::Embedding { done, .. } = p {
+            if done > 0 {
+                cancel.store(true, Ordering::SeqCst);
+            }
+        }
+    };
+    let first = Indexer::new(&repo.root, &repo.dir, &e, options)
+        .run(&cancel, &stop)
+        .unwrap();
+    assert!(first.interrupted);
+    assert_eq!(
+        (first.generation, first.files_pending),
+        (1, 3),
+        "{}",
+        counts(&first)
+    );
+    assert_eq!(repo.status().files, 1);
+    let kept = first.chunks_embedded;
+    e.reset();
+    let second = repo.index(&e);
+    assert_eq!(second.chunks_embedded, 8 - kept, "{}", counts(&second));
+    assert_eq!((second.chunks_total, second.files_pending), (8, 0));
+    assert!(repo.status().stale.is_empty());
+}

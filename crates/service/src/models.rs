@@ -3,8 +3,8 @@
 
 use crate::ServiceError;
 use serde::Deserialize;
-use std::path::PathBuf;
-use writ_core::Embedder;
+use std::path::{Path, PathBuf};
+use writ_core::{Embedder, Precision};
 use writ_embed::{Forward, MiniLm, MiniLmOptions};
 
 /// The pinned model manifest, compiled in so the binary knows what to
@@ -25,6 +25,13 @@ pub struct ModelChoice {
     pub embedder: Option<PathBuf>,
     /// An OpenAI-compatible embedding server instead of a local model.
     pub remote_embedder: Option<writ_llm::RemoteEmbedSpec>,
+    /// Arithmetic of the local embedding model's dense layers, as asked
+    /// (`writ index --precision`); `None` follows [`ModelChoice::index`].
+    pub precision: Option<Precision>,
+    /// The index whose recorded precision the local embedder takes when
+    /// none is asked for; with no index there, the CPU's default
+    /// ([`writ_embed::default_precision`]).
+    pub index: Option<PathBuf>,
 }
 
 impl ModelChoice {
@@ -32,6 +39,29 @@ impl ModelChoice {
     pub fn cache_dir(&self) -> PathBuf {
         writ_core::model_cache_dir(self.cache.as_deref())
     }
+
+    /// This choice, following the index in `dir` for what it leaves open.
+    pub fn following(mut self, dir: &Path) -> ModelChoice {
+        self.index = Some(dir.to_path_buf());
+        self
+    }
+
+    /// The precision the local embedder runs in: as asked, else as the
+    /// index was built, else the CPU's default for a new index.
+    pub fn precision(&self) -> Precision {
+        self.precision
+            .or_else(|| self.index.as_deref().and_then(index_precision))
+            .unwrap_or_else(writ_embed::default_precision)
+    }
+}
+
+/// The precision the index in `dir` was built with, if one is there.
+pub fn index_precision(dir: &Path) -> Option<Precision> {
+    if !dir.join(writ_index::CATALOG_FILE).is_file() {
+        return None;
+    }
+    let catalog = writ_index::Catalog::open_read_only(dir).ok()?;
+    Some(catalog.manifest().ok()??.model.precision)
 }
 
 #[derive(Debug, Deserialize)]
@@ -146,6 +176,7 @@ pub fn load_embedder_with(choice: &ModelChoice, forward: Forward) -> Result<Mini
         let options = MiniLmOptions {
             workers,
             forward,
+            precision: choice.precision(),
             ..MiniLmOptions::default()
         };
         return MiniLm::load_with(dir, options).map_err(|e| {
@@ -183,6 +214,7 @@ pub fn load_embedder_with(choice: &ModelChoice, forward: Forward) -> Result<Mini
             id: Some(entry.id.clone()),
             workers,
             forward,
+            precision: choice.precision(),
             ..MiniLmOptions::default()
         },
     )

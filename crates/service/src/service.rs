@@ -76,6 +76,7 @@ impl Service {
     /// Loads the embedding model (the language model loads on first ask).
     pub fn open(places: Places, models: ModelChoice) -> Result<Service, ServiceError> {
         // One embedder for the life of the process: searchers borrow it.
+        let models = models.following(&places.index);
         let embedder: &'static dyn Embedder = Box::leak(crate::models::load_embedder(&models)?);
         let load: GeneratorLoader = Box::new(move || match &models.remote {
             Some(spec) => Ok(Box::new(crate::models::connect_llm(spec)?) as Box<dyn Generator>),

@@ -85,6 +85,7 @@ impl HashEmbedder {
                 dim: dim.max(1),
                 max_tokens: DEFAULT_MAX_TOKENS,
                 fingerprint: Vec::new(),
+                precision: writ_core::Precision::F32,
             },
         }
     }

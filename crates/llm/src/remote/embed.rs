@@ -98,6 +98,7 @@ impl RemoteEmbedder {
                 dim: 0,
                 max_tokens: spec.max_tokens.max(8),
                 fingerprint: Vec::new(),
+                precision: writ_core::Precision::F32,
             },
         };
         // A server without `/models` (text-embeddings-inference) is fine
