@@ -14,6 +14,12 @@ texts="$(mktemp)"
 echo "== machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
 echo "== embedding throughput (requests 2.32.3, writ's chunks)"
 "$WRIT_BIN" bench embed "$corpus" --texts-out "$texts" | tee "$texts.embed"
+# The baseline's python: ST_PYTHON, else the cached venv if it has
+# sentence-transformers (make it once with
+# `python3 -m venv "$WRIT_CACHE/venv-st" && "$WRIT_CACHE/venv-st/bin/pip" install sentence-transformers`).
+if [ -z "${ST_PYTHON:-}" ] && "$WRIT_CACHE/venv-st/bin/python" -c 'import sentence_transformers' 2>/dev/null; then
+  ST_PYTHON="$WRIT_CACHE/venv-st/bin/python"
+fi
 if [ -n "${ST_PYTHON:-}" ]; then
   "$ST_PYTHON" "$WRIT_ROOT/../shared/eval/embed_baseline.py" "$WRIT_MODELS/all-minilm-l6-v2" "$texts" 2>/dev/null | tail -1 | tee "$texts.st"
   # tokens/s is the field before "tokens/s" on each line.

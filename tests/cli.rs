@@ -217,3 +217,23 @@ fn an_empty_query_is_refused() {
         );
     }
 }
+
+/// `--precision` is the local model's: with an embedding server it is
+/// refused before anything is sent (exit 3, the flag named).
+#[test]
+fn precision_with_an_embedding_server_is_refused() {
+    let repo = repo();
+    let out = repo.writ(&[
+        "index",
+        "--embed-url",
+        "http://127.0.0.1:9/v1",
+        "--precision",
+        "int8",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("--precision int8"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -459,4 +459,12 @@ fn an_index_keeps_its_precision_and_refuses_another() {
     // A plain run keeps f32 (the index's own), whatever the CPU's default.
     let report = repo.writ_json(&["index"]);
     assert_eq!(report["chunks_embedded"], 0, "{report}");
+    // A rebuild is a new index: the CPU's default.
+    repo.writ_json(&["index", "--rebuild"]);
+    let default = match writ_embed::default_precision() {
+        writ_embed::Precision::F32 => serde_json::Value::Null,
+        other => serde_json::Value::from(other.as_str()),
+    };
+    assert_eq!(precision(&repo), default);
+    assert_eq!(top(&repo), "ServeHealth");
 }

@@ -43,11 +43,11 @@ pub struct Locations {
     /// Index folder [default: <repo>/.writ]
     #[arg(long, global = true, value_name = "DIR")]
     pub index: Option<PathBuf>,
-    /// Arithmetic of the local embedding model's dense layers. A new index
-    /// takes int8 where the CPU has AVX-512 VNNI (about twice as fast,
-    /// cosine >= 0.99 to f32), else f32; an existing index keeps the one it
-    /// was built with, and another is refused like another model (change
-    /// it with `writ index --rebuild --precision P`)
+    /// Arithmetic of the local embedding model's dense layers. A new or
+    /// rebuilt index takes int8 where the CPU has AVX-512 VNNI (1.7x f32's
+    /// speed, cosine >= 0.99 to f32), else f32; otherwise an index keeps the
+    /// one it was built with, and another is refused like another model
+    /// (change it with `writ index --rebuild --precision P`)
     #[arg(long, global = true, value_name = "P")]
     pub precision: Option<PrecisionArg>,
 }

@@ -56,7 +56,15 @@ fn index(args: IndexArgs) -> CmdResult {
     if !args.force {
         crate::ctx::guard_root(&root, &walk, "index")?;
     }
-    let embedder = load_embedder(&crate::ctx::embedder(&args.loc).following(&dir))?;
+    // A rebuild is a new index: it takes the asked or the CPU's default
+    // precision, not the old index's.
+    let choice = crate::ctx::embedder(&args.loc);
+    let choice = if args.rebuild {
+        choice
+    } else {
+        choice.following(&dir)
+    };
+    let embedder = load_embedder(&choice)?;
     let options = IndexOptions {
         walk,
         rebuild: args.rebuild,

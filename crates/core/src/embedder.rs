@@ -36,7 +36,7 @@ pub enum Precision {
     #[default]
     F32,
     /// Weights in `i8` per output row, activations in `u8` per token,
-    /// exact `i32` sums: the same bits on every CPU.
+    /// exact `i32` sums.
     Int8,
 }
 
@@ -46,7 +46,7 @@ impl Precision {
         *self == Precision::F32
     }
 
-    /// The name used in flags, config files and manifests.
+    /// The name used in flags and manifests.
     pub fn as_str(self) -> &'static str {
         match self {
             Precision::F32 => "f32",

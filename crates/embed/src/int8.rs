@@ -4,10 +4,12 @@
 //!
 //! `y[i][j] = sa[i] * sw[j] * (sum_k qa[i][k] * qw[j][k] - za[i] * colsum[j]) + b[j]`
 //!
-//! The integer sum is exact, so every kernel gives the same bits: the
-//! AVX-512 VNNI one (`vpdpbusd`: 64 `u8 x i8` products a cycle on one
-//! register) and the portable one any CPU runs. An index built with int8
-//! on one machine is searched with identical query vectors on another.
+//! The integer sum is exact, so every kernel gives the same bits for the
+//! same input: the AVX-512 VNNI one (`vpdpbusd`: 64 `u8 x i8` products an
+//! instruction) and the portable one any CPU runs. (The f32 parts of the
+//! forward, attention and layer norm, differ in their last bits between
+//! instruction sets as f32 does, so vectors from two CPUs are close, not
+//! identical.)
 //!
 //! Weights are packed for VNNI: block `b` holds outputs `16b..16b+16`, and
 //! its entry for input group `g` is 64 bytes, output `o`'s inputs
@@ -58,6 +60,7 @@ impl Kernel {
 /// A dense layer `y = x w^T + b` with `w` quantised to `i8`.
 pub(crate) struct QLinear {
     n: usize,
+    k: usize,
     groups: usize,
     packed: Vec<[i8; 64]>,
     /// Per output, padded to whole blocks with zeros.
@@ -105,6 +108,7 @@ impl QLinear {
         }
         QLinear {
             n,
+            k,
             groups,
             packed,
             scale,
@@ -113,13 +117,8 @@ impl QLinear {
         }
     }
 
-    /// Inputs per row.
-    pub(crate) fn inputs(&self) -> usize {
-        self.groups * 4
-    }
-
-    /// `out = x w^T + b` for `rows` rows of `x` (`rows * k`); `out` is
-    /// `rows * n`, row-major.
+    /// `out = x w^T + b` for the first `rows` rows of `x` (`k` wide, as
+    /// the weights); `out` is `rows * n`, row-major.
     ///
     /// # Panics
     /// If the buffers are shorter than the shapes say: a caller's bug.
@@ -132,11 +131,8 @@ impl QLinear {
         q: &mut QuantRows,
         kernel: Kernel,
     ) {
-        let k = x.len() / rows.max(1);
-        assert!(
-            k <= self.inputs() && self.inputs() - k < 4,
-            "QLinear: input width"
-        );
+        let k = self.k;
+        assert!(x.len() >= rows * k, "QLinear: input too short");
         assert!(out.len() >= rows * self.n, "QLinear: output too short");
         q.quantize(&x[..rows * k], rows, k, self.groups);
         match kernel {

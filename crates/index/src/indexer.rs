@@ -45,10 +45,11 @@ pub struct IndexOptions {
     pub window_bytes: usize,
 }
 
-/// Default [`IndexOptions::window_bytes`]: 32 MiB of chunk text (about
-/// 25,000 chunks of code; the texts sent to the model and the catalog rows
-/// about double it).
-pub const WINDOW_BYTES: usize = 32 << 20;
+/// Default [`IndexOptions::window_bytes`]: 8 MiB of chunk text (about
+/// 16,000 chunks of code). A window's texts, lexical terms, the texts sent
+/// to the model and its vectors before they are written as a segment come
+/// to a few times that.
+pub const WINDOW_BYTES: usize = 8 << 20;
 
 impl Default for IndexOptions {
     fn default() -> Self {
@@ -152,6 +153,20 @@ pub struct Indexer<'a> {
     pub(crate) options: IndexOptions,
 }
 
+/// What one generation publishes.
+pub(crate) struct Changes<'a> {
+    /// Changed files whose every chunk has a vector.
+    pub ready: &'a [Pending],
+    /// Files gone since the last generation.
+    pub deleted: &'a [String],
+    /// Unchanged files whose size or mtime moved: `(id, size, mtime)`.
+    pub touched: &'a [(i64, u64, i64)],
+    /// What the walk passed over, with reasons.
+    pub skipped: &'a [crate::Skipped],
+    /// The run's last window (the vector store's base may be rebuilt).
+    pub last_window: bool,
+}
+
 /// A changed file, chunked, before publication.
 pub(crate) struct Pending {
     pub file: WalkedFile,
@@ -252,15 +267,21 @@ impl<'a> Indexer<'a> {
 
     /// One transaction: replace changed files' chunks, drop deleted files,
     /// bump the generation; the new FAISS file is in place before commit.
+    /// Merges segments when due; rebuilds the base only at the
+    /// `last_window` of a run.
     pub(crate) fn publish(
         &self,
         catalog: &mut Catalog,
-        ready: &[Pending],
-        deleted: &[String],
-        touched: &[(i64, u64, i64)],
-        skipped: &[crate::Skipped],
+        changes: Changes<'_>,
         report: &mut IndexReport,
     ) -> Result<()> {
+        let Changes {
+            ready,
+            deleted,
+            touched,
+            skipped,
+            last_window,
+        } = changes;
         let dim = self.embedder.info().dim;
         let old_generation = catalog.generation()?;
         // A compatible manifest already there is kept as it is: a fingerprint
@@ -275,7 +296,7 @@ impl<'a> Indexer<'a> {
         // SQLite when any is lost or broken.
         let recorded = crate::vectors::read_layout(catalog)?;
         let rebuilt = VectorStore::open(catalog, &self.dir, dim)?.is_none();
-        report.vectors_rebuilt = rebuilt && old_generation > 0;
+        report.vectors_rebuilt |= rebuilt && old_generation > 0;
         let mut layout = match recorded {
             Some(l) if !rebuilt => Layout {
                 next: l.next.max(next_free(&self.dir)),
@@ -427,16 +448,20 @@ impl<'a> Indexer<'a> {
             }
         }
         tx.commit().at(&path)?;
+        // Base rebuilds wait for the run's last window (a lost store is
+        // rebuilt at once): a first index of many windows builds its base
+        // once, not once per window; merges of the small segments go on.
         let layout = settle(
             catalog,
             &self.dir,
             dim,
             layout,
             rebuilt,
+            last_window,
             self.options.approximate_at,
         )?;
         remove_stale(&self.dir, Some(&layout));
-        report.chunks_removed = removed_ids.len();
+        report.chunks_removed += removed_ids.len();
         report.generation = new_generation;
         Ok(())
     }

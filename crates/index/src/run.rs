@@ -4,7 +4,7 @@
 
 use crate::error::Result;
 use crate::feed::Fed;
-use crate::indexer::{embed_text, mismatch, IndexReport, Indexer, Pending, Progress};
+use crate::indexer::{embed_text, mismatch, Changes, IndexReport, Indexer, Pending, Progress};
 use crate::store::Catalog;
 use crate::vectors::remove_stale;
 use crate::walk::walk;
@@ -17,11 +17,17 @@ struct Run<'a> {
     report: IndexReport,
     /// What the walk passed over, with reasons.
     skipped: &'a [crate::Skipped],
-    /// Files whose content is unchanged but size or mtime moved.
+    /// Files gone since the last generation, until a publish takes them.
+    deleted: &'a [String],
+    deleted_published: bool,
+    /// Files whose content is unchanged but size or mtime moved, until a
+    /// publish takes them.
     touched: Vec<(i64, u64, i64)>,
-    /// Changed files received from the reader, and their bytes.
+    /// Changed files received from the reader, and their bytes, of
+    /// `total_bytes` to read.
     fetched: usize,
     fetched_bytes: u64,
+    total_bytes: u64,
     /// Chunks queued for embedding so far.
     queued: usize,
 }
@@ -29,19 +35,13 @@ struct Run<'a> {
 impl Run<'_> {
     /// Chunks the whole run will embed, extrapolated from the bytes read so
     /// far (the progress bar's length, so its ETA covers the whole run).
-    fn estimate(&self, total_bytes: u64) -> usize {
+    fn estimate(&self) -> usize {
         if self.fetched_bytes == 0 {
             return self.queued;
         }
-        let scale = total_bytes as f64 / self.fetched_bytes as f64;
+        let scale = self.total_bytes as f64 / self.fetched_bytes as f64;
         (self.queued as f64 * scale.max(1.0)).round() as usize
     }
-}
-
-/// What only the last window of a run publishes: the files gone since
-/// the last generation.
-struct Last<'a> {
-    deleted: &'a [String],
 }
 
 impl Indexer<'_> {
@@ -63,6 +63,12 @@ impl Indexer<'_> {
                 remove_stale(&self.dir, None);
             }
             _ => {}
+        }
+        // Vectors are committed before the first generation is: the
+        // manifest goes first, so a run killed before it publishes leaves
+        // vectors whose model and precision the next run can check.
+        if catalog.manifest()?.is_none() {
+            catalog.set_manifest(&wanted)?;
         }
 
         let walked = walk(&self.root, Some(&self.dir), &self.options.walk);
@@ -99,13 +105,15 @@ impl Indexer<'_> {
         // the window, not by the tree, and an interrupted first index keeps
         // every window it published.
         let total = changed.len();
-        let total_bytes: u64 = changed.iter().map(|f| f.size).sum();
         let mut run = Run {
             report,
             skipped: &walked.skipped,
+            deleted: &deleted,
+            deleted_published: false,
             touched: Vec::new(),
             fetched: 0,
             fetched_bytes: 0,
+            total_bytes: changed.iter().map(|f| f.size).sum(),
             queued: 0,
         };
         let mut window: Vec<Pending> = Vec::new();
@@ -119,6 +127,7 @@ impl Indexer<'_> {
                     run.fetched += 1;
                     match item? {
                         Fed::Touched(touch) => {
+                            run.fetched_bytes += touch.1;
                             run.touched.push(touch);
                             run.report.files_unchanged += 1;
                         }
@@ -142,17 +151,12 @@ impl Indexer<'_> {
                             total,
                         });
                     }
+                    if cancel.load(Ordering::SeqCst) {
+                        run.report.interrupted = true;
+                        break;
+                    }
                     if window_bytes >= self.options.window_bytes {
-                        let estimate = run.estimate(total_bytes);
-                        self.flush(
-                            &mut catalog,
-                            &mut window,
-                            &mut run,
-                            None,
-                            cancel,
-                            progress,
-                            estimate,
-                        )?;
+                        self.flush(&mut catalog, &mut window, &mut run, false, cancel, progress)?;
                         window_bytes = 0;
                         if run.report.interrupted {
                             break;
@@ -161,25 +165,19 @@ impl Indexer<'_> {
                 }
                 Ok(())
             })();
-            // Hanging up stops the reader at its next file.
+            // Hanging up stops the reader at its next file; a panic there
+            // is this run's (never a quiet "all files read").
             drop(rx);
-            let busy = reader.join().unwrap_or(0.0);
+            let busy = match reader.join() {
+                Ok(busy) => busy,
+                Err(panic) => std::panic::resume_unwind(panic),
+            };
             result.map(|()| busy)
         })?;
         run.report.phases.chunk = chunk_busy;
-        // The last window publishes the rest: deletions, touched files, the
-        // skip list, and the generation even when nothing changed.
-        let estimate = run.estimate(total_bytes);
-        let last = Last { deleted: &deleted };
-        self.flush(
-            &mut catalog,
-            &mut window,
-            &mut run,
-            Some(last),
-            cancel,
-            progress,
-            estimate,
-        )?;
+        // The last window publishes the rest, and the generation even when
+        // nothing changed.
+        self.flush(&mut catalog, &mut window, &mut run, true, cancel, progress)?;
         let mut report = run.report;
         report.files_pending += total - run.fetched.min(total);
         report.files_deleted = deleted.len();
@@ -193,24 +191,19 @@ impl Indexer<'_> {
 
     /// Embeds what `window`'s chunks lack (longest first, so batches are
     /// of similar length, each batch committed) and publishes the files
-    /// whose chunks all have vectors; `last` adds the run's deletions and
-    /// skip list and always publishes.
-    #[allow(
-        clippy::too_many_arguments,
-        reason = "the run's state, the window, and the caller's hooks"
-    )]
+    /// whose chunks all have vectors, with the deletions and touched files
+    /// not yet published; the `last` window always publishes, and may
+    /// rebuild the vector store's base (earlier windows only merge).
     fn flush(
         &self,
         catalog: &mut Catalog,
         window: &mut Vec<Pending>,
         run: &mut Run<'_>,
-        last: Option<Last<'_>>,
+        last: bool,
         cancel: &AtomicBool,
         progress: &dyn Fn(Progress),
-        estimate: usize,
     ) -> Result<()> {
         let started = Instant::now();
-        let report = &mut run.report;
         let hashes: Vec<&str> = window
             .iter()
             .flat_map(|p| p.update.chunks.iter().map(|c| c.content_hash.as_str()))
@@ -221,13 +214,15 @@ impl Indexer<'_> {
         for p in window.iter() {
             for c in &p.update.chunks {
                 if have.contains(&c.content_hash) || !queued.insert(c.content_hash.as_str()) {
-                    report.chunks_reused += 1;
+                    run.report.chunks_reused += 1;
                 } else {
                     to_embed.push((c.content_hash.as_str(), embed_text(&p.file.rel, c)));
                 }
             }
         }
         run.queued += to_embed.len();
+        let estimate = run.estimate();
+        let report = &mut run.report;
         to_embed.sort_by_key(|(_, text)| std::cmp::Reverse(text.len()));
         let dim = self.embedder.info().dim;
         let total = estimate.max(report.chunks_embedded + to_embed.len());
@@ -263,23 +258,33 @@ impl Indexer<'_> {
                 .all(|c| have.contains(&c.content_hash))
         });
         report.files_pending += waiting.len();
-        match last {
-            Some(last) => {
+
+        // A window with nothing ready leaves the generation alone, and so
+        // does an interrupted first run that finished no file (readers go
+        // on saying "not indexed" rather than showing an empty index).
+        let first_unfinished =
+            run.report.interrupted && ready.is_empty() && catalog.generation()? == 0;
+        if (last && !first_unfinished) || !ready.is_empty() {
+            if last {
                 progress(Progress::Publishing);
-                self.publish(
-                    catalog,
-                    &ready,
-                    last.deleted,
-                    &run.touched,
-                    run.skipped,
-                    report,
-                )?;
             }
-            // A window with nothing ready leaves the generation alone.
-            None if ready.is_empty() => {}
-            None => self.publish(catalog, &ready, &[], &[], run.skipped, report)?,
+            let deleted = if run.deleted_published {
+                &[][..]
+            } else {
+                run.deleted
+            };
+            let touched = std::mem::take(&mut run.touched);
+            let changes = Changes {
+                ready: &ready,
+                deleted,
+                touched: &touched,
+                skipped: run.skipped,
+                last_window: last,
+            };
+            self.publish(catalog, changes, &mut run.report)?;
+            run.deleted_published = true;
         }
-        report.phases.publish += publishing.elapsed().as_secs_f64();
+        run.report.phases.publish += publishing.elapsed().as_secs_f64();
         Ok(())
     }
 }

@@ -280,6 +280,19 @@ impl Catalog {
         rows.collect::<rusqlite::Result<_>>().at(&self.path)
     }
 
+    /// Records the manifest (before the first generation: what the vectors
+    /// committed ahead of it were made with).
+    pub(crate) fn set_manifest(&self, manifest: &Manifest) -> Result<()> {
+        let text = serde_json::to_string(manifest).unwrap_or_default();
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('manifest', ?1)",
+                [text],
+            )
+            .at(&self.path)?;
+        Ok(())
+    }
+
     /// Which of `hashes` have a stored vector (one statement; the index
     /// run asks per window rather than holding every hash it has).
     pub fn present_vectors(&self, hashes: &[&str]) -> Result<HashSet<String>> {

@@ -231,7 +231,8 @@ fn interrupted_run_keeps_its_vectors_and_the_next_run_embeds_only_the_rest() {
     );
     assert_eq!(e.texts(), 3);
     assert_eq!(second.chunks_total, 5);
-    assert_eq!(second.generation, 2);
+    // The first run finished no file, so it published no generation.
+    assert_eq!((first.generation, second.generation), (0, 1));
     assert!(repo.status().stale.is_empty());
 }
 
@@ -309,6 +310,31 @@ fn a_small_window_publishes_file_by_file_with_the_same_result() {
     e.reset();
     let again = windowed.index(&e);
     assert_eq!((again.chunks_embedded, again.generation), (0, 4));
+}
+
+/// A run stopped before its first generation has still recorded what its
+/// vectors are made with, so a later run can check them; readers see no
+/// index yet.
+#[test]
+fn the_manifest_is_written_before_the_first_vector() {
+    let repo = four_files();
+    let e = embedder();
+    let stopped = Indexer::new(&repo.root, &repo.dir, &e, IndexOptions::default())
+        .run(&AtomicBool::new(true), &|_| {})
+        .unwrap();
+    assert!(stopped.interrupted);
+    assert_eq!((stopped.generation, stopped.chunks_embedded), (0, 0));
+    let status = repo.status();
+    assert_eq!(status.generation, 0);
+    let manifest = status.manifest.unwrap();
+    assert_eq!(&manifest.model, writ_core::Embedder::info(&e));
+    assert!(
+        matches!(
+            writ_index::Searcher::open(&repo.dir, &e),
+            Err(writ_index::IndexError::NotIndexed { .. })
+        ),
+        "no generation to read yet"
+    );
 }
 
 /// Ctrl-C after the first window: that window is published, the others

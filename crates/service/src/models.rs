@@ -143,6 +143,12 @@ fn models_error(message: String, hint: String) -> ServiceError {
 /// The embedding model `choice` names: the embedding server, else
 /// [`load_local_embedder`]'s.
 pub fn load_embedder(choice: &ModelChoice) -> Result<Box<dyn Embedder>, ServiceError> {
+    if let (Some(_), Some(p)) = (&choice.remote_embedder, choice.precision) {
+        return Err(models_error(
+            format!("--precision {p} applies to the local embedding model, not to an embedding server"),
+            "drop --precision (the server computes in its own precision, which the index's fingerprint of it records) or drop --embed-url".into(),
+        ));
+    }
     match &choice.remote_embedder {
         Some(spec) => Ok(Box::new(connect_embedder(spec)?)),
         None => Ok(Box::new(load_local_embedder(choice)?)),

@@ -254,19 +254,20 @@ pub fn read_layout(catalog: &Catalog) -> Result<Option<Layout>> {
 pub const COMPACT_FLOOR: u64 = 4096;
 
 /// After a generation is committed: rebuilds the base from SQLite when the
-/// layout was lost (`rebuild`) or has outgrown it, or merges the segments
-/// after the base when there are too many, recording the new layout (which
-/// describes the same vectors, so the generation stays). Returns the
-/// layout in effect.
+/// layout was lost (`rebuild`) or, if `compact`, has outgrown it, or merges
+/// the segments after the base when there are too many, recording the new
+/// layout (which describes the same vectors, so the generation stays).
+/// Returns the layout in effect.
 pub fn settle(
     catalog: &Catalog,
     dir: &Path,
     dim: usize,
     layout: Layout,
     rebuild: bool,
+    compact: bool,
     approximate_at: usize,
 ) -> Result<Layout> {
-    let next = if rebuild || layout.needs_compaction(COMPACT_FLOOR) {
+    let next = if rebuild || (compact && layout.needs_compaction(COMPACT_FLOOR)) {
         let mut fresh = Layout {
             next: layout.next,
             generation: layout.generation,
