@@ -65,6 +65,14 @@ fn index(args: IndexArgs) -> CmdResult {
         choice.following(&dir)
     };
     let embedder = load_embedder(&choice)?;
+    let now = embedder.info().precision;
+    if let Some(old) = writ_service::models::index_precision(&dir).filter(|&p| p != now) {
+        if args.rebuild && !args.estimate {
+            eprintln!(
+                "note: the index was built in {old}; this rebuild makes it {now} (`--precision {old}` keeps it); restart a running `writ serve` or `writ mcp` afterwards"
+            );
+        }
+    }
     let options = IndexOptions {
         walk,
         rebuild: args.rebuild,

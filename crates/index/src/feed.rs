@@ -22,6 +22,9 @@ pub(crate) enum Fed {
     Touched((i64, u64, i64)),
     /// New (`added`) or changed, and chunked.
     Changed { pending: Pending, added: bool },
+    /// Gone since the walk (deleted, or now a link or another kind of
+    /// file): its path. On a long run the walk can be hours old.
+    Gone(String),
 }
 
 /// Reads and chunks `files` in order, sending each to `tx`; stops at the
@@ -55,13 +58,10 @@ fn read_one(
         path: file.abs.clone(),
         source,
     };
-    let bytes = read_walked(&file.abs, indexer.options.walk.max_file_size)
-        .map_err(io)?
-        .ok_or_else(|| {
-            io(std::io::Error::other(
-                "it changed into a link or another kind of file while being indexed; run writ index again",
-            ))
-        })?;
+    let Some(bytes) = read_walked(&file.abs, indexer.options.walk.max_file_size).map_err(io)?
+    else {
+        return Ok(Fed::Gone(file.rel));
+    };
     let hash = blake3::hash(&bytes).to_hex().to_string();
     let row = known.get(&file.rel);
     if let Some(row) = row.filter(|row| row.hash == hash) {
@@ -72,4 +72,45 @@ fn read_one(
         pending: Pending { file, update },
         added: row.is_none(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests fail by panicking")]
+    use super::*;
+    use crate::walk::{walk, WalkOptions};
+    use crate::IndexOptions;
+
+    /// A file deleted between the walk and the read (hours apart on a
+    /// large first index) is reported gone, not an error that ends the
+    /// run; the next file is read as usual.
+    #[test]
+    fn a_file_gone_since_the_walk_is_reported_gone() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        std::fs::write(root.join("a.py"), "def alpha():\n    return 1\n").unwrap();
+        std::fs::write(root.join("b.py"), "def beta():\n    return 2\n").unwrap();
+        let walked = walk(root, None, &WalkOptions::default());
+        assert_eq!(walked.files.len(), 2);
+        std::fs::remove_file(root.join("a.py")).unwrap();
+        let embedder = writ_testkit::HashEmbedder::new();
+        let indexer = Indexer::new(
+            root,
+            &root.join(".writ"),
+            &embedder,
+            IndexOptions::default(),
+        );
+        let (tx, rx) = std::sync::mpsc::sync_channel(READ_AHEAD);
+        feed(&indexer, walked.files, &HashMap::new(), &tx);
+        drop(tx);
+        let got: Vec<String> = rx
+            .iter()
+            .map(|item| match item.unwrap() {
+                Fed::Gone(rel) => format!("gone {rel}"),
+                Fed::Changed { pending, added } => format!("{added} {}", pending.file.rel),
+                Fed::Touched(_) => "touched".into(),
+            })
+            .collect();
+        assert_eq!(got, ["gone a.py", "true b.py"]);
+    }
 }

@@ -267,8 +267,8 @@ impl<'a> Indexer<'a> {
 
     /// One transaction: replace changed files' chunks, drop deleted files,
     /// bump the generation; the new FAISS file is in place before commit.
-    /// Merges segments when due; rebuilds the base only at the
-    /// `last_window` of a run.
+    /// Merges segments when due; rebuilds the base by the full rule at the
+    /// `last_window` of a run, by the doubling rule before it.
     pub(crate) fn publish(
         &self,
         catalog: &mut Catalog,
@@ -448,9 +448,9 @@ impl<'a> Indexer<'a> {
             }
         }
         tx.commit().at(&path)?;
-        // Base rebuilds wait for the run's last window (a lost store is
-        // rebuilt at once): a first index of many windows builds its base
-        // once, not once per window; merges of the small segments go on.
+        // Between windows the base is rebuilt only when the rest outgrows it
+        // (a lost store at once): a first index of many windows rebuilds it
+        // O(log N) times, not once per window.
         let layout = settle(
             catalog,
             &self.dir,

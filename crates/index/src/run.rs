@@ -17,9 +17,9 @@ struct Run<'a> {
     report: IndexReport,
     /// What the walk passed over, with reasons.
     skipped: &'a [crate::Skipped],
-    /// Files gone since the last generation, until a publish takes them.
-    deleted: &'a [String],
-    deleted_published: bool,
+    /// Files gone since the last generation (at the walk, or when the
+    /// reader came to them), until a publish takes them.
+    deleted: Vec<String>,
     /// Files whose content is unchanged but size or mtime moved, until a
     /// publish takes them.
     touched: Vec<(i64, u64, i64)>,
@@ -30,6 +30,8 @@ struct Run<'a> {
     total_bytes: u64,
     /// Chunks queued for embedding so far.
     queued: usize,
+    /// Files that were there at the walk and gone when read.
+    late_deleted: usize,
 }
 
 impl Run<'_> {
@@ -54,9 +56,16 @@ impl Indexer<'_> {
         crate::vectors::faiss_name(&self.dir)?;
         let mut catalog = Catalog::open(&self.dir)?;
         let wanted = self.manifest();
+        // An index that never published a generation holds nothing a
+        // reader uses: another model or precision starts it over.
+        let unpublished = catalog.generation()? == 0;
         match catalog.manifest()? {
-            Some(found) if !found.compatible(&wanted) && !self.options.rebuild => {
+            Some(found) if !found.compatible(&wanted) && !self.options.rebuild && !unpublished => {
                 return Err(mismatch(&self.dir, &found, &wanted));
+            }
+            Some(found) if !found.compatible(&wanted) => {
+                catalog.wipe()?;
+                remove_stale(&self.dir, None);
             }
             _ if self.options.rebuild => {
                 catalog.wipe()?;
@@ -108,13 +117,13 @@ impl Indexer<'_> {
         let mut run = Run {
             report,
             skipped: &walked.skipped,
-            deleted: &deleted,
-            deleted_published: false,
+            deleted: deleted.clone(),
             touched: Vec::new(),
             fetched: 0,
             fetched_bytes: 0,
             total_bytes: changed.iter().map(|f| f.size).sum(),
             queued: 0,
+            late_deleted: 0,
         };
         let mut window: Vec<Pending> = Vec::new();
         let mut window_bytes = 0usize;
@@ -126,6 +135,12 @@ impl Indexer<'_> {
                 for item in &rx {
                     run.fetched += 1;
                     match item? {
+                        Fed::Gone(rel) => {
+                            if known.contains_key(&rel) {
+                                run.deleted.push(rel);
+                                run.late_deleted += 1;
+                            }
+                        }
                         Fed::Touched(touch) => {
                             run.fetched_bytes += touch.1;
                             run.touched.push(touch);
@@ -180,7 +195,7 @@ impl Indexer<'_> {
         self.flush(&mut catalog, &mut window, &mut run, true, cancel, progress)?;
         let mut report = run.report;
         report.files_pending += total - run.fetched.min(total);
-        report.files_deleted = deleted.len();
+        report.files_deleted = deleted.len() + run.late_deleted;
         if !report.interrupted {
             catalog.prune_vectors()?;
         }
@@ -268,21 +283,17 @@ impl Indexer<'_> {
             if last {
                 progress(Progress::Publishing);
             }
-            let deleted = if run.deleted_published {
-                &[][..]
-            } else {
-                run.deleted
-            };
+            let deleted = std::mem::take(&mut run.deleted);
             let touched = std::mem::take(&mut run.touched);
             let changes = Changes {
                 ready: &ready,
-                deleted,
+                deleted: &deleted,
                 touched: &touched,
                 skipped: run.skipped,
-                last_window: last,
+                // Ctrl-C does not start a base rebuild on its way out.
+                last_window: last && !run.report.interrupted,
             };
             self.publish(catalog, changes, &mut run.report)?;
-            run.deleted_published = true;
         }
         run.report.phases.publish += publishing.elapsed().as_secs_f64();
         Ok(())

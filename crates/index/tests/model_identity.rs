@@ -7,8 +7,9 @@
 mod common;
 
 use common::{opts, py_file, search, symbols, Repo};
+use std::sync::atomic::{AtomicBool, Ordering};
 use writ_core::{EmbedError, Embedder, ModelInfo};
-use writ_index::{IndexError, IndexOptions, SearchMode, Searcher};
+use writ_index::{IndexError, IndexOptions, Indexer, SearchMode, Searcher};
 use writ_testkit::{CountingEmbedder, HashEmbedder};
 
 fn indexed() -> Repo {
@@ -154,4 +155,33 @@ fn readers_accept_the_same_model_whatever_its_rust_value() {
     let mut s = Searcher::open(&repo.dir, &same).unwrap();
     let hits = search(&mut s, "alpha_two", &opts(SearchMode::Hybrid, 1));
     assert_eq!(symbols(&hits), ["alpha_two"]);
+}
+
+/// An index stopped before its first generation holds nothing a reader
+/// uses: another model starts it over instead of being refused (its
+/// vectors, made by the first model, are dropped, never mixed in).
+#[test]
+fn an_index_that_never_published_follows_the_model_now_asked_for() {
+    let repo = Repo::with(&[("a.py", &py_file(&["alpha_one", "alpha_two"], "alpha"))]);
+    let first = HashEmbedder::new();
+    // One vector of the file's two is stored, so no file is published.
+    let cancel = AtomicBool::new(false);
+    let options = IndexOptions {
+        batch: 1,
+        ..IndexOptions::default()
+    };
+    let stop = |p: writ_index::Progress| {
+        if let writ_index::Progress::Embedding { done: 1, .. } = p {
+            cancel.store(true, Ordering::SeqCst);
+        }
+    };
+    let stopped = Indexer::new(&repo.root, &repo.dir, &first, options)
+        .run(&cancel, &stop)
+        .unwrap();
+    assert_eq!((stopped.generation, stopped.chunks_embedded), (0, 1));
+    let other = CountingEmbedder::new(HashEmbedder::new().with_id("another-model"));
+    let report = repo.try_index(&other, IndexOptions::default()).unwrap();
+    assert_eq!((report.generation, report.chunks_embedded), (1, 2));
+    let manifest = repo.status().manifest.unwrap();
+    assert_eq!(manifest.model.id, "another-model");
 }

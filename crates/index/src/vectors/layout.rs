@@ -83,6 +83,18 @@ impl Layout {
         rest > floor.max(base.count / 8) || tombstones > 1024.max(self.live() / 200)
     }
 
+    /// The rule between the windows of one run: rebuild the base only when
+    /// the rest outgrows it (and the floor), so a first index of N vectors
+    /// rebuilds it O(log N) times and the exact segments never hold more
+    /// than the base does.
+    pub fn outgrown(&self, floor: u64) -> bool {
+        let Some(base) = self.segments.first() else {
+            return false;
+        };
+        let rest: u64 = self.segments.iter().skip(1).map(|s| s.count).sum();
+        rest > floor.max(base.count)
+    }
+
     /// Whether the segments after the base should be merged into one.
     pub fn needs_merge(&self) -> bool {
         self.segments.len() > MAX_SEGMENTS

@@ -254,10 +254,11 @@ pub fn read_layout(catalog: &Catalog) -> Result<Option<Layout>> {
 pub const COMPACT_FLOOR: u64 = 4096;
 
 /// After a generation is committed: rebuilds the base from SQLite when the
-/// layout was lost (`rebuild`) or, if `compact`, has outgrown it, or merges
-/// the segments after the base when there are too many, recording the new
-/// layout (which describes the same vectors, so the generation stays).
-/// Returns the layout in effect.
+/// layout was lost (`rebuild`) or has outgrown it (by the full rule when
+/// `compact`, the run's last window; by [`Layout::outgrown`] between
+/// windows), or merges the segments after the base when there are too
+/// many, recording the new layout (which describes the same vectors, so
+/// the generation stays). Returns the layout in effect.
 pub fn settle(
     catalog: &Catalog,
     dir: &Path,
@@ -267,7 +268,12 @@ pub fn settle(
     compact: bool,
     approximate_at: usize,
 ) -> Result<Layout> {
-    let next = if rebuild || (compact && layout.needs_compaction(COMPACT_FLOOR)) {
+    let due = if compact {
+        layout.needs_compaction(COMPACT_FLOOR)
+    } else {
+        layout.outgrown(COMPACT_FLOOR)
+    };
+    let next = if rebuild || due {
         let mut fresh = Layout {
             next: layout.next,
             generation: layout.generation,
