@@ -169,11 +169,15 @@ pub fn answer(
         // failed forward pass.
         Err(e) => return failed(params, gate, model, &prepared, generation, &e),
     };
-    // The embedding model behind every similarity the rules may read.
+    // The embedding model behind every similarity the rules may read (and
+    // its precision where not f32: int8 similarities are other numbers).
     let embedder = writ_index::Catalog::open_read_only(index)
         .ok()
         .and_then(|c| c.manifest().ok().flatten())
-        .map(|m| format!("{}@{}", m.model.id, m.model.sha256))
+        .map(|m| match m.model.precision {
+            writ_core::Precision::F32 => format!("{}@{}", m.model.id, m.model.sha256),
+            p => format!("{}@{}/{p}", m.model.id, m.model.sha256),
+        })
         .unwrap_or_else(|| "unknown".into());
     let mut record = provenance(params, model, &prepared, &gen, generation);
     record["retrieval"]["embedder"] = embedder.clone().into();
