@@ -61,19 +61,22 @@ for gguf in smollm2-135m-instruct-q4_1 gemma3-270m-q4_k_m; do
   fi
 done
 echo "== writ serve: warm search latency over HTTP, then mixed load (4 clients)"
-"$WRIT_BIN" serve --repo "$corpus" --addr 127.0.0.1:0 > "$texts.serve" 2>/dev/null &
+"$WRIT_BIN" serve --repo "$corpus" --addr 127.0.0.1:0 > "$texts.serve" 2> "$texts.serve.err" &
 serve_pid=$!
 for _ in $(seq 100); do grep -q "listening on" "$texts.serve" 2>/dev/null && break; sleep 0.2; done
-python3 - "$(sed -n 's/listening on //p' "$texts.serve")" "$(cat "$corpus/.writ/serve-token")" "$texts.q" <<'PY'
+# Agents propose with the index folder's token; approvals take the review
+# token, whose file (outside the repository) `writ serve` names at start.
+review_file="$(sed -n 's/.*for reviewers (approve, reject) in `\(.*\)`$/\1/p' "$texts.serve.err")"
+python3 - "$(sed -n 's/listening on //p' "$texts.serve")" "$(cat "$corpus/.writ/serve-token")" "$texts.q" "$(cat "$review_file")" <<'PY'
 import json, sys, threading, time, urllib.parse, urllib.request
-addr, token, qfile = sys.argv[1], sys.argv[2], sys.argv[3]
+addr, token, qfile, review = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 queries = [q for q in open(qfile).read().splitlines() if q]
 def get(path):
     with urllib.request.urlopen(f"http://{addr}{path}") as r:
         return json.load(r)
-def post(path, body):
+def post(path, body, bearer=token):
     req = urllib.request.Request(f"http://{addr}{path}", json.dumps(body).encode(),
-                                 {"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+                                 {"Authorization": f"Bearer {bearer}", "Content-Type": "application/json"})
     with urllib.request.urlopen(req) as r:
         return json.load(r)
 def pct(xs, p):
@@ -90,7 +93,7 @@ def client(c):
         t = time.perf_counter()
         if i % 3 == 0: get("/v1/search?" + urllib.parse.urlencode({"q": queries[i % len(queries)]}))
         elif i % 3 == 1: last = post("/v1/proposals", {"source": f"bench{c}", "proposal": {"kind": "note", "title": f"n{i}", "rationale": "r", "citations": [], "text": "t"}})["id"]
-        elif last: post(f"/v1/proposals/{last}/approve", {"reviewer": "bench", "reason": "load"})
+        elif last: post(f"/v1/proposals/{last}/approve", {"reviewer": "bench", "reason": "load"}, review)
         with lock: lat.append((time.perf_counter() - t) * 1000)
 t0 = time.perf_counter()
 ts = [threading.Thread(target=client, args=(c,)) for c in range(4)]
