@@ -435,7 +435,14 @@ fn an_index_keeps_its_precision_and_refuses_another() {
         let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         answer["hits"][0]["symbol"].clone()
     };
-    repo.writ_json(&["index", "--precision", "int8"]);
+    let out = repo.writ(&["index", "--precision", "int8"]);
+    common::assert_ok(&out, &["index"]);
+    // writ says what computes the vectors.
+    let said = common::text(&out.stderr);
+    assert!(
+        said.contains("embedding with all-MiniLM-L6-v2 on the CPU in int8"),
+        "{said}"
+    );
     assert_eq!(precision(&repo), "int8");
     assert_eq!(top(&repo), "ServeHealth");
     for args in [

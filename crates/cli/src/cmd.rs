@@ -96,11 +96,26 @@ fn index(args: IndexArgs) -> CmdResult {
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> "),
     );
+    // What computes the vectors, said once: the model, and where and in
+    // which arithmetic it runs.
+    let info = embedder.info();
+    let engine = if !info.fingerprint.is_empty() {
+        "on the embedding server".to_string()
+    } else if info.precision.is_f32() {
+        "on the CPU in f32".to_string()
+    } else {
+        format!(
+            "on the CPU in {} ({})",
+            info.precision,
+            writ_embed::int8_kernel()
+        )
+    };
+    let model = clean(&info.id);
     let progress = |p: Progress| match p {
         Progress::Scanned { files } => {
             bar.suspend(|| {
                 eprintln!(
-                    "writ: {files} files to look at in {} (unchanged ones are not re-embedded)",
+                    "writ: {files} files to look at in {} (unchanged ones are not re-embedded); embedding with {model} {engine}",
                     clean(&root.display().to_string())
                 )
             });

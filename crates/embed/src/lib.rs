@@ -29,6 +29,15 @@ mod minilm;
 pub use minilm::{Forward, LoadError, MiniLm, MiniLmOptions};
 pub use writ_core::Precision;
 
+/// The int8 kernel this CPU runs, in words (`writ index` says it).
+pub fn int8_kernel() -> &'static str {
+    if int8::Kernel::detect().accelerated() {
+        "AVX-512 VNNI kernel"
+    } else {
+        "portable kernel, slower than f32 on this CPU"
+    }
+}
+
 /// The precision a new index gets when none is asked for: int8 where the
 /// CPU has an integer dot-product instruction writ uses (AVX-512 VNNI),
 /// where it embeds 1.7x as fast as f32; f32 elsewhere, where int8 runs a
