@@ -162,6 +162,12 @@ impl Encoder {
                 shape.heads
             ));
         }
+        if d == 0 || shape.inter == 0 {
+            return Err(format!(
+                "hidden size {d} and intermediate size {} must both be positive",
+                shape.inter
+            ));
+        }
         let word_t = tensors
             .get(&format!("{prefix}embeddings.word_embeddings.weight"))
             .ok_or("tensor `embeddings.word_embeddings.weight` is missing")?;
