@@ -23,14 +23,23 @@ use writ_core::Precision;
 /// A dense layer's weights: f32 (PyTorch layout, `[out, in]`, row-major)
 /// or quantised to int8.
 enum Dense {
-    F32 { w: Vec<f32>, b: Vec<f32> },
+    /// `biased`: `b` has a non-zero entry (an all-zero bias costs no pass).
+    F32 {
+        w: Vec<f32>,
+        b: Vec<f32>,
+        biased: bool,
+    },
     Int8(QLinear),
 }
 
 impl Dense {
     fn new(w: Vec<f32>, b: Vec<f32>, precision: Precision) -> Dense {
         match precision {
-            Precision::F32 => Dense::F32 { w, b },
+            Precision::F32 => Dense::F32 {
+                biased: b.iter().any(|&v| v != 0.0),
+                w,
+                b,
+            },
             Precision::Int8 => Dense::Int8(QLinear::new(&w, &b)),
         }
     }
@@ -39,9 +48,11 @@ impl Dense {
     #[inline(always)]
     fn forward(&self, out: &mut [f32], x: &[f32], rows: usize, q: &mut QuantRows, kernel: Kernel) {
         match self {
-            Dense::F32 { w, b } => {
+            Dense::F32 { w, b, biased } => {
                 let (n, k) = (b.len(), w.len() / b.len());
-                kernels::fill_rows(&mut out[..rows * n], b);
+                if *biased {
+                    kernels::fill_rows(&mut out[..rows * n], b);
+                }
                 kernels::matmul(
                     out,
                     n,
@@ -59,7 +70,7 @@ impl Dense {
                         rs: 1,
                         cs: k,
                     },
-                    true,
+                    *biased,
                     1.0,
                 );
             }
@@ -166,6 +177,12 @@ impl Encoder {
             return Err(format!(
                 "hidden size {d} and intermediate size {} must both be positive",
                 shape.inter
+            ));
+        }
+        if precision == Precision::Int8 && d.max(shape.inter) > crate::int8::MAX_INPUTS {
+            return Err(format!(
+                "int8 sums of {} inputs could overflow i32",
+                d.max(shape.inter)
             ));
         }
         let word_t = tensors

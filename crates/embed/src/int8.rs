@@ -16,6 +16,10 @@
 //! `4g..4g+4` at bytes `4o..4o+4`. An activation row is one `u32` per group
 //! (four `u8`), broadcast to every lane.
 
+/// Widest input a layer may have: 255 * 127 * k must stay inside i32 for
+/// the sums to be exact (the loader refuses int8 for wider models).
+pub(crate) const MAX_INPUTS: usize = 1 << 16;
+
 /// Outputs per packed block: one 512-bit register of `i32` sums.
 const LANES: usize = 16;
 /// Rows and blocks per VNNI tile: 6 x 4 accumulators plus 4 weight
@@ -75,6 +79,8 @@ pub(crate) struct QuantRows {
     data: Vec<u32>,
     scale: Vec<f32>,
     zero: Vec<i32>,
+    /// One row's codes before packing, reused from call to call.
+    bytes: Vec<u8>,
 }
 
 impl QLinear {
@@ -86,8 +92,10 @@ impl QLinear {
         let n = b.len();
         assert!(n > 0 && w.len().is_multiple_of(n), "QLinear: shape");
         let k = w.len() / n;
-        // 255 * 127 * k must stay inside i32 for the sums to be exact.
-        assert!(k <= 1 << 16, "QLinear: {k} inputs is too wide for i32 sums");
+        assert!(
+            k <= MAX_INPUTS,
+            "QLinear: {k} inputs is too wide for i32 sums"
+        );
         let groups = k.div_ceil(4);
         let blocks = n.div_ceil(LANES);
         let mut packed = vec![[0i8; 64]; blocks * groups];
@@ -234,7 +242,9 @@ impl QuantRows {
         self.data.resize(rows * groups, 0);
         self.scale.clear();
         self.zero.clear();
-        let mut bytes = vec![0u8; groups * 4];
+        let bytes = &mut self.bytes;
+        bytes.clear();
+        bytes.resize(groups * 4, 0);
         for (r, row) in x.chunks_exact(k).enumerate() {
             let (lo, hi) = range(row);
             let s = if hi > lo { (hi - lo) / 255.0 } else { 1.0 };

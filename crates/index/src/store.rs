@@ -283,14 +283,10 @@ impl Catalog {
     /// Records the manifest (before the first generation: what the vectors
     /// committed ahead of it were made with).
     pub(crate) fn set_manifest(&self, manifest: &Manifest) -> Result<()> {
-        let text = serde_json::to_string(manifest).unwrap_or_default();
-        self.conn
-            .execute(
-                "INSERT OR REPLACE INTO meta (key, value) VALUES ('manifest', ?1)",
-                [text],
-            )
-            .at(&self.path)?;
-        Ok(())
+        self.set_meta(
+            "manifest",
+            &serde_json::to_string(manifest).unwrap_or_default(),
+        )
     }
 
     /// Which of `hashes` have a stored vector (one statement; the index
