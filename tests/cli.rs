@@ -81,6 +81,44 @@ fn a_locked_index_exits_4() {
     common::assert_ok(&repo.writ(&["index"]), &["index"]);
 }
 
+/// A manifest this writ cannot read (corrupt, or a precision from a newer
+/// writ, with escapes in it) is refused with a plain error whose advice,
+/// `--rebuild`, works.
+#[test]
+fn an_unreadable_manifest_is_refused_and_rebuild_recovers() {
+    if writ_testkit::skip_slow_test() {
+        return;
+    }
+    let repo = repo();
+    repo.writ_json(&["index"]);
+    let conn = rusqlite::Connection::open(repo.catalog()).unwrap();
+    let manifest: String = conn
+        .query_row("SELECT value FROM meta WHERE key = 'manifest'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    let mut m: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+    m["model"]["precision"] = "bf16\u{1b}[31m".into();
+    conn.execute(
+        "UPDATE meta SET value = ?1 WHERE key = 'manifest'",
+        [m.to_string()],
+    )
+    .unwrap();
+    drop(conn);
+    for args in [&["index"][..], &["search", "alpha"][..]] {
+        let out = repo.writ(args);
+        assert_eq!(out.status.code(), Some(5), "{args:?}");
+        let err = text(&out.stderr);
+        assert!(
+            err.contains("--rebuild") && !err.contains('\u{1b}'),
+            "{err}"
+        );
+    }
+    let report = repo.writ_json(&["index", "--rebuild"]);
+    assert_eq!(report["generation"], 1, "{report}");
+    common::assert_ok(&repo.writ(&["search", "alpha"]), &["search"]);
+}
+
 #[test]
 fn an_index_built_with_another_model_exits_5_naming_both() {
     if writ_testkit::skip_slow_test() {

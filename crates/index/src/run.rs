@@ -56,22 +56,23 @@ impl Indexer<'_> {
         crate::vectors::faiss_name(&self.dir)?;
         let mut catalog = Catalog::open(&self.dir)?;
         let wanted = self.manifest();
+        // A rebuild drops the manifest unread: one this writ cannot parse
+        // (corrupt, or from a newer writ) is what the user rebuilds for.
         // An index that never published a generation holds nothing a
         // reader uses: another model or precision starts it over.
-        let unpublished = catalog.generation()? == 0;
-        match catalog.manifest()? {
-            Some(found) if !found.compatible(&wanted) && !self.options.rebuild && !unpublished => {
-                return Err(mismatch(&self.dir, &found, &wanted));
-            }
-            Some(found) if !found.compatible(&wanted) => {
-                catalog.wipe()?;
-                remove_stale(&self.dir, None);
-            }
-            _ if self.options.rebuild => {
-                catalog.wipe()?;
-                remove_stale(&self.dir, None);
-            }
-            _ => {}
+        let start_over = self.options.rebuild
+            || match catalog.manifest()? {
+                Some(found) if !found.compatible(&wanted) => {
+                    if catalog.generation()? > 0 {
+                        return Err(mismatch(&self.dir, &found, &wanted));
+                    }
+                    true
+                }
+                _ => false,
+            };
+        if start_over {
+            catalog.wipe()?;
+            remove_stale(&self.dir, None);
         }
         // Vectors are committed before the first generation is: the
         // manifest goes first, so a run killed before it publishes leaves
